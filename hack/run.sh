@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# One entry point for the README's commands: sets everything up (Debian packages,
+# a virtual environment keyed by the pinned requirements, the collection on the
+# collections path, the Go-built binaries in the cache) and then runs a job.
+#   hack/run.sh demo | test | sanity | lint | unit | integration | molecule | bench | down | setup
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export GITOPS_PROGRESSIVE_CACHE=${GITOPS_PROGRESSIVE_CACHE:-$HOME/.cache/gitops-progressive}
+CACHE=$GITOPS_PROGRESSIVE_CACHE
+PYTHON=${PYTHON:-python3}
+REQ_HASH=$(cat "$ROOT/requirements/python.txt" | sha256sum | cut -c1-12)
+VENV=$CACHE/venv-$REQ_HASH
+BUILD=$ROOT/.build
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+setup_debian() {
+  local missing=()
+  while read -r pkg; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done < "$ROOT/requirements/debian.txt"
+  if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    local sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  command -v go >/dev/null || { echo "Go 1.24 or later is needed on PATH to build the simulated platform" >&2; exit 1; }
+}
+
+setup_venv() {
+  if [[ ! -f $VENV/.complete ]]; then
+    log "creating the virtual environment $VENV"
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -r "$ROOT/requirements/python.txt"
+    touch "$VENV/.complete"
+  fi
+  export PATH=$VENV/bin:$PATH VIRTUAL_ENV=$VENV
+}
+
+setup_collection() {
+  # The collection is used in place: the checkout is linked in as gitops.progressive.
+  mkdir -p "$BUILD/collections/ansible_collections/gitops"
+  ln -sfn "$ROOT" "$BUILD/collections/ansible_collections/gitops/progressive"
+  export ANSIBLE_COLLECTIONS_PATH=$BUILD/collections
+  export ANSIBLE_CONFIG=$ROOT/ansible.cfg
+  export PYTHONPATH=$BUILD/collections${PYTHONPATH:+:$PYTHONPATH}
+}
+
+setup() { setup_debian; setup_venv; setup_collection; }
+
+# Copy of the tracked tree under ansible_collections/ for ansible-test, which wants
+# the collection at its real path, not through a link.
+sanity_tree() {
+  local dest=$BUILD/sanity/ansible_collections/gitops/progressive
+  rm -rf "$dest"; mkdir -p "$dest"
+  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -a {} "$dest" 2>/dev/null || true)
+  (cd "$dest" && git init -q . && git add -A >/dev/null)
+  echo "$dest"
+}
+
+run_sanity() {
+  log "ansible-test sanity"
+  local tree; tree=$(sanity_tree)
+  (cd "$tree" && ansible-test sanity --python 3.11 --requirements --color no \
+      --exclude changelogs/ --skip-test shebang)
+}
+
+run_lint() {
+  log "ansible-lint (production profile)"
+  (cd "$ROOT" && ansible-lint --profile production)
+}
+
+run_unit() {
+  log "unit tests"
+  (cd "$ROOT" && python -m pytest -q tests/unit)
+}
+
+run_integration() {
+  log "integration tests on the simulated platform"
+  (cd "$ROOT" && python -m pytest -q tests/integration)
+}
+
+run_molecule() {
+  log "molecule: default scenario"
+  (cd "$ROOT/extensions" && molecule test -s default)
+}
+
+job=${1:-test}
+setup
+case "$job" in
+  setup) ;;
+  demo) (cd "$ROOT" && ansible-playbook playbooks/demo.yml) ;;
+  down) (cd "$ROOT" && ansible-playbook playbooks/teardown.yml) ;;
+  sanity) run_sanity ;;
+  lint) run_lint ;;
+  unit) run_unit ;;
+  integration) run_integration ;;
+  molecule) run_molecule ;;
+  bench) (cd "$ROOT" && python benchmarks/run.py "${@:2}") ;;
+  test) run_sanity; run_lint; run_unit; run_integration; run_molecule ;;
+  *) echo "usage: $0 demo|test|sanity|lint|unit|integration|molecule|bench|down|setup" >&2; exit 2 ;;
+esac

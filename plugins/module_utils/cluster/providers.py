@@ -1,0 +1,297 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Cluster providers: kwok (simulated, real control plane), k3d, minikube.
+
+Each provider is a small strategy with the same four verbs: ``status`` (absent,
+stopped or running), ``create``, ``start`` and ``delete``. They only build command
+lines and read their output through ``run``, a callable ``run(argv, env) -> (rc, out,
+err)``; the module passes Ansible's ``run_command``, unit tests pass a recorder. So
+the k3d and minikube command lines are tested here without pretending that a cluster
+ran (neither can run without a Docker engine).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+from ansible_collections.gitops.progressive.plugins.module_utils.sim import process
+
+ABSENT, STOPPED, RUNNING = "absent", "stopped", "running"
+
+
+class ProviderError(Exception):
+    pass
+
+
+class Provider:
+    name = ""
+
+    def __init__(self, params, run):
+        self.params = params
+        self.run = run
+        self.cluster = params["name"]
+
+    def env(self):
+        return None
+
+    def _call(self, argv, what):
+        rc, out, err = self.run(argv, self.env())
+        if rc != 0:
+            raise ProviderError("%s cluster %r: %s failed (exit %d): %s" % (
+                self.name, self.cluster, what, rc, (err or out).strip()[-2000:]))
+        return out
+
+    def status(self):
+        raise NotImplementedError
+
+    def create_commands(self):
+        raise NotImplementedError
+
+    def start_commands(self):
+        return self.create_commands()
+
+    def delete_commands(self):
+        raise NotImplementedError
+
+    def create(self):
+        for argv, what in self.create_commands():
+            self._call(argv, what)
+
+    def start(self):
+        for argv, what in self.start_commands():
+            self._call(argv, what)
+
+    def delete(self):
+        for argv, what in self.delete_commands():
+            self._call(argv, what)
+        return []
+
+
+class KwokProvider(Provider):
+    """kwokctl's binary runtime, pointed at binaries built from source.
+
+    kwokctl keeps each cluster in ``<workdir>/clusters/<name>`` and records the PID of
+    every component it starts in ``pids/``; teardown reads those files before asking
+    kwokctl to delete, then makes sure each recorded PID is gone.
+    """
+
+    name = "kwok"
+
+    BINARY_FLAGS = (
+        ("etcd", "--etcd-binary"),
+        ("kube-apiserver", "--kube-apiserver-binary"),
+        ("kube-controller-manager", "--kube-controller-manager-binary"),
+        ("kube-scheduler", "--kube-scheduler-binary"),
+        ("kwok", "--kwok-controller-binary"),
+    )
+
+    @property
+    def kwokctl(self):
+        return self.params["binaries"].get("kwokctl") or "kwokctl"
+
+    @property
+    def workdir(self):
+        return os.path.join(self.params["state_dir"], "kwok")
+
+    @property
+    def cluster_dir(self):
+        return os.path.join(self.workdir, "clusters", self.cluster)
+
+    def env(self):
+        env = dict(os.environ)
+        env["KWOK_WORKDIR"] = self.workdir
+        return env
+
+    def pidfiles(self):
+        return sorted(glob.glob(os.path.join(self.cluster_dir, "pids", "*.pid")))
+
+    def running_pids(self):
+        pids = []
+        for path in self.pidfiles():
+            pid, start_time = process.read_pidfile(path)
+            if process.is_running(pid, start_time):
+                pids.append(pid)
+        return pids
+
+    def status(self):
+        if not os.path.exists(os.path.join(self.cluster_dir, "kwok.yaml")):
+            return ABSENT
+        pidfiles = self.pidfiles()
+        if pidfiles and all(process.pidfile_running(path) for path in pidfiles):
+            return RUNNING
+        return STOPPED
+
+    def create_commands(self):
+        params = self.params
+        argv = [self.kwokctl, "create", "cluster", "--name", self.cluster, "--runtime", "binary",
+                "--kubeconfig", params["kubeconfig"], "--wait", "%ds" % params["wait_timeout"],
+                "--quiet-pull"]
+        missing = [name for name, _flag in self.BINARY_FLAGS if not params["binaries"].get(name)]
+        if missing:
+            raise ProviderError("kwok cluster %r: binaries has no path for %s" % (
+                self.cluster, ", ".join(missing)))
+        for name, flag in self.BINARY_FLAGS:
+            argv += [flag, params["binaries"][name]]
+        if params.get("kube_version"):
+            argv += ["--kube-version", params["kube_version"]]
+        if params.get("api_port"):
+            argv += ["--kube-apiserver-port", str(params["api_port"])]
+        for extra in params.get("extra_args") or []:
+            argv.append(extra)
+        return [(argv, "create")] + self.scale_commands()
+
+    def scale_commands(self):
+        return [([self.kwokctl, "scale", "node", "--name", self.cluster,
+                  "--replicas", str(self.params["nodes"])], "scale nodes")]
+
+    def start_commands(self):
+        return [([self.kwokctl, "start", "cluster", "--name", self.cluster,
+                  "--wait", "%ds" % self.params["wait_timeout"]], "start")]
+
+    def delete_commands(self):
+        return [([self.kwokctl, "delete", "cluster", "--name", self.cluster,
+                  "--kubeconfig", self.params["kubeconfig"]], "delete")]
+
+    def delete(self):
+        recorded = [process.read_pidfile(path) for path in self.pidfiles()]
+        super().delete()
+        # kwokctl stops its components itself; anything it missed is stopped by the
+        # PID it recorded, so no process outlives the cluster.
+        leftover = []
+        for pid, start_time in recorded:
+            if process.stop(pid, start_time, timeout=5):
+                leftover.append(pid)
+        return leftover
+
+
+class K3dProvider(Provider):
+    """k3d: k3s in Docker, with agents and a load-balancer port mapping."""
+
+    name = "k3d"
+
+    @property
+    def k3d(self):
+        return self.params["binaries"].get("k3d") or "k3d"
+
+    def status(self):
+        out = self._call([self.k3d, "cluster", "list", "--output", "json"], "list")
+        for cluster in json.loads(out or "[]"):
+            if cluster.get("name") == self.cluster:
+                running = cluster.get("serversRunning", 0) > 0
+                return RUNNING if running else STOPPED
+        return ABSENT
+
+    def create_commands(self):
+        params = self.params
+        argv = [self.k3d, "cluster", "create", self.cluster,
+                "--servers", str(params["servers"]), "--agents", str(params["nodes"]),
+                "--kubeconfig-update-default=false", "--kubeconfig-switch-context=false",
+                "--wait", "--timeout", "%ds" % params["wait_timeout"]]
+        if params.get("api_port"):
+            argv += ["--api-port", "127.0.0.1:%d" % params["api_port"]]
+        if params.get("image"):
+            argv += ["--image", params["image"]]
+        for mapping in params.get("port_mappings") or []:
+            argv += ["--port", mapping]
+        for component in params.get("k3s_disable") or []:
+            argv += ["--k3s-arg", "--disable=%s@server:*" % component]
+        argv += list(params.get("extra_args") or [])
+        return [(argv, "create")] + self.kubeconfig_commands()
+
+    def kubeconfig_commands(self):
+        return [([self.k3d, "kubeconfig", "write", self.cluster, "--output", self.params["kubeconfig"],
+                  "--overwrite"], "write kubeconfig")]
+
+    def start_commands(self):
+        return [([self.k3d, "cluster", "start", self.cluster, "--wait",
+                  "--timeout", "%ds" % self.params["wait_timeout"]], "start")] + self.kubeconfig_commands()
+
+    def delete_commands(self):
+        return [([self.k3d, "cluster", "delete", self.cluster], "delete")]
+
+
+class MinikubeProvider(Provider):
+    """minikube, with the LoadBalancer tunnel run in the background and tracked by PID."""
+
+    name = "minikube"
+
+    @property
+    def minikube(self):
+        return self.params["binaries"].get("minikube") or "minikube"
+
+    @property
+    def tunnel_pidfile(self):
+        return os.path.join(self.params["state_dir"], "minikube-%s-tunnel.pid" % self.cluster)
+
+    def env(self):
+        env = dict(os.environ)
+        # minikube writes the cluster's context into whatever KUBECONFIG names.
+        env["KUBECONFIG"] = self.params["kubeconfig"]
+        return env
+
+    def status(self):
+        rc, out, _err = self.run([self.minikube, "profile", "list", "--output", "json"], self.env())
+        try:
+            profiles = json.loads(out or "{}")
+        except ValueError:
+            profiles = {}
+        if rc not in (0, 85) and not profiles:
+            raise ProviderError("minikube cluster %r: profile list failed (exit %d)" % (self.cluster, rc))
+        for profile in (profiles.get("valid") or []) + (profiles.get("invalid") or []):
+            if profile.get("Name") == self.cluster:
+                return RUNNING if profile.get("Status") == "OK" or profile.get("Status") == "Running" else STOPPED
+        return ABSENT
+
+    def create_commands(self):
+        params = self.params
+        argv = [self.minikube, "start", "--profile", self.cluster,
+                "--driver", params.get("driver") or "docker",
+                "--nodes", str(params["nodes"]),
+                "--cpus", str(params["cpus"]), "--memory", str(params["memory"]),
+                "--wait", "all", "--wait-timeout", "%ds" % params["wait_timeout"]]
+        if params.get("kube_version"):
+            argv += ["--kubernetes-version", params["kube_version"]]
+        if params.get("api_port"):
+            argv += ["--apiserver-port", str(params["api_port"])]
+        argv += list(params.get("extra_args") or [])
+        return [(argv, "start")]
+
+    def tunnel_command(self):
+        return [self.minikube, "tunnel", "--profile", self.cluster, "--cleanup"]
+
+    def create(self):
+        super().create()
+        if self.params.get("tunnel"):
+            self.start_tunnel()
+
+    def start(self):
+        super().start()
+        if self.params.get("tunnel"):
+            self.start_tunnel()
+
+    def start_tunnel(self):
+        if process.pidfile_running(self.tunnel_pidfile):
+            return
+        log = os.path.join(self.params["state_dir"], "minikube-%s-tunnel.log" % self.cluster)
+        process.start(self.tunnel_command(), self.tunnel_pidfile, log, env=self.env())
+
+    def delete_commands(self):
+        return [([self.minikube, "delete", "--profile", self.cluster], "delete")]
+
+    def delete(self):
+        process.stop_pidfile(self.tunnel_pidfile)
+        return super().delete()
+
+
+PROVIDERS = {provider.name: provider for provider in (KwokProvider, K3dProvider, MinikubeProvider)}
+
+
+def provider_for(params, run):
+    try:
+        return PROVIDERS[params["provider"]](params, run)
+    except KeyError:
+        raise ProviderError("provider must be one of %s, got %r" % (
+            ", ".join(sorted(PROVIDERS)), params["provider"]))

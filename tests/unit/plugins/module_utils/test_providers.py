@@ -1,0 +1,140 @@
+"""Command lines of the cluster providers, checked without running any cluster.
+
+k3d and minikube need a Docker engine, which the machines here do not have: these
+tests check what would be run and how answers are read, nothing more.
+"""
+
+import json
+
+import pytest
+
+from ansible_collections.gitops.progressive.plugins.module_utils.cluster import providers
+
+
+class Recorder:
+    def __init__(self, answers=None):
+        self.calls = []
+        self.answers = answers or {}
+
+    def __call__(self, argv, env):
+        self.calls.append((list(argv), env))
+        for prefix, answer in self.answers.items():
+            if " ".join(argv[1:]).startswith(prefix):
+                return answer
+        return 0, "", ""
+
+
+def params(**overrides):
+    base = dict(name="staging", provider="k3d", kubeconfig="/tmp/kc", state_dir="/tmp/state",
+                binaries={}, nodes=2, servers=1, kube_version=None, api_port=None, image=None,
+                port_mappings=[], k3s_disable=[], cpus=4, memory="8192", driver="docker",
+                tunnel=False, extra_args=[], wait_timeout=120)
+    base.update(overrides)
+    return base
+
+
+def test_k3d_create_has_agents_port_mappings_and_writes_the_kubeconfig():
+    run = Recorder()
+    provider = providers.provider_for(params(port_mappings=["8081:80@loadbalancer"], k3s_disable=["traefik"],
+                                             api_port=6551, image="rancher/k3s:v1.33.5-k3s1"), run)
+    provider.create()
+    create, write = [argv for argv, _env in run.calls]
+    assert create[:4] == ["k3d", "cluster", "create", "staging"]
+    assert create[create.index("--agents") + 1] == "2"
+    assert create[create.index("--port") + 1] == "8081:80@loadbalancer"
+    assert create[create.index("--api-port") + 1] == "127.0.0.1:6551"
+    assert create[create.index("--k3s-arg") + 1] == "--disable=traefik@server:*"
+    assert create[create.index("--image") + 1] == "rancher/k3s:v1.33.5-k3s1"
+    assert "--kubeconfig-update-default=false" in create
+    assert write == ["k3d", "kubeconfig", "write", "staging", "--output", "/tmp/kc", "--overwrite"]
+
+
+def test_two_k3d_clusters_get_their_own_names_and_ports():
+    commands = []
+    for name, port in (("staging", 6551), ("production", 6552)):
+        run = Recorder()
+        providers.provider_for(params(name=name, api_port=port), run).create()
+        commands.append(run.calls[0][0])
+    assert commands[0][3] == "staging" and commands[1][3] == "production"
+    assert "127.0.0.1:6551" in commands[0] and "127.0.0.1:6552" in commands[1]
+
+
+@pytest.mark.parametrize("listing,expected", [
+    ([], providers.ABSENT),
+    ([{"name": "staging", "serversRunning": 1}], providers.RUNNING),
+    ([{"name": "staging", "serversRunning": 0}], providers.STOPPED),
+    ([{"name": "production", "serversRunning": 1}], providers.ABSENT),
+])
+def test_k3d_status_reads_the_cluster_list(listing, expected):
+    run = Recorder({"cluster list": (0, json.dumps(listing), "")})
+    assert providers.provider_for(params(), run).status() == expected
+
+
+def test_a_failing_command_names_provider_cluster_and_step():
+    run = Recorder({"cluster create": (1, "", "Cannot connect to the Docker daemon")})
+    with pytest.raises(providers.ProviderError, match=r"k3d cluster 'staging': create failed \(exit 1\): Cannot connect"):
+        providers.provider_for(params(), run).create()
+
+
+def test_minikube_start_sizes_the_machine_and_writes_into_the_kubeconfig():
+    run = Recorder()
+    provider = providers.provider_for(params(provider="minikube", name="gitops", nodes=1,
+                                             kube_version="v1.33.13", cpus=6, memory="12g"), run)
+    provider.create()
+    (argv, env), = run.calls
+    assert argv[:4] == ["minikube", "start", "--profile", "gitops"]
+    assert argv[argv.index("--cpus") + 1] == "6"
+    assert argv[argv.index("--memory") + 1] == "12g"
+    assert argv[argv.index("--kubernetes-version") + 1] == "v1.33.13"
+    assert argv[argv.index("--driver") + 1] == "docker"
+    assert env["KUBECONFIG"] == "/tmp/kc"
+
+
+def test_minikube_tunnel_command_and_pidfile():
+    provider = providers.provider_for(params(provider="minikube", name="gitops", tunnel=True), Recorder())
+    assert provider.tunnel_command() == ["minikube", "tunnel", "--profile", "gitops", "--cleanup"]
+    assert provider.tunnel_pidfile == "/tmp/state/minikube-gitops-tunnel.pid"
+
+
+@pytest.mark.parametrize("profiles,expected", [
+    ({"valid": [{"Name": "gitops", "Status": "OK"}]}, providers.RUNNING),
+    ({"valid": [{"Name": "gitops", "Status": "Stopped"}]}, providers.STOPPED),
+    ({"invalid": [], "valid": []}, providers.ABSENT),
+])
+def test_minikube_status_reads_the_profile_list(profiles, expected):
+    run = Recorder({"profile list": (0, json.dumps(profiles), "")})
+    assert providers.provider_for(params(provider="minikube", name="gitops"), run).status() == expected
+
+
+def test_kwok_create_points_kwokctl_at_the_built_binaries_and_scales_nodes():
+    binaries = {name: "/cache/%s" % name for name in
+                ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+    run = Recorder()
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=binaries, nodes=3,
+                                             kube_version="v1.33.13"), run)
+    provider.create()
+    (create, env), (scale, _env) = run.calls
+    assert create[:6] == ["/cache/kwokctl", "create", "cluster", "--name", "sim", "--runtime"]
+    assert create[create.index("--runtime") + 1] == "binary"
+    assert create[create.index("--kube-apiserver-binary") + 1] == "/cache/kube-apiserver"
+    assert create[create.index("--etcd-binary") + 1] == "/cache/etcd"
+    assert create[create.index("--kwok-controller-binary") + 1] == "/cache/kwok"
+    assert create[create.index("--kubeconfig") + 1] == "/tmp/kc"
+    assert env["KWOK_WORKDIR"] == "/tmp/state/kwok"
+    assert scale == ["/cache/kwokctl", "scale", "node", "--name", "sim", "--replicas", "3"]
+
+
+def test_kwok_without_binaries_names_what_is_missing():
+    provider = providers.provider_for(params(provider="kwok", binaries={"kwokctl": "/k"}), Recorder())
+    with pytest.raises(providers.ProviderError, match="no path for etcd, kube-apiserver"):
+        provider.create_commands()
+
+
+def test_kwok_status_is_absent_without_a_cluster_directory(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", state_dir=str(tmp_path)), Recorder())
+    assert provider.status() == providers.ABSENT
+
+
+def test_unknown_provider_is_refused():
+    with pytest.raises(providers.ProviderError, match="provider must be one of k3d, kwok, minikube"):
+        providers.provider_for(params(provider="kind"), Recorder())
