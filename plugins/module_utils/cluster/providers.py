@@ -103,6 +103,9 @@ class KwokProvider(Provider):
     def env(self):
         env = dict(os.environ)
         env["KWOK_WORKDIR"] = self.workdir
+        if self.params.get("kube_version"):
+            # kwokctl takes the version from its environment; it has no flag for it.
+            env["KWOK_KUBE_VERSION"] = self.params["kube_version"]
         return env
 
     def pidfiles(self):
@@ -135,8 +138,6 @@ class KwokProvider(Provider):
                 self.cluster, ", ".join(missing)))
         for name, flag in self.BINARY_FLAGS:
             argv += [flag, params["binaries"][name]]
-        if params.get("kube_version"):
-            argv += ["--kube-version", params["kube_version"]]
         if params.get("api_port"):
             argv += ["--kube-apiserver-port", str(params["api_port"])]
         for extra in params.get("extra_args") or []:

@@ -121,6 +121,7 @@ def test_kwok_create_points_kwokctl_at_the_built_binaries_and_scales_nodes():
     assert create[create.index("--kwok-controller-binary") + 1] == "/cache/kwok"
     assert create[create.index("--kubeconfig") + 1] == "/tmp/kc"
     assert env["KWOK_WORKDIR"] == "/tmp/state/kwok"
+    assert env["KWOK_KUBE_VERSION"] == "v1.33.13"
     assert scale == ["/cache/kwokctl", "scale", "node", "--name", "sim", "--replicas", "3"]
 
 
