@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Manages one local cluster with one of three providers and waits until its API
     answers and every node is C(Ready).
-  - C(kwok) is the simulated cluster: real etcd, kube-apiserver, kube-controller-manager
+  - C(kwok) is the simulated cluster. Real etcd, kube-apiserver, kube-controller-manager
     and kube-scheduler run as local processes started by C(kwokctl)'s binary runtime;
     nodes and pods are simulated by KWOK (pods become Running and Ready, nothing runs).
     Every process is recorded by PID and C(state=absent) leaves none behind.

@@ -109,9 +109,7 @@ cache_dir:
   type: str
 """
 
-import os
-
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild import (
     BinaryCache,
@@ -131,16 +129,14 @@ def main():
             etcd_version=dict(type="str", default="v3.5.24"),
             kwok_version=dict(type="str", default="v0.8.0"),
             flagger_version=dict(type="str", default="v1.41.0"),
-            cache_dir=dict(type="path"),
+            cache_dir=dict(type="path", fallback=(env_fallback, ["GITOPS_PROGRESSIVE_CACHE"])),
             jobs=dict(type="int", default=2),
             go=dict(type="path", default="go"),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    cache_dir = params["cache_dir"] or os.path.expanduser(
-        os.environ.get("GITOPS_PROGRESSIVE_CACHE") or DEFAULT_CACHE)
-    cache = BinaryCache(cache_dir, go=params["go"])
+    cache = BinaryCache(params["cache_dir"] or DEFAULT_CACHE, go=params["go"])
     if params["jobs"] < 1:
         module.fail_json(msg="sim_binaries: jobs must be at least 1, got %d" % params["jobs"])
     try:

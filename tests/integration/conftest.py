@@ -30,7 +30,9 @@ class PlaybookRun:
         found = []
         for play in self.output.get("plays", []):
             for task in play.get("tasks", []):
-                if task["task"]["name"] == task_name:
+                name = task["task"]["name"]
+                # Role tasks are reported as "<role> : <task name>".
+                if name == task_name or name.endswith(" : " + task_name):
                     found.append(task["hosts"]["sim"])
         return found
 
@@ -74,11 +76,14 @@ def sim_cluster(tmp_path_factory):
     """The session's simulated cluster: its variables and the role's first result."""
     state_dir = tmp_path_factory.mktemp("sim-state")
     variables = cluster_vars(state_dir, "it-session")
-    first = assert_ok(run_playbook("cluster.yml", variables))
-    result = first.results("Bring the simulated cluster to the wanted state")[0]
-    yield dict(vars=variables, result=result, first_run=first,
-               kubeconfig=result["kubeconfig"], pids=result["pids"])
-    down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
+    try:
+        first = assert_ok(run_playbook("cluster.yml", variables))
+        result = first.results("Bring the simulated cluster to the wanted state")[0]
+        yield dict(vars=variables, result=result, first_run=first,
+                   kubeconfig=result["kubeconfig"], pids=result["pids"])
+    finally:
+        # Torn down through the role even when bringing it up failed half way.
+        down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
     assert_ok(down)
 
 

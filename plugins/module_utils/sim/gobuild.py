@@ -37,15 +37,15 @@ _KUBE_BUILD_DATE = "2026-01-01T00:00:00Z"
 _ETCD_MAIN = """package main
 
 import (
-	"os"
+    "os"
 
-	"go.etcd.io/etcd/server/v3/etcdmain"
+    "go.etcd.io/etcd/server/v3/etcdmain"
 )
 
 // The etcd binary's main package sits at the root of a module whose go.mod replaces
 // its own sub-modules with local paths, so it cannot be built at a version directly.
 func main() {
-	etcdmain.Main(os.Args)
+    etcdmain.Main(os.Args)
 }
 """
 

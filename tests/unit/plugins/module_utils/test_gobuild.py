@@ -102,7 +102,7 @@ def test_a_cached_recipe_is_not_built_again(tmp_path):
     cache = gobuild.BinaryCache(str(tmp_path / "cache"), go=_fake_go(tmp_path))
     recipe = gobuild.kwok_recipe("v0.8.0", "v1.33.13")
     assert not cache.is_built(recipe)
-    assert cache.build_all([recipe]) [recipe.key] > 0
+    assert cache.build_all([recipe])[recipe.key] > 0
     assert cache.is_built(recipe)
     assert cache.build(recipe) == 0.0
     assert len((tmp_path / "calls").read_text().splitlines()) == 1
@@ -115,7 +115,9 @@ def test_a_cached_recipe_is_not_built_again(tmp_path):
 def test_a_changed_recipe_is_built_again(tmp_path):
     cache = gobuild.BinaryCache(str(tmp_path / "cache"), go=_fake_go(tmp_path))
     cache.build(gobuild.kwok_recipe("v0.8.0", "v1.33.13"))
-    changed = gobuild.Recipe(**dict(gobuild.kwok_recipe("v0.8.0", "v1.33.13").__dict__, ldflags=("-X", "a=b")))
+    fields = dict(gobuild.kwok_recipe("v0.8.0", "v1.33.13").__dict__)
+    fields["ldflags"] = ("-X", "a=b")
+    changed = gobuild.Recipe(**fields)
     assert not cache.is_built(changed)
 
 
