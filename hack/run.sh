@@ -92,7 +92,7 @@ run_integration() {
 
 run_molecule() {
   log "molecule: default scenario"
-  (cd "$ROOT/extensions" && molecule test -s default)
+  (cd "$ROOT" && molecule test -s default)
 }
 
 job=${1:-test}
