@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export GITOPS_PROGRESSIVE_CACHE=${GITOPS_PROGRESSIVE_CACHE:-$HOME/.cache/gitops-progressive}
 CACHE=$GITOPS_PROGRESSIVE_CACHE
 PYTHON=${PYTHON:-python3}
-REQ_HASH=$(cat "$ROOT/requirements/python.txt" | sha256sum | cut -c1-12)
+REQ_HASH=$(sha256sum < "$ROOT/requirements/python.txt" | cut -c1-12)
 VENV=$CACHE/venv-$REQ_HASH
 BUILD=$ROOT/.build
 
@@ -58,7 +58,9 @@ setup() { setup_debian; setup_venv; setup_collection; }
 sanity_tree() {
   local dest=$BUILD/sanity/ansible_collections/gitops/progressive
   rm -rf "$dest"; mkdir -p "$dest"
-  (cd "$ROOT" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -a {} "$dest" 2>/dev/null || true)
+  (cd "$ROOT" && git ls-files -z -co --exclude-standard \
+    | while IFS= read -r -d '' file; do [[ -e $file ]] && printf '%s\0' "$file"; done \
+    | xargs -0 cp --parents -a -t "$dest")
   (cd "$dest" && git init -q . && git add -A >/dev/null)
   echo "$dest"
 }

@@ -23,13 +23,18 @@ description:
     stopped one is started; a missing one is created.
   - The kubeconfig written for the cluster is made readable by its owner only (mode 0600).
 author:
-  - gitops.progressive contributors
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Reports what would be created, started, scaled or deleted; runs nothing that changes state.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 options:
   provider:
     description: Which kind of cluster to manage.
@@ -126,7 +131,6 @@ notes:
     engine; the collection's tests cover their command lines only.
 seealso:
   - module: gitops.progressive.sim_binaries
-  - role: gitops.progressive.cluster
 """
 
 EXAMPLES = r"""

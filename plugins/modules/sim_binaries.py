@@ -22,7 +22,9 @@ description:
     Components missing from the cache are built O(jobs) at a time.
   - The first build on a new machine takes tens of minutes; later calls take a second.
 author:
-  - gitops.progressive contributors
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 requirements:
   - Go 1.24 or later on E(PATH) (or O(go)), and access to a Go module proxy on first build.
 attributes:
@@ -31,6 +33,9 @@ attributes:
     details: Reports which components would be built, and their paths, without building.
   diff_mode:
     support: none
+  platform:
+    support: full
+    platforms: posix
 options:
   components:
     description: What to build.

@@ -28,8 +28,8 @@ def test_kubeconfig_is_readable_by_its_owner_only(sim_cluster):
 def test_a_deployment_becomes_available_on_the_simulated_nodes(sim_cluster, kube):
     import kubernetes
 
-    run = assert_ok(run_playbook("deployment.yml", dict(sim_cluster["vars"], deployment_name="web",
-                                                       cluster_kubeconfig=sim_cluster["kubeconfig"])))
+    variables = dict(sim_cluster["vars"], deployment_name="web", cluster_kubeconfig=sim_cluster["kubeconfig"])
+    run = assert_ok(run_playbook("deployment.yml", variables))
     assert run.stats["changed"] == 1
     deployment = kubernetes.client.AppsV1Api(kube).read_namespaced_deployment("web", "default")
     assert deployment.status.available_replicas == 3
