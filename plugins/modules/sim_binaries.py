@@ -20,6 +20,7 @@ description:
     C(loadtester).
   - A component already in the cache is not built again (the task reports C(ok)).
     Components missing from the cache are built O(jobs) at a time.
+  - C(kubectl) gives C(kubectl) (used by the benchmarks, not by the platform).
   - The first build on a new machine takes tens of minutes; later calls take a second.
 author:
   - gitops.progressive contributors (@gitops-progressive)
@@ -41,8 +42,16 @@ options:
     description: What to build.
     type: list
     elements: str
-    choices: [kubernetes, etcd, kwok, flagger]
-    required: true
+    choices: [kubernetes, etcd, kwok, flagger, kubectl]
+    default: []
+  sources:
+    description:
+      - Go modules to fetch as source, each as C(module@version), for the files they carry
+        (Flagger's CRDs in C(github.com/fluxcd/flagger), Istio's in C(istio.io/api)). Their
+        directories in the Go module cache are returned in RV(source_dirs).
+    type: list
+    elements: str
+    default: []
   kubernetes_version:
     description: Kubernetes release for the control plane (C(k8s.io/kubernetes) module version).
     type: str
@@ -108,6 +117,11 @@ seconds:
   description: Build time of each component built, in seconds.
   returned: always
   type: dict
+source_dirs:
+  description: Directory of each module of O(sources), by C(module@version).
+  returned: always
+  type: dict
+  sample: {"istio.io/api@v1.26.0": "/root/go/pkg/mod/istio.io/api@v1.26.0"}
 cache_dir:
   description: The cache directory used.
   returned: always
@@ -119,6 +133,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild import (
     BinaryCache,
     BuildError,
+    download_module,
     recipes_for,
 )
 
@@ -128,8 +143,9 @@ DEFAULT_CACHE = "~/.cache/gitops-progressive"
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            components=dict(type="list", elements="str", required=True,
-                            choices=["kubernetes", "etcd", "kwok", "flagger"]),
+            components=dict(type="list", elements="str", default=[],
+                            choices=["kubernetes", "etcd", "kwok", "flagger", "kubectl"]),
+            sources=dict(type="list", elements="str", default=[]),
             kubernetes_version=dict(type="str", default="v1.33.13"),
             etcd_version=dict(type="str", default="v3.5.24"),
             kwok_version=dict(type="str", default="v0.8.0"),
@@ -144,15 +160,21 @@ def main():
     cache = BinaryCache(params["cache_dir"] or DEFAULT_CACHE, go=params["go"])
     if params["jobs"] < 1:
         module.fail_json(msg="sim_binaries: jobs must be at least 1, got %d" % params["jobs"])
+    source_dirs = {}
     try:
         recipes = recipes_for(params["components"], params, go=params["go"])
+        for source in params["sources"]:
+            name, _at, version = source.partition("@")
+            if not name or not version:
+                raise ValueError("sources: %r is not module@version" % source)
+            source_dirs[source] = download_module(name, version, params["go"])["Dir"]
     except (BuildError, ValueError) as error:
         module.fail_json(msg="sim_binaries: %s" % error)
     missing = [recipe for recipe in recipes if not cache.is_built(recipe)]
     binaries = {}
     for recipe in recipes:
         binaries.update(cache.paths(recipe))
-    result = dict(changed=bool(missing), binaries=binaries, cache_dir=cache.root,
+    result = dict(changed=bool(missing), binaries=binaries, cache_dir=cache.root, source_dirs=source_dirs,
                   built=[recipe.key for recipe in missing], seconds={})
     if missing and not module.check_mode:
         try:

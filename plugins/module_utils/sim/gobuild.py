@@ -105,6 +105,14 @@ def kubernetes_recipe(version, staging_modules):
     )
 
 
+def kubectl_recipe(version, staging_modules):
+    """kubectl alone, for the benchmarks that compare against ``kubectl wait``."""
+    control_plane = kubernetes_recipe(version, staging_modules)
+    return Recipe(key="kubectl-%s" % version, module=control_plane.module, version=version,
+                  packages=("k8s.io/kubernetes/cmd/kubectl",), ldflags=control_plane.ldflags,
+                  replaces=control_plane.replaces)
+
+
 def etcd_recipe(version):
     return Recipe(
         key="etcd-%s" % version,
@@ -145,12 +153,16 @@ def recipes_for(components, versions, go="go"):
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
     """
     kube_version = versions["kubernetes_version"]
+
+    def staging():
+        return staging_modules_from_gomod(module_gomod("k8s.io/kubernetes", kube_version, go))
+
     builders = {
-        "kubernetes": lambda: kubernetes_recipe(kube_version, staging_modules_from_gomod(
-            module_gomod("k8s.io/kubernetes", kube_version, go))),
+        "kubernetes": lambda: kubernetes_recipe(kube_version, staging()),
         "etcd": lambda: etcd_recipe(versions["etcd_version"]),
         "kwok": lambda: kwok_recipe(versions["kwok_version"], kube_version),
         "flagger": lambda: flagger_recipe(versions["flagger_version"]),
+        "kubectl": lambda: kubectl_recipe(kube_version, staging()),
     }
     unknown = sorted(set(components) - set(builders))
     if unknown:

@@ -1,0 +1,268 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The traffic simulator: mesh telemetry for pods that KWOK runs only on paper.
+
+Every pod that is Running and Ready receives requests at a steady rate from the moment
+the simulator first saw it ready. What those requests do is read from the pod's own
+template, the way teams make a test release healthy or failing:
+
+- ``ERROR_FRACTION`` (env var on any container): percent of requests answered 5xx;
+- ``LATENCY_MS`` (env var): the typical latency; requests spread evenly from half to one
+  and a half times it.
+
+Counts are a pure function of elapsed time (no random numbers, no background ticker):
+at each scrape the simulator computes each pod's totals from ``rate * seconds ready``.
+A new revision means new pods and so new series, just as with a real mesh.
+
+The series have the names and labels Flagger's built-in checks query:
+Istio (``istio_requests_total``, ``istio_request_duration_milliseconds``), Linkerd
+(``response_total``, ``response_latency_ms``) and the plain HTTP ones the ``kubernetes``
+provider uses (``http_request_duration_seconds``).
+
+Run: ``python -m ansible_collections.gitops.progressive.plugins.module_utils.sim.traffic
+--kubeconfig FILE --listen 127.0.0.1:19100 [--rps 20]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ISTIO_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+LINKERD_BUCKETS_MS = (1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 5000, 10000)
+HTTP_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DEFAULT_LATENCY_MS = 25.0
+
+
+class PodTraffic:
+    """One ready pod: who it is, what its template says, since when it serves."""
+
+    __slots__ = ("namespace", "pod", "workload", "error_percent", "latency_ms", "since")
+
+    def __init__(self, namespace, pod, workload, error_percent, latency_ms, since):
+        self.namespace = namespace
+        self.pod = pod
+        self.workload = workload
+        self.error_percent = error_percent
+        self.latency_ms = latency_ms
+        self.since = since
+
+
+def _env_number(pod, name, default, low, high):
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == name and env.get("value") not in (None, ""):
+                try:
+                    return min(high, max(low, float(env["value"])))
+                except ValueError:
+                    return default
+    return default
+
+
+def workload_of(pod):
+    """The workload a pod belongs to: its Deployment's name, else its owner's, else its own."""
+    metadata = pod.get("metadata") or {}
+    owners = metadata.get("ownerReferences") or []
+    template_hash = (metadata.get("labels") or {}).get("pod-template-hash")
+    for owner in owners:
+        if owner.get("kind") == "ReplicaSet" and template_hash and owner["name"].endswith("-" + template_hash):
+            return owner["name"][: -len(template_hash) - 1]
+    if owners:
+        return owners[0].get("name")
+    return metadata.get("name")
+
+
+def is_serving(pod):
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or (pod.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    return any(condition.get("type") == "Ready" and condition.get("status") == "True"
+               for condition in status.get("conditions") or [])
+
+
+def traffic_for(pod, now):
+    metadata = pod["metadata"]
+    return PodTraffic(metadata.get("namespace"), metadata.get("name"), workload_of(pod),
+                      _env_number(pod, "ERROR_FRACTION", 0.0, 0.0, 100.0),
+                      _env_number(pod, "LATENCY_MS", DEFAULT_LATENCY_MS, 0.0, 600000.0), now)
+
+
+def counts(traffic, rps, now):
+    """``(total, errors)`` requests served so far, exact fractions of elapsed time."""
+    total = rps * max(0.0, now - traffic.since)
+    return total, total * traffic.error_percent / 100.0
+
+
+def bucket_counts(total, latency, buckets):
+    """Cumulative histogram counts for ``total`` requests spread evenly over
+    ``[latency/2, 3*latency/2]``."""
+    low, high = latency * 0.5, latency * 1.5
+    result = []
+    for bound in buckets:
+        if high <= low:
+            share = 1.0 if bound >= latency else 0.0
+        else:
+            share = min(1.0, max(0.0, (bound - low) / (high - low)))
+        result.append(total * share)
+    return result
+
+
+def _labels(**labels):
+    return "{%s}" % ",".join('%s="%s"' % (key, str(value).replace("\\", "\\\\").replace('"', '\\"'))
+                             for key, value in labels.items())
+
+
+def _histogram(lines, name, labels, total, latency, buckets, scale=1.0):
+    for bound, count in zip(buckets, bucket_counts(total, latency, buckets)):
+        lines.append("%s_bucket%s %.6f" % (name, _labels(le=_format_bound(bound), **labels), count))
+    lines.append("%s_bucket%s %.6f" % (name, _labels(le="+Inf", **labels), total))
+    lines.append("%s_sum%s %.6f" % (name, _labels(**labels), total * latency))
+    lines.append("%s_count%s %.6f" % (name, _labels(**labels), total))
+
+
+def _format_bound(bound):
+    return ("%g" % bound)
+
+
+def render(pods, rps, now):
+    """The Prometheus text exposition of every serving pod's traffic."""
+    lines = [
+        "# TYPE istio_requests_total counter",
+        "# TYPE istio_request_duration_milliseconds histogram",
+        "# TYPE response_total counter",
+        "# TYPE response_latency_ms histogram",
+        "# TYPE http_request_duration_seconds histogram",
+    ]
+    for traffic in sorted(pods, key=lambda item: (item.namespace, item.pod)):
+        total, errors = counts(traffic, rps, now)
+        good = total - errors
+        istio = dict(reporter="destination", destination_workload=traffic.workload,
+                     destination_workload_namespace=traffic.namespace,
+                     destination_service_name=traffic.workload, pod=traffic.pod)
+        lines.append("istio_requests_total%s %.6f" % (_labels(response_code="200", **istio), good))
+        lines.append("istio_requests_total%s %.6f" % (_labels(response_code="500", **istio), errors))
+        _histogram(lines, "istio_request_duration_milliseconds", istio, total, traffic.latency_ms,
+                   ISTIO_BUCKETS_MS)
+        linkerd = dict(namespace=traffic.namespace, deployment=traffic.workload, pod=traffic.pod,
+                       direction="inbound")
+        lines.append("response_total%s %.6f" % (_labels(classification="success", status_code="200", **linkerd), good))
+        lines.append("response_total%s %.6f" % (_labels(classification="failure", status_code="500", **linkerd), errors))
+        _histogram(lines, "response_latency_ms", linkerd, total, traffic.latency_ms, LINKERD_BUCKETS_MS)
+        http = dict(kubernetes_namespace=traffic.namespace, kubernetes_pod_name=traffic.pod)
+        lines.append("http_request_duration_seconds_count%s %.6f" % (_labels(status="200", **http), good))
+        lines.append("http_request_duration_seconds_count%s %.6f" % (_labels(status="500", **http), errors))
+        latency_seconds = traffic.latency_ms / 1000.0
+        for bound, count in zip(HTTP_BUCKETS_S, bucket_counts(total, latency_seconds, HTTP_BUCKETS_S)):
+            lines.append("http_request_duration_seconds_bucket%s %.6f" % (
+                _labels(le=_format_bound(bound), **http), count))
+        lines.append("http_request_duration_seconds_bucket%s %.6f" % (_labels(le="+Inf", **http), total))
+    return "\n".join(lines) + "\n"
+
+
+class Registry:
+    """Serving pods by uid, kept current from the pod watch."""
+
+    def __init__(self, clock=time.time):
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.pods = {}
+
+    def sync(self, objects):
+        """Reconcile with the watched pods (``{key: pod}``); keep ``since`` of known pods."""
+        now = self.clock()
+        with self.lock:
+            serving = {}
+            for pod in objects.values():
+                if not is_serving(pod):
+                    continue
+                uid = pod["metadata"].get("uid") or pod["metadata"]["name"]
+                serving[uid] = self.pods.get(uid) or traffic_for(pod, now)
+            self.pods = serving
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.pods.values())
+
+
+def follow_pods(registry, kubeconfig, stop):
+    """Keep ``registry`` in step with every pod in the cluster until ``stop`` is set."""
+    import kubernetes  # imported here: the module must import without the client
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import wait_for
+
+    api = kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(config_file=kubeconfig))
+
+    def lister():
+        pods = api.api_client.sanitize_for_serialization(api.list_pod_for_all_namespaces())
+        return pods.get("items") or [], pods["metadata"].get("resourceVersion")
+
+    def watcher(resource_version, timeout_seconds):
+        stream = kubernetes.watch.Watch().stream(
+            api.list_pod_for_all_namespaces, resource_version=resource_version,
+            timeout_seconds=min(timeout_seconds, 60), allow_watch_bookmarks=True)
+        for event in stream:
+            yield event["type"], event["raw_object"]
+
+    def keep_watching(objects):
+        return None
+
+    while not stop.is_set():
+        try:
+            wait_for(lister, watcher, keep_watching, timeout=300,
+                     on_change=lambda objects, _verdict: registry.sync(objects))
+        except Exception:  # pylint: disable=broad-except
+            # The API server restarts or a watch breaks: start over with a new list.
+            stop.wait(1)
+
+
+def make_handler(registry, rps):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server wants)
+            if self.path.startswith("/metrics"):
+                body, kind = render(registry.snapshot(), rps, registry.clock()), "text/plain; version=0.0.4"
+            elif self.path.startswith("/workloads"):
+                body = json.dumps([dict(namespace=item.namespace, pod=item.pod, workload=item.workload,
+                                        error_percent=item.error_percent, latency_ms=item.latency_ms)
+                                   for item in registry.snapshot()], indent=1)
+                kind = "application/json"
+            elif self.path.startswith("/healthz"):
+                body, kind = "ok\n", "text/plain"
+            else:
+                self.send_error(404)
+                return
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Simulated mesh telemetry for a KWOK cluster")
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--listen", default="127.0.0.1:19100")
+    parser.add_argument("--rps", type=float, default=20.0, help="requests per second per ready pod")
+    args = parser.parse_args(argv)
+    host, port = args.listen.rsplit(":", 1)
+    registry = Registry()
+    stop = threading.Event()
+    threading.Thread(target=follow_pods, args=(registry, args.kubeconfig, stop), daemon=True).start()
+    server = ThreadingHTTPServer((host, int(port)), make_handler(registry, args.rps))
+    try:
+        server.serve_forever()
+    finally:
+        stop.set()
+
+
+if __name__ == "__main__":
+    main()

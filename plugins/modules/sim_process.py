@@ -1,0 +1,201 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: sim_process
+short_description: Run a simulated-platform process in the background, tracked by PID
+version_added: 0.1.0
+description:
+  - Starts a long-running local process (Flagger, its load tester, Prometheus, the traffic
+    simulator) detached from the task, records its PID and start time in a PID file, and
+    optionally waits until it answers on an HTTP address.
+  - Idempotent. A process already running with the same command line reports C(ok); a
+    changed command line restarts it (C(changed)); C(state=absent) stops it by its PID
+    (SIGTERM, then SIGKILL) and never by name.
+author:
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports whether the process would be started, restarted or stopped.
+  diff_mode:
+    support: none
+  platform:
+    support: full
+    platforms: posix
+options:
+  name:
+    description: Name of the process; names its PID file and log in O(state_dir).
+    type: str
+    required: true
+  state:
+    description: C(started) keeps it running, C(absent) stops it.
+    type: str
+    choices: [started, absent]
+    default: started
+  argv:
+    description: The command line. Required with C(state=started).
+    type: list
+    elements: str
+  state_dir:
+    description: Directory for C(<name>.pid), C(<name>.log) and C(<name>.argv).
+    type: path
+    required: true
+  env:
+    description: Environment variables added to the process's environment.
+    type: dict
+    default: {}
+  chdir:
+    description: Working directory of the process.
+    type: path
+  ready_url:
+    description: An HTTP address that answers 2xx once the process is ready.
+    type: str
+  ready_timeout:
+    description: Seconds to wait for O(ready_url).
+    type: int
+    default: 60
+"""
+
+EXAMPLES = r"""
+- name: Run Prometheus for Flagger
+  gitops.progressive.sim_process:
+    name: prometheus
+    argv:
+      - /usr/bin/prometheus
+      - --config.file=/var/lib/sim/prometheus.yml
+      - --web.listen-address=127.0.0.1:19090
+    state_dir: /var/lib/sim
+    ready_url: http://127.0.0.1:19090/-/ready
+
+- name: Stop it again
+  gitops.progressive.sim_process:
+    name: prometheus
+    state: absent
+    state_dir: /var/lib/sim
+"""
+
+RETURN = r"""
+pid:
+  description: PID of the running process.
+  returned: when state=started and not in check mode
+  type: int
+pidfile:
+  description: Path of the PID file.
+  returned: always
+  type: str
+log:
+  description: Path of the process's log (stdout and stderr).
+  returned: always
+  type: str
+restarted:
+  description: Whether a running process was restarted because its command line changed.
+  returned: always
+  type: bool
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.gitops.progressive.plugins.module_utils.sim import process
+
+
+def wait_ready(url, timeout, pid, start_time, log):
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not process.is_running(pid, start_time):
+            return "exited before it was ready; last lines of %s:\n%s" % (log, _tail(log))
+        try:
+            response = open_url(url, timeout=2, validate_certs=False)
+            if 200 <= response.getcode() < 300:
+                return None
+            last = "HTTP %d" % response.getcode()
+        except Exception as error:  # pylint: disable=broad-except
+            last = str(error)
+        time.sleep(0.1)
+    return "not ready at %s after %ds (%s)" % (url, timeout, last)
+
+
+def _tail(path, lines=20):
+    try:
+        with open(path, errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=["started", "absent"], default="started"),
+            argv=dict(type="list", elements="str"),
+            state_dir=dict(type="path", required=True),
+            env=dict(type="dict", default={}),
+            chdir=dict(type="path"),
+            ready_url=dict(type="str"),
+            ready_timeout=dict(type="int", default=60),
+        ),
+        required_if=[("state", "started", ("argv",))],
+        supports_check_mode=True,
+    )
+    params = module.params
+    base = os.path.join(params["state_dir"], params["name"])
+    pidfile, log, argv_file = base + ".pid", base + ".log", base + ".argv"
+    result = dict(changed=False, pidfile=pidfile, log=log, restarted=False)
+    running = process.pidfile_running(pidfile)
+
+    if params["state"] == "absent":
+        if running:
+            result["changed"] = True
+            if not module.check_mode:
+                process.stop_pidfile(pidfile)
+        module.exit_json(**result)
+
+    wanted = json.dumps({"argv": params["argv"], "env": params["env"], "chdir": params["chdir"]}, sort_keys=True)
+    try:
+        with open(argv_file) as recorded:
+            same = recorded.read() == wanted
+    except OSError:
+        same = False
+    if running and same:
+        result["pid"] = process.read_pidfile(pidfile)[0]
+        module.exit_json(**result)
+
+    result["changed"] = True
+    result["restarted"] = running
+    if module.check_mode:
+        module.exit_json(**result)
+    if running:
+        process.stop_pidfile(pidfile)
+    os.makedirs(params["state_dir"], exist_ok=True)
+    env = dict(os.environ)
+    env.update({key: str(value) for key, value in params["env"].items()})
+    try:
+        pid = process.start(params["argv"], pidfile, log, env=env, cwd=params["chdir"])
+    except OSError as error:
+        module.fail_json(msg="sim_process %s: cannot start %s: %s" % (params["name"], params["argv"][0], error), **result)
+    with open(argv_file, "w") as recorded:
+        recorded.write(wanted)
+    result["pid"] = pid
+    if params["ready_url"]:
+        problem = wait_ready(params["ready_url"], params["ready_timeout"], pid, process.read_pidfile(pidfile)[1], log)
+        if problem:
+            module.fail_json(msg="sim_process %s: %s" % (params["name"], problem), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
