@@ -42,3 +42,25 @@ def wait_nodes_ready(client, count, timeout):
     nodes = client.resource("Node", "v1")
     lister, watcher = dynamic_source(nodes)
     return wait_for(lister, watcher, nodes_ready_predicate(count), timeout)
+
+
+def auth_argument_spec():
+    """kubernetes.core's connection options, so every module takes the same ones."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+
+    return dict(AUTH_ARG_SPEC)
+
+
+def module_client(module):
+    """kubernetes.core's client for an AnsibleK8SModule's connection options."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+    return get_api_client(module=module)
+
+
+def client_from_args(args):
+    """kubernetes.core's client from task arguments (action plugins, on the controller)."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
+
+    names = auth_argument_spec()
+    return get_api_client(**{key: value for key, value in args.items() if key in names and value is not None})
