@@ -7,6 +7,7 @@ that every process the cluster started is gone.
 
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -26,7 +27,7 @@ class PlaybookRun:
         return self.output.get("stats", {}).get("sim", {})
 
     def results(self, task_name):
-        """Every host result of the tasks with this name, in run order."""
+        """Every host result of the tasks with this name, in run order (at least one)."""
         found = []
         for play in self.output.get("plays", []):
             for task in play.get("tasks", []):
@@ -34,6 +35,7 @@ class PlaybookRun:
                 # Role tasks are reported as "<role> : <task name>".
                 if name == task_name or name.endswith(" : " + task_name):
                     found.append(task["hosts"]["sim"])
+        assert found, "no result for task %r in:\n%s" % (task_name, self.raw[-3000:])
         return found
 
     def failures(self):
@@ -42,21 +44,53 @@ class PlaybookRun:
                 for result in task["hosts"].values() if result.get("failed")]
 
 
-def run_playbook(playbook, extra_vars=None, check=False):
-    """ansible-playbook with the JSON callback; returns a PlaybookRun."""
+def _playbook_command(playbook, extra_vars, check):
     command = ["ansible-playbook", "-i", os.path.join(HERE, "inventory.yml"),
                os.path.join(HERE, "playbooks", playbook)]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
     if check:
         command.append("--check")
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_SHOW_CUSTOM_STATS="true",
+               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    return command, env
+
+
+def _parse(completed):
+    """The JSON callback's document, and the lines printed before it (live progress)."""
+    lines = completed.stdout.splitlines()
+    start = lines.index("{") if "{" in lines else len(lines)
     try:
-        output = json.loads(completed.stdout)
+        output = json.loads("\n".join(lines[start:]))
     except ValueError:
         output = {}
-    return PlaybookRun(completed, output)
+    run = PlaybookRun(completed, output)
+    run.progress = lines[:start]
+    return run
+
+
+def run_playbook(playbook, extra_vars=None, check=False):
+    """ansible-playbook with the JSON callback; returns a PlaybookRun."""
+    command, env = _playbook_command(playbook, extra_vars, check)
+    return _parse(subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False))
+
+
+class BackgroundPlaybook:
+    """A playbook run started now and collected later (a release followed while the test acts)."""
+
+    def __init__(self, playbook, extra_vars=None):
+        command, env = _playbook_command(playbook, extra_vars, False)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        env=env, cwd=ROOT)
+
+    def result(self, timeout=600):
+        stdout, stderr = self.process.communicate(timeout=timeout)
+        return _parse(subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr))
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
 
 
 def assert_ok(run):
@@ -93,3 +127,46 @@ def kube(sim_cluster):
     import kubernetes
 
     return kubernetes.config.new_client_from_config(config_file=sim_cluster["kubeconfig"])
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def platform(sim_cluster):
+    """Flagger, its load tester, Prometheus and the traffic simulator beside the session's cluster."""
+    variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"],
+                     flagger_control_loop_interval="2s", flagger_port=free_port(),
+                     flagger_loadtester_port=free_port(), flagger_prometheus_port=free_port(),
+                     flagger_traffic_port=free_port())
+    try:
+        up = assert_ok(run_playbook("flagger.yml", variables))
+        yield dict(vars=variables, kubeconfig=sim_cluster["kubeconfig"], run=up,
+                   loadtester_url="http://127.0.0.1:%d" % variables["flagger_loadtester_port"])
+    finally:
+        down = run_playbook("flagger.yml", dict(variables, flagger_state="absent"))
+    assert_ok(down)
+
+
+def wait_canary(kubeconfig, namespace, name, done, timeout=180):
+    """Wait with the collection's engine until ``done(canary)``; returns the canary."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import client_for_kubeconfig
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
+        Verdict,
+        dynamic_source,
+        wait_for,
+    )
+
+    key = "%s/%s" % (namespace, name)
+    resource = client_for_kubeconfig(kubeconfig).resource("Canary", "flagger.app/v1beta1")
+    lister, watcher = dynamic_source(resource, namespace, name)
+    verdict = wait_for(lister, watcher, lambda objects: Verdict(
+        done=key in objects and done(objects[key]), data={"canary": objects.get(key)}), timeout)
+    return verdict.data["canary"]
+
+
+def phase_is(*phases):
+    return lambda canary: (canary.get("status") or {}).get("phase") in phases

@@ -79,22 +79,28 @@ def summarize(canary):
 def rollout_predicate(key, baseline, approval=None):
     """A wait-engine predicate for the release of canary ``key`` ("namespace/name").
 
-    Done with ok=True at ``Succeeded`` and ok=False at ``Failed``, but only once the
-    revision differs from ``baseline``. ``approval(canary)`` is asked while the canary
-    waits at a gate; it returns a Verdict to end the wait (approval timed out) or None.
+    Done with ok=True at ``Succeeded`` and ok=False at ``Failed``, but only once that
+    release was seen in flight with a revision other than ``baseline``. Both are needed:
+    a Failed canary whose target changed is first re-synced by Flagger with the *new*
+    revision while its phase is still ``Failed``, a moment before it turns
+    ``Progressing``; that state is not the new release's verdict.
+    ``approval(canary)`` is asked while the canary waits at a gate; it returns a Verdict
+    to end the wait (approval timed out) or None.
     """
+    seen = {"in_flight": False}
 
     def predicate(objects):
         canary = objects.get(key)
         if canary is None:
             return Verdict(done=True, ok=False, message="canary %s was deleted" % key)
-        status = status_of(canary)
-        phase = status.get("phase")
+        phase = status_of(canary).get("phase")
         new_revision = revision_of(canary) != baseline
-        data = {"phase": phase, "new_revision": new_revision}
-        if new_revision and phase == "Succeeded":
+        if new_revision and phase in IN_FLIGHT:
+            seen["in_flight"] = True
+        data = {"phase": phase, "new_revision": new_revision, "in_flight_seen": seen["in_flight"]}
+        if seen["in_flight"] and new_revision and phase == "Succeeded":
             return Verdict(done=True, ok=True, message="promoted", data=data)
-        if new_revision and phase == "Failed":
+        if seen["in_flight"] and new_revision and phase == "Failed":
             return Verdict(done=True, ok=False, message="rolled back", data=data)
         if new_revision and phase in AWAITING_APPROVAL and approval is not None:
             verdict = approval(canary)

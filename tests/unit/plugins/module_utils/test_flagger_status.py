@@ -47,14 +47,25 @@ def test_new_revision_succeeded_is_promoted():
 def test_failed_on_the_new_revision_ends_the_wait_as_rolled_back():
     initialized = fixture("canary_initialized")
     predicate = status.rollout_predicate(KEY, status.baseline_of(initialized))
+    assert not predicate({KEY: with_status(initialized, phase="Progressing", lastAppliedSpec="new")}).done
     verdict = predicate({KEY: with_status(initialized, phase="Failed", lastAppliedSpec="new")})
     assert verdict.done and not verdict.ok and verdict.message == "rolled back"
+
+
+def test_a_failed_canary_resynced_to_the_new_revision_is_not_its_verdict():
+    """Flagger writes the new revision into a Failed canary before it turns Progressing."""
+    failed = with_status(fixture("canary_initialized"), phase="Failed", lastAppliedSpec="bad")
+    predicate = status.rollout_predicate(KEY, status.baseline_of(failed))
+    assert not predicate({KEY: with_status(failed, lastAppliedSpec="next")}).done
+    assert not predicate({KEY: with_status(failed, phase="Progressing", lastAppliedSpec="next")}).done
+    assert predicate({KEY: with_status(failed, phase="Succeeded", lastAppliedSpec="next")}).ok
 
 
 def test_an_old_failure_is_not_the_verdict_of_a_retry():
     failed = with_status(fixture("canary_initialized"), phase="Failed", lastAppliedSpec="bad")
     predicate = status.rollout_predicate(KEY, status.baseline_of(failed))
     assert not predicate({KEY: failed}).done
+    assert not predicate({KEY: with_status(failed, phase="Progressing", lastAppliedSpec="retried")}).done
     assert predicate({KEY: with_status(failed, phase="Succeeded", lastAppliedSpec="retried")}).ok
 
 
@@ -62,6 +73,7 @@ def test_a_changed_tracked_config_is_a_new_revision():
     old = fixture("canary_succeeded_old")
     predicate = status.rollout_predicate(KEY, status.baseline_of(old))
     changed = with_status(old, trackedConfigs={"configmap/podinfo-config": "ffff00"})
+    assert not predicate({KEY: with_status(changed, phase="Progressing")}).done
     assert predicate({KEY: changed}).done
 
 
