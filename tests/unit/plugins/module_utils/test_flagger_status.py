@@ -81,7 +81,9 @@ def test_a_release_in_flight_is_followed_from_the_promoted_revision():
     progressing = fixture("canary_progressing")
     baseline = status.baseline_of(progressing)
     assert baseline == "7bd6dc7ffd|"
-    verdict = status.rollout_predicate(KEY, baseline)({KEY: with_status(progressing, phase="Succeeded")})
+    predicate = status.rollout_predicate(KEY, baseline)
+    assert not predicate({KEY: progressing}).done
+    verdict = predicate({KEY: with_status(progressing, phase="Succeeded")})
     assert verdict.done and verdict.ok
 
 
