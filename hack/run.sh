@@ -62,6 +62,14 @@ sanity_tree() {
     | while IFS= read -r -d '' file; do [[ -e $file ]] && printf '%s\0' "$file"; done \
     | xargs -0 cp --parents -a -t "$dest")
   (cd "$dest" && git init -q . && git add -A >/dev/null)
+  # The collections this one depends on, where ansible-test looks for them.
+  local site
+  site=$(python -c 'import ansible_collections.kubernetes.core as c, os; print(os.path.dirname(os.path.dirname(os.path.dirname(list(c.__path__)[0]))))')
+  for dependency in kubernetes/core community/hashi_vault; do
+    rm -rf "$BUILD/sanity/ansible_collections/$dependency"
+    mkdir -p "$BUILD/sanity/ansible_collections/${dependency%/*}"
+    cp -a "$site/ansible_collections/$dependency" "$BUILD/sanity/ansible_collections/$dependency"
+  done
   echo "$dest"
 }
 

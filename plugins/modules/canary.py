@@ -112,8 +112,7 @@ options:
     type: int
   match:
     description:
-      - A/B testing rules, as Flagger takes them, for example
-        C([{"headers": {"x-user": {"exact": "testuser"}}}]).
+      - A/B testing rules, as Flagger takes them (see the A/B example below).
     type: list
     elements: dict
   mirror:

@@ -64,7 +64,7 @@ options:
     type: str
     required: true
   images:
-    description: New image per container name of the target, like C({podinfo: "ghcr.io/stefanprodan/podinfo:6.7.1"}).
+    description: New image per container name of the target (container name as key, image as value).
     type: dict
     default: {}
   env:

@@ -218,8 +218,8 @@ def _validate_metrics(metrics, namespace, metric_template_exists):
             if not reference.get("name"):
                 errors.append("%s.templateRef.name is required" % path)
             elif metric_template_exists and not metric_template_exists(template_namespace, reference["name"]):
-                errors.append("%s.templateRef: MetricTemplate %s/%s not found" % (path, template_namespace,
-                                                                                reference["name"]))
+                errors.append("%s.templateRef: MetricTemplate %s/%s not found"
+                              % (path, template_namespace, reference["name"]))
         elif name not in BUILTIN_METRICS:
             errors.append("%s: unknown metric template %r: not built in (%s) and no templateRef" % (
                 path, name, ", ".join(BUILTIN_METRICS)))
