@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-BENCHMARKS = ["cluster"]
+BENCHMARKS = ["cluster", "canary"]
 
 
 def main():

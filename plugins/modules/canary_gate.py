@@ -12,8 +12,8 @@ short_description: Promote, hold, roll back or retry a Flagger release
 version_added: 0.1.0
 description:
   - Works Flagger's manual gates for one canary through its load tester. The canary's
-    webhooks must point at the load tester's gate endpoints (see the O(gates) option of
-    M(gitops.progressive.canary)).
+    webhooks must point at the load tester's gate endpoints (see the O(gitops.progressive.canary#module:gates)
+    option of M(gitops.progressive.canary)).
   - C(promote) opens the approval gate so a release waiting in C(Waiting) or
     C(WaitingPromotion) goes on (and clears a pending rollback request).
   - C(hold) closes the approval gate; the release stops at its next gate.
@@ -30,6 +30,7 @@ author:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full

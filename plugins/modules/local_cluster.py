@@ -26,6 +26,7 @@ author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
@@ -35,6 +36,9 @@ attributes:
   platform:
     support: full
     platforms: posix
+  action_group:
+    support: full
+    membership: [gitops.progressive.sim]
 options:
   provider:
     description: Which kind of cluster to manage.

@@ -26,6 +26,7 @@ author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 requirements:
   - Go 1.24 or later on E(PATH) (or O(go)), and access to a Go module proxy on first build.
 attributes:
@@ -37,6 +38,9 @@ attributes:
   platform:
     support: full
     platforms: posix
+  action_group:
+    support: full
+    membership: [gitops.progressive.sim]
 options:
   components:
     description: What to build.

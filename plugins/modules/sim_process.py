@@ -21,6 +21,7 @@ author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full
@@ -30,6 +31,9 @@ attributes:
   platform:
     support: full
     platforms: posix
+  action_group:
+    support: full
+    membership: [gitops.progressive.sim]
 options:
   name:
     description: Name of the process; names its PID file and log in O(state_dir).
