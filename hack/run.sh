@@ -53,6 +53,12 @@ setup_collection() {
 
 setup() { setup_debian; setup_venv; setup_collection; }
 
+# A copy of this collection installed in the user's collections (molecule's prerun once
+# did that) would shadow the checkout and go stale; the checkout is the one to use.
+drop_installed_copy() {
+  rm -rf "$HOME/.ansible/collections/ansible_collections/gitops/progressive"
+}
+
 # Copy of the tracked tree under ansible_collections/ for ansible-test, which wants
 # the collection at its real path, not through a link.
 sanity_tree() {
@@ -87,6 +93,7 @@ import inspect, re; print(re.search(r"pip=.([0-9.]+)", inspect.getsource(g)).gro
 
 run_lint() {
   log "ansible-lint (production profile)"
+  drop_installed_copy
   (cd "$ROOT" && ansible-lint --profile production)
 }
 
@@ -102,6 +109,7 @@ run_integration() {
 
 run_molecule() {
   log "molecule: default scenario"
+  drop_installed_copy
   (cd "$ROOT" && molecule test -s default)
 }
 

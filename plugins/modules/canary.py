@@ -25,9 +25,11 @@ description:
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.canary
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
     support: full
@@ -35,12 +37,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows the Canary before and after (the dry run's result in check mode).
-  platform:
-    support: full
-    platforms: posix
-  action_group:
-    support: full
-    membership: [gitops.progressive.canary]
 requirements:
   - kubernetes >= 24.2.0
 options:

@@ -28,32 +28,21 @@ description:
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.canary
+  - gitops.progressive.attributes.canary_object
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
     support: full
     details: Reads the canary and the gates and reports what would change; the retry patch is a server-side dry run.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-  action_group:
-    support: full
-    membership: [gitops.progressive.canary]
 requirements:
   - kubernetes >= 24.2.0
 options:
-  name:
-    description: Name of the canary.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the canary.
-    type: str
-    required: true
   action:
     description: What to do.
     type: str

@@ -21,21 +21,17 @@ description:
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.canary
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
     support: full
     details: Reads only.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-  action_group:
-    support: full
-    membership: [gitops.progressive.canary]
 requirements:
   - kubernetes >= 24.2.0
 options:

@@ -31,9 +31,12 @@ description:
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
-  - kubernetes.core.k8s_auth_options
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.canary
+  - gitops.progressive.attributes.canary_object
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
@@ -47,23 +50,9 @@ attributes:
     details: The change to the target is a server-side dry run; there is nothing to follow, so it does not wait.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-  action_group:
-    support: full
-    membership: [gitops.progressive.canary]
 requirements:
   - kubernetes >= 24.2.0
 options:
-  name:
-    description: Name of the canary.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the canary.
-    type: str
-    required: true
   images:
     description: New image per container name of the target (container name as key, image as value).
     type: dict

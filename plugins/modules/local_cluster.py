@@ -25,6 +25,8 @@ description:
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.sim
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 attributes:
@@ -33,12 +35,6 @@ attributes:
     details: Reports what would be created, started, scaled or deleted; runs nothing that changes state.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-  action_group:
-    support: full
-    membership: [gitops.progressive.sim]
 options:
   provider:
     description: Which kind of cluster to manage.

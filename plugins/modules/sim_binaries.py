@@ -25,6 +25,8 @@ description:
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.sim
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 requirements:
@@ -35,12 +37,6 @@ attributes:
     details: Reports which components would be built, and their paths, without building.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-  action_group:
-    support: full
-    membership: [gitops.progressive.sim]
 options:
   components:
     description: What to build.

@@ -20,6 +20,8 @@ description:
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.sim
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 attributes:
@@ -28,12 +30,6 @@ attributes:
     details: Reports whether the process would be started, restarted or stopped.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
-  action_group:
-    support: full
-    membership: [gitops.progressive.sim]
 options:
   name:
     description: Name of the process; names its PID file and log in O(state_dir).

@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Attributes every module of the collection shares, and the two action groups."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    # With ansible.builtin.action_common_attributes (and .actiongroups), which describe them.
+    DOCUMENTATION = r"""
+attributes:
+  platform:
+    support: full
+    platforms: posix
+"""
+
+    CANARY = r"""
+attributes:
+  action_group:
+    support: full
+    membership: [gitops.progressive.canary]
+"""
+
+    SIM = r"""
+attributes:
+  action_group:
+    support: full
+    membership: [gitops.progressive.sim]
+"""
+
+    # The canary a task works on.
+    CANARY_OBJECT = r"""
+options:
+  name:
+    description: Name of the canary.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the canary.
+    type: str
+    required: true
+"""
