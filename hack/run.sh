@@ -99,12 +99,28 @@ run_lint() {
 
 run_unit() {
   log "unit tests"
-  (cd "$ROOT" && python -m pytest -q tests/unit)
+  (cd "$ROOT" && python -m pytest -q tests/unit --junitxml="$BUILD/junit-unit.xml")
 }
 
 run_integration() {
   log "integration tests on the simulated platform"
-  (cd "$ROOT" && python -m pytest -q tests/integration)
+  (cd "$ROOT" && python -m pytest -q tests/integration --junitxml="$BUILD/junit-integration.xml")
+}
+
+# One closing line for the whole run, from the test reports (molecule counts as one test).
+summary() {
+  python - "$BUILD"/junit-*.xml <<'PY'
+import sys
+import xml.etree.ElementTree as ElementTree
+
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    for suite in ElementTree.parse(path).getroot().iter("testsuite"):
+        tests, skips = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        passed, failed, skipped = passed + tests - bad - skips, failed + bad, skipped + skips
+print("summary: %d passed, %d failed, %d skipped" % (passed + 1, failed, skipped))
+PY
 }
 
 run_molecule() {
@@ -121,7 +137,7 @@ case "$job" in
   down) (cd "$ROOT" && ansible-playbook playbooks/teardown.yml) ;;
   sanity) run_sanity ;;
   lint) run_lint ;;
-  unit) run_unit ;;
+  unit) rm -f "$BUILD"/junit-*.xml; run_unit ;;
   integration) run_integration ;;
   molecule) run_molecule ;;
   bench) (cd "$ROOT" && python benchmarks/run.py "${@:2}") ;;
@@ -129,6 +145,7 @@ case "$job" in
     # A cold cache means a long Go build: run it beside the static checks, wait before
     # the tests that need the binaries. Tracked by PID, its log in the cache.
     mkdir -p "$CACHE/logs"
+    rm -f "$BUILD"/junit-*.xml
     (cd "$ROOT" && exec setsid ansible-playbook playbooks/binaries.yml > "$CACHE/logs/binaries.log" 2>&1) &
     build_pid=$!
     # If a check fails first, the build (its own process group) is stopped with us.
@@ -136,6 +153,6 @@ case "$job" in
     run_sanity; run_lint; run_unit
     log "waiting for the binaries (log: $CACHE/logs/binaries.log)"
     wait "$build_pid" || { tail -n 40 "$CACHE/logs/binaries.log"; exit 1; }
-    run_integration; run_molecule ;;
+    run_integration; run_molecule; summary ;;
   *) echo "usage: $0 demo|test|sanity|lint|unit|integration|molecule|bench|down|setup" >&2; exit 2 ;;
 esac
