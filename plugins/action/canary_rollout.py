@@ -109,7 +109,6 @@ class ActionModule(ActionBase):
                 return self._finish(result, args, client, canary, None, [], started,
                                     "already at that version, nothing to release")
 
-        approval = None
         gates = LoadTester(args["loadtester_url"]) if args["loadtester_url"] else None
         if args["approval"] == "auto" and gates is None and _has_gates(canary):
             raise AnsibleActionFail("%s has manual gates: approval=auto needs loadtester_url" % obj)

@@ -298,11 +298,10 @@ def ensure_present(module, provider, result):
     if status == RUNNING and provider.name == "kwok":
         if count_nodes(module.params["kubeconfig"]) != module.params["nodes"]:
             result["changed"] = True
-            if not module.check_mode:
-                for argv, what in provider.scale_commands():
-                    provider._call(argv, what)
-            else:
+            if module.check_mode:
                 result["commands"] += [argv for argv, _what in provider.scale_commands()]
+            else:
+                provider.scale()
     elif status != RUNNING:
         result["changed"] = True
         if module.check_mode:

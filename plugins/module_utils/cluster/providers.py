@@ -148,6 +148,10 @@ class KwokProvider(Provider):
         return [([self.kwokctl, "scale", "node", "--name", self.cluster,
                   "--replicas", str(self.params["nodes"])], "scale nodes")]
 
+    def scale(self):
+        for argv, what in self.scale_commands():
+            self._call(argv, what)
+
     def start_commands(self):
         return [([self.kwokctl, "start", "cluster", "--name", self.cluster,
                   "--wait", "%ds" % self.params["wait_timeout"]], "start")]
