@@ -16,13 +16,20 @@ import subprocess
 import time
 
 
-def _start_time(pid):
+def _stat(pid):
+    """The fields of /proc/<pid>/stat after the command name: state first, start time 20th."""
     try:
         with open("/proc/%d/stat" % pid) as stat:
             # The command name (field 2) may hold spaces; fields after its ")" are fixed.
-            return stat.read().rsplit(")", 1)[1].split()[19]
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return fields if len(fields) > 19 else None
     except (OSError, IndexError):
         return None
+
+
+def _start_time(pid):
+    fields = _stat(pid)
+    return fields[19] if fields else None
 
 
 def read_pidfile(path):
@@ -36,22 +43,13 @@ def read_pidfile(path):
 
 
 def is_running(pid, start_time=None):
+    """Alive (a zombie has ended) and, when given, started at ``start_time``."""
     if not pid or pid <= 0:
         return False
-    actual = _start_time(pid)
-    if actual is None:
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":
         return False
-    if _is_zombie(pid):
-        return False
-    return start_time is None or actual == start_time
-
-
-def _is_zombie(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
+    return start_time is None or fields[19] == start_time
 
 
 def pidfile_running(path):
