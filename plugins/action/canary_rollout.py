@@ -186,6 +186,8 @@ class ActionModule(ActionBase):
         )
         if not promoted:
             result["reason"] = verdict.message if outcome == "stopped" else failure_reason(events)
+        elif verdict is not None and verdict.message != "promoted":
+            message = message or "%s/%s %s" % (summary["namespace"], summary["name"], verdict.message)
         result["msg"] = message or ("%s/%s %s" % (summary["namespace"], summary["name"], outcome) +
                                     (": %s" % result["reason"] if not promoted else ""))
         if args["publish_stats"]:

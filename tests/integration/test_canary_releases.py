@@ -108,6 +108,18 @@ def test_canary_info_reports_the_release(weighted):
     assert any("Promotion completed" in event["message"] for event in canary["events"])
 
 
+def test_going_back_to_the_running_version_after_a_rollback_is_promoted_at_once(weighted, kube):
+    """Flagger has nothing to analyse: the target matches the primary again."""
+    failing = release(weighted, rollout_images={"app": "ghcr.io/stefanprodan/podinfo:6.7.3"},
+                      rollout_env={"ERROR_FRACTION": "90"})
+    assert failing.returncode != 0 and rollout_result(failing)["verdict"] == "failed"
+    back = rollout_result(assert_ok(release(weighted, rollout_images={"app": "ghcr.io/stefanprodan/podinfo:6.7.2"},
+                                            rollout_env={"ERROR_FRACTION": "20"})))
+    assert back["changed"] and back["verdict"] == "promoted" and back["duration"] < 30
+    assert "back at the revision the primary runs" in back["msg"]
+    assert primary_env(kube, "weighted") == ("ghcr.io/stefanprodan/podinfo:6.7.2", {"ERROR_FRACTION": "20"})
+
+
 def test_ab_testing_by_header_with_iterations(platform, kube):
     import kubernetes
 

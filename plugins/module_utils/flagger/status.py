@@ -84,6 +84,9 @@ def rollout_predicate(key, baseline, approval=None):
     a Failed canary whose target changed is first re-synced by Flagger with the *new*
     revision while its phase is still ``Failed``, a moment before it turns
     ``Progressing``; that state is not the new release's verdict.
+    One release has no analysis at all: after a rollback, putting the target back at
+    the revision the primary runs. Flagger then records that revision as applied and
+    keeps the phase ``Failed``; the version asked for is live, so that is a promotion.
     ``approval(canary)`` is asked while the canary waits at a gate; it returns a Verdict
     to end the wait (approval timed out) or None.
     """
@@ -102,6 +105,11 @@ def rollout_predicate(key, baseline, approval=None):
             return Verdict(done=True, ok=True, message="promoted", data=data)
         if seen["in_flight"] and new_revision and phase == "Failed":
             return Verdict(done=True, ok=False, message="rolled back", data=data)
+        status = status_of(canary)
+        if (new_revision and not seen["in_flight"] and phase in TERMINAL
+                and status.get("lastAppliedSpec") == status.get("lastPromotedSpec")):
+            return Verdict(done=True, ok=True, data=data,
+                           message="promoted: the target is back at the revision the primary runs")
         if new_revision and phase in AWAITING_APPROVAL and approval is not None:
             verdict = approval(canary)
             if verdict is not None:

@@ -61,6 +61,15 @@ def test_a_failed_canary_resynced_to_the_new_revision_is_not_its_verdict():
     assert predicate({KEY: with_status(failed, phase="Succeeded", lastAppliedSpec="next")}).ok
 
 
+def test_going_back_to_the_promoted_revision_after_a_rollback_is_promoted():
+    """Flagger analyses nothing: it records the primary's revision as applied, stays Failed."""
+    failed = with_status(fixture("canary_initialized"), phase="Failed", lastAppliedSpec="bad",
+                         lastPromotedSpec="good")
+    predicate = status.rollout_predicate(KEY, status.baseline_of(failed))
+    verdict = predicate({KEY: with_status(failed, lastAppliedSpec="good")})
+    assert verdict.done and verdict.ok and "back at the revision the primary runs" in verdict.message
+
+
 def test_an_old_failure_is_not_the_verdict_of_a_retry():
     failed = with_status(fixture("canary_initialized"), phase="Failed", lastAppliedSpec="bad")
     predicate = status.rollout_predicate(KEY, status.baseline_of(failed))
