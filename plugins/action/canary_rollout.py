@@ -18,6 +18,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status 
     Timeline,
     baseline_of,
     failure_reason,
+    progressing_weights,
     revision_of,
     rollout_predicate,
     status_of,
@@ -180,7 +181,7 @@ class ActionModule(ActionBase):
             promoted_revision=summary["promoted_revision"],
             strategy=summary["strategy"],
             timeline=timeline,
-            weights=[entry["weight"] for entry in timeline if entry["phase"] == "Progressing"],
+            weights=progressing_weights(timeline),
             duration=round(time.monotonic() - started, 3),
             events=events,
         )

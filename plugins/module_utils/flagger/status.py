@@ -96,7 +96,8 @@ def rollout_predicate(key, baseline, approval=None):
         canary = objects.get(key)
         if canary is None:
             return Verdict(done=True, ok=False, message="canary %s was deleted" % key)
-        phase = status_of(canary).get("phase")
+        status = status_of(canary)
+        phase = status.get("phase")
         new_revision = revision_of(canary) != baseline
         if new_revision and phase in IN_FLIGHT:
             seen["in_flight"] = True
@@ -105,7 +106,6 @@ def rollout_predicate(key, baseline, approval=None):
             return Verdict(done=True, ok=True, message="promoted", data=data)
         if seen["in_flight"] and new_revision and phase == "Failed":
             return Verdict(done=True, ok=False, message="rolled back", data=data)
-        status = status_of(canary)
         if (new_revision and not seen["in_flight"] and phase in TERMINAL
                 and status.get("lastAppliedSpec") == status.get("lastPromotedSpec")):
             return Verdict(done=True, ok=True, data=data,
@@ -141,7 +141,12 @@ class Timeline:
         return entry
 
     def weights(self):
-        return [entry["weight"] for entry in self.entries if entry["phase"] == "Progressing"]
+        return progressing_weights(self.entries)
+
+
+def progressing_weights(entries):
+    """The traffic weights a timeline went through while progressing."""
+    return [entry["weight"] for entry in entries if entry["phase"] == "Progressing"]
 
 
 def failure_reason(events):
