@@ -108,7 +108,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.gitops.progressive.plugins.module_utils.sim import process
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 
 def wait_ready(url, timeout, pid, start_time, log):

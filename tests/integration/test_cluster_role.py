@@ -5,7 +5,7 @@ import stat
 
 from conftest import assert_ok, cluster_vars, run_playbook
 
-from ansible_collections.gitops.progressive.plugins.module_utils.sim import process
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 
 def test_the_cluster_is_up_with_ready_nodes_and_live_control_plane(sim_cluster, kube):

@@ -17,7 +17,7 @@ import glob
 import json
 import os
 
-from ansible_collections.gitops.progressive.plugins.module_utils.sim import process
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 ABSENT, STOPPED, RUNNING = "absent", "stopped", "running"
 

@@ -2,7 +2,7 @@ import os
 import sys
 import time
 
-from ansible_collections.gitops.progressive.plugins.module_utils.sim import process
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 
 def test_start_records_the_pid_and_stop_ends_it(tmp_path):
