@@ -11,20 +11,27 @@ module: canary_gate
 short_description: Promote, hold, roll back or retry a Flagger release
 version_added: 0.1.0
 description:
-  - Works Flagger's manual gates for one canary through its load tester. The canary's
-    webhooks must point at the load tester's gate endpoints (see the O(gitops.progressive.canary#module:gates)
-    option of M(gitops.progressive.canary)).
-  - C(promote) opens the approval gate so a release waiting in C(Waiting) or
-    C(WaitingPromotion) goes on (and clears a pending rollback request).
+  - Works Flagger's manual gates for one canary through its load tester, at the address
+    the canary's own gate webhooks name (see the O(gitops.progressive.canary#module:gates)
+    option of M(gitops.progressive.canary)). A canary without gate webhooks has no gate
+    to work, and the task says so.
+  - The load tester keeps one approval gate per canary, shared by its confirm-rollout,
+    confirm-traffic-increase and confirm-promotion webhooks, in memory and until someone
+    closes it; a gate left open would approve every later release of that canary. So
+    C(promote) opens the gate, waits until Flagger has passed it, and closes it again;
+    C(rollback) requests the rollback, waits until the canary is C(Failed), and clears
+    the request again. Both close what they opened on every way out, a timeout included.
+  - C(promote) lets a release held at its gate (C(Waiting), C(WaitingPromotion), or a
+    held traffic increase) go on, and clears a pending rollback request.
   - C(hold) closes the approval gate; the release stops at its next gate.
-  - C(rollback) asks Flagger to roll the release in progress back now; with O(wait) the
-    task returns once the canary is C(Failed), and the rollback request is then cleared
-    so the next release is not rolled back too.
+  - C(rollback) asks Flagger to roll the release in progress back now. Flagger acts on
+    it only while a release is C(Progressing) or C(WaitingPromotion); in other phases
+    the task fails at once and says why.
   - C(retry) starts a failed release again without a new version, by stamping an
     annotation on the target's pod template (a new revision of the same version).
-  - Idempotent. Promoting a canary that is already promoted, or whose gate is already
-    open, is C(ok); so is holding a closed gate, rolling back a failed release and
-    retrying one that is not failed.
+  - C(reset) closes the approval gate and clears a rollback request, whatever left them open.
+  - Idempotent. Holding a closed gate, rolling back a failed release and retrying one
+    that is not failed are C(ok).
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
@@ -37,7 +44,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reads the canary and the gates and reports what would change; the retry patch is a server-side dry run.
+    details: Reads the canary and the gates and reports what would change; nothing is opened, the retry patch is a server-side dry run.
   diff_mode:
     support: none
 requirements:
@@ -46,44 +53,51 @@ options:
   action:
     description: What to do.
     type: str
-    choices: [promote, hold, rollback, retry]
+    choices: [promote, hold, rollback, retry, reset]
     required: true
   loadtester_url:
     description:
-      - Address of Flagger's load tester, reachable from where the task runs. Needed for
-        C(promote), C(hold) and C(rollback); with C(retry) a pending rollback request is
-        cleared first.
+      - How to reach the load tester the canary's webhooks name, from where the task runs,
+        when their address does not resolve there (an in-cluster name such as
+        C(http://flagger-loadtester.test/) seen from outside the cluster).
+      - Credentials in the address are never shown in results or messages.
     type: str
-  wait:
-    description: With C(rollback), wait until the canary is C(Failed).
-    type: bool
-    default: true
   wait_timeout:
-    description: Seconds to wait with O(wait).
+    description:
+      - Seconds C(promote) waits for Flagger to pass the gate and C(rollback) for the canary to be C(Failed).
+      - The gate or the rollback request is closed again when they run out.
     type: int
-    default: 300
+    default: 120
+seealso:
+  - module: gitops.progressive.canary_rollout
+  - module: gitops.progressive.canary
 """
 
 EXAMPLES = r"""
-- name: Approve the release waiting for promotion
+- name: Approve the release waiting at its gate
   gitops.progressive.canary_gate:
     name: podinfo
     namespace: test
     action: promote
-    loadtester_url: http://flagger-loadtester.test/
+    loadtester_url: http://127.0.0.1:18888
 
 - name: Roll the running analysis back now
   gitops.progressive.canary_gate:
     name: podinfo
     namespace: test
     action: rollback
-    loadtester_url: http://flagger-loadtester.test/
 
 - name: Try the failed release again, same version
   gitops.progressive.canary_gate:
     name: podinfo
     namespace: test
     action: retry
+
+- name: Close whatever an interrupted job left open
+  gitops.progressive.canary_gate:
+    name: podinfo
+    namespace: test
+    action: reset
 """
 
 RETURN = r"""
@@ -93,74 +107,25 @@ phase:
   type: str
   sample: WaitingPromotion
 final_phase:
-  description: The canary's phase when the task ended (after waiting, for C(rollback)).
+  description: The canary's phase when the task ended (after Flagger acted, for C(promote) and C(rollback)).
   returned: always
   type: str
+  sample: Promoting
 message:
   description: What was done, or why nothing needed doing.
   returned: always
   type: str
-  sample: approval gate opened
+  sample: approval gate opened, passed (Promoting), closed again
 """
 
-import datetime
-
+from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import GateError, LoadTester
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import (
-    IN_FLIGHT,
-    status_of,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import GateActions
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
     auth_argument_spec,
     module_client,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.errors import describe_api_error
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
-    Verdict,
-    WaitTimeout,
-    dynamic_source,
-    wait_for,
-)
-
-RETRY_ANNOTATION = "gitops.progressive/retry-at"
-
-
-def promote(gates, name, namespace, phase, check_mode):
-    if phase not in IN_FLIGHT:
-        return False, "nothing to promote: the canary is %s" % phase
-    changed, said = False, []
-    if gates.rollback_requested(name, namespace):
-        changed = True
-        said.append("rollback request cleared")
-        if not check_mode:
-            gates.clear_rollback(name, namespace)
-    if gates.gate_is_open(name, namespace):
-        said.append("approval gate already open")
-    else:
-        changed = True
-        said.append("approval gate opened")
-        if not check_mode:
-            gates.open_gate(name, namespace)
-    return changed, "; ".join(said)
-
-
-def hold(gates, name, namespace, check_mode):
-    if not gates.gate_is_open(name, namespace):
-        return False, "approval gate already closed"
-    if not check_mode:
-        gates.close_gate(name, namespace)
-    return True, "approval gate closed"
-
-
-def wait_failed(client, name, namespace, timeout):
-    def failed(objects):
-        canary = objects.get("%s/%s" % (namespace, name))
-        phase = status_of(canary).get("phase") if canary else None
-        return Verdict(done=phase == "Failed", ok=phase == "Failed", message=phase or "deleted")
-
-    lister, watcher = dynamic_source(client.resource("Canary", "flagger.app/v1beta1"), namespace, name)
-    return wait_for(lister, watcher, failed, timeout)
 
 
 def main():
@@ -170,62 +135,28 @@ def main():
     spec.update(
         name=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
-        action=dict(type="str", required=True, choices=["promote", "hold", "rollback", "retry"]),
-        loadtester_url=dict(type="str"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=300),
+        action=dict(type="str", required=True, choices=["promote", "hold", "rollback", "retry", "reset"]),
+        loadtester_url=dict(type="str", no_log=False),
+        wait_timeout=dict(type="int", default=120),
     )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True,
-                              required_if=[("action", action, ("loadtester_url",)) for action in ("promote", "hold", "rollback")])
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
-    name, namespace, action = params["name"], params["namespace"], params["action"]
-    obj = "canary %s/%s" % (namespace, name)
+    obj = "canary %s/%s" % (params["namespace"], params["name"])
+    problem = check_wait_timeout(params, obj)
+    if problem:
+        module.fail_json(msg=problem)
     try:
-        client = module_client(module)
-        canary = canaries.get_canary(client, namespace, name)
+        kube = module_client(module)
+        canary = canaries.get_canary(kube, params["namespace"], params["name"])
         if canary is None:
-            module.fail_json(msg="%s: %s not found" % (action, obj))
-        phase = status_of(canary).get("phase") or "Pending"
-        final_phase = phase
-        gates = LoadTester(params["loadtester_url"]) if params["loadtester_url"] else None
-        if action == "promote":
-            changed, message = promote(gates, name, namespace, phase, module.check_mode)
-        elif action == "hold":
-            changed, message = hold(gates, name, namespace, module.check_mode)
-        elif action == "rollback":
-            if phase == "Failed":
-                changed, message = False, "already rolled back"
-            elif phase not in IN_FLIGHT:
-                module.fail_json(msg="rollback: %s has no release in progress (phase %s)" % (obj, phase), phase=phase)
-            else:
-                changed, message = True, "rollback requested"
-                if not module.check_mode:
-                    gates.request_rollback(name, namespace)
-                    if params["wait"]:
-                        try:
-                            wait_failed(client, name, namespace, params["wait_timeout"])
-                        except WaitTimeout as error:
-                            module.fail_json(msg="rollback: %s not Failed after %ds (phase %s)" % (
-                                obj, params["wait_timeout"], error.last.message if error.last else phase))
-                        final_phase = "Failed"
-                        gates.clear_rollback(name, namespace)
-                        message += "; Failed; rollback request cleared"
-        else:
-            if phase != "Failed":
-                changed, message = False, "nothing to retry: the canary is %s" % phase
-            else:
-                if gates and gates.rollback_requested(name, namespace) and not module.check_mode:
-                    # A rollback request left open would fail the retry at its first step.
-                    gates.clear_rollback(name, namespace)
-                stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-                patch = canaries.template_patch(canaries.get_target(client, canary), annotations={RETRY_ANNOTATION: stamp})
-                canaries.patch_target(client, canary, patch, module.check_mode)
-                changed, message = True, "retry started (pod template annotation %s=%s)" % (RETRY_ANNOTATION, stamp)
-    except GateError as error:
-        module.fail_json(msg="%s: %s" % (action, error))
-    except Exception as error:  # pylint: disable=broad-except
-        module.fail_json(msg=describe_api_error(error, action, obj))
-    module.exit_json(changed=changed, phase=phase, final_phase=final_phase, message=message)
+            module.fail_json(msg="%s: %s not found" % (params["action"], obj))
+        actions = GateActions(kube, canary, params["loadtester_url"], params["wait_timeout"],
+                              module.check_mode)
+        changed, message, final_phase = getattr(actions, params["action"])()
+    except CollectionError as error:
+        module.fail_json(msg="%s: %s" % (params["action"], error) if not str(error).startswith(params["action"])
+                         else str(error), **error.details)
+    module.exit_json(changed=changed, phase=actions.phase, final_phase=final_phase, message=message)
 
 
 if __name__ == "__main__":

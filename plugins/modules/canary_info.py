@@ -134,7 +134,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.client imp
     auth_argument_spec,
     module_client,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.errors import describe_api_error
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 
 
 def main():
@@ -150,21 +150,19 @@ def main():
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True,
                               required_by={"name": "namespace"})
     params = module.params
-    where = "canary %s/%s" % (params["namespace"], params["name"]) if params["name"] else (
-        "canaries in %s" % (params["namespace"] or "all namespaces"))
     try:
-        client = module_client(module)
+        kube = module_client(module)
         if params["name"]:
-            found = canaries.get_canary(client, params["namespace"], params["name"])
+            found = canaries.get_canary(kube, params["namespace"], params["name"])
             items = [found] if found else []
         else:
-            items = canaries.list_canaries(client, params["namespace"], ",".join(params["label_selectors"]) or None)
+            items = canaries.list_canaries(kube, params["namespace"], ",".join(params["label_selectors"]) or None)
         grouped = {}
         if items and params["events"] > 0:
             grouped = canaries.events_by_canary(canaries.canary_events(
-                client, params["namespace"], params["name"], limit=0))
-    except Exception as error:  # pylint: disable=broad-except
-        module.fail_json(msg=describe_api_error(error, "reading", where))
+                kube, params["namespace"], params["name"], limit=0))
+    except CollectionError as error:
+        module.fail_json(msg=str(error))
     report = []
     for canary in items:
         entry = summarize(canary)

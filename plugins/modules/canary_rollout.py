@@ -17,23 +17,40 @@ description:
   - Revision-aware. The revision Flagger had taken up (C(status.lastAppliedSpec) and the
     checksums of tracked configs) is recorded before the change, and only a verdict on a
     different revision counts. The old C(Initialized) or C(Succeeded) state, or Flagger's
-    C(Promoted) condition, is never taken for success.
+    C(Promoted) condition, is never taken for success. If the target is changed again
+    before the verdict, the verdict is that change's and the task reports C(superseded).
+  - Checks everything it can before writing. The canary must exist and be initialised by
+    Flagger (a release of an uninitialised canary would roll out with no analysis); the
+    target must have the containers named; a rollback request left open at the load
+    tester is refused (it would roll this release back at once); an approval gate left
+    open by an earlier release is closed (it would approve this one without anybody).
+  - A release already in flight is waited for first (O(in_flight)). A change during
+    C(Promoting) or C(Finalising) would be copied to the primary with no analysis of its
+    own, so in those phases the task always waits.
   - Without a change it follows the release in flight (started by Flux, for example), or
-    waits for the next one. With a change that is already in place it reports the
-    canary's current verdict without waiting.
-  - Watches the canary (list, then watch with resume) instead of polling, and stops at
-    once on C(Failed), with Flagger's reason from the canary's events.
+    the next one. If Flagger takes up no new revision within a start window derived from
+    the canary's analysis interval (two intervals and 30 s), the task says there is
+    nothing to follow, naming the window, instead of waiting for O(wait_timeout). With a
+    change that is already in place it reports the verdict the canary holds for it.
+  - Knows when Flagger stopped reacting. When the canary does not move and Flagger
+    records no event on it for three analysis intervals and 30 s while a release is
+    under way, the task fails with the canary's last state and Flagger's last event.
+  - When Flagger rolled the release back because its metrics server did not answer,
+    the result says so (RV(cause=metrics_unavailable)), so nobody blames the release.
+  - Watches the canary (list, then watch with resume and a bounded backoff) instead of
+    polling, and stops at once on C(Failed), with Flagger's reason from the canary's events.
   - Shows the progress on the console as it happens. Phase, weight, failed checks,
-    iterations and Flagger's message.
-  - Returns a timeline of every phase and weight change with its time.
+    iterations and Flagger's message. Returns a timeline of every change with its time.
+  - With O(label_selector) one task follows the releases in flight of every canary the
+    selector matches, with one watch for all of them.
   - Runs on the controller (an action plugin), which must reach the API server (and the
-    load tester, for O(approval=auto)).
+    load tester, for gates).
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.canary
-  - gitops.progressive.attributes.canary_object
+  - gitops.progressive.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
@@ -47,18 +64,35 @@ attributes:
     support: none
   check_mode:
     support: partial
-    details: The change to the target is a server-side dry run; there is nothing to follow, so it does not wait.
+    details:
+      - The change to the target is a server-side dry run, after the same checks as a real run.
+      - Nothing is followed and no gate is opened; a follow-only task reports the canary's state at once.
   diff_mode:
     support: none
 requirements:
   - kubernetes >= 24.2.0
 options:
+  name:
+    description: Name of the canary. Required unless O(label_selector) is given.
+    type: str
+  namespace:
+    description: Namespace of the canary (with O(label_selector), the namespace to look in; all when not given).
+    type: str
+  label_selector:
+    description:
+      - Follow the releases in flight of every canary this label selector matches, in one task and one
+        watch. Takes no O(images), O(env) or O(annotations).
+    type: str
   images:
     description: New image per container name of the target (container name as key, image as value).
     type: dict
     default: {}
   env:
-    description: Environment variables to set on the target's containers (all, or O(env_container)).
+    description:
+      - Environment variables to set on the target's containers (all, or O(env_container)).
+      - Values are strings as Kubernetes wants them; numbers are turned into strings, a null or
+        boolean value is an error (quote it).
+      - The values are not returned (RV(patch) names the variables only): they may be credentials.
     type: dict
     default: {}
   env_container:
@@ -68,27 +102,51 @@ options:
     description: Annotations to set on the target's pod template (a new revision without a new version).
     type: dict
     default: {}
-  timeout:
-    description: Seconds to wait for the verdict.
+  wait:
+    description:
+      - Follow the release to its verdict. With V(false) the task changes the target after the same
+        checks and returns; a later task without a change (or with the same change) follows it.
+      - A task without a change always follows.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds the whole task may take, waiting for a release in flight included.
     type: int
     default: 1800
+    aliases: [timeout]
   approval:
     description:
-      - What to do when the release waits at a manual gate (C(Waiting), C(WaitingPromotion)).
-      - C(auto) opens the gate through the load tester at O(loadtester_url) and closes it again after the verdict.
-      - C(manual) waits for someone else to approve (M(gitops.progressive.canary_gate) with C(action=promote))
-        for up to O(approval_timeout) seconds; then the task fails and the release stays held.
+      - What to do when the release waits at a manual gate (C(Waiting), C(WaitingPromotion), or a
+        held traffic increase).
+      - C(auto) opens the gate through the load tester the canary's gate webhooks name and closes it
+        again once Flagger has passed it, and at the end whatever happens.
+      - C(manual) waits for someone else to approve (M(gitops.progressive.canary_gate) with
+        C(action=promote)) for up to O(approval_timeout) seconds at each gate, the timer starting
+        afresh at each; then the task fails and the release stays held.
     type: str
     choices: [auto, manual]
     default: manual
   approval_timeout:
-    description: Seconds to wait for a manual approval; O(timeout) when not set.
+    description: Seconds to wait for a manual approval at each gate; O(wait_timeout) when not set.
     type: int
   loadtester_url:
-    description: Address of Flagger's load tester, for O(approval=auto).
+    description:
+      - How to reach the load tester the canary's gate webhooks name, from where the task runs, when
+        their address does not resolve there (an in-cluster name). Credentials in it are never shown.
     type: str
+  in_flight:
+    description:
+      - What to do when another release of the canary is in flight when this one would start.
+      - C(wait) waits for its verdict, then starts this release, so each gets its own analysis.
+      - C(supersede) starts this release now; Flagger restarts its analysis with this revision and the
+        release in flight is never promoted. In C(Promoting) or C(Finalising) the task waits anyway.
+      - C(fail) refuses to start.
+    type: str
+    choices: [wait, supersede, fail]
+    default: wait
   fail_on_rollback:
-    description: Fail the task when the release is rolled back (or not approved in time).
+    description: Fail the task when the release is not promoted (rolled back, superseded, not approved in time, stalled).
     type: bool
     default: true
   publish_stats:
@@ -115,7 +173,7 @@ EXAMPLES = r"""
     namespace: test
     images:
       podinfo: ghcr.io/stefanprodan/podinfo:6.7.1
-    timeout: 900
+    wait_timeout: 900
   register: release
 
 - name: Show how the traffic moved
@@ -136,13 +194,21 @@ EXAMPLES = r"""
     name: podinfo
     namespace: test
     approval: auto
-    loadtester_url: http://flagger-loadtester.test/
+    loadtester_url: http://127.0.0.1:18888
+
+- name: Follow every release in flight of the team's canaries
+  gitops.progressive.canary_rollout:
+    namespace: shop
+    label_selector: team=checkout
 """
 
 RETURN = r"""
 verdict:
-  description: C(promoted), C(failed) (rolled back), or C(stopped) (not approved in time, canary deleted).
-  returned: success or when the release failed
+  description:
+    - C(promoted), C(failed) (rolled back), C(superseded) (another change replaced this one before its
+      verdict), C(not_approved), C(not_started) (Flagger took up no new revision in its start window),
+      C(stalled) (Flagger stopped moving the release), C(timeout), or C(deleted).
+  returned: when a release was followed or found
   type: str
   sample: promoted
 phase:
@@ -151,52 +217,68 @@ phase:
   type: str
 revision_before:
   description: The revision Flagger had taken up before the task.
-  returned: always
+  returned: when name is given
   type: str
 revision:
   description: The revision the verdict is about (C(status.lastAppliedSpec)).
-  returned: success or when the release failed
+  returned: when a release was followed or found
   type: str
 promoted_revision:
   description: The revision running as primary at the end.
-  returned: success or when the release failed
+  returned: when a release was followed or found
   type: str
 strategy:
   description: C(canary), C(ab-testing) or C(blue-green).
-  returned: success or when the release failed
+  returned: when a release was followed or found
   type: str
 timeline:
   description: Each change of phase, weight, failed checks or iterations, in seconds from the task's start.
-  returned: always
+  returned: when a release was followed
   type: list
   elements: dict
   sample: [{"seconds": 4.1, "phase": "Progressing", "weight": 10, "failed_checks": 0, "iterations": 0}]
 weights:
   description: The traffic weights the canary went through while progressing.
-  returned: success or when the release failed
+  returned: when a release was followed
   type: list
   elements: int
   sample: [0, 10, 20, 30]
 duration:
   description: Seconds the task took.
-  returned: success or when the release failed
+  returned: when a release was followed or found
   type: float
 reason:
-  description: Why the release did not promote, in Flagger's words (from the canary's events).
+  description: Why the release did not promote, in Flagger's words (from the canary's events), or what stopped it.
   returned: when the release was not promoted
   type: str
-  sample: "Halt advancement podinfo.test request-success-rate 25.00 < 70 / Rolling back podinfo.test failed checks threshold reached 2"
+  sample: "Halt podinfo.test advancement success rate 25.00% < 70 / Rolling back podinfo.test failed checks threshold reached 2"
+cause:
+  description: C(metrics_unavailable) when Flagger's metrics server did not answer during the analysis.
+  returned: when known
+  type: str
 events:
   description: Flagger's recent events on the canary, oldest first.
-  returned: always
+  returned: when a release was followed or found
   type: list
   elements: dict
 patch:
-  description: The patch applied to the target's pod template.
+  description: The patch applied to the target's pod template; env values are left out.
   returned: when the task changed the target
   type: dict
+closed_gate:
+  description: True when an approval gate left open by an earlier release was closed before this one.
+  returned: when that happened
+  type: bool
+waited_for:
+  description: The verdict and revision of the release in flight that the task waited for before starting.
+  returned: when that happened
+  type: dict
+releases:
+  description: With O(label_selector), the outcome of each canary's release, keyed by namespace/name.
+  returned: with label_selector
+  type: dict
 watch:
-  description: How many list and watch requests and watch events the wait took.
+  description: How many list and watch requests, watch events and retries the wait took.
   returned: when the task waited
   type: dict
 """

@@ -3,72 +3,53 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Canaries on the API server: read, apply, delete, their events, their target.
 
-Reads go straight to the resource paths (``/apis/flagger.app/v1beta1/...``) through the
-kubernetes.core client, without API discovery: a ``canary_info`` call costs one request
-for the canaries and one for their events.
+All through kube/api.py (one request path, no discovery): a ``canary_info`` call costs
+one request for the canaries and one for their events.
 """
 
 from __future__ import annotations
 
-import json
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import (
+    CANARY,
+    EVENT,
+    METRIC_TEMPLATE,
+    WORKLOADS,
+)
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import API_VERSION
-
-FIELD_MANAGER = "gitops.progressive"
 _IGNORED_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp")
 
 
-def _not_found(error):
-    return getattr(error, "status", None) == 404
+class TargetError(CollectionError):
+    """The canary's target cannot take the change asked for."""
 
 
-def canaries_path(namespace=None, name=None):
-    path = "/apis/%s" % API_VERSION
-    if namespace:
-        path += "/namespaces/%s" % namespace
-    path += "/canaries"
-    return path + ("/%s" % name if name else "")
+def get_canary(kube, namespace, name):
+    return kube.get(CANARY, namespace, name)
 
 
-def _request(client, method, path, **params):
-    """A raw request through the dynamic client; returns the decoded JSON body."""
-    response = client.client.request(method, path, serialize=False, **params)
-    data = response.data if hasattr(response, "data") else response.read()
-    return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+def list_canaries(kube, namespace=None, label_selector=None):
+    return kube.list(CANARY, namespace, label_selector=label_selector)[0]
 
 
-def get_canary(client, namespace, name):
-    try:
-        return _request(client, "GET", canaries_path(namespace, name))
-    except Exception as error:  # pylint: disable=broad-except
-        if _not_found(error):
-            return None
-        raise
-
-
-def list_canaries(client, namespace=None, label_selector=None):
-    body = _request(client, "GET", canaries_path(namespace), label_selector=label_selector)
-    return body.get("items") or []
-
-
-def canary_events(client, namespace, name=None, limit=20):
+def canary_events(kube, namespace, name=None, limit=20):
     """Events Flagger recorded on canaries (of one name, or all), oldest first."""
     selector = "involvedObject.kind=Canary"
     if name:
         selector += ",involvedObject.name=%s" % name
-    path = "/api/v1/namespaces/%s/events" % namespace if namespace else "/api/v1/events"
-    items = _request(client, "GET", path, field_selector=selector).get("items") or []
-    items.sort(key=_event_time)
-    events = [{"time": _event_time(item), "type": item.get("type"), "reason": item.get("reason"),
+    items = kube.list(EVENT, namespace, field_selector=selector)[0]
+    items.sort(key=event_time)
+    events = [{"time": event_time(item), "type": item.get("type"), "reason": item.get("reason"),
+               "uid": (item.get("metadata") or {}).get("uid"),
                "message": item.get("message"), "count": item.get("count") or 1,
                "canary": "%s/%s" % (item["involvedObject"].get("namespace"), item["involvedObject"].get("name"))}
               for item in items]
     return events[-limit:] if limit else events
 
 
-def _event_time(event):
+def event_time(event):
     return (event.get("lastTimestamp") or event.get("eventTime") or
-            (event.get("metadata") or {}).get("creationTimestamp") or "")
+            (event.get("metadata") or {}).get("creationTimestamp") or event.get("time") or "")
 
 
 def events_by_canary(events):
@@ -78,15 +59,18 @@ def events_by_canary(events):
     return grouped
 
 
-def metric_template_lookup(client):
+def metric_template_lookup(kube):
     def exists(namespace, name):
-        try:
-            _request(client, "GET", "/apis/%s/namespaces/%s/metrictemplates/%s" % (API_VERSION, namespace, name))
-            return True
-        except Exception as error:  # pylint: disable=broad-except
-            if _not_found(error):
-                return False
-            raise
+        return kube.get(METRIC_TEMPLATE, namespace, name) is not None
+
+    return exists
+
+
+def target_lookup(kube):
+    """``exists(kind, namespace, name)`` for a canary's target."""
+    def exists(kind, namespace, name):
+        resource = WORKLOADS.get(kind)
+        return resource is None or kube.get(resource, namespace, name) is not None
 
     return exists
 
@@ -104,59 +88,73 @@ def comparable(obj):
     return result
 
 
-def apply_canary(client, canary, check_mode):
+def apply_canary(kube, canary, check_mode):
     """Server-side apply; a dry run first decides whether anything would change.
 
     Returns ``(changed, before, after)``. In check mode only the dry run is made.
     """
     namespace, name = canary["metadata"]["namespace"], canary["metadata"]["name"]
-    before = get_canary(client, namespace, name)
-    path = canaries_path(namespace, name)
-    params = dict(content_type="application/apply-patch+yaml", field_manager=FIELD_MANAGER, force_conflicts=True)
-    preview = _request(client, "PATCH", path, body=canary, dry_run="All", **params)
+    before = get_canary(kube, namespace, name)
+    preview = kube.apply(CANARY, canary, dry_run=True)
     changed = comparable(before) != comparable(preview)
     after = preview
     if changed and not check_mode:
-        after = _request(client, "PATCH", path, body=canary, **params)
+        after = kube.apply(CANARY, canary)
     return changed, before, after
 
 
-def delete_canary(client, namespace, name, check_mode):
+def delete_canary(kube, namespace, name, check_mode):
     """Returns ``(changed, before)``; check mode deletes with a server-side dry run."""
-    before = get_canary(client, namespace, name)
+    before = get_canary(kube, namespace, name)
     if before is None:
         return False, None
-    try:
-        _request(client, "DELETE", canaries_path(namespace, name), dry_run="All" if check_mode else None)
-    except Exception as error:  # pylint: disable=broad-except
-        if not _not_found(error):
-            raise
+    kube.delete(CANARY, namespace, name, dry_run=check_mode)
     return True, before
 
 
-def target_path(canary):
+def target_of(canary):
+    """``(resource, namespace, name)`` of the workload whose pod template a release changes."""
     target = (canary.get("spec") or {}).get("targetRef") or {}
     kind = target.get("kind") or "Deployment"
-    plural = {"Deployment": "deployments", "DaemonSet": "daemonsets"}.get(kind)
-    if plural is None:
-        raise ValueError("canary target kind %s has no pod template to change" % kind)
-    return "/apis/apps/v1/namespaces/%s/%s/%s" % (canary["metadata"]["namespace"], plural, target["name"])
+    resource = WORKLOADS.get(kind)
+    if resource is None:
+        raise TargetError("canary %s/%s: its target kind %s has no pod template to change" % (
+            canary["metadata"].get("namespace"), canary["metadata"].get("name"), kind))
+    return resource, canary["metadata"]["namespace"], target.get("name")
+
+
+def get_target(kube, canary):
+    resource, namespace, name = target_of(canary)
+    target = kube.get(resource, namespace, name)
+    if target is None:
+        raise TargetError("canary %s/%s: its target %s %s/%s does not exist" % (
+            namespace, canary["metadata"]["name"], resource.kind, namespace, name))
+    return target
+
+
+def patch_target(kube, canary, patch, check_mode):
+    resource, namespace, name = target_of(canary)
+    return kube.patch(resource, namespace, name, patch, dry_run=check_mode)
+
+
+def pod_template(workload):
+    return ((workload or {}).get("spec") or {}).get("template") or {}
 
 
 def template_patch(target, images=None, env=None, env_container=None, annotations=None):
     """A strategic-merge patch of the target's pod template, or None if nothing would change.
 
-    ``images`` maps container name to image; ``env`` maps variable to value, set on
-    ``env_container`` (or on every container); ``annotations`` go on the pod template.
+    ``images`` maps container name to image; ``env`` maps variable to a string value, set
+    on ``env_container`` (or on every container); ``annotations`` go on the pod template.
     """
-    template = ((target.get("spec") or {}).get("template") or {})
+    template = pod_template(target)
     containers = (template.get("spec") or {}).get("containers") or []
     names = [container["name"] for container in containers]
     unknown = sorted(set(images or {}) - set(names))
     if env_container and env_container not in names:
         unknown.append(env_container)
     if unknown:
-        raise ValueError("%s %s/%s has no container named %s (it has %s)" % (
+        raise TargetError("%s %s/%s has no container named %s (it has %s)" % (
             target.get("kind", "Deployment"), target["metadata"]["namespace"], target["metadata"]["name"],
             ", ".join(unknown), ", ".join(names)))
     patched = []
@@ -166,16 +164,16 @@ def template_patch(target, images=None, env=None, env_container=None, annotation
         if wanted_image and wanted_image != container.get("image"):
             change["image"] = wanted_image
         if env and (not env_container or env_container == container["name"]):
-            current = {item.get("name"): item.get("value") for item in container.get("env") or []}
-            changed_env = [{"name": key, "value": str(value)} for key, value in sorted(env.items())
-                           if current.get(key) != str(value)]
+            current = {item.get("name"): item for item in container.get("env") or []}
+            changed_env = [_env_entry(key, value, current.get(key) or {}) for key, value in sorted(env.items())
+                           if (current.get(key) or {}).get("value") != value or (current.get(key) or {}).get("valueFrom")]
             if changed_env:
                 change["env"] = changed_env
         if len(change) > 1:
             patched.append(change)
     current_annotations = (template.get("metadata") or {}).get("annotations") or {}
-    new_annotations = {key: str(value) for key, value in (annotations or {}).items()
-                       if current_annotations.get(key) != str(value)}
+    new_annotations = {key: value for key, value in (annotations or {}).items()
+                       if current_annotations.get(key) != value}
     if not patched and not new_annotations:
         return None
     patch = {"spec": {"template": {}}}
@@ -186,11 +184,22 @@ def template_patch(target, images=None, env=None, env_container=None, annotation
     return patch
 
 
-def get_target(client, canary):
-    return _request(client, "GET", target_path(canary))
+def _env_entry(name, value, current):
+    entry = {"name": name, "value": value}
+    if current.get("valueFrom"):
+        # A value replaces a reference; both at once is rejected by the API server.
+        entry["valueFrom"] = None
+    return entry
 
 
-def patch_target(client, canary, patch, check_mode):
-    return _request(client, "PATCH", target_path(canary), body=patch,
-                    content_type="application/strategic-merge-patch+json",
-                    dry_run="All" if check_mode else None)
+def without_env_values(patch):
+    """The patch as a result may show it: env values left out (they may be credentials)."""
+    if not patch:
+        return patch
+    shown = {"spec": {"template": dict(patch["spec"]["template"])}}
+    spec = patch["spec"]["template"].get("spec")
+    if spec:
+        shown["spec"]["template"]["spec"] = {"containers": [
+            dict(container, env=[{"name": item["name"]} for item in container["env"]]) if "env" in container
+            else container for container in spec["containers"]]}
+    return shown

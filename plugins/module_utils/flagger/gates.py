@@ -1,33 +1,87 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gitops.progressive contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Flagger's load tester gates: open, close and read them for one canary.
+"""Flagger's load tester gates, and canary_gate's actions on them.
 
 The load tester keeps one approval gate and one rollback gate per canary, in memory and
 without authentication: ``/gate/check`` answers 200 while the approval gate is open
-(Flagger's confirm-rollout, confirm-traffic-increase and confirm-promotion webhooks all
-ask it), ``/rollback/check`` answers 200 while a rollback is requested.
+(the confirm-rollout, confirm-traffic-increase and confirm-promotion webhooks that point
+at it all ask the same gate), ``/rollback/check`` answers 200 while a rollback is
+requested. A gate stays open until someone closes it, so an open gate approves every
+later release of that canary too (even after its namespace is recreated: the key is
+only namespace and name). Every action here therefore closes what it opened once
+Flagger has acted on it, on every way out, timeouts included.
+
+Gates are worked only for canaries that have gate webhooks, at the load tester those
+webhooks name; ``loadtester_url`` only says how to reach that load tester from where
+the task runs (an in-cluster name is not resolvable there).
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError
+from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import (
+    IN_FLIGHT,
+    ROLLBACK_PHASES,
+    gate_webhooks,
+    phase_of,
+    progress_key,
+    revision_of,
+    rollback_webhooks,
+)
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
 
-class GateError(Exception):
-    pass
+RETRY_ANNOTATION = "gitops.progressive/retry-at"
+_ENDPOINT = re.compile(r"/(gate|rollback)/[a-z]+/?$")
+
+
+class GateError(CollectionError):
+    """A gate could not be worked: no gate webhooks, load tester unreachable, refused."""
+
+
+def redact(url):
+    """``url`` without the credentials it may carry (user:password@host)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def valid_url(url):
+    return bool(re.match(r"^https?://[^/\s]+", url or ""))
+
+
+def tester_base(hooks, override=None):
+    """The load tester's base address the webhooks name, or ``override`` (how to reach it)."""
+    if not hooks:
+        return None
+    if override:
+        return override.rstrip("/")
+    return _ENDPOINT.sub("", hooks[0].get("url") or "").rstrip("/")
 
 
 class LoadTester:
     def __init__(self, url, timeout=10, opener=open_url):
-        if not url:
-            raise GateError("loadtester_url is required to open or close Flagger's gates")
+        if not valid_url(url):
+            raise GateError("the load tester address must be an http(s) URL, got %r" % redact(url))
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.opener = opener
+
+    def __repr__(self):
+        return "LoadTester(%s)" % redact(self.url)
 
     def _post(self, path, name, namespace):
         body = json.dumps({"name": name, "namespace": namespace}).encode()
@@ -38,8 +92,8 @@ class LoadTester:
         except HTTPError as error:
             return error.code
         except Exception as error:  # pylint: disable=broad-except
-            raise GateError("load tester at %s did not answer %s for %s/%s: %s" % (
-                self.url, path, namespace, name, error))
+            raise GateError("the load tester at %s did not answer %s for canary %s/%s: %s" % (
+                redact(self.url), path, namespace, name, _redacted_error(error, self.url)))
 
     def gate_is_open(self, name, namespace):
         return self._post("/gate/check", name, namespace) == 200
@@ -49,8 +103,9 @@ class LoadTester:
 
     def _set(self, path, name, namespace):
         code = self._post(path, name, namespace)
-        if code != 202 and code != 200:
-            raise GateError("load tester at %s answered %d to %s for %s/%s" % (self.url, code, path, namespace, name))
+        if code not in (200, 202):
+            raise GateError("the load tester at %s answered %d to %s for canary %s/%s" % (
+                redact(self.url), code, path, namespace, name))
 
     def open_gate(self, name, namespace):
         self._set("/gate/open", name, namespace)
@@ -63,3 +118,139 @@ class LoadTester:
 
     def clear_rollback(self, name, namespace):
         self._set("/rollback/close", name, namespace)
+
+
+def _redacted_error(error, url):
+    text = str(error)
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        text = text.replace(parts.netloc.rsplit("@", 1)[0], "***")
+    return text
+
+
+def approval_tester(canary, override=None, opener=open_url):
+    """The load tester of the canary's gate webhooks, or None when it has none."""
+    base = tester_base(gate_webhooks(canary), override)
+    return LoadTester(base, opener=opener) if base else None
+
+
+def rollback_tester(canary, override=None, opener=open_url):
+    base = tester_base(rollback_webhooks(canary), override)
+    return LoadTester(base, opener=opener) if base else None
+
+
+class GateActions:
+    """canary_gate's actions on one canary. Each returns ``(changed, message, final_phase)``."""
+
+    def __init__(self, kube, canary, loadtester_url=None, wait_timeout=120, check_mode=False, clock=None,
+                 opener=open_url):
+        import time
+
+        self.kube, self.canary = kube, canary
+        self.name, self.namespace = canary["metadata"]["name"], canary["metadata"]["namespace"]
+        self.obj = "canary %s/%s" % (self.namespace, self.name)
+        self.phase = phase_of(canary) or "Pending"
+        self.wait_timeout, self.check_mode = wait_timeout, check_mode
+        self.clock = clock or time.monotonic
+        self.approval = approval_tester(canary, loadtester_url, opener)
+        self.rollback_gate = rollback_tester(canary, loadtester_url, opener)
+
+    def _need(self, tester, kind, action):
+        if tester is None:
+            raise GateError("%s: %s has no %s webhook, so Flagger never asks a gate for it" % (
+                action, self.obj, kind))
+        return tester
+
+    def promote(self):
+        tester = self._need(self.approval, "confirm-rollout, confirm-traffic-increase or confirm-promotion", "promote")
+        if self.phase not in IN_FLIGHT:
+            return False, "nothing to promote: the canary is %s" % self.phase, self.phase
+        said = []
+        if self.rollback_gate and self.rollback_gate.rollback_requested(self.name, self.namespace):
+            said.append("rollback request cleared")
+            if not self.check_mode:
+                self.rollback_gate.clear_rollback(self.name, self.namespace)
+        if self.check_mode:
+            return True, "; ".join(said + ["approval gate would be opened until Flagger passes it"]), self.phase
+        before = progress_key(self.canary) + (revision_of(self.canary),)
+        tester.open_gate(self.name, self.namespace)
+        try:
+            final = self._wait(lambda canary: progress_key(canary) + (revision_of(canary),) != before,
+                               "Flagger to pass the gate")
+        finally:
+            tester.close_gate(self.name, self.namespace)
+        said.append("approval gate opened, passed (%s), closed again" % final)
+        return True, "; ".join(said), final
+
+    def hold(self):
+        tester = self._need(self.approval, "gate", "hold")
+        if not tester.gate_is_open(self.name, self.namespace):
+            return False, "approval gate already closed", self.phase
+        if not self.check_mode:
+            tester.close_gate(self.name, self.namespace)
+        return True, "approval gate closed", self.phase
+
+    def rollback(self):
+        tester = self._need(self.rollback_gate, "rollback", "rollback")
+        if self.phase == "Failed":
+            return False, "already rolled back", self.phase
+        if self.phase not in ROLLBACK_PHASES:
+            raise GateError("rollback: Flagger acts on rollback requests only while a release is %s; %s is %s%s" % (
+                " or ".join(ROLLBACK_PHASES), self.obj, self.phase,
+                " (its release has not started: hold its gate or change the target back)" if self.phase == "Waiting"
+                else " (promotion under way: wait for it and release the old version)" if self.phase in IN_FLIGHT
+                else ""), phase=self.phase)
+        if self.check_mode:
+            return True, "rollback would be requested until Flagger rolls back", self.phase
+        tester.request_rollback(self.name, self.namespace)
+        try:
+            final = self._wait(lambda canary: phase_of(canary) == "Failed", "the canary to be Failed")
+        finally:
+            tester.clear_rollback(self.name, self.namespace)
+        return True, "rollback requested; Failed; rollback request cleared", final
+
+    def retry(self):
+        if self.phase != "Failed":
+            return False, "nothing to retry: the canary is %s" % self.phase, self.phase
+        if self.rollback_gate and not self.check_mode and self.rollback_gate.rollback_requested(self.name, self.namespace):
+            # A rollback request left open would fail the retry at its first step.
+            self.rollback_gate.clear_rollback(self.name, self.namespace)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        patch = canaries.template_patch(canaries.get_target(self.kube, self.canary),
+                                        annotations={RETRY_ANNOTATION: stamp})
+        canaries.patch_target(self.kube, self.canary, patch, self.check_mode)
+        return True, "retry started (pod template annotation %s=%s)" % (RETRY_ANNOTATION, stamp), self.phase
+
+    def reset(self):
+        """Close the approval gate and clear a rollback request, whatever left them open."""
+        said = []
+        for tester, is_open, close, what in (
+                (self.approval, "gate_is_open", "close_gate", "approval gate closed"),
+                (self.rollback_gate, "rollback_requested", "clear_rollback", "rollback request cleared")):
+            if tester is not None and getattr(tester, is_open)(self.name, self.namespace):
+                said.append(what)
+                if not self.check_mode:
+                    getattr(tester, close)(self.name, self.namespace)
+        if self.approval is None and self.rollback_gate is None:
+            raise GateError("reset: %s has no gate or rollback webhooks" % self.obj)
+        return bool(said), "; ".join(said) or "no gate open", self.phase
+
+    def _wait(self, moved, what):
+        """Wait until ``moved(canary)``; the phase then. Fails at the timeout with the phase."""
+        key = "%s/%s" % (self.namespace, self.name)
+
+        def predicate(objects):
+            canary = objects.get(key)
+            if canary is None:
+                return Verdict(done=True, ok=False, message="deleted")
+            return Verdict(done=moved(canary), message=phase_of(canary) or "Pending")
+
+        lister, watcher = self.kube.source(CANARY, self.namespace, self.name)
+        try:
+            verdict = wait_for(lister, watcher, predicate, self.wait_timeout, clock=self.clock)
+        except WaitTimeout as error:
+            raise GateError("%s: waited %ds for %s, it is still %s" % (
+                self.obj, self.wait_timeout, what, error.last.message if error.last else self.phase))
+        if not verdict.ok:
+            raise GateError("%s was deleted while waiting for %s" % (self.obj, what))
+        return verdict.message

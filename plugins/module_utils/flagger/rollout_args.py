@@ -5,22 +5,27 @@
 
 from __future__ import annotations
 
+from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.release import IN_FLIGHT_CHOICES
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec
 
 
 def rollout_argument_spec():
     spec = auth_argument_spec()
+    spec.update(wait_argument_spec(wait=True, wait_timeout=1800))
+    spec["wait_timeout"]["aliases"] = ["timeout"]
     spec.update(
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
+        name=dict(type="str"),
+        namespace=dict(type="str"),
+        label_selector=dict(type="str"),
         images=dict(type="dict", default={}),
         env=dict(type="dict", default={}),
         env_container=dict(type="str"),
         annotations=dict(type="dict", default={}),
-        timeout=dict(type="int", default=1800),
         approval=dict(type="str", choices=["auto", "manual"], default="manual"),
         approval_timeout=dict(type="int"),
-        loadtester_url=dict(type="str"),
+        loadtester_url=dict(type="str", no_log=False),
+        in_flight=dict(type="str", choices=list(IN_FLIGHT_CHOICES), default="wait"),
         fail_on_rollback=dict(type="bool", default=True),
         publish_stats=dict(type="bool", default=False),
         progress=dict(type="bool", default=True),

@@ -6,23 +6,62 @@
 Flagger's only condition is ``Promoted``, and it is True both after initialisation and
 after a successful promotion; waiting for it returns before the new revision was even
 picked up. A release is followed by its revision instead: ``status.lastAppliedSpec``
-(plus the checksums of tracked ConfigMaps and Secrets) is recorded before the change,
-and the verdict is the first ``Succeeded`` or ``Failed`` seen *after* Flagger reports a
-different revision. ``Failed`` is terminal and ends the wait at once.
+(plus the checksums of tracked ConfigMaps and Secrets) is recorded before the change
+(:class:`Baseline`), and :class:`ReleaseJudge` gives the verdict on the first revision
+after it. Facts from Flagger's scheduler (v1.41) the judge stands on:
+
+- ``Succeeded`` is set without touching ``lastAppliedSpec``, which only changes when an
+  analysis starts (``SyncStatus``): a new revision that is ``Succeeded`` went through
+  an analysis and was promoted.
+- A ``Failed`` canary is re-synced to the new revision while still ``Failed`` a moment
+  before it turns ``Progressing`` (``shouldAdvance``): that state is not the verdict,
+  unless the release was seen in flight, or the canary was not ``Failed`` before, or
+  Flagger's events show a rollback since the release started.
+- Putting the target back at the primary's revision after a rollback is not analysed
+  (``hasSpecChanged``: "do not trigger a canary deployment on manual rollback") unless
+  a tracked config changed too: that is a promotion with nothing to analyse.
+- ``Waiting`` is the confirm-rollout gate of the revision not yet taken up;
+  ``WaitingPromotion`` the confirm-promotion gate; a held confirm-traffic-increase gate
+  changes nothing in the status.
+- A change during ``Progressing`` or ``WaitingPromotion`` restarts the analysis with
+  the new revision; during ``Promoting`` or ``Finalising`` it would be copied to the
+  primary with no analysis of its own (see release.py for what is done about it).
+
+The judge is a pure function of the objects and the clock; what it needs from outside
+(Flagger's events, to tell a missed failure from a re-sync and a silent Flagger from a
+busy one) comes from an injected :class:`FlaggerEvidence`. It never acts: it reports
+which gate holds the release in ``data["gate"]`` and the caller opens or closes it.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import strategy_of
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict
 
 TERMINAL = ("Succeeded", "Failed")
 IN_FLIGHT = ("Progressing", "Waiting", "WaitingPromotion", "Promoting", "Finalising")
-AWAITING_APPROVAL = ("Waiting", "WaitingPromotion")
+# Phases in which a change to the target would not get an analysis of its own.
+PROMOTING = ("Promoting", "Finalising")
+# Phases in which Flagger acts on a rollback request (scheduler.go advanceCanary).
+ROLLBACK_PHASES = ("Progressing", "WaitingPromotion")
+UNINITIALISED = (None, "", "Initializing")
+GATE_TYPES = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")
+MIN_INTERVAL = 10  # Flagger raises shorter analysis intervals to 10 s (GetAnalysisInterval)
+
+_ROLLBACK_EVENT = re.compile(r"^(Canary failed!|Rolling back )")
+_METRICS_DOWN = re.compile(r"Prometheus query failed|Error building Prometheus client|metric providers|"
+                           r"not avaiable|not available|Metric template .* error", re.IGNORECASE)
 
 
 def status_of(canary):
     return (canary or {}).get("status") or {}
+
+
+def phase_of(canary):
+    return status_of(canary).get("phase")
 
 
 def revision_of(canary):
@@ -33,16 +72,51 @@ def revision_of(canary):
                       ",".join("%s=%s" % item for item in sorted(tracked.items())))
 
 
-def baseline_of(canary):
-    """The revision a new release is measured against.
+@dataclass(frozen=True)
+class Baseline:
+    """The canary as it was before the release: what a verdict must differ from."""
 
-    When a release is already in flight (started by Flux or another job), the baseline is
-    the promoted revision, so the wait follows that release instead of the next one.
+    revision: str
+    phase: str | None
+    configs: tuple = ()
+
+    @classmethod
+    def of(cls, canary, follow=False):
+        """Before a change; ``follow``: for a release already in flight, measure from the promoted revision."""
+        status = status_of(canary)
+        configs = tuple(sorted((status.get("trackedConfigs") or {}).items()))
+        if follow and status.get("phase") in IN_FLIGHT and status.get("lastPromotedSpec"):
+            return cls("%s|" % status["lastPromotedSpec"], "Succeeded", configs)
+        return cls(revision_of(canary), status.get("phase"), configs)
+
+
+def analysis_interval(canary):
+    """Seconds between Flagger's analysis steps for this canary (at least 10, as Flagger runs it)."""
+    interval = str((((canary or {}).get("spec") or {}).get("analysis") or {}).get("interval") or "1m")
+    match = re.match(r"^(\d+)(s|m)$", interval)
+    seconds = int(match.group(1)) * (60 if match.group(2) == "m" else 1) if match else 60
+    return max(MIN_INTERVAL, seconds)
+
+
+def windows_for(canary):
+    """``(start, stall)`` seconds: how long Flagger may take to take up a revision, and to move.
+
+    Flagger looks at a canary once per analysis interval; two intervals (and some slack for
+    its control loop) is ample to take a change up, three to take the next step.
     """
-    status = status_of(canary)
-    if status.get("phase") in IN_FLIGHT and status.get("lastPromotedSpec"):
-        return "%s|" % status["lastPromotedSpec"]
-    return revision_of(canary)
+    interval = analysis_interval(canary)
+    return 2 * interval + 30, 3 * interval + 30
+
+
+def gate_webhooks(canary):
+    """The canary's webhooks that hold a release at a gate, by type."""
+    hooks = (((canary or {}).get("spec") or {}).get("analysis") or {}).get("webhooks") or []
+    return [hook for hook in hooks if hook.get("type") in GATE_TYPES]
+
+
+def rollback_webhooks(canary):
+    hooks = (((canary or {}).get("spec") or {}).get("analysis") or {}).get("webhooks") or []
+    return [hook for hook in hooks if hook.get("type") == "rollback"]
 
 
 def progress_key(canary):
@@ -76,47 +150,202 @@ def summarize(canary):
     }
 
 
-def rollout_predicate(key, baseline, approval=None):
+def primary_runs_target(canary):
+    """True when the primary runs what the target holds (nothing left to release)."""
+    status = status_of(canary)
+    return bool(status.get("lastAppliedSpec")) and status.get("lastAppliedSpec") == status.get("lastPromotedSpec")
+
+
+class EventBook:
+    """Flagger's events on the canaries of one namespace (or all), read with one request.
+
+    Following many canaries costs one list for all their events, not one each.
+    """
+
+    def __init__(self, read_events):
+        # read_events() returns the events of every canary involved (dicts with a "canary" key).
+        self.read_events = read_events
+        self.by_canary = {}
+        self.refresh()
+
+    def refresh(self):
+        grouped = {}
+        for event in self.read_events():
+            grouped.setdefault(event.get("canary"), []).append(event)
+        self.by_canary = grouped
+        return self
+
+    def events(self, key):
+        return self.by_canary.get(key, [])
+
+
+class FlaggerEvidence:
+    """What Flagger said about one canary since a release started, from its events.
+
+    Events are compared by uid and count, never by timestamp, so the clocks of the
+    controller and the API server need not agree.
+    """
+
+    def __init__(self, book, key):
+        self.book, self.key = book, key
+        self.start = self._marks(book.events(key))
+        self.last = dict(self.start)
+
+    @staticmethod
+    def _marks(events):
+        return {event.get("uid") or event.get("message"): event.get("count") or 1 for event in events}
+
+    def _news(self, events, marks):
+        return [event for event in events
+                if (event.get("count") or 1) > marks.get(event.get("uid") or event.get("message"), 0)]
+
+    def rolled_back(self):
+        """Flagger has rolled this canary back since the release started."""
+        events = self.book.refresh().events(self.key)
+        return any(_ROLLBACK_EVENT.match(event.get("message") or "") for event in self._news(events, self.start))
+
+    def spoke(self):
+        """Flagger recorded something on this canary since the last time this was asked."""
+        events = self.book.refresh().events(self.key)
+        news = self._news(events, self.last)
+        self.last = self._marks(events)
+        return bool(news)
+
+
+class NoEvidence:
+    """For a judge without access to events: assume nothing."""
+
+    def rolled_back(self):
+        return False
+
+    def spoke(self):
+        return False
+
+
+@dataclass
+class JudgeSettings:
+    approval: str = "manual"
+    approval_timeout: float = 1800
+    start_window: float = 60
+    stall_window: float = 90
+    # The canary holds traffic increases at a gate: no stall detection while progressing.
+    traffic_gate: bool = False
+    follow: bool = False
+    evidence: object = field(default_factory=NoEvidence)
+
+
+class ReleaseJudge:
     """A wait-engine predicate for the release of canary ``key`` ("namespace/name").
 
-    Done with ok=True at ``Succeeded`` and ok=False at ``Failed``, but only once that
-    release was seen in flight with a revision other than ``baseline``. Both are needed:
-    a Failed canary whose target changed is first re-synced by Flagger with the *new*
-    revision while its phase is still ``Failed``, a moment before it turns
-    ``Progressing``; that state is not the new release's verdict.
-    One release has no analysis at all: after a rollback, putting the target back at
-    the revision the primary runs. Flagger then records that revision as applied and
-    keeps the phase ``Failed``; the version asked for is live, so that is a promotion.
-    ``approval(canary)`` is asked while the canary waits at a gate; it returns a Verdict
-    to end the wait (approval timed out) or None.
+    Outcomes in ``verdict.data["outcome"]``: ``promoted``, ``failed``, ``superseded``
+    (another revision replaced this one before its verdict), ``not_approved``,
+    ``not_started`` (Flagger took up no new revision within the start window),
+    ``stalled`` (Flagger stopped moving the release), ``deleted``.
     """
-    seen = {"in_flight": False}
 
-    def predicate(objects):
-        canary = objects.get(key)
+    def __init__(self, key, baseline, clock, settings=None):
+        self.key, self.baseline, self.clock = key, baseline, clock
+        self.settings = settings or JudgeSettings()
+        self.started = clock()
+        self.revision = None  # the new revision, once seen in flight
+        self.last_move, self.last_move_at = None, self.started
+        self.gate, self.gate_since = None, None
+
+    def __call__(self, objects):
+        canary = objects.get(self.key)
         if canary is None:
-            return Verdict(done=True, ok=False, message="canary %s was deleted" % key)
+            return self._end(False, "deleted", "canary %s was deleted" % self.key, {})
+        now = self.clock()
         status = status_of(canary)
         phase = status.get("phase")
-        new_revision = revision_of(canary) != baseline
-        if new_revision and phase in IN_FLIGHT:
-            seen["in_flight"] = True
-        data = {"phase": phase, "new_revision": new_revision, "in_flight_seen": seen["in_flight"]}
-        if seen["in_flight"] and new_revision and phase == "Succeeded":
-            return Verdict(done=True, ok=True, message="promoted", data=data)
-        if seen["in_flight"] and new_revision and phase == "Failed":
-            return Verdict(done=True, ok=False, message="rolled back", data=data)
-        if (new_revision and not seen["in_flight"] and phase in TERMINAL
-                and status.get("lastAppliedSpec") == status.get("lastPromotedSpec")):
-            return Verdict(done=True, ok=True, data=data,
-                           message="promoted: the target is back at the revision the primary runs")
-        if new_revision and phase in AWAITING_APPROVAL and approval is not None:
-            verdict = approval(canary)
-            if verdict is not None:
-                return verdict
-        return Verdict(done=False, message=phase or "Pending", data=data)
+        revision = revision_of(canary)
+        new = revision != self.baseline.revision
+        move = progress_key(canary) + (revision,)
+        if move != self.last_move:
+            self.last_move, self.last_move_at = move, now
+        if new and phase in IN_FLIGHT and phase != "Waiting" and self.revision is None:
+            self.revision = revision
+        data = {"phase": phase, "new_revision": new, "in_flight_seen": self.revision is not None, "gate": None}
+        if self.revision is not None and new and revision != self.revision:
+            return self._end(False, "superseded", "revision %s was replaced by %s before its verdict" % (
+                _short(self.revision), _short(revision)), data)
+        verdict = self._verdict(canary, phase, new, data)
+        if verdict is not None:
+            return verdict
+        gate = self._gate(phase, new)
+        data["gate"] = gate
+        if gate != self.gate:
+            self.gate, self.gate_since = gate, now
+        if gate is not None:
+            return self._at_gate(phase, gate, now, data)
+        return self._moving(phase, new, now, data)
 
-    return predicate
+    def _verdict(self, canary, phase, new, data):
+        if not new:
+            return None
+        if phase == "Succeeded":
+            return self._end(True, "promoted", "promoted", data)
+        if phase != "Failed":
+            return None
+        if self.revision is not None or self.baseline.phase != "Failed":
+            return self._end(False, "failed", "rolled back", data)
+        configs = tuple(sorted((status_of(canary).get("trackedConfigs") or {}).items()))
+        if primary_runs_target(canary) and configs == self.baseline.configs:
+            return self._end(True, "promoted", "promoted: the target is back at the revision the primary runs", data)
+        if self.settings.evidence.rolled_back():
+            # The analysis ran between two looks (a relist, a late start) and failed.
+            return self._end(False, "failed", "rolled back", data)
+        return None  # Flagger's re-sync of a Failed canary; the analysis starts at its next step
+
+    def _gate(self, phase, new):
+        if phase == "Waiting":
+            return "confirm-rollout"
+        if phase == "WaitingPromotion" and new:
+            return "confirm-promotion"
+        if (phase == "Progressing" and new and self.settings.traffic_gate
+                and self.settings.approval == "auto"):
+            return "confirm-traffic-increase"
+        return None
+
+    def _at_gate(self, phase, gate, now, data):
+        if self.settings.approval == "auto":
+            return Verdict(done=False, message="%s: approving %s" % (phase, gate), data=data)
+        waited = now - self.gate_since
+        timeout = self.settings.approval_timeout
+        if waited >= timeout:
+            return self._end(False, "not_approved", "not approved within %ds at the %s gate (%s)" % (
+                timeout, gate, phase), data)
+        return Verdict(done=False, message="%s: waiting for approval at the %s gate" % (phase, gate), data=data,
+                       recheck_in=timeout - waited)
+
+    def _moving(self, phase, new, now, data):
+        """No gate holds the release: Flagger must take it up, then keep moving it."""
+        taken_up = new and phase in IN_FLIGHT
+        if phase == "Progressing" and self.settings.traffic_gate:
+            return Verdict(done=False, message=phase, data=data)
+        window = self.settings.stall_window if taken_up else self.settings.start_window
+        quiet = now - self.last_move_at
+        if quiet >= window and self.settings.evidence.spoke():
+            # Flagger is busy without changing the status (pods not ready yet, a webhook retried).
+            self.last_move_at, quiet = now, 0.0
+        if quiet < window:
+            return Verdict(done=False, message=phase or "Pending", data=data, recheck_in=window - quiet)
+        if taken_up:
+            return self._end(False, "stalled", "Flagger has not moved the release for %ds (phase %s): "
+                             "is Flagger running?" % (window, phase), data)
+        if self.settings.follow:
+            return self._end(False, "not_started", "nothing to follow: Flagger took up no new revision "
+                             "within %ds (phase %s)" % (window, phase), data)
+        return self._end(False, "not_started", "Flagger has not taken up the new revision within %ds "
+                         "(phase %s): is Flagger running?" % (window, phase), data)
+
+    @staticmethod
+    def _end(ok, outcome, message, data):
+        return Verdict(done=True, ok=ok, message=message, data=dict(data, outcome=outcome))
+
+
+def _short(revision):
+    return revision.split("|")[0] or revision
 
 
 class Timeline:
@@ -149,17 +378,30 @@ def progressing_weights(entries):
     return [entry["weight"] for entry in entries if entry["phase"] == "Progressing"]
 
 
-def failure_reason(events):
-    """Flagger's own words for why a release failed, from the canary's events (oldest first).
-
-    Only the events of the latest release count (from its "New revision detected"); of
-    those, Flagger's warnings: halted advancement with the failing check, the rollback.
-    """
+def release_events(events):
+    """The events of the latest release (from its "New revision detected"), oldest first."""
     start = 0
     for index, event in enumerate(events):
         if "New revision detected" in (event.get("message") or ""):
             start = index
-    release = events[start:]
+    return events[start:]
+
+
+def failure_reason(events):
+    """Flagger's own words for why a release failed: its warnings about the latest release."""
+    release = release_events(events)
     warnings = [event.get("message") or "" for event in release if event.get("type") == "Warning"]
     chosen = warnings[-3:] if warnings else [event.get("message") or "" for event in release[-3:]]
     return " / ".join(dict.fromkeys(chosen)) or "no events from Flagger"
+
+
+def metrics_unavailable(events):
+    """Flagger's words when its metrics server did not answer during the latest release, or None.
+
+    Flagger counts a failed query as a failed check, exactly like a failing app; this tells
+    the two apart so nobody blames the release for a Prometheus outage.
+    """
+    for event in reversed(release_events(events)):
+        if event.get("type") == "Warning" and _METRICS_DOWN.search(event.get("message") or ""):
+            return event["message"]
+    return None

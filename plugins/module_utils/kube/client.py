@@ -1,22 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gitops.progressive contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The collection's Kubernetes client: kubernetes.core's, plus node readiness."""
+"""kubernetes.core's connection options and client, and node readiness on top of them."""
 
 from __future__ import annotations
 
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
-    Verdict,
-    dynamic_source,
-    wait_for,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import NODE, Kube
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, wait_for
 
 
 def client_for_kubeconfig(kubeconfig, context=None):
-    """A kubernetes.core K8SClient for a kubeconfig file (no module arguments needed)."""
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
-    return get_api_client(kubeconfig=kubeconfig, context=context)
+    """The collection's API access (kube/api.py Kube) for a kubeconfig file."""
+    return Kube.from_kubeconfig(kubeconfig, context)
 
 
 def node_is_ready(node):
@@ -38,9 +33,11 @@ def nodes_ready_predicate(count):
     return predicate
 
 
-def wait_nodes_ready(client, count, timeout):
-    nodes = client.resource("Node", "v1")
-    lister, watcher = dynamic_source(nodes)
+def wait_nodes_ready(kube, count, timeout):
+    """Wait until ``count`` nodes are Ready; ``kube`` is a Kube (or a kubernetes.core client)."""
+    if not isinstance(kube, Kube):
+        kube = Kube(kube)
+    lister, watcher = kube.source(NODE)
     return wait_for(lister, watcher, nodes_ready_predicate(count), timeout)
 
 
@@ -52,15 +49,10 @@ def auth_argument_spec():
 
 
 def module_client(module):
-    """kubernetes.core's client for an AnsibleK8SModule's connection options."""
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
-    return get_api_client(module=module)
+    """The collection's API access for an AnsibleK8SModule's connection options."""
+    return Kube.from_module(module)
 
 
 def client_from_args(args):
-    """kubernetes.core's client from task arguments (action plugins, on the controller)."""
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
-
-    names = auth_argument_spec()
-    return get_api_client(**{key: value for key, value in args.items() if key in names and value is not None})
+    """The collection's API access from task arguments (action plugins, on the controller)."""
+    return Kube.from_args(args)
