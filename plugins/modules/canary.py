@@ -14,9 +14,20 @@ description:
   - Manages a Flagger C(Canary) from structured options (target, service, analysis,
     metrics, webhooks and gates, alerts) or from a raw O(definition), or both (the
     options are laid over the definition).
-  - The Canary is validated before anything is written. Errors name the field by its
-    path in the Canary, for example C(analysis.stepWeight must be <= maxWeight) or
-    C(analysis.metrics[1].templateRef MetricTemplate test/latency not found).
+  - The Canary is validated before anything is written, against what Flagger v1.41.0 does
+    with it - the rules of its CRD (which the API server enforces or, for unknown fields,
+    silently drops) and the settings Flagger would quietly change or ignore (an analysis
+    interval under 10s, weights with the C(kubernetes) provider, a metric without a
+    threshold). Every problem is reported at once, each by its path in the Canary, after
+    the object (C(Canary test/podinfo is invalid)), for example
+    C(spec.analysis.stepWeight must be <= maxWeight (60 > 50)) or
+    C(spec.analysis.metrics[1].templateRef - MetricTemplate test/latency not found).
+  - The target (O(target) or C(spec.targetRef)) and any MetricTemplate referenced must
+    exist on the server.
+  - O(name) and O(namespace) may come from O(definition) (C(metadata.name),
+    C(metadata.namespace)), so a Canary pasted from existing YAML works as it is; its
+    C(status) and the metadata the server fills in (C(resourceVersion), C(uid),
+    C(managedFields), ...) are dropped before the apply.
   - Writes are server-side applies (field manager C(gitops.progressive)). A server-side
     dry run decides first whether anything would change, so a second run is C(ok).
   - The strategy follows Flagger's rules. O(step_weight) with O(max_weight) (or
@@ -27,13 +38,14 @@ author:
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.canary
+  - gitops.progressive.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
 attributes:
   check_mode:
     support: full
-    details: A server-side dry run; nothing is written.
+    details: A server-side dry run; nothing is written, and O(wait) does not wait.
   diff_mode:
     support: full
     details: Shows the Canary before and after (the dry run's result in check mode).
@@ -41,13 +53,15 @@ requirements:
   - kubernetes >= 24.2.0
 options:
   name:
-    description: Name of the Canary (Flagger names the primary C(<target>-primary)).
+    description:
+      - Name of the Canary (Flagger names the primary C(<target>-primary)).
+      - Defaults to C(metadata.name) of O(definition); one of them is required.
     type: str
-    required: true
   namespace:
-    description: Namespace of the Canary and its target.
+    description:
+      - Namespace of the Canary and its target.
+      - Defaults to C(metadata.namespace) of O(definition); one of them is required.
     type: str
-    required: true
   state:
     description: C(present) creates or updates the Canary, C(absent) deletes it.
     type: str
@@ -56,6 +70,8 @@ options:
   definition:
     description:
       - A Canary (or part of one) as a dict; the other options are laid over it.
+      - Its C(apiVersion) must be C(flagger.app/v1beta1) (the default); a
+        C(flagger.app/v1alpha3) Canary with C(spec.canaryAnalysis) is refused with what to write instead.
     type: dict
   target:
     description: Name of the Deployment (or DaemonSet, see O(target_kind)) that Flagger takes over.
@@ -89,13 +105,21 @@ options:
     type: list
     elements: str
   interval:
-    description: Time between analysis steps, like C(1m) or C(30s).
+    description:
+      - Time between analysis steps, in whole seconds or minutes, like C(1m), C(30s) or C(1m30s)
+        (Flagger's CRD refuses C(1h) or C(1.5m); write C(60m) or C(90s)).
+      - At least C(10s); Flagger would silently raise a shorter one to 10s.
+      - Required, here or as C(spec.analysis.interval) in O(definition).
     type: str
   threshold:
-    description: Failed checks before a rollback.
+    description:
+      - Failed checks before a rollback, at least 1.
+      - Required, here or as C(spec.analysis.threshold) in O(definition).
     type: int
   max_weight:
-    description: Highest traffic weight (percent) the canary gets.
+    description:
+      - Highest traffic weight (percent) the canary gets, with O(step_weight) (100 when not set).
+      - Refused with O(iterations) or O(step_weights), which Flagger would ignore it with.
     type: int
   step_weight:
     description: Weight added at each step; must be at most O(max_weight).
@@ -105,21 +129,25 @@ options:
     type: list
     elements: int
   iterations:
-    description: Analysis iterations, for A/B testing (with O(match)) or blue/green.
+    description:
+      - Analysis iterations, for A/B testing (with O(match)) or blue/green.
+      - Exactly one of O(iterations), O(step_weight) and O(step_weights) is required. The
+        C(kubernetes) provider needs O(iterations), as it cannot shift traffic by weight.
     type: int
   match:
     description:
-      - A/B testing rules, as Flagger takes them (see the A/B example below).
+      - A/B testing rules, as Flagger takes them (see the A/B example below); needs O(iterations).
+      - Not with the C(kubernetes) provider, which cannot route by header.
     type: list
     elements: dict
   mirror:
     description: Mirror traffic to the canary (blue/green with O(iterations), or with O(mirror_weight)).
     type: bool
   mirror_weight:
-    description: Percent of traffic mirrored.
+    description: Percent of traffic mirrored (0-100), with O(mirror).
     type: int
   metrics:
-    description: Checks run at each step.
+    description: Checks run at each step; each needs O(metrics[].threshold_min) or O(metrics[].threshold_max).
     type: list
     elements: dict
     suboptions:
@@ -170,7 +198,7 @@ options:
     description: Promote without analysis.
     type: bool
   progress_deadline:
-    description: Seconds a canary may make no progress before it is rolled back.
+    description: Seconds a canary may make no progress before it is rolled back (positive).
     type: int
   labels:
     description: Labels of the Canary.
@@ -178,6 +206,24 @@ options:
   annotations:
     description: Annotations of the Canary.
     type: dict
+  wait:
+    description:
+      - With O(state=present), wait (watching the API server, not polling) until Flagger has
+        initialised the canary - it created the primary and reports C(Initialized), or, for a canary
+        it took over before, any later phase - with C(status.lastAppliedSpec) recorded.
+        A C(Failed) initialisation ends the wait at once with Flagger's own words.
+      - With O(state=absent), wait until the Canary is gone (Flagger's finalizer holds it while it
+        reverts the target, with C(spec.revertOnDeletion)).
+      - Not in check mode, where nothing is written.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - How many seconds the wait may take at most, a hard limit that holds also when the API
+        server stops answering (the watch is resumed with a bounded backoff within it).
+      - Must be positive; checked before anything is written.
+    type: int
+    default: 180
 seealso:
   - module: gitops.progressive.canary_info
   - module: gitops.progressive.canary_rollout
@@ -235,17 +281,23 @@ EXAMPLES = r"""
     gates: [confirm-promotion, rollback]
     loadtester_url: http://flagger-loadtester.test/
 
-- name: From a raw definition
+- name: From a Canary YAML file as it is (name and namespace from its metadata), once Flagger has taken over
   gitops.progressive.canary:
-    name: podinfo
-    namespace: test
     definition: "{{ lookup('ansible.builtin.file', 'canary.yaml') | ansible.builtin.from_yaml }}"
+    wait: true
+    wait_timeout: 300
+  register: podinfo_canary
 
-- name: Delete the canary
+- name: Show the phase Flagger reported
+  ansible.builtin.debug:
+    msg: "{{ podinfo_canary.phase }}"
+
+- name: Delete the canary and wait until it is gone
   gitops.progressive.canary:
     name: podinfo
     namespace: test
     state: absent
+    wait: true
 """
 
 RETURN = r"""
@@ -258,20 +310,52 @@ strategy:
   returned: when state=present
   type: str
   sample: canary
+phase:
+  description:
+    - The canary's phase when the wait ended (C(Initialized) for a new canary, C(Succeeded) or a
+      later phase for one Flagger took over before). With O(state=absent), C(null) once it is gone.
+    - Also returned by a failed wait, with the phase Flagger reported last.
+  returned: when the task waited (O(wait=true), not in check mode)
+  type: str
+  sample: Initialized
+errors:
+  description: Every problem validation found, each starting with its field path.
+  returned: when validation failed
+  type: list
+  elements: str
+  sample:
+    - "spec.analysis.interval '1h' is refused by the Canary CRD (pattern ^[0-9]+(m|s): whole seconds or minutes): write 60m"
 """
 
+from ansible_collections.gitops.progressive.plugins.module_utils.args import (
+    check_wait_timeout,
+    wait_argument_spec,
+)
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import (
+    API_VERSION,
+    KIND,
     CanarySpecError,
     build_canary,
+    canary_identity,
+    deleted_predicate,
+    identity_errors,
+    initialised_predicate,
     strategy_of,
     validate_canary,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import failure_reason
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
     auth_argument_spec,
     module_client,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.errors import describe_api_error
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
+    WaitTimeout,
+    dynamic_source,
+    wait_for,
+)
 
 GATES = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "rollback"]
 
@@ -279,8 +363,8 @@ GATES = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "ro
 def argument_spec():
     spec = auth_argument_spec()
     spec.update(
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
+        name=dict(type="str"),
+        namespace=dict(type="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         definition=dict(type="dict"),
         target=dict(type="str"),
@@ -319,7 +403,29 @@ def argument_spec():
         labels=dict(type="dict"),
         annotations=dict(type="dict"),
     )
+    spec.update(wait_argument_spec(wait=False, wait_timeout=180))
     return spec
+
+
+def wait_canary(client, namespace, name, predicate, timeout):
+    """The wait engine on one canary; returns its Verdict (WaitTimeout carries the last one)."""
+    if hasattr(client, "source"):
+        # The collection's one request path (kube/api.py): list and watch without discovery.
+        from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY
+
+        lister, watcher = client.source(CANARY, namespace, name)
+    else:
+        lister, watcher = dynamic_source(client.resource(KIND, API_VERSION), namespace, name)
+    return wait_for(lister, watcher, predicate, timeout)
+
+
+def flagger_said(client, namespace, name, canary):
+    """Flagger's own words about the canary: its warnings, else the Promoted condition's message."""
+    reason = failure_reason(canaries.canary_events(client, namespace, name))
+    if reason == "no events from Flagger":
+        conditions = ((canary or {}).get("status") or {}).get("conditions") or []
+        reason = "; ".join(item.get("message") or "" for item in conditions if item.get("message")) or reason
+    return reason
 
 
 def main():
@@ -327,25 +433,64 @@ def main():
 
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    obj = "Canary %s/%s" % (params["namespace"], params["name"])
+    namespace, name = canary_identity(params)
+    obj = "Canary %s/%s" % (namespace or "<no namespace>", name or "<no name>")
+    problems = identity_errors(params) if params["state"] == "absent" else []
+    if problems:
+        module.fail_json(msg="%s: %s" % (obj, "; ".join(problems)), errors=problems)
+    timeout_problem = check_wait_timeout(params, obj)
+    if timeout_problem:
+        module.fail_json(msg=timeout_problem)
+    waits = params["wait"] and not module.check_mode
     client = None
+    doing = "connecting for"
     try:
         client = module_client(module)
         if params["state"] == "absent":
-            changed, before = canaries.delete_canary(client, params["namespace"], params["name"], module.check_mode)
+            doing = "deleting"
+            changed, before = canaries.delete_canary(client, namespace, name, module.check_mode)
             result = dict(changed=changed)
             if module._diff:
                 result["diff"] = dict(before=canaries.comparable(before) or {}, after={})
+            if waits:
+                doing = "waiting for the deletion of"
+                wait_canary(client, namespace, name, deleted_predicate("%s/%s" % (namespace, name)),
+                            params["wait_timeout"])
+                result["phase"] = None
             module.exit_json(**result)
-        desired = validate_canary(build_canary(params), canaries.metric_template_lookup(client))
+        doing = "validating"
+        desired = validate_canary(build_canary(params), canaries.metric_template_lookup(client),
+                                  canaries.target_lookup(client))
+        doing = "applying"
         changed, before, after = canaries.apply_canary(client, desired, module.check_mode)
+        result = dict(changed=changed, canary=after, strategy=strategy_of(after["spec"].get("analysis")))
+        if module._diff:
+            result["diff"] = dict(before=canaries.comparable(before) or {}, after=canaries.comparable(after))
+        if waits:
+            doing = "waiting for Flagger to initialise"
+            try:
+                verdict = wait_canary(client, namespace, name, initialised_predicate("%s/%s" % (namespace, name)),
+                                      params["wait_timeout"])
+            except WaitTimeout as error:
+                last = error.last.data if error.last else {}
+                module.fail_json(msg="%s: Flagger had not initialised it after %ds (phase %s): %s" % (
+                    obj, params["wait_timeout"], last.get("phase") or "Pending",
+                    flagger_said(client, namespace, name, last.get("canary"))),
+                    phase=last.get("phase"), **result)
+            result["phase"] = verdict.data.get("phase")
+            result["canary"] = verdict.data.get("canary") or after
+            if not verdict.ok:
+                module.fail_json(msg="%s: %s: %s" % (obj, verdict.message, flagger_said(
+                    client, namespace, name, verdict.data.get("canary"))), **result)
     except CanarySpecError as error:
         module.fail_json(msg=str(error), errors=error.errors)
+    except WaitTimeout as error:
+        module.fail_json(msg="%s %s: %s" % (doing, obj, error))
+    except CollectionError as error:
+        # Raised where the request was sent, with what was done to which object.
+        module.fail_json(msg=str(error))
     except Exception as error:  # pylint: disable=broad-except
-        module.fail_json(msg=describe_api_error(error, "applying" if client else "connecting for", obj))
-    result = dict(changed=changed, canary=after, strategy=strategy_of(after["spec"].get("analysis")))
-    if module._diff:
-        result["diff"] = dict(before=canaries.comparable(before) or {}, after=canaries.comparable(after))
+        module.fail_json(msg=describe_api_error(error, doing, obj))
     module.exit_json(**result)
 
 

@@ -17,11 +17,24 @@ description:
     and kube-scheduler run as local processes started by C(kwokctl)'s binary runtime;
     nodes and pods are simulated by KWOK (pods become Running and Ready, nothing runs).
     Every process is recorded by PID and C(state=absent) leaves none behind.
+  - C(kwok) binds every process it starts to C(127.0.0.1) and to nothing else, namely etcd
+    (plain HTTP without authentication; client, peer and metrics), kube-apiserver,
+    kube-controller-manager, kube-scheduler and kwok. This is not an option. The module
+    gives kwokctl a configuration file with C(options.bindAddress=127.0.0.1)
+    (C(<state_dir>/kwok/configs/<name>.yaml)), and the kubeconfig points at
+    C(https://127.0.0.1:<api_port>).
   - C(k3d) and C(minikube) need a Docker engine (or another minikube driver). They are
     driven through their own CLIs.
   - Idempotent. A running cluster with the requested node count reports C(ok); a
     stopped one is started; a missing one is created.
   - The kubeconfig written for the cluster is made readable by its owner only (mode 0600).
+    The file may hold other clusters; C(state=absent) removes only this cluster's
+    cluster, context and user entries (C(kwok-<name>), C(k3d-<name>) and
+    C(admin@k3d-<name>), or the minikube profile's name), empties C(current-context)
+    when it named this cluster, and deletes the file only when nothing else is left in it.
+  - Directories the module creates (O(state_dir), the kubeconfig's directory) are
+    owner-only (mode 0700).
+  - Arguments are checked before anything runs; every problem names its field.
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
@@ -32,7 +45,11 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports what would be created, started, scaled or deleted; runs nothing that changes state.
+    details:
+      - Reports what would be created, started, scaled or deleted, and the kubeconfig
+        entries that would be removed. Runs only read-only look-ups (the provider's
+        cluster list, the node count of a running cluster) and writes nothing to disk,
+        not even O(state_dir).
   diff_mode:
     support: none
 options:
@@ -42,7 +59,10 @@ options:
     choices: [kwok, k3d, minikube]
     default: kwok
   name:
-    description: Name of the cluster (k3d cluster name, minikube profile, kwokctl cluster).
+    description:
+      - Name of the cluster (k3d cluster name, minikube profile, kwokctl cluster).
+      - Lower-case letters, digits and C(-), starting and ending with a letter or digit,
+        at most 40 characters.
     type: str
     default: gitops
   state:
@@ -51,12 +71,15 @@ options:
     choices: [present, absent]
     default: present
   kubeconfig:
-    description: Path of the kubeconfig file to write for the cluster.
+    description:
+      - Path of the kubeconfig file to write the cluster's entries into. Other clusters
+        in the same file are kept (see the description).
     type: path
     required: true
   state_dir:
     description:
       - Directory for the provider's own state (kwokctl's work directory, PID files, logs).
+      - Created owner-only (0700) when missing; never created in check mode.
     type: path
     required: true
   binaries:
@@ -82,7 +105,9 @@ options:
         binaries were built at.
     type: str
   api_port:
-    description: Host port for the API server. Chosen freely when not set.
+    description:
+      - Host port for the API server (1-65535). Chosen freely when not set.
+      - C(kwok) and C(k3d) listen on it at C(127.0.0.1) only.
     type: int
   image:
     description: Node image, C(k3d) only (for example C(rancher/k3s:v1.33.5-k3s1)).
@@ -118,12 +143,15 @@ options:
     type: bool
     default: false
   extra_args:
-    description: More arguments for the provider's create command.
+    description:
+      - More arguments for the provider's create command.
+      - For C(kwok) they are added after the module's own; a C(--config) given here is
+        read after the module's and can change the bind address.
     type: list
     elements: str
     default: []
   wait_timeout:
-    description: Seconds to wait for the API and the nodes.
+    description: Seconds to wait for the API and the nodes. Must be positive.
     type: int
     default: 120
 notes:
@@ -192,15 +220,28 @@ nodes:
   elements: str
   sample: [kwok-node-0]
 commands:
-  description: The provider commands that were run (or would run, in check mode).
+  description:
+    - The provider commands that change the cluster, as run (or as they would run, in
+      check mode). Status look-ups are not listed.
   returned: always
   type: list
   elements: list
 pids:
-  description: PIDs of the cluster's processes (C(kwok) only).
-  returned: when provider=kwok and state=present
+  description:
+    - PIDs of the processes the cluster runs on this host, each listening on 127.0.0.1
+      only for C(kwok) (every component) and the tunnel for C(minikube).
+  returned: when state=present, not in check mode, and the provider runs local processes
   type: list
   elements: int
+kubeconfig_removed:
+  description: This cluster's entries removed from the kubeconfig, by section (C(clusters), C(contexts), C(users)).
+  returned: when state=absent
+  type: dict
+  sample: {"clusters": ["kwok-rehearsal"], "contexts": ["kwok-rehearsal"], "users": ["kwok-rehearsal"]}
+kubeconfig_deleted:
+  description: Whether the kubeconfig file was deleted because nothing else was left in it.
+  returned: when state=absent
+  type: bool
 stopped_pids:
   description: PIDs that were still running after the provider's delete and were stopped by PID.
   returned: when state=absent
@@ -208,16 +249,10 @@ stopped_pids:
   elements: int
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.progressive.plugins.module_utils.cluster.providers import (
-    ABSENT,
-    RUNNING,
-    ProviderError,
-    provider_for,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.cluster.reconcile import Runner, reconcile
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 
 
 def argument_spec():
@@ -244,129 +279,17 @@ def argument_spec():
     )
 
 
-def validate(params):
-    """Errors naming the field, found before anything runs."""
-    errors = []
-    if params["nodes"] < (1 if params["provider"] != "k3d" else 0):
-        errors.append("nodes must be at least 1 for %s, got %d" % (params["provider"], params["nodes"]))
-    if params["servers"] < 1:
-        errors.append("servers must be at least 1, got %d" % params["servers"])
-    if params["api_port"] is not None and not 0 < params["api_port"] < 65536:
-        errors.append("api_port must be a TCP port (1-65535), got %d" % params["api_port"])
-    if params["wait_timeout"] < 1:
-        errors.append("wait_timeout must be positive, got %d" % params["wait_timeout"])
-    return errors
-
-
-class ClusterRunner:
-    def __init__(self, module):
-        self.module = module
-        self.commands = []
-
-    def __call__(self, argv, env):
-        self.commands.append(list(argv))
-        return self.module.run_command(argv, environ_update=_env_update(env))
-
-
-def _env_update(env):
-    if not env:
-        return None
-    return {key: value for key, value in env.items() if os.environ.get(key) != value}
-
-
-class CheckModeRunner(ClusterRunner):
-    """Runs read-only commands (status look-ups); records the rest without running them."""
-
-    READ_ONLY = (("cluster", "list"), ("profile", "list"))
-
-    def __call__(self, argv, env):
-        if tuple(argv[1:3]) in self.READ_ONLY:
-            return self.module.run_command(argv, environ_update=_env_update(env))
-        self.commands.append(list(argv))
-        return 0, "", ""
-
-
-def count_nodes(kubeconfig):
-    from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import client_for_kubeconfig
-
-    client = client_for_kubeconfig(kubeconfig)
-    return len(client.resource("Node", "v1").get().to_dict().get("items") or [])
-
-
-def ensure_present(module, provider, result):
-    status = result["status_before"]
-    if status == RUNNING and provider.name == "kwok":
-        if count_nodes(module.params["kubeconfig"]) != module.params["nodes"]:
-            result["changed"] = True
-            if module.check_mode:
-                result["commands"] += [argv for argv, _what in provider.scale_commands()]
-            else:
-                provider.scale()
-    elif status != RUNNING:
-        result["changed"] = True
-        if module.check_mode:
-            commands = provider.create_commands() if status == ABSENT else provider.start_commands()
-            result["commands"] += [argv for argv, _what in commands]
-        elif status == ABSENT:
-            provider.create()
-        else:
-            provider.start()
-    result["status"] = RUNNING
-    if module.check_mode:
-        return
-    if os.path.exists(module.params["kubeconfig"]):
-        os.chmod(module.params["kubeconfig"], 0o600)
-    from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-        client_for_kubeconfig,
-        wait_nodes_ready,
-    )
-    from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import WaitTimeout
-
-    try:
-        verdict = wait_nodes_ready(client_for_kubeconfig(module.params["kubeconfig"]),
-                                   module.params["nodes"], module.params["wait_timeout"])
-    except WaitTimeout as error:
-        last = error.last.message if error.last else "the API did not answer"
-        raise ProviderError("%s cluster %r: nodes not Ready after %ds (%s)" % (
-            provider.name, provider.cluster, module.params["wait_timeout"], last))
-    result["nodes"] = verdict.data["ready"]
-    if provider.name == "kwok":
-        result["pids"] = provider.running_pids()
-
-
-def ensure_absent(module, provider, result):
-    result["status"] = ABSENT
-    if result["status_before"] == ABSENT:
-        return
-    result["changed"] = True
-    if module.check_mode:
-        result["commands"] += [argv for argv, _what in provider.delete_commands()]
-        return
-    result["stopped_pids"] = provider.delete()
-    if os.path.exists(module.params["kubeconfig"]) and provider.name != "minikube":
-        os.unlink(module.params["kubeconfig"])
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = dict(module.params)
-    errors = validate(params)
-    if errors:
-        module.fail_json(msg="local_cluster %r: %s" % (params["name"], "; ".join(errors)))
-    os.makedirs(params["state_dir"], exist_ok=True)
-    os.makedirs(os.path.dirname(params["kubeconfig"]) or ".", exist_ok=True)
-    runner = CheckModeRunner(module) if module.check_mode else ClusterRunner(module)
-    result = dict(changed=False, kubeconfig=params["kubeconfig"], commands=runner.commands,
-                  stopped_pids=[])
     try:
-        provider = provider_for(params, runner)
-        result["status_before"] = provider.status()
-        if params["state"] == "present":
-            ensure_present(module, provider, result)
-        else:
-            ensure_absent(module, provider, result)
-    except ProviderError as error:
-        module.fail_json(msg=str(error), **result)
+        result = reconcile(dict(module.params), Runner(module.run_command, module.check_mode), module.check_mode)
+    except CollectionError as error:
+        details = dict(error.details)
+        for warning in details.pop("warnings", []):
+            module.warn(warning)
+        module.fail_json(msg=str(error), **details)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -22,6 +22,16 @@ description:
     Components missing from the cache are built O(jobs) at a time.
   - C(kubectl) gives C(kubectl) (used by the benchmarks, not by the platform).
   - The first build on a new machine takes tens of minutes; later calls take a second.
+    While it builds, the task prints a line per component when its build starts, every
+    O(progress_interval) seconds while it runs (C(building kubernetes v1.33.13
+    (kube-apiserver, kube-controller-manager, kube-scheduler): 2m10s)) and when it ends
+    (C(built ... in 571 s)), on standard error.
+  - Runs on the controller (an action plugin), where the simulated platform's processes run.
+  - Every version must look like a release (C(v1.33.13), C(v1.34.0-rc.1)); anything else
+    fails naming the option before anything is written.
+  - C(flagger) is built from a patched copy of the module: upstream Flagger and its load
+    tester listen on every interface; the patch adds a C(-listen-address) flag to both,
+    default C(127.0.0.1).
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
@@ -29,9 +39,16 @@ extends_documentation_fragment:
   - gitops.progressive.attributes.sim
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
+  - ansible.builtin.action_common_attributes.flow
 requirements:
   - Go 1.24 or later on E(PATH) (or O(go)), and access to a Go module proxy on first build.
 attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Reports which components would be built, and their paths, without building.
@@ -46,7 +63,8 @@ options:
     default: []
   sources:
     description:
-      - Go modules to fetch as source, each as C(module@version), for the files they carry
+      - Go modules to fetch as source, each as C(module@version) (a release version, as
+        for the C(*_version) options), for the files they carry
         (Flagger's CRDs in C(github.com/fluxcd/flagger), Istio's in C(istio.io/api)). Their
         directories in the Go module cache are returned in RV(source_dirs).
     type: list
@@ -71,7 +89,7 @@ options:
   cache_dir:
     description:
       - Where binaries, build logs and wrapper modules are kept. Defaults to
-        E(GITOPS_PROGRESSIVE_CACHE), else C(~/.cache/gitops-progressive).
+        E(GITOPS_PROGRESSIVE_CACHE) (on the controller), else C(~/.cache/gitops-progressive).
     type: path
   jobs:
     description: Components built at the same time.
@@ -81,6 +99,10 @@ options:
     description: The C(go) command.
     type: path
     default: go
+  progress_interval:
+    description: Seconds between two progress lines of a build that is still running.
+    type: int
+    default: 30
 seealso:
   - module: gitops.progressive.local_cluster
 """
@@ -128,61 +150,14 @@ cache_dir:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild import (
-    BinaryCache,
-    BuildError,
-    download_module,
-    recipes_for,
-)
-
-DEFAULT_CACHE = "~/.cache/gitops-progressive"
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.binaries import binaries_argument_spec
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            components=dict(type="list", elements="str", default=[],
-                            choices=["kubernetes", "etcd", "kwok", "flagger", "kubectl"]),
-            sources=dict(type="list", elements="str", default=[]),
-            kubernetes_version=dict(type="str", default="v1.33.13"),
-            etcd_version=dict(type="str", default="v3.5.24"),
-            kwok_version=dict(type="str", default="v0.8.0"),
-            flagger_version=dict(type="str", default="v1.41.0"),
-            cache_dir=dict(type="path", fallback=(env_fallback, ["GITOPS_PROGRESSIVE_CACHE"])),
-            jobs=dict(type="int", default=2),
-            go=dict(type="path", default="go"),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    cache = BinaryCache(params["cache_dir"] or DEFAULT_CACHE, go=params["go"])
-    if params["jobs"] < 1:
-        module.fail_json(msg="sim_binaries: jobs must be at least 1, got %d" % params["jobs"])
-    source_dirs = {}
-    try:
-        recipes = recipes_for(params["components"], params, go=params["go"])
-        for source in params["sources"]:
-            name, _at, version = source.partition("@")
-            if not name or not version:
-                raise ValueError("sources: %r is not module@version" % source)
-            source_dirs[source] = download_module(name, version, params["go"])["Dir"]
-    except (BuildError, ValueError) as error:
-        module.fail_json(msg="sim_binaries: %s" % error)
-    missing = [recipe for recipe in recipes if not cache.is_built(recipe)]
-    binaries = {}
-    for recipe in recipes:
-        binaries.update(cache.paths(recipe))
-    result = dict(changed=bool(missing), binaries=binaries, cache_dir=cache.root, source_dirs=source_dirs,
-                  built=[recipe.key for recipe in missing], seconds={})
-    if missing and not module.check_mode:
-        try:
-            result["seconds"] = {key: round(value, 1) for key, value in
-                                 cache.build_all(missing, jobs=params["jobs"]).items()}
-        except BuildError as error:
-            module.fail_json(msg="sim_binaries: %s" % error, **result)
-    module.exit_json(**result)
+    module = AnsibleModule(argument_spec=binaries_argument_spec(), supports_check_mode=True)
+    module.fail_json(msg="gitops.progressive.sim_binaries runs as an action plugin on the controller")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ attributes:
     support: none
 options:
   name:
-    description: Name of the process; names its PID file and log in O(state_dir).
+    description: Name of the process; names its PID file and log in O(state_dir). No C(/).
     type: str
     required: true
   state:
@@ -45,11 +45,16 @@ options:
     type: list
     elements: str
   state_dir:
-    description: Directory for C(<name>.pid), C(<name>.log) and C(<name>.argv).
+    description:
+      - Directory for C(<name>.pid), C(<name>.log) and C(<name>.argv), each written
+        owner-only (mode 0600). Created owner-only (0700) when missing.
     type: path
     required: true
   env:
-    description: Environment variables added to the process's environment.
+    description:
+      - Environment variables added to the process's environment.
+      - Values may be credentials. They are never returned or shown (C(no_log)), and the
+        record of how the process was started keeps only their names and a SHA-256 digest.
     type: dict
     default: {}
   chdir:
@@ -58,10 +63,11 @@ options:
   ready_url:
     description: An HTTP address that answers 2xx once the process is ready.
     type: str
-  ready_timeout:
-    description: Seconds to wait for O(ready_url).
+  wait_timeout:
+    description: Seconds to wait for O(ready_url). Must be positive.
     type: int
     default: 60
+    aliases: [ready_timeout]
 """
 
 EXAMPLES = r"""
@@ -101,59 +107,40 @@ restarted:
   type: bool
 """
 
-import json
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
+from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 
-def wait_ready(url, timeout, pid, start_time, log):
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if not process.is_running(pid, start_time):
-            return "exited before it was ready; last lines of %s:\n%s" % (log, _tail(log))
-        try:
-            response = open_url(url, timeout=2, validate_certs=False)
-            if 200 <= response.getcode() < 300:
-                return None
-            last = "HTTP %d" % response.getcode()
-        except Exception as error:  # pylint: disable=broad-except
-            last = str(error)
-        time.sleep(0.1)
-    return "not ready at %s after %ds (%s)" % (url, timeout, last)
-
-
-def _tail(path, lines=20):
-    try:
-        with open(path, errors="replace") as log:
-            return "".join(log.readlines()[-lines:])
-    except OSError:
-        return ""
+def argument_spec():
+    return dict(
+        name=dict(type="str", required=True),
+        state=dict(type="str", choices=["started", "absent"], default="started"),
+        argv=dict(type="list", elements="str"),
+        state_dir=dict(type="path", required=True),
+        # Values may be credentials: masked in every output, never returned, only digested on disk.
+        env=dict(type="dict", default={}, no_log=True),
+        chdir=dict(type="path"),
+        ready_url=dict(type="str"),
+        wait_timeout=dict(type="int", default=60, aliases=["ready_timeout"]),
+    )
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=["started", "absent"], default="started"),
-            argv=dict(type="list", elements="str"),
-            state_dir=dict(type="path", required=True),
-            env=dict(type="dict", default={}),
-            chdir=dict(type="path"),
-            ready_url=dict(type="str"),
-            ready_timeout=dict(type="int", default=60),
-        ),
-        required_if=[("state", "started", ("argv",))],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), required_if=[("state", "started", ("argv",))],
+                           supports_check_mode=True)
     params = module.params
-    base = os.path.join(params["state_dir"], params["name"])
-    pidfile, log, argv_file = base + ".pid", base + ".log", base + ".argv"
+    name = params["name"]
+    if "/" in name or name in ("", ".", ".."):
+        module.fail_json(msg="sim_process %r: name must not be empty or contain '/' (it names files in state_dir)" % name)
+    problem = check_wait_timeout(params, "process %r" % name)
+    if problem:
+        module.fail_json(msg="sim_process %r: %s" % (name, problem))
+    base = os.path.join(params["state_dir"], name)
+    pidfile, log, record_file = base + ".pid", base + ".log", base + ".argv"
     result = dict(changed=False, pidfile=pidfile, log=log, restarted=False)
     running = process.pidfile_running(pidfile)
 
@@ -164,9 +151,9 @@ def main():
                 process.stop_pidfile(pidfile)
         module.exit_json(**result)
 
-    wanted = json.dumps({"argv": params["argv"], "env": params["env"], "chdir": params["chdir"]}, sort_keys=True)
+    wanted = process.launch_record(params["argv"], params["env"], params["chdir"])
     try:
-        with open(argv_file) as recorded:
+        with open(record_file) as recorded:
             same = recorded.read() == wanted
     except OSError:
         same = False
@@ -180,20 +167,22 @@ def main():
         module.exit_json(**result)
     if running:
         process.stop_pidfile(pidfile)
-    os.makedirs(params["state_dir"], exist_ok=True)
+    process.make_private_dir(params["state_dir"])
     env = dict(os.environ)
     env.update({key: str(value) for key, value in params["env"].items()})
     try:
         pid = process.start(params["argv"], pidfile, log, env=env, cwd=params["chdir"])
     except OSError as error:
-        module.fail_json(msg="sim_process %s: cannot start %s: %s" % (params["name"], params["argv"][0], error), **result)
-    with open(argv_file, "w") as recorded:
-        recorded.write(wanted)
+        # Names the program and the OS error only: the environment stays out of messages.
+        module.fail_json(msg="sim_process %s: cannot start %s: %s" % (name, params["argv"][0], error.strerror or error),
+                         **result)
+    process.write_private(record_file, wanted)
     result["pid"] = pid
     if params["ready_url"]:
-        problem = wait_ready(params["ready_url"], params["ready_timeout"], pid, process.read_pidfile(pidfile)[1], log)
+        problem = process.wait_http_ready(params["ready_url"], params["wait_timeout"], pid,
+                                          process.read_pidfile(pidfile)[1], log)
         if problem:
-            module.fail_json(msg="sim_process %s: %s" % (params["name"], problem), **result)
+            module.fail_json(msg="sim_process %s: %s" % (name, problem), **result)
     module.exit_json(**result)
 
 

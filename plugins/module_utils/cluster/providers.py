@@ -3,12 +3,16 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Cluster providers: kwok (simulated, real control plane), k3d, minikube.
 
-Each provider is a small strategy with the same four verbs: ``status`` (absent,
-stopped or running), ``create``, ``start`` and ``delete``. They only build command
-lines and read their output through ``run``, a callable ``run(argv, env) -> (rc, out,
-err)``; the module passes Ansible's ``run_command``, unit tests pass a recorder. So
-the k3d and minikube command lines are tested here without pretending that a cluster
-ran (neither can run without a Docker engine).
+Each provider is a small strategy with the same verbs: ``status`` (absent, stopped or
+running), ``create``, ``start``, ``delete``, ``reconcile_nodes``, ``pids`` and the
+kubeconfig entries it writes. Everything that differs between providers is here, so
+the workflow (reconcile.py) never asks which provider it holds.
+
+They only build command lines and read their output through ``run``, a callable
+``run(argv, env, read_only=False) -> (rc, out, err)``: the module passes a runner on
+Ansible's ``run_command`` (which in check mode runs only the ``read_only`` look-ups),
+unit tests pass a recorder. So the k3d and minikube command lines are tested here
+without pretending that a cluster ran (neither can run without a Docker engine).
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ import glob
 import json
 import os
 
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 ABSENT, STOPPED, RUNNING = "absent", "stopped", "running"
 
+# The only address the simulated cluster's processes listen on (etcd has no auth).
+LOOPBACK = "127.0.0.1"
 
-class ProviderError(Exception):
-    pass
+
+class ProviderError(CollectionError):
+    """A provider command failed, or the provider cannot do what was asked; names the cluster."""
 
 
 class Provider:
@@ -37,8 +45,8 @@ class Provider:
     def env(self):
         return None
 
-    def _call(self, argv, what):
-        rc, out, err = self.run(argv, self.env())
+    def _call(self, argv, what, read_only=False):
+        rc, out, err = self.run(argv, self.env(), read_only=read_only)
         if rc != 0:
             raise ProviderError("%s cluster %r: %s failed (exit %d): %s" % (
                 self.name, self.cluster, what, rc, (err or out).strip()[-2000:]))
@@ -65,9 +73,27 @@ class Provider:
             self._call(argv, what)
 
     def delete(self):
+        """Delete the cluster; returns the PIDs that had to be stopped by PID afterwards."""
         for argv, what in self.delete_commands():
             self._call(argv, what)
         return []
+
+    def reconcile_nodes(self, nodes, check_mode):
+        """Bring a running cluster to the wanted node count.
+
+        ``nodes`` answers ``count()`` (kube API). Returns the commands that were run (or
+        would run, in check mode); empty when nothing had to change. k3d agents and
+        minikube nodes are set when the cluster is created, so by default nothing is.
+        """
+        return []
+
+    def pids(self):
+        """PIDs of the processes this provider runs on this host, or None when it runs none."""
+        return None
+
+    def kubeconfig_entries(self):
+        """The names this cluster writes into its kubeconfig, by section."""
+        raise NotImplementedError
 
 
 class KwokProvider(Provider):
@@ -76,6 +102,15 @@ class KwokProvider(Provider):
     kwokctl keeps each cluster in ``<workdir>/clusters/<name>`` and records the PID of
     every component it starts in ``pids/``; teardown reads those files before asking
     kwokctl to delete, then makes sure each recorded PID is gone.
+
+    Every component listens on 127.0.0.1 only. kwokctl v0.8.0 has no flag for that but
+    a configuration option, ``KwokctlConfiguration.options.bindAddress`` (default
+    ``0.0.0.0``), which its binary runtime passes to each component it starts: etcd's
+    ``--listen-client-urls``/``--listen-peer-urls`` (its metrics are served on the
+    client URL), kube-apiserver's ``--bind-address``, kube-controller-manager's and
+    kube-scheduler's ``--bind-address``, kwok's ``--server-address``. The file is given
+    with kwokctl's global ``--config`` at create time; kwokctl saves the resulting
+    configuration with the cluster, so ``start`` keeps the address.
     """
 
     name = "kwok"
@@ -100,6 +135,11 @@ class KwokProvider(Provider):
     def cluster_dir(self):
         return os.path.join(self.workdir, "clusters", self.cluster)
 
+    @property
+    def config_path(self):
+        # Not <workdir>/kwok.yaml: kwokctl loads that one into every command by itself.
+        return os.path.join(self.workdir, "configs", "%s.yaml" % self.cluster)
+
     def env(self):
         env = dict(os.environ)
         env["KWOK_WORKDIR"] = self.workdir
@@ -108,10 +148,27 @@ class KwokProvider(Provider):
             env["KWOK_KUBE_VERSION"] = self.params["kube_version"]
         return env
 
+    def kwokctl_configuration(self):
+        """The KwokctlConfiguration given to ``kwokctl create cluster --config``."""
+        return {
+            "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+            "kind": "KwokctlConfiguration",
+            "options": {"bindAddress": LOOPBACK},
+        }
+
+    def write_configuration(self):
+        directory = os.path.dirname(self.config_path)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        descriptor = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            # JSON is YAML; kwokctl reads either.
+            json.dump(self.kwokctl_configuration(), handle, indent=2)
+            handle.write("\n")
+
     def pidfiles(self):
         return sorted(glob.glob(os.path.join(self.cluster_dir, "pids", "*.pid")))
 
-    def running_pids(self):
+    def pids(self):
         pids = []
         for path in self.pidfiles():
             pid, start_time = process.read_pidfile(path)
@@ -129,13 +186,14 @@ class KwokProvider(Provider):
 
     def create_commands(self):
         params = self.params
-        argv = [self.kwokctl, "create", "cluster", "--name", self.cluster, "--runtime", "binary",
-                "--kubeconfig", params["kubeconfig"], "--wait", "%ds" % params["wait_timeout"],
-                "--quiet-pull"]
         missing = [name for name, _flag in self.BINARY_FLAGS if not params["binaries"].get(name)]
         if missing:
             raise ProviderError("kwok cluster %r: binaries has no path for %s" % (
                 self.cluster, ", ".join(missing)))
+        argv = [self.kwokctl, "--config", self.config_path,
+                "create", "cluster", "--name", self.cluster, "--runtime", "binary",
+                "--kubeconfig", params["kubeconfig"], "--wait", "%ds" % params["wait_timeout"],
+                "--quiet-pull"]
         for name, flag in self.BINARY_FLAGS:
             argv += [flag, params["binaries"][name]]
         if params.get("api_port"):
@@ -144,6 +202,10 @@ class KwokProvider(Provider):
             argv.append(extra)
         return [(argv, "create")] + self.scale_commands()
 
+    def create(self):
+        self.write_configuration()
+        super().create()
+
     def scale_commands(self):
         return [([self.kwokctl, "scale", "node", "--name", self.cluster,
                   "--replicas", str(self.params["nodes"])], "scale nodes")]
@@ -151,6 +213,14 @@ class KwokProvider(Provider):
     def scale(self):
         for argv, what in self.scale_commands():
             self._call(argv, what)
+
+    def reconcile_nodes(self, nodes, check_mode):
+        if nodes.count() == self.params["nodes"]:
+            return []
+        commands = [argv for argv, _what in self.scale_commands()]
+        if not check_mode:
+            self.scale()
+        return commands
 
     def start_commands(self):
         return [([self.kwokctl, "start", "cluster", "--name", self.cluster,
@@ -169,7 +239,16 @@ class KwokProvider(Provider):
         for pid, start_time in recorded:
             if process.stop(pid, start_time, timeout=5):
                 leftover.append(pid)
+        try:
+            os.unlink(self.config_path)
+        except FileNotFoundError:
+            pass
         return leftover
+
+    def kubeconfig_entries(self):
+        # kwokctl names cluster, context and user "kwok-<name>" (config.ClusterName).
+        name = "kwok-%s" % self.cluster
+        return {"clusters": [name], "contexts": [name], "users": [name]}
 
 
 class K3dProvider(Provider):
@@ -182,7 +261,7 @@ class K3dProvider(Provider):
         return self.params["binaries"].get("k3d") or "k3d"
 
     def status(self):
-        out = self._call([self.k3d, "cluster", "list", "--output", "json"], "list")
+        out = self._call([self.k3d, "cluster", "list", "--output", "json"], "list", read_only=True)
         for cluster in json.loads(out or "[]"):
             if cluster.get("name") == self.cluster:
                 running = cluster.get("serversRunning", 0) > 0
@@ -196,7 +275,7 @@ class K3dProvider(Provider):
                 "--kubeconfig-update-default=false", "--kubeconfig-switch-context=false",
                 "--wait", "--timeout", "%ds" % params["wait_timeout"]]
         if params.get("api_port"):
-            argv += ["--api-port", "127.0.0.1:%d" % params["api_port"]]
+            argv += ["--api-port", "%s:%d" % (LOOPBACK, params["api_port"])]
         if params.get("image"):
             argv += ["--image", params["image"]]
         for mapping in params.get("port_mappings") or []:
@@ -207,8 +286,11 @@ class K3dProvider(Provider):
         return [(argv, "create")] + self.kubeconfig_commands()
 
     def kubeconfig_commands(self):
-        return [([self.k3d, "kubeconfig", "write", self.cluster, "--output", self.params["kubeconfig"],
-                  "--overwrite"], "write kubeconfig")]
+        # Merged into the file (k3d's --update replaces only this cluster's entries), not
+        # --overwrite, which would drop every other cluster the file holds.
+        return [([self.k3d, "kubeconfig", "merge", self.cluster, "--output", self.params["kubeconfig"],
+                  "--kubeconfig-merge-default=false", "--kubeconfig-switch-context=false"],
+                 "write kubeconfig")]
 
     def start_commands(self):
         return [([self.k3d, "cluster", "start", self.cluster, "--wait",
@@ -216,6 +298,10 @@ class K3dProvider(Provider):
 
     def delete_commands(self):
         return [([self.k3d, "cluster", "delete", self.cluster], "delete")]
+
+    def kubeconfig_entries(self):
+        name = "k3d-%s" % self.cluster
+        return {"clusters": [name], "contexts": [name], "users": ["admin@%s" % name]}
 
 
 class MinikubeProvider(Provider):
@@ -238,7 +324,8 @@ class MinikubeProvider(Provider):
         return env
 
     def status(self):
-        rc, out, _err = self.run([self.minikube, "profile", "list", "--output", "json"], self.env())
+        rc, out, _err = self.run([self.minikube, "profile", "list", "--output", "json"], self.env(),
+                                 read_only=True)
         try:
             profiles = json.loads(out or "{}")
         except ValueError:
@@ -283,12 +370,19 @@ class MinikubeProvider(Provider):
         log = os.path.join(self.params["state_dir"], "minikube-%s-tunnel.log" % self.cluster)
         process.start(self.tunnel_command(), self.tunnel_pidfile, log, env=self.env())
 
+    def pids(self):
+        pid, start_time = process.read_pidfile(self.tunnel_pidfile)
+        return [pid] if process.is_running(pid, start_time) else None
+
     def delete_commands(self):
         return [([self.minikube, "delete", "--profile", self.cluster], "delete")]
 
     def delete(self):
         process.stop_pidfile(self.tunnel_pidfile)
         return super().delete()
+
+    def kubeconfig_entries(self):
+        return {"clusters": [self.cluster], "contexts": [self.cluster], "users": [self.cluster]}
 
 
 PROVIDERS = {provider.name: provider for provider in (KwokProvider, K3dProvider, MinikubeProvider)}

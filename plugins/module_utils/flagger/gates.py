@@ -63,7 +63,7 @@ def valid_url(url):
     return bool(re.match(r"^https?://[^/\s]+", url or ""))
 
 
-def tester_base(hooks, override=None):
+def load_tester_base(hooks, override=None):
     """The load tester's base address the webhooks name, or ``override`` (how to reach it)."""
     if not hooks:
         return None
@@ -130,12 +130,12 @@ def _redacted_error(error, url):
 
 def approval_tester(canary, override=None, opener=open_url):
     """The load tester of the canary's gate webhooks, or None when it has none."""
-    base = tester_base(gate_webhooks(canary), override)
+    base = load_tester_base(gate_webhooks(canary), override)
     return LoadTester(base, opener=opener) if base else None
 
 
 def rollback_tester(canary, override=None, opener=open_url):
-    base = tester_base(rollback_webhooks(canary), override)
+    base = load_tester_base(rollback_webhooks(canary), override)
     return LoadTester(base, opener=opener) if base else None
 
 

@@ -6,10 +6,17 @@
 A PID file holds one line: the PID, then the process start time read from
 ``/proc/<pid>/stat``. Checking both means a PID the kernel reused for some other
 program is never mistaken for ours, and so never signalled.
+
+Everything written here is owner-only: PID files, logs and command records 0600, the
+directories created for them 0700. A log may hold whatever the process prints (tokens,
+connection strings), and a PID file that others can rewrite would let them choose which
+process we signal.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -56,10 +63,40 @@ def pidfile_running(path):
     return is_running(*read_pidfile(path))
 
 
+def make_private_dir(path):
+    """Create ``path`` (and missing parents) mode 0700; an existing directory is left as it is."""
+    if path and not os.path.isdir(path):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+def _open_private(path, flags):
+    """Open for writing with mode 0600, also when the file existed with a wider mode."""
+    descriptor = os.open(path, flags | os.O_WRONLY | os.O_CREAT, 0o600)
+    os.fchmod(descriptor, 0o600)
+    return descriptor
+
+
+def write_private(path, text):
+    """Write ``text`` to ``path``, owner-only (0600)."""
+    make_private_dir(os.path.dirname(path))
+    with os.fdopen(_open_private(path, os.O_TRUNC), "w") as handle:
+        handle.write(text)
+
+
 def write_pidfile(path, pid):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w") as pidfile:
-        pidfile.write("%d %s\n" % (pid, _start_time(pid) or ""))
+    write_private(path, "%d %s\n" % (pid, _start_time(pid) or ""))
+
+
+def launch_record(argv, env=None, cwd=None):
+    """What identifies a launch, to tell whether a running process was started the same way.
+
+    Environment values may be credentials: only their names and a digest of the values
+    are kept, so the record never holds a secret (and a changed value still shows).
+    """
+    env = {key: str(value) for key, value in (env or {}).items()}
+    digest = hashlib.sha256(json.dumps(env, sort_keys=True).encode("utf-8")).hexdigest()
+    return json.dumps({"argv": list(argv), "chdir": cwd, "env_names": sorted(env), "env_sha256": digest},
+                      sort_keys=True)
 
 
 def start(argv, pidfile, log_path, env=None, cwd=None):
@@ -67,8 +104,8 @@ def start(argv, pidfile, log_path, env=None, cwd=None):
 
     Returns the PID. The process outlives the caller (an Ansible module exits at once).
     """
-    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
-    with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
+    make_private_dir(os.path.dirname(log_path))
+    with os.fdopen(_open_private(log_path, os.O_APPEND), "ab") as log, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
                                    env=env, cwd=cwd, start_new_session=True, close_fds=True)
     write_pidfile(pidfile, process.pid)
@@ -108,3 +145,35 @@ def _signal(pid, signum):
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def wait_http_ready(url, timeout, pid, start_time, log_path):
+    """Wait until ``url`` answers 2xx; None when it did, else why not (with the log's tail).
+
+    Stops at once when the process exits: waiting longer for a dead process is pointless.
+    """
+    from ansible.module_utils.urls import open_url
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if not is_running(pid, start_time):
+            return "exited before it was ready; last lines of %s:\n%s" % (log_path, tail(log_path))
+        try:
+            response = open_url(url, timeout=2, validate_certs=False)
+            if 200 <= response.getcode() < 300:
+                return None
+            last = "HTTP %d" % response.getcode()
+        except Exception as error:  # pylint: disable=broad-except
+            # Connection refused, timeouts, HTTP errors: all mean "not yet" until the deadline.
+            last = str(error)
+        time.sleep(0.1)
+    return "not ready at %s after %ds (%s)" % (url, timeout, last)
+
+
+def tail(path, lines=20):
+    try:
+        with open(path, errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
+    except OSError:
+        return ""

@@ -11,6 +11,15 @@ main package lives at the repository root (etcd) build the same way as the rest.
 Finished binaries land in ``<cache>/bin/<key>/`` beside a stamp that records the
 recipe; a later call with the same recipe finds the stamp and builds nothing.
 
+A recipe may carry *source patches* (:class:`SourcePatch`): the module is then copied
+into the wrapper (``<cache>/src/<key>/module``), each patch replaces one exact piece of
+text that must occur exactly once, and the wrapper's ``go.mod`` replaces the module with
+that copy. Go's ``-overlay`` would be lighter but refuses files in the module cache. The
+patches are part of the recipe's fingerprint, so a changed patch builds again.
+
+Every version is checked against :data:`VERSION_PATTERN` before it is written anywhere
+(``go.mod``, link flags, cache paths): it is a path component and a ``go.mod`` token.
+
 This file has no Ansible imports: the ``sim_binaries`` module, the benchmarks and the
 test harness all call it.
 """
@@ -18,16 +27,26 @@ test harness all call it.
 from __future__ import annotations
 
 import concurrent.futures
+import fcntl
 import hashlib
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 
 STAMP_NAME = ".recipe.json"
+
+# A release tag as Go modules spell it: v1.33.13, v0.8.0, v1.34.0-rc.1. Nothing else goes
+# into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
+VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
+VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version")
+# A Go module path as the module proxy accepts it.
+_MODULE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*$")
 
 # The version stamp of a build made here: Kubernetes clients and controllers compare
 # these with what they expect, so they must look like a release, not "v0.0.0-master".
@@ -54,6 +73,51 @@ class BuildError(Exception):
     """A Go build failed; the message carries the tail of its log."""
 
 
+def check_version(option, version):
+    """``version`` if it is a release tag (VERSION_PATTERN); ValueError naming ``option`` if not."""
+    if not isinstance(version, str) or not VERSION_PATTERN.match(version) or ".." in version:
+        raise ValueError("%s: %r is not a release version like v1.33.13 (vMAJOR.MINOR.PATCH[-PRERELEASE])"
+                         % (option, version))
+    return version
+
+
+def check_versions(values):
+    """Check every ``*_version`` option present in ``values`` (a dict of task options)."""
+    for option in VERSION_OPTIONS:
+        if option in values:
+            check_version(option, values[option])
+
+
+def parse_source(option, source):
+    """``(module, version)`` from ``module@version``, both checked."""
+    module, _at, version = source.partition("@")
+    if not module or not version or not _MODULE_PATTERN.match(module) or ".." in module:
+        raise ValueError("%s: %r is not module@version (for example istio.io/api@v1.26.0)" % (option, source))
+    check_version(option, version)
+    return module, version
+
+
+@dataclass(frozen=True)
+class SourcePatch:
+    """Replace ``old`` (which must occur exactly once) with ``new`` in ``path`` of the module."""
+
+    path: str
+    old: str
+    new: str
+
+
+class PatchError(BuildError):
+    """A source patch no longer matches the module it was written for."""
+
+
+def apply_patch(text, patch):
+    found = text.count(patch.old)
+    if found != 1:
+        raise PatchError("patch for %s: expected %r once, found it %d times (the patch no longer fits "
+                         "this version of the module)" % (patch.path, patch.old, found))
+    return text.replace(patch.old, patch.new)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How to build one or more binaries from one Go module at one version."""
@@ -66,14 +130,26 @@ class Recipe:
     replaces: tuple = ()
     main_source: str = ""
     env: tuple = field(default=(("CGO_ENABLED", "0"),))
+    patches: tuple = ()
+    # What progress lines call it: "kubernetes", "flagger" (the key without the version).
+    component: str = ""
 
     @property
     def binaries(self):
         return tuple(package.rstrip("/").rsplit("/", 1)[-1] for package in self.packages)
 
+    @property
+    def title(self):
+        """``kubernetes v1.33.13 (kube-apiserver, kube-controller-manager, kube-scheduler)``."""
+        return "%s %s (%s)" % (self.component or self.key, self.version, ", ".join(self.binaries))
+
     def fingerprint(self):
-        text = json.dumps([self.module, self.version, self.packages, self.ldflags,
-                           self.replaces, self.main_source, self.env], sort_keys=True)
+        parts = [self.module, self.version, self.packages, self.ldflags, self.replaces, self.main_source, self.env]
+        if self.patches:
+            # Only recipes with patches hash them: the others keep the fingerprint (and
+            # so the cached binaries) they had before patches existed.
+            parts.append([[patch.path, patch.old, patch.new] for patch in self.patches])
+        text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -83,8 +159,8 @@ def kubernetes_recipe(version, staging_modules):
     ``staging_modules`` are the module paths that k8s.io/kubernetes replaces with its
     staging directories; each is pinned to the matching v0.x.y published module.
     """
-    major, minor, patch = _semver(version)
-    staging_version = "v0.%d.%d" % (minor, patch)
+    major, minor, patch, prerelease = _semver(version)
+    staging_version = "v0.%d.%d%s" % (minor, patch, prerelease)
     ldflags = []
     for package in _KUBE_VERSION_PACKAGES:
         ldflags += [
@@ -102,6 +178,7 @@ def kubernetes_recipe(version, staging_modules):
                        ("kube-apiserver", "kube-controller-manager", "kube-scheduler")),
         ldflags=tuple(ldflags),
         replaces=tuple((module, staging_version) for module in sorted(staging_modules)),
+        component="kubernetes",
     )
 
 
@@ -110,21 +187,25 @@ def kubectl_recipe(version, staging_modules):
     control_plane = kubernetes_recipe(version, staging_modules)
     return Recipe(key="kubectl-%s" % version, module=control_plane.module, version=version,
                   packages=("k8s.io/kubernetes/cmd/kubectl",), ldflags=control_plane.ldflags,
-                  replaces=control_plane.replaces)
+                  replaces=control_plane.replaces, component="kubectl")
 
 
 def etcd_recipe(version):
+    check_version("etcd_version", version)
     return Recipe(
         key="etcd-%s" % version,
         module="go.etcd.io/etcd/server/v3",
         version=version,
         packages=("etcd",),
         main_source=_ETCD_MAIN,
+        component="etcd",
     )
 
 
 def kwok_recipe(version, kube_version):
     """kwok and kwokctl, with kwokctl's default Kubernetes version set to ours."""
+    check_version("kwok_version", version)
+    check_version("kubernetes_version", kube_version)
     consts = "sigs.k8s.io/kwok/pkg/consts"
     return Recipe(
         key="kwok-%s-k8s-%s" % (version, kube_version),
@@ -133,16 +214,53 @@ def kwok_recipe(version, kube_version):
         packages=("sigs.k8s.io/kwok/cmd/kwok", "sigs.k8s.io/kwok/cmd/kwokctl"),
         ldflags=("-X", "%s.Version=%s" % (consts, version.lstrip("v")),
                  "-X", "%s.KubeVersion=%s" % (consts, kube_version.lstrip("v"))),
+        component="kwok",
     )
 
 
+# Flagger and its load tester listen on every interface (``Addr: ":" + port`` in
+# pkg/server and pkg/loadtester), and the load tester runs any command it is sent. Both
+# servers are built inside library packages, out of reach of a wrapper main, so the
+# module is patched: each server gets a ``ListenAddress`` (default 127.0.0.1) and each
+# main a ``-listen-address`` flag to set it. Checked against v1.41.0; a release where a
+# patch no longer fits fails the build with the file and the text that was expected.
+_LISTEN_ADDRESS_DECLARATION = (
+    "// ListenAddress is the address the HTTP server binds to. Added by gitops.progressive:\n"
+    "// upstream binds every interface; the simulated platform keeps everything on loopback.\n"
+    "var ListenAddress = \"127.0.0.1\"\n\n"
+    "// ListenAndServe starts a web server and waits for SIGTERM\n")
+_LISTEN_FLAG = ('\n\tflag.StringVar(&%s.ListenAddress, "listen-address", "127.0.0.1", '
+                '"Address to listen on (added by gitops.progressive; upstream listens on all interfaces).")')
+
+
+def _listen_address_patches(server_file, addr_line, main_file, port_flag, package):
+    indent, _colon, _rest = addr_line.partition('":" + port')
+    return (
+        SourcePatch(server_file, '\t"net/http"\n', '\t"net"\n\t"net/http"\n'),
+        SourcePatch(server_file, "// ListenAndServe starts a web server and waits for SIGTERM\n",
+                    _LISTEN_ADDRESS_DECLARATION),
+        SourcePatch(server_file, addr_line, indent + "net.JoinHostPort(ListenAddress, port),"),
+        SourcePatch(main_file, port_flag, port_flag + _LISTEN_FLAG % package),
+    )
+
+
+FLAGGER_LISTEN_PATCHES = (
+    _listen_address_patches("pkg/server/server.go", 'Addr:         ":" + port,', "cmd/flagger/main.go",
+                            'flag.StringVar(&port, "port", "8080", "Port to listen on.")', "server")
+    + _listen_address_patches("pkg/loadtester/server.go", 'Addr:    ":" + port,', "cmd/loadtester/main.go",
+                              'flag.StringVar(&port, "port", "9090", "Port to listen on.")', "loadtester"))
+
+
 def flagger_recipe(version):
-    """Flagger's controller and its load tester."""
+    """Flagger's controller and its load tester, bound to 127.0.0.1 by default (see above)."""
+    check_version("flagger_version", version)
     return Recipe(
         key="flagger-%s" % version,
         module="github.com/fluxcd/flagger",
         version=version,
         packages=("github.com/fluxcd/flagger/cmd/flagger", "github.com/fluxcd/flagger/cmd/loadtester"),
+        patches=FLAGGER_LISTEN_PATCHES,
+        component="flagger",
     )
 
 
@@ -152,7 +270,7 @@ def recipes_for(components, versions, go="go"):
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
     """
-    kube_version = versions["kubernetes_version"]
+    kube_version = versions.get("kubernetes_version")
 
     def staging():
         return staging_modules_from_gomod(module_gomod("k8s.io/kubernetes", kube_version, go))
@@ -168,7 +286,7 @@ def recipes_for(components, versions, go="go"):
     if unknown:
         raise ValueError("components: unknown %s; choose from %s" % (
             ", ".join(unknown), ", ".join(sorted(builders))))
-    _semver(kube_version)
+    check_versions(versions)
     return [builders[name]() for name in dict.fromkeys(components)]
 
 
@@ -178,13 +296,44 @@ def staging_modules_from_gomod(gomod_text):
 
 
 def wrapper_gomod(recipe, go_version="1.24"):
+    check_version("%s version" % recipe.module, recipe.version)
     lines = ["module gitops.progressive/simbuild/%s" % re.sub(r"[^\w.-]", "-", recipe.key), "",
              "go %s" % go_version, "", "require %s %s" % (recipe.module, recipe.version)]
     if recipe.replaces:
         lines += ["", "replace ("]
         lines += ["\t%s => %s %s" % (module, module, version) for module, version in recipe.replaces]
         lines.append(")")
+    if recipe.patches:
+        lines += ["", "// The patched copy of the module (see SourcePatch in gobuild.py).",
+                  "replace %s => ./%s" % (recipe.module, PATCHED_MODULE_DIR)]
     return "\n".join(lines) + "\n"
+
+
+PATCHED_MODULE_DIR = "module"
+
+
+def copy_patched_module(module_dir, dest, patches):
+    """Copy a module's files to ``dest`` (writable, unlike the module cache) and patch them."""
+    shutil.rmtree(dest, ignore_errors=True)
+    for directory, _subdirs, files in os.walk(module_dir):
+        target = os.path.join(dest, os.path.relpath(directory, module_dir))
+        os.makedirs(target, exist_ok=True)
+        for name in files:
+            shutil.copyfile(os.path.join(directory, name), os.path.join(target, name))
+    by_file = {}
+    for patch in patches:
+        by_file.setdefault(patch.path, []).append(patch)
+    for path, file_patches in by_file.items():
+        full = os.path.join(dest, path)
+        try:
+            with open(full) as source:
+                text = source.read()
+        except OSError as error:
+            raise PatchError("patch for %s: the module has no such file (%s)" % (path, error))
+        for patch in file_patches:
+            text = apply_patch(text, patch)
+        with open(full, "w") as source:
+            source.write(text)
 
 
 def build_command(recipe, out_dir):
@@ -223,14 +372,32 @@ class BinaryCache:
                 and all(os.access(path, os.X_OK) for path in self.paths(recipe).values()))
 
     def build(self, recipe, log_path=None):
-        """Build ``recipe`` unless the cache holds it. Returns seconds spent (0 if cached)."""
+        """Build ``recipe`` unless the cache holds it. Returns seconds spent (0 if cached).
+
+        One build of a recipe at a time across processes (a lock file per recipe): two
+        playbooks that start on a cold cache do not write the same scratch directory;
+        the second finds the first one's binaries when it gets the lock.
+        """
         if self.is_built(recipe):
             return 0.0
+        os.makedirs(os.path.join(self.root, "locks"), exist_ok=True)
+        with open(os.path.join(self.root, "locks", "%s.lock" % recipe.key), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.is_built(recipe):
+                return 0.0
+            return self._build_locked(recipe, log_path)
+
+    def _build_locked(self, recipe, log_path):
         started = time.monotonic()
+        # Written files first come from a checked recipe: a version is a path and a go.mod token.
+        gomod_text = wrapper_gomod(recipe)
         source_dir = os.path.join(self.root, "src", recipe.key)
         os.makedirs(source_dir, exist_ok=True)
+        if recipe.patches:
+            module_dir = download_module(recipe.module, recipe.version, self.go)["Dir"]
+            copy_patched_module(module_dir, os.path.join(source_dir, PATCHED_MODULE_DIR), recipe.patches)
         with open(os.path.join(source_dir, "go.mod"), "w") as gomod:
-            gomod.write(wrapper_gomod(recipe))
+            gomod.write(gomod_text)
         if recipe.main_source:
             with open(os.path.join(source_dir, "main.go"), "w") as main:
                 main.write(recipe.main_source)
@@ -257,29 +424,124 @@ class BinaryCache:
         with open(os.path.join(scratch, STAMP_NAME), "w") as stamp:
             json.dump({"fingerprint": recipe.fingerprint(), "module": recipe.module,
                        "version": recipe.version, "binaries": list(recipe.binaries),
+                       "patched": [patch.path for patch in recipe.patches],
                        "seconds": round(time.monotonic() - started, 1)}, stamp)
         shutil.rmtree(self.bin_dir(recipe), ignore_errors=True)
         os.rename(scratch, self.bin_dir(recipe))
         return time.monotonic() - started
 
-    def build_all(self, recipes, jobs=2):
+    def build_all(self, recipes, jobs=2, progress=None, poll=1.0):
         """Build the recipes the cache lacks, ``jobs`` at a time.
+
+        ``progress`` (a :class:`BuildProgress`) hears of every build as it starts, is
+        asked for its periodic report every ``poll`` seconds, and hears of every end;
+        all of that from this thread, so its reporter needs no locking.
 
         Returns ``{recipe.key: seconds}``; raises BuildError naming every recipe that
         failed once all have finished.
         """
         seconds, failures = {}, []
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(self.build, recipe): recipe for recipe in recipes}
-            for future in concurrent.futures.as_completed(futures):
-                recipe = futures[future]
+        started = queue.Queue()
+
+        def build(recipe):
+            started.put(recipe)
+            return self.build(recipe)
+
+        def drain_started():
+            recipes_started = []
+            while True:
                 try:
-                    seconds[recipe.key] = future.result()
-                except (BuildError, OSError) as error:
-                    failures.append(str(error))
+                    recipes_started.append(started.get_nowait())
+                except queue.Empty:
+                    return recipes_started
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(build, recipe): recipe for recipe in recipes}
+            pending = set(futures)
+            while pending:
+                done, pending = concurrent.futures.wait(pending, timeout=poll,
+                                                        return_when=concurrent.futures.FIRST_COMPLETED)
+                # In the order things happened: a build that started and ended since the
+                # last look says so first, then the ends, then the builds that took their slot.
+                just_started, ended = drain_started(), {futures[future].key for future in done}
+                if progress is not None:
+                    for recipe in just_started:
+                        if recipe.key in ended:
+                            progress.started(recipe)
+                for future in done:
+                    recipe = futures[future]
+                    try:
+                        seconds[recipe.key] = future.result()
+                    except (BuildError, OSError) as error:
+                        failures.append(str(error))
+                        if progress is not None:
+                            progress.failed(recipe)
+                    else:
+                        if progress is not None:
+                            progress.finished(recipe, seconds[recipe.key])
+                if progress is not None:
+                    for recipe in just_started:
+                        if recipe.key not in ended:
+                            progress.started(recipe)
+                    progress.tick()
         if failures:
             raise BuildError("\n\n".join(failures))
         return seconds
+
+
+def format_duration(seconds):
+    """``45s``, ``2m10s``, ``1h02m03s``."""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return "%dh%02dm%02ds" % (hours, minutes, seconds)
+    if minutes:
+        return "%dm%02ds" % (minutes, seconds)
+    return "%ds" % seconds
+
+
+class BuildProgress:
+    """Lines that say what is being built and for how long: at the start of each build,
+    every ``interval`` seconds while it runs, and at its end.
+
+    ``report(line)`` prints (Ansible's Display on the controller, a list in tests);
+    ``clock`` is injected so the unit tests drive time by hand.
+    """
+
+    def __init__(self, report, clock=time.monotonic, interval=30.0):
+        self.report, self.clock, self.interval = report, clock, interval
+        self.running = {}  # key -> [recipe, started at, last reported at]
+        self.lock = threading.Lock()
+
+    def started(self, recipe):
+        now = self.clock()
+        with self.lock:
+            self.running[recipe.key] = [recipe, now, now]
+        self.report("building %s: %s" % (recipe.title, format_duration(0)))
+
+    def tick(self):
+        now = self.clock()
+        with self.lock:
+            due = [entry for entry in self.running.values() if now - entry[2] >= self.interval]
+            for entry in due:
+                entry[2] = now
+        for recipe, since, _last in sorted(due, key=lambda entry: entry[1]):
+            self.report("building %s: %s" % (recipe.title, format_duration(now - since)))
+
+    def finished(self, recipe, seconds):
+        with self.lock:
+            self.running.pop(recipe.key, None)
+        if seconds:
+            self.report("built %s in %d s" % (recipe.title, round(seconds)))
+        else:
+            self.report("found %s in the cache (built by another run)" % recipe.title)
+
+    def failed(self, recipe):
+        with self.lock:
+            entry = self.running.pop(recipe.key, None)
+        elapsed = self.clock() - entry[1] if entry else 0
+        self.report("building %s failed after %d s" % (recipe.title, round(elapsed)))
 
 
 def download_module(module, version, go="go"):
@@ -303,11 +565,11 @@ def module_gomod(module, version, go="go"):
         return gomod.read()
 
 
-def _semver(version):
-    match = re.match(r"^v?(\d+)\.(\d+)\.(\d+)$", version)
-    if not match:
-        raise ValueError("%r is not a release version like v1.33.13" % version)
-    return tuple(int(part) for part in match.groups())
+def _semver(version, option="kubernetes_version"):
+    """``(major, minor, patch, "-prerelease" or "")`` of a checked version."""
+    check_version(option, version)
+    match = re.match(r"^v(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.]+)?$", version)
+    return int(match.group(1)), int(match.group(2)), int(match.group(3)), match.group(4) or ""
 
 
 def _tail(path, lines=30):

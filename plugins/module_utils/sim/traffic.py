@@ -20,17 +20,16 @@ Istio (``istio_requests_total``, ``istio_request_duration_milliseconds``), Linke
 (``response_total``, ``response_latency_ms``) and the plain HTTP ones the ``kubernetes``
 provider uses (``http_request_duration_seconds``).
 
-Run: ``python -m ansible_collections.gitops.progressive.plugins.module_utils.sim.traffic
---kubeconfig FILE --listen 127.0.0.1:19100 [--rps 20]``
+This file is the pure part (what a pod's traffic is, the exposition, the registry of
+serving pods); the process that watches the pods and serves ``/metrics`` is the flagger
+role's ``files/sim_traffic.py``, which also answers for in-cluster addresses with the
+same registry (``sim/routing.py``).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ISTIO_BUCKETS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 LINKERD_BUCKETS_MS = (1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500, 1000, 2000, 5000, 10000)
@@ -41,15 +40,22 @@ DEFAULT_LATENCY_MS = 25.0
 class PodTraffic:
     """One ready pod: who it is, what its template says, since when it serves."""
 
-    __slots__ = ("namespace", "pod", "workload", "error_percent", "latency_ms", "since")
+    __slots__ = ("namespace", "pod", "workload", "error_percent", "latency_ms", "since", "labels", "image")
 
-    def __init__(self, namespace, pod, workload, error_percent, latency_ms, since):
+    def __init__(self, namespace, pod, workload, error_percent, latency_ms, since, labels=None, image=""):
         self.namespace = namespace
         self.pod = pod
         self.workload = workload
         self.error_percent = error_percent
         self.latency_ms = latency_ms
         self.since = since
+        self.labels = dict(labels or {})
+        self.image = image
+
+    def matches(self, namespace, selector):
+        """Whether a Service in ``namespace`` with this ``selector`` (a label map) picks this pod."""
+        return (self.namespace == namespace and bool(selector)
+                and all(self.labels.get(key) == value for key, value in selector.items()))
 
 
 def _env_number(pod, name, default, low, high):
@@ -84,11 +90,19 @@ def is_serving(pod):
                for condition in status.get("conditions") or [])
 
 
+def image_of(pod):
+    """The image of the pod's first container (the app, in a podinfo-like pod)."""
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        return container.get("image") or ""
+    return ""
+
+
 def traffic_for(pod, now):
     metadata = pod["metadata"]
     return PodTraffic(metadata.get("namespace"), metadata.get("name"), workload_of(pod),
                       _env_number(pod, "ERROR_FRACTION", 0.0, 0.0, 100.0),
-                      _env_number(pod, "LATENCY_MS", DEFAULT_LATENCY_MS, 0.0, 600000.0), now)
+                      _env_number(pod, "LATENCY_MS", DEFAULT_LATENCY_MS, 0.0, 600000.0), now,
+                      labels=metadata.get("labels") or {}, image=image_of(pod))
 
 
 def counts(traffic, rps, now):
@@ -187,82 +201,14 @@ class Registry:
         with self.lock:
             return list(self.pods.values())
 
-
-def follow_pods(registry, kubeconfig, stop):
-    """Keep ``registry`` in step with every pod in the cluster until ``stop`` is set."""
-    import kubernetes  # imported here: the module must import without the client
-
-    from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import wait_for
-
-    api = kubernetes.client.CoreV1Api(kubernetes.config.new_client_from_config(config_file=kubeconfig))
-
-    def lister():
-        pods = api.api_client.sanitize_for_serialization(api.list_pod_for_all_namespaces())
-        return pods.get("items") or [], pods["metadata"].get("resourceVersion")
-
-    def watcher(resource_version, timeout_seconds):
-        stream = kubernetes.watch.Watch().stream(
-            api.list_pod_for_all_namespaces, resource_version=resource_version,
-            timeout_seconds=min(timeout_seconds, 60), allow_watch_bookmarks=True)
-        for event in stream:
-            yield event["type"], event["raw_object"]
-
-    def keep_watching(objects):
-        return None
-
-    while not stop.is_set():
-        try:
-            wait_for(lister, watcher, keep_watching, timeout=300,
-                     on_change=lambda objects, _verdict: registry.sync(objects))
-        except Exception:  # pylint: disable=broad-except
-            # The API server restarts or a watch breaks: start over with a new list.
-            stop.wait(1)
+    def selected(self, namespace, selector):
+        """The serving pods a Service's selector picks, by name."""
+        return sorted((item for item in self.snapshot() if item.matches(namespace, selector)),
+                      key=lambda item: item.pod)
 
 
-def make_handler(registry, rps):
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the name http.server wants)
-            if self.path.startswith("/metrics"):
-                body, kind = render(registry.snapshot(), rps, registry.clock()), "text/plain; version=0.0.4"
-            elif self.path.startswith("/workloads"):
-                body = json.dumps([dict(namespace=item.namespace, pod=item.pod, workload=item.workload,
-                                        error_percent=item.error_percent, latency_ms=item.latency_ms)
-                                   for item in registry.snapshot()], indent=1)
-                kind = "application/json"
-            elif self.path.startswith("/healthz"):
-                body, kind = "ok\n", "text/plain"
-            else:
-                self.send_error(404)
-                return
-            data = body.encode()
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    return Handler
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Simulated mesh telemetry for a KWOK cluster")
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--listen", default="127.0.0.1:19100")
-    parser.add_argument("--rps", type=float, default=20.0, help="requests per second per ready pod")
-    args = parser.parse_args(argv)
-    host, port = args.listen.rsplit(":", 1)
-    registry = Registry()
-    stop = threading.Event()
-    threading.Thread(target=follow_pods, args=(registry, args.kubeconfig, stop), daemon=True).start()
-    server = ThreadingHTTPServer((host, int(port)), make_handler(registry, args.rps))
-    try:
-        server.serve_forever()
-    finally:
-        stop.set()
-
-
-if __name__ == "__main__":
-    main()
+def describe(pods):
+    """What the simulator knows of each serving pod, as plain data (its ``/workloads``)."""
+    return [dict(namespace=item.namespace, pod=item.pod, workload=item.workload, image=item.image,
+                 labels=item.labels, error_percent=item.error_percent, latency_ms=item.latency_ms)
+            for item in sorted(pods, key=lambda item: (item.namespace, item.pod))]

@@ -13,7 +13,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates i
     GateError,
     LoadTester,
     redact,
-    tester_base,
+    load_tester_base,
 )
 
 
@@ -84,9 +84,9 @@ def test_credentials_in_a_load_tester_address_never_reach_a_message():
 
 def test_the_address_comes_from_the_canary_webhooks():
     hooks = [{"name": "gate", "type": "confirm-promotion", "url": "http://flagger-loadtester.test/gate/check"}]
-    assert tester_base(hooks) == "http://flagger-loadtester.test"
-    assert tester_base(hooks, "http://127.0.0.1:18888/") == "http://127.0.0.1:18888"
-    assert tester_base([]) is None
+    assert load_tester_base(hooks) == "http://flagger-loadtester.test"
+    assert load_tester_base(hooks, "http://127.0.0.1:18888/") == "http://127.0.0.1:18888"
+    assert load_tester_base([]) is None
 
 
 DEPLOYMENT = {
