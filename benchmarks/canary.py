@@ -66,9 +66,9 @@ class Bench:
         self.playbook(os.path.join(ROOT, "tests", "integration", "playbooks", "cluster.yml"),
                       {"cluster_state": "absent"}, check=False)
 
-    def create_canary(self, name):
+    def create_canary(self, name, labels=None):
         body = {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
-                "metadata": {"name": name, "namespace": NAMESPACE},
+                "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels or {}},
                 "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
                          "service": {"port": 9898}, "analysis": {"interval": "1m", "threshold": 5,
                                                                  "maxWeight": 50, "stepWeight": 10}}}
@@ -111,7 +111,7 @@ def waiter_playbook(directory, kind, names, wait_sleep=5):
         if kind == "ours":
             tasks.append({"name": "wait %s" % name, "gitops.progressive.canary_rollout": {
                 "kubeconfig": "{{ cluster_kubeconfig }}", "name": name, "namespace": NAMESPACE,
-                "timeout": 600, "fail_on_rollback": False}})
+                "wait_timeout": 600, "fail_on_rollback": False}})
         else:
             tasks.append({"name": "wait %s" % name, "kubernetes.core.k8s_info": {
                 "kubeconfig": "{{ cluster_kubeconfig }}", "api_version": "flagger.app/v1beta1", "kind": "Canary",
@@ -191,7 +191,7 @@ def requests_while_waiting(bench, directory, kind, count, window):
     # Each host waits on its own canary: the task name picks it by the host's index.
     playbook = os.path.join(directory, "load-%s-%d.yml" % (kind, count))
     module = {"ours": {"gitops.progressive.canary_rollout": {
-        "kubeconfig": bench.kubeconfig, "namespace": NAMESPACE, "timeout": 600, "fail_on_rollback": False,
+        "kubeconfig": bench.kubeconfig, "namespace": NAMESPACE, "wait_timeout": 600, "fail_on_rollback": False,
         "progress": False, "name": "load-%s-%d-{{ inventory_hostname[1:] }}" % (label, count)}},
         "k8s_info": {"kubernetes.core.k8s_info": {
             "kubeconfig": bench.kubeconfig, "api_version": "flagger.app/v1beta1", "kind": "Canary",
@@ -213,6 +213,81 @@ def requests_while_waiting(bench, directory, kind, count, window):
         bench.set_status(name, "Succeeded", "rev-new", "rev-new")
     process.communicate(timeout=120)
     return (after - before) * 60.0 / elapsed, watches - idle_watches
+
+
+def tree_rss(pid):
+    """Resident memory (bytes) of a process and all its descendants, from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        pending += children.get(current, [])
+        try:
+            with open("/proc/%d/status" % current) as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def following_many(bench, directory, count, window):
+    """One canary_rollout task following ``count`` canaries by label, against ``count`` k8s_info waits."""
+    figures = {}
+    for kind in ("ours", "k8s_info"):
+        label = "many-%s" % kind.replace("_", "")
+        names = ["%s-%d" % (label, index) for index in range(count)]
+        for name in names:
+            bench.create_canary(name, labels={"bench-group": label})
+            bench.set_status(name, "Progressing", "rev-new", "rev-old")
+        if kind == "ours":
+            inventory = bench.inventory
+            task = {"gitops.progressive.canary_rollout": {
+                "kubeconfig": bench.kubeconfig, "namespace": NAMESPACE, "label_selector": "bench-group=%s" % label,
+                "wait_timeout": 600, "fail_on_rollback": False, "progress": False}}
+            forks = 1
+        else:
+            inventory = os.path.join(directory, "hosts-many-%d.json" % count)
+            with open(inventory, "w") as handle:
+                json.dump({"all": {"hosts": {"w%d" % index: {"ansible_connection": "local",
+                                                             "ansible_python_interpreter": sys.executable}
+                                             for index in range(count)}}}, handle)
+            task = {"kubernetes.core.k8s_info": {
+                "kubeconfig": bench.kubeconfig, "api_version": "flagger.app/v1beta1", "kind": "Canary",
+                "namespace": NAMESPACE, "wait": True, "wait_timeout": 600,
+                "wait_condition": {"type": "Promoted", "status": "True", "reason": "Succeeded"},
+                "name": "%s-{{ inventory_hostname[1:] }}" % label}}
+            forks = count
+        playbook = os.path.join(directory, "many-%s-%d.yml" % (kind, count))
+        with open(playbook, "w") as handle:
+            json.dump([{"name": "many", "hosts": "all", "gather_facts": False,
+                        "tasks": [dict(name="wait", **task)]}], handle)
+        idle_watches = bench.request_counts()[1]
+        process = start(["ansible-playbook", "-i", inventory, "-f", str(forks), playbook])
+        time.sleep(15)  # every waiter started and settled into its wait
+        before = bench.request_counts()[0]
+        started = time.monotonic()
+        peak = 0
+        while time.monotonic() - started < window:
+            peak = max(peak, tree_rss(process.pid))
+            time.sleep(2)
+        after, watches = bench.request_counts()
+        elapsed = time.monotonic() - started
+        for name in names:
+            bench.set_status(name, "Succeeded", "rev-new", "rev-new")
+        process.communicate(timeout=300)
+        figures[kind] = dict(per_minute=(after - before) * 60.0 / elapsed, watches=watches - idle_watches,
+                             rss=peak, returncode=process.returncode)
+    return figures
 
 
 def info_wall_times(bench, directory, repeat):
@@ -286,6 +361,17 @@ def main(argv):
                     label = "canary_rollout" if kind == "ours" else "k8s_info wait (wait_sleep 5)"
                     print("  %2d canar%s, %-30s %7.1f completed requests/min, %2d watches open by the waiters" % (
                         count, "y " if count == 1 else "ies", label, per_minute, watches))
+            count = int(argv[argv.index("--many") + 1]) if "--many" in argv else 100
+            many = following_many(bench, directory, count, window)
+            print("following %d canaries (%ds window):" % (count, window))
+            for kind, label in (("ours", "one canary_rollout task, label_selector"),
+                                ("k8s_info", "%d kubernetes.core.k8s_info waits" % count)):
+                figure = many[kind]
+                print("  %-40s %3d watches open, %7.1f completed requests/min, %7.1f MiB resident (exit %d)" % (
+                    label, figure["watches"], figure["per_minute"], figure["rss"] / 1048576.0, figure["returncode"]))
+            print("  ratios ours/k8s_info: requests %.3f, memory %.3f" % (
+                many["ours"]["per_minute"] / max(many["k8s_info"]["per_minute"], 0.001),
+                many["ours"]["rss"] / max(many["k8s_info"]["rss"], 1)))
             durations = info_wall_times(bench, directory, 15)
             ours, theirs = statistics.median(durations["canary_info"]), statistics.median(durations["k8s_info"])
             print("one task on the same canary, median of %d: canary_info %.3f s, k8s_info %.3f s (ratio %.2f)" % (

@@ -153,16 +153,11 @@ def platform(sim_cluster):
 
 def wait_canary(kubeconfig, namespace, name, done, timeout=180):
     """Wait with the collection's engine until ``done(canary)``; returns the canary."""
-    from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import client_for_kubeconfig
-    from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
-        Verdict,
-        dynamic_source,
-        wait_for,
-    )
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY, Kube
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, wait_for
 
     key = "%s/%s" % (namespace, name)
-    resource = client_for_kubeconfig(kubeconfig).resource("Canary", "flagger.app/v1beta1")
-    lister, watcher = dynamic_source(resource, namespace, name)
+    lister, watcher = Kube.from_kubeconfig(kubeconfig).source(CANARY, namespace, name)
     verdict = wait_for(lister, watcher, lambda objects: Verdict(
         done=key in objects and done(objects[key]), data={"canary": objects.get(key)}), timeout)
     return verdict.data["canary"]
