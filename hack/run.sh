@@ -3,6 +3,7 @@
 # a virtual environment keyed by the pinned requirements, the collection on the
 # collections path, the Go-built binaries in the cache) and then runs a job.
 #   hack/run.sh demo | test | sanity | lint | unit | integration | molecule | bench | down | setup
+#   hack/run.sh exec COMMAND [ARGS...]   (any command in the same environment)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,21 +44,21 @@ setup_venv() {
 }
 
 setup_collection() {
-  # The collection is used in place: the checkout is linked in as gitops.progressive.
-  mkdir -p "$BUILD/collections/ansible_collections/gitops"
+  # The collection is used in place: the checkout is linked in as gitops.progressive,
+  # and that link's directory is the whole collections path (kubernetes.core and
+  # community.hashi_vault come from the virtual environment's `ansible` package).
+  # Ansible's home is under .build too, so whatever the user installed under
+  # ~/.ansible (an older copy of this collection included) is neither seen nor
+  # touched by ansible-playbook, ansible-lint, molecule or pytest.
+  mkdir -p "$BUILD/collections/ansible_collections/gitops" "$BUILD/ansible-home"
   ln -sfn "$ROOT" "$BUILD/collections/ansible_collections/gitops/progressive"
+  export ANSIBLE_HOME=$BUILD/ansible-home
   export ANSIBLE_COLLECTIONS_PATH=$BUILD/collections
   export ANSIBLE_CONFIG=$ROOT/ansible.cfg
   export PYTHONPATH=$BUILD/collections${PYTHONPATH:+:$PYTHONPATH}
 }
 
 setup() { setup_debian; setup_venv; setup_collection; }
-
-# A copy of this collection installed in the user's collections (molecule's prerun once
-# did that) would shadow the checkout and go stale; the checkout is the one to use.
-drop_installed_copy() {
-  rm -rf "$HOME/.ansible/collections/ansible_collections/gitops/progressive"
-}
 
 # Copy of the tracked tree under ansible_collections/ for ansible-test, which wants
 # the collection at its real path, not through a link.
@@ -93,7 +94,6 @@ import inspect, re; print(re.search(r"pip=.([0-9.]+)", inspect.getsource(g)).gro
 
 run_lint() {
   log "ansible-lint (production profile)"
-  drop_installed_copy
   (cd "$ROOT" && ansible-lint --profile production)
 }
 
@@ -125,7 +125,6 @@ PY
 
 run_molecule() {
   log "molecule: default scenario"
-  drop_installed_copy
   (cd "$ROOT" && molecule test -s default)
 }
 
@@ -141,6 +140,7 @@ case "$job" in
   integration) run_integration ;;
   molecule) run_molecule ;;
   bench) (cd "$ROOT" && python benchmarks/run.py "${@:2}") ;;
+  exec) (cd "$ROOT" && exec "${@:2}") ;;
   test)
     # A cold cache means a long Go build: run it beside the static checks, wait before
     # the tests that need the binaries. Tracked by PID, its log in the cache.
@@ -152,7 +152,11 @@ case "$job" in
     trap 'kill -- "-$build_pid" 2>/dev/null || true' EXIT
     run_sanity; run_lint; run_unit
     log "waiting for the binaries (log: $CACHE/logs/binaries.log)"
+    # sim_binaries prints what it builds, a line per component every 30 s and when each
+    # ends: show those lines from the log's start until the build process exits.
+    tail -n +1 -f --pid="$build_pid" "$CACHE/logs/binaries.log" \
+      | grep --line-buffered -E '^(sim_binaries: |building |built |found )' >&2 || true
     wait "$build_pid" || { tail -n 40 "$CACHE/logs/binaries.log"; exit 1; }
     run_integration; run_molecule; summary ;;
-  *) echo "usage: $0 demo|test|sanity|lint|unit|integration|molecule|bench|down|setup" >&2; exit 2 ;;
+  *) echo "usage: $0 demo|test|sanity|lint|unit|integration|molecule|bench|down|setup|exec COMMAND..." >&2; exit 2 ;;
 esac

@@ -22,7 +22,9 @@ description:
     kube-controller-manager, kube-scheduler and kwok. This is not an option. The module
     gives kwokctl a configuration file with C(options.bindAddress=127.0.0.1)
     (C(<state_dir>/kwok/configs/<name>.yaml)), and the kubeconfig points at
-    C(https://127.0.0.1:<api_port>).
+    C(https://127.0.0.1:<api_port>). kwokctl keeps the address a cluster was created
+    with; a cluster created listening elsewhere is named in a warning (delete and
+    create it again).
   - C(k3d) and C(minikube) need a Docker engine (or another minikube driver). They are
     driven through their own CLIs.
   - Idempotent. A running cluster with the requested node count reports C(ok); a

@@ -3,7 +3,9 @@
 import os
 import stat
 
+import yaml
 from conftest import assert_ok, cluster_vars, run_playbook
+from listeners import describe, listening_sockets, not_on_loopback
 
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
@@ -65,24 +67,69 @@ def test_scaling_nodes_is_a_change_then_settles(sim_cluster, kube):
 
 
 def test_lifecycle_check_mode_create_delete_leaves_no_process(tmp_path):
-    variables = cluster_vars(tmp_path, "it-lifecycle", cluster_nodes=1)
+    state_dir = tmp_path / "fresh"
+    variables = cluster_vars(state_dir, "it-lifecycle", cluster_nodes=1)
     task = "Bring the simulated cluster to the wanted state"
 
     checked = assert_ok(run_playbook("cluster.yml", variables, check=True))
     assert checked.stats["changed"] >= 1
     assert checked.results(task)[0]["status"] == "running"
-    assert not os.path.exists(os.path.join(str(tmp_path), "kwok", "clusters", "it-lifecycle"))
+    # Check mode writes nothing: not the state directory, not the kubeconfig's directory.
+    assert not os.path.exists(str(state_dir)), sorted(os.listdir(str(state_dir)))
+    assert os.listdir(str(tmp_path)) == []
 
     created = assert_ok(run_playbook("cluster.yml", variables))
     result = created.results(task)[0]
     assert result["changed"] and result["status_before"] == "absent"
     pids = result["pids"]
     assert pids and all(process.is_running(pid) for pid in pids)
+    assert stat.S_IMODE(os.stat(str(state_dir)).st_mode) == 0o700
+    exposed = not_on_loopback(listening_sockets(pids, include_children=True))
+    assert not exposed, describe(exposed)
 
     deleted = assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
     assert deleted.results(task)[0]["changed"]
     assert not any(process.is_running(pid) for pid in pids)
+    # The kubeconfig held only this cluster: nothing is left, so the file goes.
+    assert deleted.results(task)[0]["kubeconfig_deleted"]
     assert not os.path.exists(result["kubeconfig"])
 
     again = assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
     assert again.stats["changed"] == 0
+
+
+OTHER_CLUSTERS = {
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [{"name": "production", "cluster": {"server": "https://prod.example.com:6443"}}],
+    "contexts": [{"name": "production", "context": {"cluster": "production", "user": "ops"}}],
+    "users": [{"name": "ops", "user": {"token": "not-a-real-token"}}],
+    "current-context": "production",
+}
+
+
+def test_deleting_keeps_a_kubeconfig_shared_with_other_clusters(tmp_path):
+    kubeconfig = tmp_path / "shared" / "config"
+    kubeconfig.parent.mkdir()
+    kubeconfig.write_text(yaml.safe_dump(OTHER_CLUSTERS))
+    variables = cluster_vars(tmp_path / "state", "it-shared", cluster_nodes=1, cluster_kubeconfig=str(kubeconfig))
+    task = "Bring the simulated cluster to the wanted state"
+
+    assert_ok(run_playbook("cluster.yml", variables))
+    config = yaml.safe_load(kubeconfig.read_text())
+    assert {item["name"] for item in config["contexts"]} == {"production", "kwok-it-shared"}
+    # kwokctl makes its cluster the current context; deleting it must not pick another.
+    assert config["current-context"] == "kwok-it-shared"
+
+    deleted = assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
+    result = deleted.results(task)[0]
+    assert result["changed"] and not result["kubeconfig_deleted"]
+    left = yaml.safe_load(kubeconfig.read_text())
+    for section in ("clusters", "contexts", "users"):
+        assert left[section] == OTHER_CLUSTERS[section], section
+    assert left.get("current-context") in ("", None)
+    assert stat.S_IMODE(os.stat(str(kubeconfig)).st_mode) == 0o600
+
+    again = assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
+    assert again.stats["changed"] == 0
+    assert yaml.safe_load(kubeconfig.read_text())["contexts"] == OTHER_CLUSTERS["contexts"]

@@ -91,7 +91,8 @@ def test_a_release_started_while_another_is_in_flight_gets_its_own_verdict(platf
 
 def test_a_canary_flagger_has_not_initialised_is_not_released(platform, kube):
     with Stopped(platform, "flagger"):
-        variables = dict(platform["vars"], app_name="podinfo", app_namespace="uninitialised")
+        variables = dict(platform["vars"], app_name="podinfo", app_namespace="uninitialised",
+                         canary_max_weight=50, canary_step_weight=50)
         assert_ok(run_playbook("app.yml", variables))
         before = deployment_version(kube, "uninitialised")
         run = release(variables, rollout_env={"ERROR_FRACTION": "5"})

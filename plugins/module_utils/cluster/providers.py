@@ -95,6 +95,10 @@ class Provider:
         """The names this cluster writes into its kubeconfig, by section."""
         raise NotImplementedError
 
+    def warnings(self):
+        """Problems with an existing cluster worth telling the user (it still works)."""
+        return []
+
 
 class KwokProvider(Provider):
     """kwokctl's binary runtime, pointed at binaries built from source.
@@ -157,8 +161,9 @@ class KwokProvider(Provider):
         }
 
     def write_configuration(self):
-        directory = os.path.dirname(self.config_path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        # kwokctl keeps the cluster's private keys under the work directory.
+        process.make_private_dir(self.workdir)
+        process.make_private_dir(os.path.dirname(self.config_path))
         descriptor = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             # JSON is YAML; kwokctl reads either.
@@ -244,6 +249,28 @@ class KwokProvider(Provider):
         except FileNotFoundError:
             pass
         return leftover
+
+    def saved_bind_address(self):
+        """The bind address kwokctl saved with the cluster (it keeps it across restarts), or None."""
+        import yaml
+
+        try:
+            with open(os.path.join(self.cluster_dir, "kwok.yaml")) as handle:
+                documents = list(yaml.safe_load_all(handle))
+        except (OSError, yaml.YAMLError):
+            return None
+        for document in documents:
+            if isinstance(document, dict) and document.get("kind") == "KwokctlConfiguration":
+                return (document.get("options") or {}).get("bindAddress")
+        return None
+
+    def warnings(self):
+        address = self.saved_bind_address()
+        if address and address != LOOPBACK:
+            return ["kwok cluster %r listens on %s: it was created before the collection bound every component to "
+                    "%s, and kwokctl keeps the address it was created with; delete it (state=absent) and create "
+                    "it again" % (self.cluster, address, LOOPBACK)]
+        return []
 
     def kubeconfig_entries(self):
         # kwokctl names cluster, context and user "kwok-<name>" (config.ClusterName).

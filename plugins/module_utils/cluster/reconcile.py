@@ -28,11 +28,14 @@ from ansible_collections.gitops.progressive.plugins.module_utils.cluster.provide
     provider_for,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 # A DNS label, short enough for the names providers derive from it (k3d's
 # "k3d-<name>-agent-12", kwok's "kwok-<name>"), and safe in a path.
 NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 NAME_MAX = 40
+# What the kwok provider runs (sim_binaries returns each by this name).
+KWOK_PROGRAMS = ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # k3d's port mapping: [HOST:][HOSTPORT:]CONTAINERPORT[/PROTOCOL][@NODEFILTER]
 PROTOCOLS = ("tcp", "udp", "sctp")
 
@@ -83,9 +86,8 @@ def validate(params):
         problems.extend(_port_mapping_problems("port_mappings[%d]" % index, mapping))
     problems.append(check_wait_timeout(params, "cluster %r" % name))
     if provider == "kwok" and params["state"] == "present":
-        missing = [component for component in ("kwokctl", "kwok", "etcd", "kube-apiserver",
-                                                "kube-controller-manager", "kube-scheduler")
-                   if not (params.get("binaries") or {}).get(component)]
+        binaries = params.get("binaries") or {}
+        missing = [component for component in KWOK_PROGRAMS if not binaries.get(component)]
         if missing:
             problems.append("binaries has no path for %s (sim_binaries returns them)" % ", ".join(missing))
     return [problem for problem in problems if problem]
@@ -147,14 +149,10 @@ def _argvs(commands):
     return [list(argv) for argv, _what in commands]
 
 
-def _make_private_dir(path):
-    """Create ``path`` owner-only (it holds the cluster's keys and PID files); an existing one is left as is."""
-    if path and not os.path.isdir(path):
-        os.makedirs(path, mode=0o700, exist_ok=True)
-
-
 def ensure_present(provider, params, check_mode, result, nodes):
     status = result["status_before"]
+    if status != ABSENT:
+        result["warnings"] += provider.warnings()
     if status == RUNNING:
         scaled = provider.reconcile_nodes(nodes, check_mode)
         if scaled:
@@ -167,8 +165,9 @@ def ensure_present(provider, params, check_mode, result, nodes):
         else:
             result["commands"] += _argvs(provider.start_commands())
         if not check_mode:
-            _make_private_dir(params["state_dir"])
-            _make_private_dir(os.path.dirname(params["kubeconfig"]))
+            # Owner-only when created here: they hold the cluster's keys, PID files and credentials.
+            process.make_private_dir(params["state_dir"])
+            process.make_private_dir(os.path.dirname(params["kubeconfig"]))
             if status == ABSENT:
                 provider.create()
             else:

@@ -1,4 +1,6 @@
+import json
 import os
+import stat
 import sys
 import time
 
@@ -44,3 +46,79 @@ def test_missing_or_garbled_pidfiles_read_as_nothing(tmp_path):
     garbled.write_text("not a pid")
     assert process.read_pidfile(str(garbled)) == (None, None)
     assert not process.stop_pidfile(str(garbled))
+
+
+def mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_pidfile_log_and_their_new_directory_are_owner_only(tmp_path):
+    state = tmp_path / "state"
+    pidfile, log = str(state / "sleeper.pid"), str(state / "sleeper.log")
+    pid = process.start([sys.executable, "-c", "import time; time.sleep(60)"], pidfile, log)
+    try:
+        assert mode(str(state)) == 0o700
+        assert mode(pidfile) == 0o600
+        assert mode(log) == 0o600
+    finally:
+        process.stop(pid, timeout=5)
+
+
+def test_files_that_existed_with_a_wider_mode_are_narrowed(tmp_path):
+    pidfile, record = tmp_path / "old.pid", tmp_path / "old.argv"
+    for path in (pidfile, record):
+        path.write_text("stale")
+        os.chmod(str(path), 0o644)
+    process.write_pidfile(str(pidfile), os.getpid())
+    process.write_private(str(record), "{}")
+    assert mode(str(pidfile)) == 0o600 and mode(str(record)) == 0o600
+    assert process.read_pidfile(str(pidfile))[0] == os.getpid()
+
+
+def test_an_existing_directory_keeps_its_mode(tmp_path):
+    os.chmod(str(tmp_path), 0o755)
+    process.write_private(str(tmp_path / "file"), "x")
+    assert mode(str(tmp_path)) == 0o755
+
+
+def test_the_launch_record_holds_no_environment_value():
+    record = process.launch_record(["/bin/app", "--port=1"], {"VAULT_TOKEN": "s.secret-token-value"}, "/srv")
+    assert "s.secret-token-value" not in record
+    parsed = json.loads(record)
+    assert parsed["env_names"] == ["VAULT_TOKEN"] and parsed["argv"] == ["/bin/app", "--port=1"]
+    # A changed value still changes the record (the process is restarted with it).
+    assert record != process.launch_record(["/bin/app", "--port=1"], {"VAULT_TOKEN": "another"}, "/srv")
+    assert record == process.launch_record(["/bin/app", "--port=1"], {"VAULT_TOKEN": "s.secret-token-value"}, "/srv")
+
+
+def test_wait_http_ready_stops_at_once_when_the_process_exits(tmp_path):
+    log = tmp_path / "quick.log"
+    pidfile = str(tmp_path / "quick.pid")
+    pid = process.start([sys.executable, "-c", "print('bye')"], pidfile, str(log))
+    started = time.monotonic()
+    problem = process.wait_http_ready("http://127.0.0.1:9/", 30, pid, process.read_pidfile(pidfile)[1], str(log))
+    assert time.monotonic() - started < 10
+    assert problem.startswith("exited before it was ready") and "bye" in problem
+
+
+def test_wait_http_ready_answers_none_once_the_address_answers(tmp_path):
+    code = ("import http.server, sys\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            "        self.send_response(200); self.end_headers()\n"
+            "    def log_message(self, *args):\n"
+            "        pass\n"
+            "server = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+            "print(server.server_address[1], flush=True)\n"
+            "server.serve_forever()\n")
+    log = tmp_path / "web.log"
+    pidfile = str(tmp_path / "web.pid")
+    pid = process.start([sys.executable, "-c", code], pidfile, str(log))
+    try:
+        deadline = time.monotonic() + 10
+        while not log.read_text().strip() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = "http://127.0.0.1:%s/" % log.read_text().split()[0]
+        assert process.wait_http_ready(url, 10, pid, process.read_pidfile(pidfile)[1], str(log)) is None
+    finally:
+        process.stop_pidfile(pidfile, timeout=5)

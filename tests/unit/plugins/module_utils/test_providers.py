@@ -5,19 +5,26 @@ tests check what would be run and how answers are read, nothing more.
 """
 
 import json
+import os
+import stat
 
 import pytest
 
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster import providers
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 
 class Recorder:
     def __init__(self, answers=None):
         self.calls = []
+        self.read_only = []
         self.answers = answers or {}
 
-    def __call__(self, argv, env):
+    def __call__(self, argv, env, read_only=False):
         self.calls.append((list(argv), env))
+        if read_only:
+            self.read_only.append(list(argv))
         for prefix, answer in self.answers.items():
             if " ".join(argv[1:]).startswith(prefix):
                 return answer
@@ -46,7 +53,10 @@ def test_k3d_create_has_agents_port_mappings_and_writes_the_kubeconfig():
     assert create[create.index("--k3s-arg") + 1] == "--disable=traefik@server:*"
     assert create[create.index("--image") + 1] == "rancher/k3s:v1.33.5-k3s1"
     assert "--kubeconfig-update-default=false" in create
-    assert write == ["k3d", "kubeconfig", "write", "staging", "--output", "/tmp/kc", "--overwrite"]
+    # Merged into the file, never --overwrite: the file may hold other clusters.
+    assert write == ["k3d", "kubeconfig", "merge", "staging", "--output", "/tmp/kc",
+                     "--kubeconfig-merge-default=false", "--kubeconfig-switch-context=false"]
+    assert "--overwrite" not in write
 
 
 def test_two_k3d_clusters_get_their_own_names_and_ports():
@@ -68,6 +78,8 @@ def test_two_k3d_clusters_get_their_own_names_and_ports():
 def test_k3d_status_reads_the_cluster_list(listing, expected):
     run = Recorder({"cluster list": (0, json.dumps(listing), "")})
     assert providers.provider_for(params(), run).status() == expected
+    # A look-up: it runs in check mode too.
+    assert run.read_only == [["k3d", "cluster", "list", "--output", "json"]]
 
 
 def test_a_failing_command_names_provider_cluster_and_step():
@@ -106,21 +118,25 @@ def test_minikube_status_reads_the_profile_list(profiles, expected):
     assert providers.provider_for(params(provider="minikube", name="gitops"), run).status() == expected
 
 
-def test_kwok_create_points_kwokctl_at_the_built_binaries_and_scales_nodes():
-    binaries = {name: "/cache/%s" % name for name in
-                ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+KWOK_BINARIES = {name: "/cache/%s" % name for name in
+                 ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+
+
+def test_kwok_create_points_kwokctl_at_the_built_binaries_and_scales_nodes(tmp_path):
+    binaries = KWOK_BINARIES
     run = Recorder()
     provider = providers.provider_for(params(provider="kwok", name="sim", binaries=binaries, nodes=3,
-                                             kube_version="v1.33.13"), run)
+                                             kube_version="v1.33.13", state_dir=str(tmp_path)), run)
     provider.create()
     (create, env), (scale, _env) = run.calls
-    assert create[:6] == ["/cache/kwokctl", "create", "cluster", "--name", "sim", "--runtime"]
+    assert create[:2] == ["/cache/kwokctl", "--config"]
+    assert create[3:8] == ["create", "cluster", "--name", "sim", "--runtime"]
     assert create[create.index("--runtime") + 1] == "binary"
     assert create[create.index("--kube-apiserver-binary") + 1] == "/cache/kube-apiserver"
     assert create[create.index("--etcd-binary") + 1] == "/cache/etcd"
     assert create[create.index("--kwok-controller-binary") + 1] == "/cache/kwok"
     assert create[create.index("--kubeconfig") + 1] == "/tmp/kc"
-    assert env["KWOK_WORKDIR"] == "/tmp/state/kwok"
+    assert env["KWOK_WORKDIR"] == str(tmp_path / "kwok")
     assert env["KWOK_KUBE_VERSION"] == "v1.33.13"
     assert scale == ["/cache/kwokctl", "scale", "node", "--name", "sim", "--replicas", "3"]
 
@@ -139,3 +155,96 @@ def test_kwok_status_is_absent_without_a_cluster_directory(tmp_path):
 def test_unknown_provider_is_refused():
     with pytest.raises(providers.ProviderError, match="provider must be one of k3d, kwok, minikube"):
         providers.provider_for(params(provider="kind"), Recorder())
+
+
+def test_kwok_binds_every_component_to_loopback_through_its_configuration(tmp_path):
+    run = Recorder()
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), run)
+    provider.create()
+    create = run.calls[0][0]
+    config_path = create[create.index("--config") + 1]
+    assert config_path == str(tmp_path / "kwok" / "configs" / "sim.yaml")
+    # Not kwokctl's default config path, which it would load into every command by itself.
+    assert config_path != str(tmp_path / "kwok" / "kwok.yaml")
+    with open(config_path) as handle:
+        configuration = json.load(handle)
+    assert configuration["kind"] == "KwokctlConfiguration"
+    assert configuration["apiVersion"] == "config.kwok.x-k8s.io/v1alpha1"
+    assert configuration["options"]["bindAddress"] == "127.0.0.1"
+    assert stat.S_IMODE(os.stat(config_path).st_mode) == 0o600
+    # kwokctl keeps the cluster's private keys under its work directory.
+    assert stat.S_IMODE(os.stat(str(tmp_path / "kwok")).st_mode) == 0o700
+
+
+def test_kwok_create_commands_alone_write_nothing(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path / "state")), Recorder())
+    assert provider.create_commands()[0][0][1:3] == ["--config", str(tmp_path / "state" / "kwok" / "configs" / "sim.yaml")]
+    assert not os.path.exists(str(tmp_path / "state"))
+
+
+def test_kwok_delete_removes_its_configuration(tmp_path):
+    run = Recorder()
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), run)
+    provider.write_configuration()
+    assert provider.delete() == []
+    assert not os.path.exists(provider.config_path)
+    assert run.calls[-1][0] == ["/cache/kwokctl", "delete", "cluster", "--name", "sim", "--kubeconfig", "/tmp/kc"]
+
+
+class Nodes:
+    def __init__(self, count):
+        self.counted = count
+
+    def count(self):
+        return self.counted
+
+
+def test_kwok_reconcile_nodes_scales_only_on_a_different_count(tmp_path):
+    run = Recorder()
+    provider = providers.provider_for(params(provider="kwok", name="sim", nodes=3, binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), run)
+    assert provider.reconcile_nodes(Nodes(3), check_mode=False) == []
+    assert run.calls == []
+    scale = ["/cache/kwokctl", "scale", "node", "--name", "sim", "--replicas", "3"]
+    assert provider.reconcile_nodes(Nodes(2), check_mode=True) == [scale]
+    assert run.calls == []
+    assert provider.reconcile_nodes(Nodes(2), check_mode=False) == [scale]
+    assert [argv for argv, _env in run.calls] == [scale]
+
+
+@pytest.mark.parametrize("provider_name", ["k3d", "minikube"])
+def test_k3d_and_minikube_nodes_are_set_at_creation_only(provider_name):
+    run = Recorder()
+    provider = providers.provider_for(params(provider=provider_name), run)
+    assert provider.reconcile_nodes(Nodes(7), check_mode=False) == []
+    assert run.calls == []
+
+
+@pytest.mark.parametrize("provider_name,entries", [
+    ("kwok", {"clusters": ["kwok-staging"], "contexts": ["kwok-staging"], "users": ["kwok-staging"]}),
+    ("k3d", {"clusters": ["k3d-staging"], "contexts": ["k3d-staging"], "users": ["admin@k3d-staging"]}),
+    ("minikube", {"clusters": ["staging"], "contexts": ["staging"], "users": ["staging"]}),
+])
+def test_each_provider_names_the_kubeconfig_entries_it_writes(provider_name, entries):
+    assert providers.provider_for(params(provider=provider_name), Recorder()).kubeconfig_entries() == entries
+
+
+def test_kwok_pids_are_the_live_recorded_ones(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", name="sim", state_dir=str(tmp_path)), Recorder())
+    pids = tmp_path / "kwok" / "clusters" / "sim" / "pids"
+    pids.mkdir(parents=True)
+    process.write_pidfile(str(pids / "self.pid"), os.getpid())
+    (pids / "gone.pid").write_text("%d 1\n" % os.getpid())
+    assert provider.pids() == [os.getpid()]
+
+
+def test_k3d_runs_no_local_process_and_minikube_only_its_tunnel(tmp_path):
+    assert providers.provider_for(params(), Recorder()).pids() is None
+    assert providers.provider_for(params(provider="minikube", state_dir=str(tmp_path)), Recorder()).pids() is None
+
+
+def test_provider_error_is_a_collection_error():
+    assert issubclass(providers.ProviderError, CollectionError)
