@@ -334,8 +334,6 @@ from ansible_collections.gitops.progressive.plugins.module_utils.args import (
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import (
-    API_VERSION,
-    KIND,
     CanarySpecError,
     build_canary,
     canary_identity,
@@ -350,10 +348,9 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.client imp
     auth_argument_spec,
     module_client,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.errors import describe_api_error
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
     WaitTimeout,
-    dynamic_source,
     wait_for,
 )
 
@@ -409,13 +406,7 @@ def argument_spec():
 
 def wait_canary(client, namespace, name, predicate, timeout):
     """The wait engine on one canary; returns its Verdict (WaitTimeout carries the last one)."""
-    if hasattr(client, "source"):
-        # The collection's one request path (kube/api.py): list and watch without discovery.
-        from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY
-
-        lister, watcher = client.source(CANARY, namespace, name)
-    else:
-        lister, watcher = dynamic_source(client.resource(KIND, API_VERSION), namespace, name)
+    lister, watcher = client.source(CANARY, namespace, name)
     return wait_for(lister, watcher, predicate, timeout)
 
 
@@ -489,8 +480,6 @@ def main():
     except CollectionError as error:
         # Raised where the request was sent, with what was done to which object.
         module.fail_json(msg=str(error))
-    except Exception as error:  # pylint: disable=broad-except
-        module.fail_json(msg=describe_api_error(error, doing, obj))
     module.exit_json(**result)
 
 

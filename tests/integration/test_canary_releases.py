@@ -163,7 +163,7 @@ def test_a_release_waits_for_promotion_until_canary_gate_promotes(gated, platfor
     follower = BackgroundPlaybook("rollout.yml", dict(gated, rollout_env={"ERROR_FRACTION": "10"}))
     try:
         wait_canary(platform["kubeconfig"], "gated", "podinfo", phase_is("WaitingPromotion"), timeout=120)
-        time.sleep(8)  # a few analysis intervals: it must still be held
+        time.sleep(20)  # two analysis intervals: it must still be held
         held = wait_canary(platform["kubeconfig"], "gated", "podinfo", lambda canary: True)
         assert held["status"]["phase"] == "WaitingPromotion"
         assert follower.process.poll() is None

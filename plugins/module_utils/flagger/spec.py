@@ -364,6 +364,9 @@ def validate_canary(canary, metric_template_exists=None, target_exists=None):
     """
     errors = []
     metadata = canary.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        errors.append("metadata must be a mapping with name and namespace, got %r" % (metadata,))
+        metadata = {}
     namespace, name = metadata.get("namespace"), metadata.get("name")
     obj = "%s/%s" % (namespace or "<no namespace>", name or "<no name>")
     errors += _unknown_field_errors("", canary, _TOP_FIELDS)
@@ -677,8 +680,9 @@ def _match_errors(analysis, spec):
             errors.append("%s must match on headers, queryParams or sourceLabels" % path)
             continue
         errors += _unknown_field_errors(path, rule, _MATCH_FIELDS)
-        for field, matchers, exactly_one in (("headers", _HEADER_MATCHERS, True), ("queryParams", _QUERY_MATCHERS,
-                                                                                     False)):
+        # Header conditions need exactly one matcher (CRD oneOf); query parameters at most one.
+        for field, matchers, exactly_one in (("headers", _HEADER_MATCHERS, True),
+                                             ("queryParams", _QUERY_MATCHERS, False)):
             conditions = rule.get(field)
             if conditions is not None and not isinstance(conditions, dict):
                 errors.append("%s.%s must be a mapping of names to conditions, got %r" % (path, field, conditions))
@@ -710,7 +714,10 @@ def _validate_metrics(metrics, namespace, metric_template_exists):
             errors.append("%s.name is required" % path)
             continue
         reference = metric.get("templateRef")
-        if reference:
+        if reference is not None and not isinstance(reference, dict):
+            errors.append("%s.templateRef must be a mapping with name (and namespace), got %r" % (path, reference))
+        elif reference:
+            errors += _unknown_field_errors("%s.templateRef" % path, reference, ("name", "namespace"))
             template_namespace = reference.get("namespace") or namespace
             if not reference.get("name"):
                 errors.append("%s.templateRef.name is required" % path)

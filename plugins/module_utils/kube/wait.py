@@ -213,10 +213,3 @@ def _judge(predicate, state, on_change, clock):
         on_change(state.objects, verdict)
     return verdict is not None and verdict.done
 
-
-def dynamic_source(resource, namespace=None, name=None, label_selector=None):
-    """``(lister, watcher)`` for a kubernetes.dynamic Resource, through the one request path."""
-    from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube, Resource  # noqa: F811
-
-    described = Resource(resource.group_version, resource.kind, resource.name, bool(resource.namespaced))
-    return Kube(resource.client).source(described, namespace, name, label_selector)

@@ -1,19 +1,76 @@
+import copy
+import os
+import re
+
 import pytest
+import yaml
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import spec
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DELETE = object()
 
 
 def params(**overrides):
     base = dict(name="podinfo", namespace="test", target="podinfo", target_kind="Deployment",
-                service_port=9898, interval="5s", threshold=3, max_weight=50, step_weight=10)
+                service_port=9898, interval="10s", threshold=3, max_weight=50, step_weight=10)
     base.update(overrides)
     return base
 
 
-def errors_of(canary, lookup=None):
+def errors_of(canary, lookup=None, target_exists=None):
     with pytest.raises(spec.CanarySpecError) as error:
-        spec.validate_canary(canary, lookup)
+        spec.validate_canary(canary, lookup, target_exists)
     return error.value.errors
+
+
+def valid_canary():
+    """A Canary as Flagger's docs write one: weights up to 50 %, one built-in check."""
+    return {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "podinfo", "namespace": "test"},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "service": {"port": 9898, "gateways": ["mesh"]},
+            "analysis": {
+                "interval": "1m", "threshold": 5, "maxWeight": 50, "stepWeight": 10,
+                "metrics": [{"name": "request-success-rate", "interval": "1m", "thresholdRange": {"min": 99}}],
+                "webhooks": [{"name": "load-test", "type": "rollout", "url": "http://flagger-loadtester.test/",
+                              "metadata": {"cmd": "hey -z 1m -q 10 -c 2 http://podinfo-canary.test:9898/"}}],
+            },
+        },
+    }
+
+
+def _segments(path):
+    for part in path.split("."):
+        match = re.match(r"^([^\[]+)((\[\d+\])*)$", part)
+        yield match.group(1)
+        for index in re.findall(r"\[(\d+)\]", match.group(2)):
+            yield int(index)
+
+
+def changed(canary, changes):
+    """A copy of ``canary`` with each dotted path (``spec.analysis.metrics[0].interval``) set or deleted."""
+    canary = copy.deepcopy(canary)
+    for path, value in changes.items():
+        keys = list(_segments(path))
+        node = canary
+        for key in keys[:-1]:
+            node = node[key]
+        if value is DELETE:
+            del node[keys[-1]]
+        elif isinstance(node, list) and keys[-1] == len(node):
+            node.append(value)
+        else:
+            node[keys[-1]] = value
+    return canary
+
+
+def test_a_valid_canary_passes():
+    canary = valid_canary()
+    assert spec.validate_canary(canary, lambda namespace, name: True, lambda *reference: True) is canary
 
 
 def test_structured_options_build_a_canary():
@@ -23,7 +80,7 @@ def test_structured_options_build_a_canary():
     assert canary["spec"]["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"}
     assert canary["spec"]["service"] == {"port": 9898, "gateways": ["mesh"]}
     analysis = canary["spec"]["analysis"]
-    assert (analysis["maxWeight"], analysis["stepWeight"], analysis["interval"]) == (50, 10, "5s")
+    assert (analysis["maxWeight"], analysis["stepWeight"], analysis["interval"]) == (50, 10, "10s")
     assert analysis["metrics"] == [{"name": "request-success-rate", "interval": "15s", "thresholdRange": {"min": 70}}]
     assert analysis["webhooks"] == [{"name": "gate-confirm-promotion", "type": "confirm-promotion",
                                      "url": "http://127.0.0.1:18888/gate/check"}]
@@ -31,15 +88,50 @@ def test_structured_options_build_a_canary():
 
 
 def test_options_are_laid_over_a_raw_definition():
-    definition = {"spec": {"service": {"port": 80}, "analysis": {"interval": "1m", "iterations": 5}}}
+    definition = {"spec": {"service": {"port": 80}, "analysis": {"interval": "1m", "threshold": 2, "iterations": 5}}}
     canary = spec.build_canary(dict(name="web", namespace="prod", target="web", definition=definition))
     assert canary["spec"]["service"]["port"] == 80
     assert spec.strategy_of(canary["spec"]["analysis"]) == "blue-green"
-    assert definition == {"spec": {"service": {"port": 80}, "analysis": {"interval": "1m", "iterations": 5}}}
+    assert spec.validate_canary(canary)
+    assert definition == {"spec": {"service": {"port": 80}, "analysis": {"interval": "1m", "threshold": 2,
+                                                                         "iterations": 5}}}
+
+
+def test_a_canary_pasted_from_the_server_needs_no_name_or_namespace_option():
+    pasted = valid_canary()
+    pasted["metadata"].update(resourceVersion="4711", uid="0b5e", generation=3, creationTimestamp="2026-01-01T00:00:00Z",
+                              managedFields=[{"manager": "kubectl"}], labels={"app": "podinfo"})
+    pasted["status"] = {"phase": "Succeeded", "lastAppliedSpec": "7bd6dc7ffd"}
+    options = dict(definition=pasted, name=None, namespace=None, target=None)
+    assert spec.canary_identity(options) == ("test", "podinfo")
+    assert spec.identity_errors(options) == []
+    canary = spec.build_canary(options)
+    assert canary["metadata"] == {"name": "podinfo", "namespace": "test", "labels": {"app": "podinfo"}}
+    assert "status" not in canary
+    assert spec.validate_canary(canary)
+    assert pasted["status"]["phase"] == "Succeeded"
+
+
+def test_options_win_over_the_definitions_metadata():
+    options = dict(definition=valid_canary(), name="other", namespace="prod")
+    assert spec.canary_identity(options) == ("prod", "other")
+    assert spec.build_canary(options)["metadata"] == {"name": "other", "namespace": "prod"}
+
+
+def test_no_name_anywhere_names_both_places_to_give_it():
+    options = dict(definition={"spec": {}}, name=None, namespace=None)
+    assert spec.canary_identity(options) == (None, None)
+    assert spec.identity_errors(options) == [
+        "metadata.name is required: give the option name or metadata.name in definition",
+        "metadata.namespace is required: give the option namespace or metadata.namespace in definition"]
+    errors = errors_of(spec.build_canary(dict(options, target="podinfo", service_port=9898, interval="1m",
+                                              threshold=1, step_weight=10)))
+    assert errors == spec.identity_errors(options)
 
 
 def test_step_weight_above_max_weight_names_the_field():
-    assert "analysis.stepWeight must be <= maxWeight (60 > 50)" in errors_of(spec.build_canary(params(step_weight=60)))
+    errors = errors_of(spec.build_canary(params(step_weight=60)))
+    assert errors == ["spec.analysis.stepWeight must be <= maxWeight (60 > 50)"]
 
 
 def test_missing_target_names_the_field():
@@ -49,7 +141,8 @@ def test_missing_target_names_the_field():
 
 def test_unknown_metric_template_is_refused():
     canary = spec.build_canary(params(metrics=[{"name": "error-budget", "threshold_max": 1}]))
-    assert any("analysis.metrics[0]: unknown metric template 'error-budget'" in error for error in errors_of(canary))
+    assert any("spec.analysis.metrics[0]: unknown metric template 'error-budget'" in error
+               for error in errors_of(canary))
 
 
 def test_metric_template_reference_is_checked_on_the_server():
@@ -60,9 +153,29 @@ def test_metric_template_reference_is_checked_on_the_server():
         asked.append((namespace, name))
         return False
 
-    assert "analysis.metrics[0].templateRef: MetricTemplate ops/latency not found" in errors_of(canary, lookup)
+    assert errors_of(canary, lookup) == ["spec.analysis.metrics[0].templateRef: MetricTemplate ops/latency not found"]
     assert asked == [("ops", "latency")]
     assert spec.validate_canary(canary, lambda namespace, name: True)
+
+
+def test_the_target_is_looked_up_on_the_server():
+    asked = []
+
+    def target_exists(kind, namespace, name):
+        asked.append((kind, namespace, name))
+        return False
+
+    errors = errors_of(valid_canary(), target_exists=target_exists)
+    assert errors == ["spec.targetRef: Deployment test/podinfo not found: Flagger would have nothing to take over"]
+    assert asked == [("Deployment", "test", "podinfo")]
+
+
+def test_a_malformed_target_is_not_looked_up():
+    def target_exists(*reference):
+        raise AssertionError("looked up %r" % (reference,))
+
+    errors = errors_of(changed(valid_canary(), {"spec.targetRef.name": "Podinfo"}), target_exists=target_exists)
+    assert len(errors) == 1 and errors[0].startswith("spec.targetRef.name 'Podinfo'")
 
 
 def test_strategies_cannot_be_mixed():
@@ -76,22 +189,301 @@ def test_ab_testing_needs_iterations_and_a_match_on_something():
     assert spec.strategy_of(ab["spec"]["analysis"]) == "ab-testing"
     assert spec.validate_canary(ab)
     bad = spec.build_canary(params(max_weight=None, step_weight=None, iterations=10, match=[{"weight": 1}]))
-    assert "analysis.match[0] must match on headers, queryParams or sourceLabels" in errors_of(bad)
+    assert errors_of(bad) == ["spec.analysis.match[0] must match on headers, queryParams or sourceLabels"]
 
 
 def test_every_problem_is_reported_at_once():
     canary = spec.build_canary(params(service_port=0, interval="soon", threshold=0, step_weight=60))
     errors = errors_of(canary)
     assert len(errors) == 4
+    assert [error.split(" ")[0] for error in errors] == [
+        "spec.service.port", "spec.analysis.interval", "spec.analysis.threshold", "spec.analysis.stepWeight"]
     with pytest.raises(spec.CanarySpecError, match="Canary test/podinfo is invalid"):
         spec.validate_canary(canary)
 
 
+def test_spec_errors_share_the_collections_error_base():
+    from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+
+    with pytest.raises(CollectionError) as error:
+        spec.validate_canary(spec.build_canary(params(threshold=0)))
+    assert error.value.details["errors"] == ["spec.analysis.threshold must be at least 1, got 0 "
+                                             "(Flagger would silently use 1)"]
+
+
 def test_gates_without_a_load_tester_address_are_refused():
     canary = spec.build_canary(params(gates=["confirm-rollout"]))
-    assert any("analysis.webhooks[0].url must be an http(s) address" in error for error in errors_of(canary))
+    assert any("spec.analysis.webhooks[0].url must be an http(s) address" in error for error in errors_of(canary))
 
 
 def test_step_weights_must_rise():
-    canary = spec.build_canary(params(step_weight=None, step_weights=[50, 20]))
-    assert any("analysis.stepWeights must rise" in error for error in errors_of(canary))
+    canary = spec.build_canary(params(max_weight=None, step_weight=None, step_weights=[50, 20]))
+    assert any("spec.analysis.stepWeights must rise" in error for error in errors_of(canary))
+
+
+@pytest.mark.parametrize("text,seconds", [
+    ("10s", 10), ("1m", 60), ("1m30s", 90), ("10ms", 0.01), ("1.5m", 90), ("2h", 7200), ("0", 0),
+    ("90", None), ("", None), ("5mx", None), ("m", None), ("1m30", None), ("-5s", None),
+])
+def test_go_durations_are_read_as_flagger_reads_them(text, seconds):
+    assert spec.go_duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"spec.analysis.interval": "10s"},
+    {"spec.analysis.interval": "1m30s"},
+    {"spec.analysis.maxWeight": DELETE},  # Flagger goes up to 100
+    {"spec.analysis.maxWeight": DELETE, "spec.analysis.stepWeight": DELETE, "spec.analysis.stepWeights": [1, 10, 50]},
+    {"spec.analysis.maxWeight": DELETE, "spec.analysis.stepWeight": DELETE, "spec.analysis.iterations": 10,
+     "spec.analysis.match": [{"headers": {"x-canary": {"regex": ".*insider.*"}}},
+                             {"headers": {"cookie": {"suffix": "canary"}}, "queryParams": {"beta": {}}}]},
+    {"spec.analysis.maxWeight": DELETE, "spec.analysis.stepWeight": DELETE, "spec.analysis.iterations": 10,
+     "spec.provider": "kubernetes"},
+    {"spec.analysis.maxWeight": DELETE, "spec.analysis.stepWeight": DELETE, "spec.analysis.iterations": 10,
+     "spec.analysis.mirror": True},
+    {"spec.analysis.mirror": True, "spec.analysis.mirrorWeight": 100},
+    {"spec.analysis.metrics[0].thresholdRange": DELETE, "spec.analysis.metrics[0].threshold": 99},
+    {"spec.analysis.metrics[0]": {"name": "p99", "query": "histogram_quantile(0.99, x)", "thresholdRange": {"max": 1}}},
+    {"spec.analysis.metrics[0]": {"name": "latency", "templateRef": {"name": "latency", "namespace": "istio-system"},
+                                  "thresholdRange": {"max": 500}, "interval": "30s",
+                                  "templateVariables": {"reference": "podinfo"}}},
+    {"spec.analysis.webhooks[0].type": ""},
+    {"spec.analysis.webhooks[0].timeout": "1m30s"},
+    {"spec.provider": "gatewayapi:v1", "spec.service.gatewayRefs": [{"name": "gateway", "namespace": "istio"}]},
+    {"spec.provider": "smi:v1alpha3:linkerd"},
+    {"spec.provider": "appmesh:v1beta2"},
+    {"spec.progressDeadlineSeconds": 60},
+    {"spec.targetRef": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "podinfo"},
+     "spec.provider": "knative"},
+    {"spec.service.name": "frontend", "spec.targetRef.name": "podinfo.v2"},
+    {"spec.service.targetPort": "http", "spec.service.portName": "http-web"},
+    {"spec.autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "podinfo",
+                            "primaryScalerReplicas": {"minReplicas": 2, "maxReplicas": 4}}},
+    {"spec.analysis.alerts": [{"name": "on-call", "severity": "error", "providerRef": {"name": "slack"}}]},
+    {"spec.analysis.sessionAffinity": {"cookieName": "flagger-cookie", "maxAge": 21600}},
+    {"metadata.labels": {"app.kubernetes.io/name": "podinfo", "tier": ""},
+     "metadata.annotations": {"example.com/owner": "team-a"}},
+    {"status": {"phase": "Succeeded"}},
+])
+def test_canaries_flagger_takes_pass(changes):
+    canary = changed(valid_canary(), changes)
+    assert spec.validate_canary(canary, lambda namespace, name: True, lambda *reference: True) is canary
+
+
+NO_STRATEGY = {"spec.analysis.maxWeight": DELETE, "spec.analysis.stepWeight": DELETE}
+BLUE_GREEN = dict(NO_STRATEGY, **{"spec.analysis.iterations": 5})
+LONG_NAME = "a" * 56
+
+# (changes to the valid canary, the field path the error must start with, a part of its message)
+MALFORMED = [
+    ({"spec.analysis.interval": "1h"}, "spec.analysis.interval", "write 60m"),
+    ({"spec.analysis.interval": "1.5m"}, "spec.analysis.interval", "write 90s"),
+    ({"spec.analysis.interval": "90"}, "spec.analysis.interval", "write 90s"),
+    ({"spec.analysis.interval": "5s"}, "spec.analysis.interval", "Flagger raises any analysis interval under 10s"),
+    ({"spec.analysis.interval": "10ms"}, "spec.analysis.interval", "under 10s"),
+    ({"spec.analysis.interval": "5mx"}, "spec.analysis.interval", "not a duration Flagger can parse"),
+    ({"spec.analysis.interval": 60}, "spec.analysis.interval", "must be a duration string"),
+    ({"spec.analysis.interval": DELETE}, "spec.analysis.interval", "is required"),
+    ({"spec.analysis.threshold": DELETE}, "spec.analysis.threshold", "is required"),
+    ({"spec.analysis.threshold": 0}, "spec.analysis.threshold", "at least 1"),
+    ({"spec.analysis.threshold": 2.5}, "spec.analysis.threshold", "whole number"),
+    ({"spec.analysis.iterations": 5}, "spec.analysis.iterations", "cannot be combined"),
+    ({"spec.analysis.stepWeights": [10, 20]}, "spec.analysis.stepWeight and spec.analysis.stepWeights", "exclusive"),
+    (dict(BLUE_GREEN, **{"spec.analysis.maxWeight": 50}), "spec.analysis.maxWeight", "ignored with"),
+    (dict(NO_STRATEGY, **{"spec.analysis.stepWeights": [10, 50], "spec.analysis.maxWeight": 50}),
+     "spec.analysis.maxWeight", "ignored with spec.analysis.stepWeights"),
+    (dict(NO_STRATEGY, **{"spec.analysis.stepWeights": [50, 20]}), "spec.analysis.stepWeights", "rise strictly"),
+    (dict(NO_STRATEGY, **{"spec.analysis.stepWeights": [20, 20]}), "spec.analysis.stepWeights", "rise strictly"),
+    (dict(NO_STRATEGY, **{"spec.analysis.stepWeights": [0, 50]}), "spec.analysis.stepWeights", "between 1 and 100"),
+    ({"spec.analysis.stepWeight": 60}, "spec.analysis.stepWeight", "<= maxWeight (60 > 50)"),
+    ({"spec.analysis.stepWeight": 0}, "spec.analysis.stepWeight", "between 1 and 100"),
+    ({"spec.analysis.maxWeight": 150}, "spec.analysis.maxWeight", "between 1 and 100"),
+    (NO_STRATEGY, "spec.analysis", "needs a strategy"),
+    (dict(NO_STRATEGY, **{"spec.analysis.iterations": 0}), "spec.analysis.iterations", "at least 1"),
+    (dict(BLUE_GREEN, **{"spec.provider": "kubernetes",
+                         "spec.analysis.match": [{"headers": {"x-user": {"exact": "test"}}}]}),
+     "spec.analysis.match", "kubernetes provider"),
+    ({"spec.provider": "kubernetes"}, "spec.analysis.stepWeight", "run 10 iterations"),
+    ({"spec.analysis.match": [{"headers": {"x-user": {"exact": "test"}}}]}, "spec.analysis.match",
+     "needs spec.analysis.iterations"),
+    (dict(BLUE_GREEN, **{"spec.analysis.match": [{"headers": {"x-user": {"exact": "a", "prefix": "b"}}}]}),
+     "spec.analysis.match[0].headers.x-user", "exactly one of exact, prefix, suffix, regex"),
+    (dict(BLUE_GREEN, **{"spec.analysis.match": [{"headers": {"x-user": {}}}]}),
+     "spec.analysis.match[0].headers.x-user", "exactly one"),
+    (dict(BLUE_GREEN, **{"spec.analysis.match": [{"uri": {"prefix": "/beta"}}]}), "spec.analysis.match[0]",
+     "must match on headers"),
+    (dict(BLUE_GREEN, **{"spec.analysis.match": [{"headers": {"x": {"exact": "1"}}, "uri": {"prefix": "/"}}]}),
+     "spec.analysis.match[0].uri", "not a field"),
+    (dict(BLUE_GREEN, **{"spec.service.gateways": ["public-gateway"],
+                         "spec.analysis.match": [{"sourceLabels": {"app": "frontend"}}]}),
+     "spec.analysis.match[0].sourceLabels", "in-mesh"),
+    ({"spec.analysis.metrics[0].thresholdRange": DELETE}, "spec.analysis.metrics[0]", "has no threshold"),
+    ({"spec.analysis.metrics[0].thresholdRange": {}}, "spec.analysis.metrics[0]", "has no threshold"),
+    ({"spec.analysis.metrics[0].thresholdRange": {"min": 99, "max": 90}}, "spec.analysis.metrics[0].thresholdRange.min",
+     "<= max"),
+    ({"spec.analysis.metrics[0].thresholdRange": {"min": "99"}}, "spec.analysis.metrics[0].thresholdRange.min",
+     "must be a number"),
+    ({"spec.analysis.metrics[0].threshold": 99}, "spec.analysis.metrics[0].threshold", "ignored when thresholdRange"),
+    ({"spec.analysis.metrics[0].interval": "1h"}, "spec.analysis.metrics[0].interval", "write 60m"),
+    ({"spec.analysis.metrics[0].name": "error-budget"}, "spec.analysis.metrics[0]", "unknown metric template"),
+    ({"spec.analysis.metrics[0].name": DELETE}, "spec.analysis.metrics[0].name", "is required"),
+    ({"spec.analysis.metrics[0].templateRef": {"namespace": "ops"}}, "spec.analysis.metrics[0].templateRef.name",
+     "is required"),
+    ({"spec.analysis.metrics[0].templateRef": "latency"}, "spec.analysis.metrics[0].templateRef", "must be a mapping"),
+    ({"spec.analysis.metrics[0].templateVariables": {"limit": 5}}, "spec.analysis.metrics[0].templateVariables.limit",
+     "must be a string"),
+    ({"spec.analysis.metrics[0].thresholdrange": {"min": 1}}, "spec.analysis.metrics[0].thresholdrange",
+     "did you mean thresholdRange"),
+    ({"spec.analysis.mirror": True, "spec.analysis.mirrorWeight": 101}, "spec.analysis.mirrorWeight",
+     "between 0 and 100"),
+    ({"spec.analysis.mirror": True, "spec.analysis.mirrorWeight": -1}, "spec.analysis.mirrorWeight",
+     "between 0 and 100"),
+    ({"spec.analysis.mirrorWeight": 50}, "spec.analysis.mirrorWeight", "ignored without spec.analysis.mirror"),
+    ({"spec.analysis.mirror": True, "spec.provider": "linkerd"}, "spec.analysis.mirror",
+     "ignored by the linkerd provider"),
+    ({"spec.progressDeadlineSeconds": -1}, "spec.progressDeadlineSeconds", "between 1 and"),
+    ({"spec.progressDeadlineSeconds": 0}, "spec.progressDeadlineSeconds", "between 1 and"),
+    ({"spec.progressDeadlineSeconds": 60.5}, "spec.progressDeadlineSeconds", "whole number"),
+    ({"metadata.name": "PodInfo"}, "metadata.name", "DNS-1123 subdomain"),
+    ({"metadata.name": "a" * 254}, "metadata.name", "at most 253"),
+    ({"metadata.name": "pod_info"}, "metadata.name", "DNS-1123 subdomain"),
+    ({"metadata.namespace": "my.team"}, "metadata.namespace", "DNS-1123 label"),
+    ({"metadata.namespace": "-test"}, "metadata.namespace", "DNS-1123 label"),
+    ({"metadata.namespace": DELETE}, "metadata.namespace", "is required"),
+    ({"metadata.name": DELETE}, "metadata.name", "is required"),
+    ({"spec.targetRef.name": "Podinfo"}, "spec.targetRef.name", "DNS-1123 subdomain"),
+    ({"spec.targetRef.name": "1podinfo"}, "spec.targetRef.name", "DNS-1035 label"),
+    ({"spec.targetRef.name": "podinfo.v2"}, "spec.targetRef.name", "DNS-1035 label"),
+    ({"spec.targetRef.name": LONG_NAME}, "spec.targetRef.name", "at most 55"),
+    ({"spec.service.name": "my.svc"}, "spec.service.name", "DNS-1035 label"),
+    ({"spec.targetRef.kind": "StatefulSet"}, "spec.targetRef.kind", "Deployment, DaemonSet or Service"),
+    ({"spec.targetRef.apiVersion": "apps/v1beta1"}, "spec.targetRef.apiVersion", "use apps/v1"),
+    ({"spec.targetRef.apiVersion": DELETE}, "spec.targetRef.apiVersion", "is required"),
+    ({"spec.targetRef": DELETE}, "spec.targetRef.name", "is missing"),
+    ({"apiVersion": "flagger.app/v1alpha3"}, "apiVersion", "use flagger.app/v1beta1"),
+    ({"spec.canaryAnalysis": {"interval": "1m", "threshold": 5, "stepWeight": 10}, "spec.analysis": DELETE},
+     "spec.canaryAnalysis", "use spec.analysis"),
+    ({"kind": "Rollout"}, "kind", "must be Canary"),
+    ({"spec.analysis": DELETE}, "spec.analysis", "is required"),
+    ({"spec.service.port": 70000}, "spec.service.port", "1-65535"),
+    ({"spec.service.port": 0}, "spec.service.port", "1-65535"),
+    ({"spec.service.port": "9898"}, "spec.service.port", "1-65535"),
+    ({"spec.service": DELETE}, "spec.service.port", "is required"),
+    ({"spec.service.targetPort": 0}, "spec.service.targetPort", "1-65535"),
+    ({"spec.service.targetPort": "http_port"}, "spec.service.targetPort", "port name"),
+    ({"spec.service.portName": "HTTP"}, "spec.service.portName", "DNS-1123 label"),
+    ({"spec.service.gateway": ["mesh"]}, "spec.service.gateway", "did you mean gateways"),
+    ({"spec.analysis.webhooks[0].type": "pre-deploy"}, "spec.analysis.webhooks[0].type", "is not one of"),
+    ({"spec.analysis.webhooks[0].url": "flagger-loadtester.test/"}, "spec.analysis.webhooks[0].url", "http(s)"),
+    ({"spec.analysis.webhooks[0].timeout": "1h"}, "spec.analysis.webhooks[0].timeout", "write 60m"),
+    ({"spec.analysis.webhooks[0].metadata": {"cmd": 1}}, "spec.analysis.webhooks[0].metadata.cmd", "must be a string"),
+    ({"spec.analysis.webhooks[0].name": DELETE}, "spec.analysis.webhooks[0].name", "is required"),
+    ({"spec.analysis.webhooks[1]": {"name": "load-test", "url": "http://flagger-loadtester.test/"}},
+     "spec.analysis.webhooks[1].name", "used twice"),
+    ({"spec.analysis.alerts": [{"name": "on-call", "severity": "critical", "providerRef": {"name": "slack"}}]},
+     "spec.analysis.alerts[0].severity", "info, warn or error"),
+    ({"spec.analysis.alerts": [{"name": "on-call"}]}, "spec.analysis.alerts[0].providerRef.name", "is required"),
+    ({"spec.provider": "gatewayapi"}, "spec.provider", "write gatewayapi:v1"),
+    ({"spec.provider": "smi"}, "spec.provider", "smi:v1alpha3:<mesh>"),
+    ({"spec.provider": "nginx-ingress"}, "spec.provider", "route it as istio"),
+    ({"spec.analysis.stepweight": 10}, "spec.analysis.stepweight", "did you mean stepWeight"),
+    ({"spec.target": "podinfo"}, "spec.target", "not a field of the Canary CRD"),
+    ({"spec.autoscalerRef": {"apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
+                             "name": "podinfo"}}, "spec.autoscalerRef.kind", "HorizontalPodAutoscaler or ScaledObject"),
+    ({"spec.autoscalerRef": {"kind": "HorizontalPodAutoscaler", "name": "podinfo"}}, "spec.autoscalerRef.apiVersion",
+     "is required"),
+    ({"spec.autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "podinfo",
+                             "primaryScalerReplicas": {"minReplicas": 0}}},
+     "spec.autoscalerRef.primaryScalerReplicas.minReplicas", "at least 1"),
+    ({"spec.analysis.primaryReadyThreshold": 150}, "spec.analysis.primaryReadyThreshold", "between 0 and 100"),
+    ({"spec.analysis.canaryReadyThreshold": -5}, "spec.analysis.canaryReadyThreshold", "between 0 and 100"),
+    ({"spec.analysis.stepWeightPromotion": 0}, "spec.analysis.stepWeightPromotion", "between 1 and 100"),
+    ({"spec.analysis.sessionAffinity": {"maxAge": 60}}, "spec.analysis.sessionAffinity.cookieName", "is required"),
+    ({"metadata.labels": {"team": "a b"}}, "metadata.labels.team", "not a valid label value"),
+    ({"metadata.labels": {"tier": 5}}, "metadata.labels.tier", "must be a string"),
+    ({"metadata.annotations": {"bad key": "x"}}, "metadata.annotations", "not a valid Kubernetes key"),
+    ({"spec.skipAnalysis": "yes"}, "spec.skipAnalysis", "true or false"),
+    ({"spec.ingressRef": {"apiVersion": "networking.k8s.io/v1", "kind": "Route", "name": "podinfo"}},
+     "spec.ingressRef.kind", "must be Ingress"),
+    ({"statusx": {}}, "statusx", "not a field"),
+]
+
+
+@pytest.mark.parametrize("changes,path,words", MALFORMED,
+                         ids=["%s=%s" % ("+".join(changes), path) for changes, path, _words in MALFORMED])
+def test_a_malformed_canary_is_refused_naming_the_field(changes, path, words):
+    canary = changed(valid_canary(), changes)
+    with pytest.raises(spec.CanarySpecError) as raised:
+        spec.validate_canary(canary, lambda namespace, name: True, lambda *reference: True)
+    errors = raised.value.errors
+    named = [error for error in errors if error.startswith(path + " ") or error.startswith(path + ".")
+             or error.startswith(path + ":")]
+    assert named, "no error names %s: %s" % (path, errors)
+    assert any(words in error for error in named), "%r not in %s" % (words, named)
+    metadata = canary.get("metadata") or {}
+    obj = "%s/%s" % (metadata.get("namespace") or "<no namespace>", metadata.get("name") or "<no name>")
+    assert str(raised.value).startswith("Canary %s is invalid: " % obj)
+
+
+def test_there_are_at_least_forty_distinct_malformed_inputs():
+    assert len({repr(sorted((key, repr(value)) for key, value in changes.items())) for changes, _p, _w in MALFORMED}) \
+        == len(MALFORMED) >= 40
+
+
+# -- waiting for Flagger ----------------------------------------------------------------
+
+KEY = "test/podinfo"
+
+
+def fixture(name):
+    with open(os.path.join(HERE, "fixtures", name + ".yaml")) as handle:
+        return yaml.safe_load(handle)
+
+
+def with_status(**status):
+    canary = fixture("canary_initialized")
+    canary["status"] = status
+    return canary
+
+
+def test_a_canary_flagger_has_not_seen_yet_is_waited_for():
+    predicate = spec.initialised_predicate(KEY)
+    fresh = with_status()
+    del fresh["status"]
+    verdict = predicate({KEY: fresh})
+    assert not verdict.done and verdict.data["phase"] == "Pending"
+    verdict = predicate({KEY: with_status(phase="Initializing", lastAppliedSpec="7bd6dc7ffd")})
+    assert not verdict.done and verdict.message == "Initializing"
+
+
+def test_initialized_ends_the_wait():
+    verdict = spec.initialised_predicate(KEY)({KEY: fixture("canary_initialized")})
+    assert verdict.done and verdict.ok and verdict.data["phase"] == "Initialized"
+    assert verdict.data["canary"]["status"]["lastAppliedSpec"] == "7bd6dc7ffd"
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Progressing", "WaitingPromotion", "Failed"])
+def test_a_canary_taken_over_before_is_initialised_in_any_later_phase(phase):
+    """Failed with a promoted revision is a rolled-back release: the primary serves."""
+    verdict = spec.initialised_predicate(KEY)({KEY: with_status(phase=phase, lastAppliedSpec="a1",
+                                                                lastPromotedSpec="b2")})
+    assert verdict.done and verdict.ok and verdict.data["phase"] == phase
+
+
+def test_a_failed_initialisation_ends_the_wait_at_once():
+    verdict = spec.initialised_predicate(KEY)({KEY: with_status(phase="Failed", lastAppliedSpec="a1")})
+    assert verdict.done and not verdict.ok and "could not initialise" in verdict.message
+
+
+@pytest.mark.parametrize("objects,message", [({}, "deleted"), ({KEY: with_status(phase="Terminating")}, "deleted")])
+def test_a_canary_going_away_ends_the_wait(objects, message):
+    verdict = spec.initialised_predicate(KEY)(objects)
+    assert verdict.done and not verdict.ok and message in verdict.message
+
+
+def test_the_deletion_wait_ends_when_the_canary_is_gone():
+    predicate = spec.deleted_predicate(KEY)
+    assert not predicate({KEY: with_status(phase="Terminating")}).done
+    verdict = predicate({})
+    assert verdict.done and verdict.ok
