@@ -29,7 +29,8 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.client imp
     client_for_kubeconfig,
     wait_nodes_ready,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.sim import gobuild, process  # noqa: E402
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process  # noqa: E402
+from ansible_collections.gitops.progressive.plugins.module_utils.sim import gobuild  # noqa: E402
 
 NODES = 2
 VERSIONS = dict(kubernetes_version="v1.33.13", etcd_version="v3.5.24", kwok_version="v0.8.0",

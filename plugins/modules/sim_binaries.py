@@ -22,14 +22,15 @@ description:
     Components missing from the cache are built O(jobs) at a time.
   - C(kubectl) gives C(kubectl) (used by the benchmarks, not by the platform).
   - The first build on a new machine takes tens of minutes; later calls take a second.
-    While it builds, the task prints a line per component when its build starts, every
-    O(progress_interval) seconds while it runs (C(building kubernetes v1.33.13
-    (kube-apiserver, kube-controller-manager, kube-scheduler): 2m10s)) and when it ends
-    (C(built ... in 571 s)), on standard error.
+  - >-
+    While it builds, the task prints a line per component on standard error when its
+    build starts, every O(progress_interval) seconds while it runs, with the time spent so
+    far (for example C(building kubernetes v1.33.13 ...: 2m10s)), and
+    when it ends (C(built ... in 571 s)).
   - Runs on the controller (an action plugin), where the simulated platform's processes run.
   - Every version must look like a release (C(v1.33.13), C(v1.34.0-rc.1)); anything else
     fails naming the option before anything is written.
-  - C(flagger) is built from a patched copy of the module: upstream Flagger and its load
+  - C(flagger) is built from a patched copy of the module, because upstream Flagger and its load
     tester listen on every interface; the patch adds a C(-listen-address) flag to both,
     default C(127.0.0.1).
 author:

@@ -75,10 +75,14 @@ class BuildError(Exception):
 
 def check_version(option, version):
     """``version`` if it is a release tag (VERSION_PATTERN); ValueError naming ``option`` if not."""
-    if not isinstance(version, str) or not VERSION_PATTERN.match(version) or ".." in version:
+    if not _is_release(version):
         raise ValueError("%s: %r is not a release version like v1.33.13 (vMAJOR.MINOR.PATCH[-PRERELEASE])"
                          % (option, version))
     return version
+
+
+def _is_release(version):
+    return isinstance(version, str) and bool(VERSION_PATTERN.fullmatch(version)) and ".." not in version
 
 
 def check_versions(values):
@@ -91,9 +95,11 @@ def check_versions(values):
 def parse_source(option, source):
     """``(module, version)`` from ``module@version``, both checked."""
     module, _at, version = source.partition("@")
-    if not module or not version or not _MODULE_PATTERN.match(module) or ".." in module:
+    if not module or not version or not _MODULE_PATTERN.fullmatch(module) or ".." in module:
         raise ValueError("%s: %r is not module@version (for example istio.io/api@v1.26.0)" % (option, source))
-    check_version(option, version)
+    if not _is_release(version):
+        raise ValueError("%s: %r: %r is not a release version like v1.26.0 (vMAJOR.MINOR.PATCH[-PRERELEASE])"
+                         % (option, source, version))
     return module, version
 
 
@@ -424,7 +430,7 @@ class BinaryCache:
         with open(os.path.join(scratch, STAMP_NAME), "w") as stamp:
             json.dump({"fingerprint": recipe.fingerprint(), "module": recipe.module,
                        "version": recipe.version, "binaries": list(recipe.binaries),
-                       "patched": [patch.path for patch in recipe.patches],
+                       "patched": sorted({patch.path for patch in recipe.patches}),
                        "seconds": round(time.monotonic() - started, 1)}, stamp)
         shutil.rmtree(self.bin_dir(recipe), ignore_errors=True)
         os.rename(scratch, self.bin_dir(recipe))

@@ -10,9 +10,9 @@ def pod(name, workload_hash="7bd6dc7ffd", error=None, latency=None, phase="Runni
     if latency is not None:
         env.append({"name": "LATENCY_MS", "value": str(latency)})
     return {"metadata": {"name": name, "namespace": "test", "uid": uid or name,
-                         "labels": {"pod-template-hash": workload_hash},
+                         "labels": {"app": "podinfo-primary", "pod-template-hash": workload_hash},
                          "ownerReferences": [{"kind": "ReplicaSet", "name": "podinfo-primary-" + workload_hash}]},
-            "spec": {"containers": [{"name": "app", "env": env}]},
+            "spec": {"containers": [{"name": "app", "image": "ghcr.io/stefanprodan/podinfo:6.7.0", "env": env}]},
             "status": {"phase": phase, "conditions": [{"type": "Ready", "status": ready}]}}
 
 
@@ -76,3 +76,23 @@ def test_a_pod_that_stops_serving_leaves_the_exposition():
 def test_histogram_buckets_are_cumulative():
     counts = traffic.bucket_counts(100.0, 40.0, (10, 20, 40, 60, 100))
     assert counts == [0.0, 0.0, 50.0, 100.0, 100.0]
+
+
+def test_the_registry_answers_which_serving_pods_a_selector_picks():
+    registry = traffic.Registry(clock=lambda: 0.0)
+    registry.sync({"test/b": pod("podinfo-primary-7bd6dc7ffd-b"), "test/a": pod("podinfo-primary-7bd6dc7ffd-a"),
+                   "test/c": pod("podinfo-primary-7bd6dc7ffd-c", ready="False")})
+    picked = registry.selected("test", {"app": "podinfo-primary"})
+    assert [item.pod for item in picked] == ["podinfo-primary-7bd6dc7ffd-a", "podinfo-primary-7bd6dc7ffd-b"]
+    assert picked[0].image == "ghcr.io/stefanprodan/podinfo:6.7.0"
+    assert registry.selected("other", {"app": "podinfo-primary"}) == []
+    assert registry.selected("test", {"app": "podinfo"}) == []
+    assert registry.selected("test", {}) == []  # a Service without a selector picks nothing
+
+
+def test_describe_lists_what_the_simulator_knows():
+    registry = traffic.Registry(clock=lambda: 0.0)
+    registry.sync({"test/a": pod("podinfo-primary-7bd6dc7ffd-a", error=5)})
+    (item,) = traffic.describe(registry.snapshot())
+    assert item["workload"] == "podinfo-primary" and item["error_percent"] == 5.0
+    assert item["labels"]["app"] == "podinfo-primary"
