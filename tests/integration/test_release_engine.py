@@ -21,6 +21,18 @@ def flagger_pidfile(platform, name):
     return os.path.join(variables["cluster_state_dir"], variables["cluster_name"], "flagger", name + ".pid")
 
 
+def wait_in_flight(platform, namespace, follower, phases=("Progressing",), timeout=120):
+    """Wait until the release the follower started is in flight; its output if it never is."""
+    try:
+        return wait_canary(platform["kubeconfig"], namespace, "podinfo", phase_is(*phases), timeout=timeout)
+    except Exception:
+        if follower.process.poll() is None:
+            follower.process.kill()
+        out, err = follower.process.communicate()
+        raise AssertionError("canary %s/podinfo never reached %s; the release task said:\n%s" % (
+            namespace, phases, (out + err)[-3000:]))
+
+
 class Stopped:
     """A platform process stopped by PID, brought back through the flagger role afterwards."""
 
@@ -78,7 +90,7 @@ def test_a_release_started_while_another_is_in_flight_gets_its_own_verdict(platf
     variables, _run = deploy(platform, "inflight", canary_max_weight=50, canary_step_weight=25)
     first = BackgroundPlaybook("rollout.yml", dict(variables, rollout_env={"ERROR_FRACTION": "5"}))
     try:
-        wait_canary(platform["kubeconfig"], "inflight", "podinfo", phase_is("Progressing"), timeout=120)
+        wait_in_flight(platform, "inflight", first)
         second = rollout_result(assert_ok(release(variables, rollout_env={"ERROR_FRACTION": "7"})))
         first_result = rollout_result(assert_ok(first.result()))
     finally:
@@ -107,7 +119,7 @@ def test_flagger_stopped_mid_release_is_reported_long_before_the_timeout(platfor
     follower = BackgroundPlaybook("rollout.yml", dict(variables, rollout_env={"ERROR_FRACTION": "5"},
                                                       rollout_timeout=900))
     try:
-        wait_canary(platform["kubeconfig"], "stall", "podinfo", phase_is("Progressing"), timeout=120)
+        wait_in_flight(platform, "stall", follower)
         with Stopped(platform, "flagger"):
             result = rollout_result(follower.result(timeout=300))
     finally:
@@ -119,10 +131,10 @@ def test_flagger_stopped_mid_release_is_reported_long_before_the_timeout(platfor
 
 def test_prometheus_down_during_an_analysis_is_not_blamed_on_the_release(platform):
     variables, _run = deploy(platform, "nometrics", canary_max_weight=50, canary_step_weight=10)
-    follower = BackgroundPlaybook("rollout.yml", dict(variables, rollout_env={"ERROR_FRACTION": "0"},
+    follower = BackgroundPlaybook("rollout.yml", dict(variables, rollout_env={"ERROR_FRACTION": "1"},
                                                       rollout_fail_on_rollback=False))
     try:
-        wait_canary(platform["kubeconfig"], "nometrics", "podinfo", phase_is("Progressing"), timeout=120)
+        wait_in_flight(platform, "nometrics", follower)
         with Stopped(platform, "prometheus"):
             result = rollout_result(assert_ok(follower.result(timeout=300)))
     finally:
@@ -146,7 +158,7 @@ def test_the_api_server_restarting_while_a_release_waits(platform, sim_cluster):
     variables, _run = deploy(platform, "apirestart", canary_max_weight=50, canary_step_weight=25)
     follower = BackgroundPlaybook("rollout.yml", dict(variables, rollout_env={"ERROR_FRACTION": "5"}))
     try:
-        wait_canary(platform["kubeconfig"], "apirestart", "podinfo", phase_is("Progressing"), timeout=120)
+        wait_in_flight(platform, "apirestart", follower)
         pidfile = os.path.join(sim_cluster["vars"]["cluster_state_dir"], "kwok", "clusters",
                                sim_cluster["vars"]["cluster_name"], "pids", "kube-apiserver.pid")
         pid, start_time = process.read_pidfile(pidfile)

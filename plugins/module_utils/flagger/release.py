@@ -206,7 +206,13 @@ class Release:
         namespace, name = canary["metadata"]["namespace"], canary["metadata"]["name"]
         override = self.args.get("loadtester_url")
         rollback = rollback_tester(canary, override, **self._opener())
-        if rollback is not None and rollback.rollback_requested(name, namespace):
+        try:
+            requested = rollback is not None and rollback.rollback_requested(name, namespace)
+        except GateError as error:
+            requested = False
+            self.result.setdefault("warnings", []).append(
+                "could not check for an open rollback request (one would roll this release back): %s" % error)
+        if requested:
             raise ReleaseError("canary %s: a rollback request is open at the load tester %s; it would roll this "
                                "release back at once. Clear it first (gitops.progressive.canary_gate "
                                "action=reset)" % (key, redact(rollback.url)))

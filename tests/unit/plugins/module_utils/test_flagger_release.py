@@ -286,3 +286,16 @@ def test_a_rollback_for_lack_of_metrics_names_the_metrics_server():
 
 def test_in_flight_choices_are_the_documented_ones():
     assert release_module.IN_FLIGHT_CHOICES == ("wait", "supersede", "fail")
+
+
+def test_an_unreachable_load_tester_is_a_warning_before_a_manual_release():
+    clock = Clock()
+    tester = FakeLoadTester()
+    tester.down = True
+    hooks = [{"name": "rollback", "type": "rollback", "url": URL + "/rollback/check"},
+             {"name": "promotion", "type": "confirm-promotion", "url": URL + "/gate/check"}]
+    kube = FakeKube(canary(webhooks=hooks), target(), clock, [("Progressing", "r2"), ("Succeeded", "r2")])
+    result, _said = run(kube, clock, tester=tester, env={"ERROR_FRACTION": "5"})
+    assert result["verdict"] == "promoted"
+    assert any("rollback request" in warning for warning in result["warnings"])
+    assert any("approval gate" in warning for warning in result["warnings"])
