@@ -92,7 +92,7 @@ options:
       - Environment variables to set on the target's containers (all, or O(env_container)).
       - Values are strings as Kubernetes wants them; numbers are turned into strings, a null or
         boolean value is an error (quote it).
-      - The values are not returned (RV(patch) names the variables only): they may be credentials.
+      - The values are not returned, since they may be credentials; RV(patch) names the variables only.
     type: dict
     default: {}
   env_container:

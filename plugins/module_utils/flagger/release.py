@@ -293,7 +293,7 @@ class Release:
             self.result["reason"] = "; ".join("%s %s: %s" % (key, o["verdict"], o.get("reason", ""))
                                               for key, o in sorted(outcomes.items()) if o["verdict"] != "promoted")
             self.result["failed"] = bool(self.args.get("fail_on_rollback", True))
-        self._publish({key: o for key, o in outcomes.items()})
+        self._publish(dict(outcomes))
         return self.result
 
     # --- following -------------------------------------------------------------------
@@ -353,9 +353,9 @@ class Release:
         except WaitTimeout as error:
             for item in followed.values():
                 if item.verdict is None:
+                    problem = "; %s" % error.error if error.error else ""
                     item.verdict = Verdict(done=True, ok=False, data={"outcome": "timeout"}, message=(
-                        "no verdict after %ds (phase %s)%s" % (timeout, phase_of(item.canary) or "none",
-                                                              "; %s" % error.error if error.error else "")))
+                        "no verdict after %ds (phase %s)%s" % (timeout, phase_of(item.canary) or "none", problem)))
         finally:
             for item in followed.values():
                 self._close_gate(item)

@@ -212,4 +212,3 @@ def _judge(predicate, state, on_change, clock):
     if on_change is not None:
         on_change(state.objects, verdict)
     return verdict is not None and verdict.done
-

@@ -1,6 +1,5 @@
 import os
 
-import pytest
 import yaml
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import status
@@ -164,8 +163,8 @@ def test_another_revision_during_the_analysis_supersedes_this_one():
     assert not predicate({KEY: with_status(initialized, phase="Progressing", lastAppliedSpec="mine")}).done
     verdict = predicate({KEY: with_status(initialized, phase="Progressing", lastAppliedSpec="theirs")})
     assert outcome(verdict) == "superseded" and "mine was replaced by theirs" in verdict.message
-    assert outcome(judge(initialized)({KEY: with_status(initialized, phase="Succeeded",
-                                                         lastAppliedSpec="mine")})) == "promoted"
+    mine = with_status(initialized, phase="Succeeded", lastAppliedSpec="mine")
+    assert outcome(judge(initialized)({KEY: mine})) == "promoted"
 
 
 def test_a_deleted_canary_ends_the_wait():

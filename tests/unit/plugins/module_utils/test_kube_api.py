@@ -47,8 +47,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             for version in ("6", "7"):
-                event = {"type": "MODIFIED", "object": dict(CANARY, metadata=dict(CANARY["metadata"],
-                                                                                 resourceVersion=version))}
+                metadata = dict(CANARY["metadata"], resourceVersion=version)
+                event = {"type": "MODIFIED", "object": dict(CANARY, metadata=metadata)}
                 self._chunk(json.dumps(event).encode() + b"\n")
             self.release.wait(30)  # then silent: a half-open connection as the client sees it
         elif path.endswith("/canaries"):
