@@ -49,7 +49,12 @@ def _phase(kube, namespace, name):
 
 
 def _snapshot(kube):
-    """resourceVersions of the existing Deployment and Canary, and every Canary in the cluster."""
+    """The existing Deployment's resourceVersion and, for every Canary in the cluster, what a write changes.
+
+    In this test's namespace that is the resourceVersion (nothing else touches the settled
+    canary there); elsewhere the generation, which a spec write bumps and Flagger's status
+    updates of other tests' releases do not.
+    """
     import kubernetes
 
     deployment = kubernetes.client.AppsV1Api(kube).read_namespaced_deployment("podinfo", NAMESPACE)
@@ -57,7 +62,9 @@ def _snapshot(kube):
         "flagger.app", "v1beta1", "canaries")["items"]
     return {"deployment": deployment.metadata.resource_version,
             "canaries": {"%s/%s" % (item["metadata"]["namespace"], item["metadata"]["name"]):
-                         item["metadata"]["resourceVersion"] for item in canaries}}
+                         item["metadata"]["resourceVersion"] if item["metadata"]["namespace"] == NAMESPACE
+                         else "generation %s" % item["metadata"].get("generation")
+                         for item in canaries}}
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,13 @@ CURL = shutil.which("curl")
 
 
 def role_pids(platform):
+    """The PIDs of the role's processes now, from their PID files (other tests restart some)."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.host import process
+
     facts = platform["run"].results("Publish where Flagger's load tester, Prometheus and the in-cluster proxy answer")
-    return facts[0]["ansible_facts"]["flagger_processes_pids"]
+    names = facts[0]["ansible_facts"]["flagger_processes_pids"]
+    state = os.path.join(platform["vars"]["cluster_state_dir"], platform["vars"]["cluster_name"], "flagger")
+    return {name: process.read_pidfile(os.path.join(state, name + ".pid"))[0] for name in names}
 
 
 def test_no_process_the_role_started_listens_beyond_loopback(platform):
