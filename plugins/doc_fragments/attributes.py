@@ -30,6 +30,17 @@ attributes:
     membership: [gitops.progressive.sim]
 """
 
+    # An action plugin: it runs on the controller, once per host, and cannot run async.
+    ACTION_PLUGIN = r"""
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+"""
+
     # The canary a task works on.
     CANARY_OBJECT = r"""
 options:

@@ -50,18 +50,13 @@ author:
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.canary
+  - gitops.progressive.attributes.action_plugin
   - gitops.progressive.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes.flow
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: partial
     details:

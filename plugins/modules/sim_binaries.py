@@ -38,18 +38,13 @@ author:
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.sim
+  - gitops.progressive.attributes.action_plugin
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - ansible.builtin.action_common_attributes.flow
 requirements:
   - Go 1.24 or later on E(PATH) (or O(go)), and access to a Go module proxy on first build.
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reports which components would be built, and their paths, without building.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
@@ -144,8 +145,6 @@ class GateActions:
 
     def __init__(self, kube, canary, loadtester_url=None, wait_timeout=120, check_mode=False, clock=None,
                  opener=open_url):
-        import time
-
         self.kube, self.canary = kube, canary
         self.name, self.namespace = canary["metadata"]["name"], canary["metadata"]["namespace"]
         self.obj = "canary %s/%s" % (self.namespace, self.name)

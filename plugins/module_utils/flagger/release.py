@@ -50,6 +50,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status 
     Timeline,
     failure_reason,
     gate_webhooks,
+    holds_traffic_increase,
     metrics_unavailable,
     phase_of,
     primary_runs_target,
@@ -139,6 +140,7 @@ class Release:
         self.opener = opener
         self.result = {"changed": False}
         self.stats = WaitStats()
+        self.book = None  # Flagger's events on the canaries followed, once a follow began
 
     # --- the workflow ----------------------------------------------------------------
     def run(self):
@@ -302,10 +304,10 @@ class Release:
 
     def _follow(self, targets, follow, approve=True):
         """Follow each ``key: (canary, baseline)`` to its verdict; outcomes by key."""
-        approval = self.args.get("approval") or "manual" if approve else "manual"
-        approval_timeout = self.args.get("approval_timeout") or self.args.get("wait_timeout") or 1800
-        if not approve:
-            approval_timeout = self.args.get("wait_timeout") or 1800
+        # A release in flight that is not this task's is only waited for: its gates are not ours to open.
+        approval = (self.args.get("approval") or "manual") if approve else "manual"
+        wait_timeout = self.args.get("wait_timeout") or 1800
+        approval_timeout = (self.args.get("approval_timeout") or wait_timeout) if approve else wait_timeout
         followed = {}
         single = len(targets) == 1 and not self.args.get("label_selector")
         namespace = self.args.get("namespace")
@@ -316,7 +318,7 @@ class Release:
             evidence = FlaggerEvidence(self.book, key)
             settings = JudgeSettings(
                 approval=approval, approval_timeout=approval_timeout, start_window=start, stall_window=stall,
-                traffic_gate=any(hook.get("type") == "confirm-traffic-increase" for hook in gate_webhooks(canary)),
+                traffic_gate=holds_traffic_increase(canary),
                 follow=follow, evidence=evidence)
             item = Followed(key, canary, ReleaseJudge(key, baseline, self.clock, settings), self.started, self.clock)
             if approval == "auto" and gate_webhooks(canary):
@@ -346,7 +348,7 @@ class Release:
                 self._work_gate(item)
 
         lister, watcher = self.kube.source(CANARY, namespace, name, self.args.get("label_selector"))
-        timeout = self.args.get("wait_timeout") or 1800
+        timeout = wait_timeout
         remaining = max(1.0, timeout - (self.clock() - self.started))
         try:
             wait_for(lister, watcher, predicate, remaining, on_change=on_change, clock=self.clock, stats=self.stats)
@@ -400,9 +402,8 @@ class Release:
     # --- reporting -------------------------------------------------------------------
     def _events(self, key):
         """The canary's latest events, from the book when it was just read."""
-        book = getattr(self, "book", None)
-        if book is not None:
-            return book.events(key)[-20:]
+        if self.book is not None:
+            return self.book.events(key)[-20:]
         namespace, name = key.split("/", 1)
         try:
             return canaries.canary_events(self.kube, namespace, name)

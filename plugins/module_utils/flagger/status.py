@@ -108,15 +108,23 @@ def windows_for(canary):
     return 2 * interval + 30, 3 * interval + 30
 
 
-def gate_webhooks(canary):
-    """The canary's webhooks that hold a release at a gate, by type."""
+def _webhooks(canary, types):
     hooks = (((canary or {}).get("spec") or {}).get("analysis") or {}).get("webhooks") or []
-    return [hook for hook in hooks if hook.get("type") in GATE_TYPES]
+    return [hook for hook in hooks if hook.get("type") in types]
+
+
+def gate_webhooks(canary):
+    """The canary's webhooks that hold a release at a gate."""
+    return _webhooks(canary, GATE_TYPES)
 
 
 def rollback_webhooks(canary):
-    hooks = (((canary or {}).get("spec") or {}).get("analysis") or {}).get("webhooks") or []
-    return [hook for hook in hooks if hook.get("type") == "rollback"]
+    return _webhooks(canary, ("rollback",))
+
+
+def holds_traffic_increase(canary):
+    """The canary holds each traffic increase at a gate (nothing in its status shows it held)."""
+    return bool(_webhooks(canary, ("confirm-traffic-increase",)))
 
 
 def progress_key(canary):

@@ -34,9 +34,7 @@ def nodes_ready_predicate(count):
 
 
 def wait_nodes_ready(kube, count, timeout):
-    """Wait until ``count`` nodes are Ready; ``kube`` is a Kube (or a kubernetes.core client)."""
-    if not isinstance(kube, Kube):
-        kube = Kube(kube)
+    """Wait until ``count`` nodes are Ready; ``kube`` is a Kube (kube/api.py)."""
     lister, watcher = kube.source(NODE)
     return wait_for(lister, watcher, nodes_ready_predicate(count), timeout)
 
