@@ -23,6 +23,13 @@ attributes:
     membership: [gitops.progressive.canary]
 """
 
+    FLUX = r"""
+attributes:
+  action_group:
+    support: full
+    membership: [gitops.progressive.flux]
+"""
+
     SIM = r"""
 attributes:
   action_group:

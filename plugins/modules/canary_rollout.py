@@ -52,6 +52,7 @@ extends_documentation_fragment:
   - gitops.progressive.attributes.canary
   - gitops.progressive.attributes.action_plugin
   - gitops.progressive.wait
+  - gitops.progressive.release
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
@@ -107,54 +108,12 @@ options:
   wait_timeout:
     description:
       - Seconds the whole task may take, waiting for a release in flight included.
+      - A timeout below what the canary's analysis needs (analysis interval × steps or
+        iterations, plus C(progressDeadlineSeconds)) is refused before anything is written,
+        with that figure: such a wait could never end in a verdict.
     type: int
     default: 1800
     aliases: [timeout]
-  approval:
-    description:
-      - What to do when the release waits at a manual gate (C(Waiting), C(WaitingPromotion), or a
-        held traffic increase).
-      - C(auto) opens the gate through the load tester the canary's gate webhooks name and closes it
-        again once Flagger has passed it, and at the end whatever happens.
-      - C(manual) waits for someone else to approve (M(gitops.progressive.canary_gate) with
-        C(action=promote)) for up to O(approval_timeout) seconds at each gate, the timer starting
-        afresh at each; then the task fails and the release stays held.
-    type: str
-    choices: [auto, manual]
-    default: manual
-  approval_timeout:
-    description: Seconds to wait for a manual approval at each gate; O(wait_timeout) when not set.
-    type: int
-  loadtester_url:
-    description:
-      - How to reach the load tester the canary's gate webhooks name, from where the task runs, when
-        their address does not resolve there (an in-cluster name). Credentials in it are never shown.
-    type: str
-  in_flight:
-    description:
-      - What to do when another release of the canary is in flight when this one would start.
-      - C(wait) waits for its verdict, then starts this release, so each gets its own analysis.
-      - C(supersede) starts this release now; Flagger restarts its analysis with this revision and the
-        release in flight is never promoted. In C(Promoting) or C(Finalising) the task waits anyway.
-      - C(fail) refuses to start.
-    type: str
-    choices: [wait, supersede, fail]
-    default: wait
-  fail_on_rollback:
-    description: Fail the task when the release is not promoted (rolled back, superseded, not approved in time, stalled).
-    type: bool
-    default: true
-  publish_stats:
-    description:
-      - Publish the outcome with C(set_stats) semantics (C(canary_rollout) keyed by namespace/name),
-        for AWX workflows. Published when the task does not fail; set O(fail_on_rollback=false) to
-        publish rollbacks too.
-    type: bool
-    default: false
-  progress:
-    description: Print each change of phase, weight and failed checks as it happens.
-    type: bool
-    default: true
 seealso:
   - module: gitops.progressive.canary
   - module: gitops.progressive.canary_gate

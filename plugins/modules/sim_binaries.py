@@ -52,10 +52,16 @@ attributes:
     support: none
 options:
   components:
-    description: What to build.
+    description:
+      - What to build. C(flux) is source-, kustomize-, helm- and notification-controller,
+        each from its own module at the version the Flux release O(flux_version) requires;
+        C(flux-image) is image-reflector- and image-automation-controller; C(helm) is the
+        C(helm) command at the Helm release helm-controller is built with.
+      - helm-controller pins Helm to a Flux fork that the Go module proxy does not serve;
+        it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
-    choices: [kubernetes, etcd, kwok, flagger, kubectl]
+    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm]
     default: []
   sources:
     description:
@@ -82,6 +88,15 @@ options:
     description: Flagger release (C(github.com/fluxcd/flagger) module version).
     type: str
     default: v1.41.0
+  flux_version:
+    description:
+      - Flux release (C(github.com/fluxcd/flux2/v2) module version). Its C(go.mod) names the
+        controller versions (it requires each controller's API module).
+      - v2.9.3 is the newest release whose controllers and their dependencies the Go
+        module proxy serves in full (v2.9.4's source-controller needs a
+        C(github.com/fluxcd/pkg/artifact) version it lacks).
+    type: str
+    default: v2.9.3
   cache_dir:
     description:
       - Where binaries, build logs and wrapper modules are kept. Defaults to
@@ -135,6 +150,11 @@ seconds:
   description: Build time of each component built, in seconds.
   returned: always
   type: dict
+modules:
+  description: Source directory of each Flux controller module built (where its CRDs are), by controller.
+  returned: always
+  type: dict
+  sample: {"source-controller": "/root/go/pkg/mod/github.com/fluxcd/source-controller@v1.9.3"}
 source_dirs:
   description: Directory of each module of O(sources), by C(module@version).
   returned: always

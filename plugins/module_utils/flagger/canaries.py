@@ -12,10 +12,10 @@ from __future__ import annotations
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import (
     CANARY,
-    EVENT,
     METRIC_TEMPLATE,
     WORKLOADS,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.events import group_events, object_events
 
 _IGNORED_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp")
 
@@ -34,29 +34,11 @@ def list_canaries(kube, namespace=None, label_selector=None):
 
 def canary_events(kube, namespace, name=None, limit=20):
     """Events Flagger recorded on canaries (of one name, or all), oldest first."""
-    selector = "involvedObject.kind=Canary"
-    if name:
-        selector += ",involvedObject.name=%s" % name
-    items = kube.list(EVENT, namespace, field_selector=selector)[0]
-    items.sort(key=event_time)
-    events = [{"time": event_time(item), "type": item.get("type"), "reason": item.get("reason"),
-               "uid": (item.get("metadata") or {}).get("uid"),
-               "message": item.get("message"), "count": item.get("count") or 1,
-               "canary": "%s/%s" % (item["involvedObject"].get("namespace"), item["involvedObject"].get("name"))}
-              for item in items]
-    return events[-limit:] if limit else events
-
-
-def event_time(event):
-    return (event.get("lastTimestamp") or event.get("eventTime") or
-            (event.get("metadata") or {}).get("creationTimestamp") or event.get("time") or "")
+    return object_events(kube, "Canary", namespace, name, limit=limit, key="canary")
 
 
 def events_by_canary(events):
-    grouped = {}
-    for event in events:
-        grouped.setdefault(event["canary"], []).append(event)
-    return grouped
+    return group_events(events, key="canary")
 
 
 def metric_template_lookup(kube):

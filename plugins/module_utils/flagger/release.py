@@ -27,10 +27,11 @@ Nothing here talks to Ansible: progress goes to a ``say`` callback, the result i
 
 from __future__ import annotations
 
+import math
 import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries, preflight
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import (
     GateError,
     approval_tester,
@@ -59,7 +60,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status 
     summarize,
     windows_for,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY, METRIC_TEMPLATE
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
     Verdict,
     WaitStats,
@@ -132,8 +133,12 @@ class Followed:
 class Release:
     """canary_rollout's workflow. ``run()`` returns the task result (a dict)."""
 
-    def __init__(self, kube, args, check_mode=False, say=None, clock=time.monotonic, opener=None):
+    # Seconds the change itself may take before Flagger's analysis starts (git and Flux in git_release).
+    overhead = 0.0
+
+    def __init__(self, kube, args, check_mode=False, say=None, clock=time.monotonic, opener=None, sleep=time.sleep):
         self.kube, self.args, self.check_mode = kube, args, check_mode
+        self.sleep = sleep
         self.say = say or (lambda message: None)
         self.clock = clock
         self.started = clock()
@@ -144,33 +149,29 @@ class Release:
 
     # --- the workflow ----------------------------------------------------------------
     def run(self):
-        errors = check_request(self.args)
+        errors = self._check_request()
         if errors:
-            raise ReleaseError("canary_rollout: %s" % "; ".join(errors))
+            raise ReleaseError("%s: %s" % (self.task, "; ".join(errors)))
         if self.args.get("label_selector"):
             return self._follow_selected()
         name, namespace = self.args["name"], self.args["namespace"]
         key, obj = "%s/%s" % (namespace, name), "canary %s/%s" % (namespace, name)
         canary = self._canary(namespace, name)
         self.result["revision_before"] = revision_of(canary).split("|")[0]
-        if not (self.args.get("images") or self.args.get("env") or self.args.get("annotations")):
+        if not self._asks_for_change():
             return self._follow_one(key, canary)
-        patch = self._patch_for(canary)
-        if patch is None:
+        change = self._pending_change(canary)
+        if change is None:
             return self._already_there(key, canary)
         canary = self._before_change(key, canary)
-        patch = self._patch_for(canary)  # the release in flight may have brought the same change
-        if patch is None:
+        change = self._pending_change(canary)  # the release in flight may have brought the same change
+        if change is None:
             return self._already_there(key, canary)
+        canary = self._preflight(key, canary)
         if self.check_mode:
-            canaries.patch_target(self.kube, canary, patch, True)
-            self.result.update(changed=True, patch=canaries.without_env_values(patch),
-                               msg="%s: would start a release" % obj, phase=phase_of(canary))
-            return self.result
+            return self._preview(canary, change, obj)
         baseline = Baseline.of(canary)
-        patched = canaries.patch_target(self.kube, canary, patch, False)
-        self.result.update(changed=True, patch=canaries.without_env_values(patch))
-        template = canaries.pod_template(patched)
+        template = self._make_change(canary, change)
         if not self.args.get("wait", True):
             self.result.update(msg="%s: release started (not followed: wait=false)" % obj, phase=phase_of(canary))
             return self.result
@@ -178,13 +179,73 @@ class Release:
         try:
             outcome = self._follow({key: (canary, baseline)}, follow=False)[key]
         except CollectionError as error:
-            # The target is patched: report that, with what stopped the follow.
+            # The target is changed: report that, with what stopped the follow.
             return self._failed(str(error), canary)
         if outcome["verdict"] in ("promoted", "failed") and canaries.pod_template(
                 canaries.get_target(self.kube, canary)) != template:
             outcome.update(verdict="superseded", reason="the target was changed again before the verdict: "
                            "this verdict belongs to that change")
+        return self._conclude(outcome)
+
+    # --- the change: a patch of the target here, a git commit in git_release -----------
+    task = "canary_rollout"
+
+    def _check_request(self):
+        return check_request(self.args)
+
+    def _asks_for_change(self):
+        return bool(self.args.get("images") or self.args.get("env") or self.args.get("annotations"))
+
+    def _pending_change(self, canary):
+        """The change this release makes, or None when the target already has it."""
+        return self._patch_for(canary)
+
+    def _preview(self, canary, patch, obj):
+        canaries.patch_target(self.kube, canary, patch, True)
+        self.result.update(changed=True, patch=canaries.without_env_values(patch),
+                           msg="%s: would start a release" % obj, phase=phase_of(canary))
+        return self.result
+
+    def _make_change(self, canary, patch):
+        """Make the change; returns the target's pod template it leads to."""
+        patched = canaries.patch_target(self.kube, canary, patch, False)
+        self.result.update(changed=True, patch=canaries.without_env_values(patch))
+        return canaries.pod_template(patched)
+
+    def _conclude(self, outcome):
         return self._report(outcome)
+
+    def _preflight(self, key, canary):
+        """Timeout floor, metric window and metric data (flagger/preflight.py); the canary then."""
+        if self.args.get("wait", True) and self.args.get("wait_timeout"):
+            preflight.check_timeout(canary, self.args["wait_timeout"], self.overhead)
+        left = preflight.metric_window_left(canary)
+        if left > 0:
+            if self.args.get("metric_window") == "fail":
+                raise ReleaseError(
+                    "canary %s: its last analysis failed %d s ago and its metric window (%d s) still holds "
+                    "that run's traffic; this release would be judged on it. Try again in %d s (or "
+                    "metric_window=wait)" % (key, preflight.longest_metric_interval(canary) - left,
+                                             preflight.longest_metric_interval(canary), math.ceil(left)))
+            if not self.check_mode:
+                self.say("canary %s: waiting %d s for the failed analysis's traffic to leave the metric window "
+                         "(%d s) so that this release is judged on its own" % (
+                             key, math.ceil(left), preflight.longest_metric_interval(canary)))
+                self.sleep(left)
+                self.result["metric_window_waited"] = round(left, 1)
+                namespace, name = key.split("/", 1)
+                canary = self._canary(namespace, name)
+        if self.args.get("prometheus_url"):
+            templates = {}
+            for metric in ((canary.get("spec") or {}).get("analysis") or {}).get("metrics") or []:
+                ref = metric.get("templateRef")
+                if ref:
+                    ref_key = (ref.get("namespace") or canary["metadata"]["namespace"], ref["name"])
+                    templates[ref_key] = self.kube.get(METRIC_TEMPLATE, *ref_key)
+            self.result["metrics_checked"] = preflight.MetricProbe(
+                self.args["prometheus_url"], opener=self.opener).check(
+                    canary, self.args.get("mesh_provider") or "istio", templates)
+        return canary
 
     def _canary(self, namespace, name):
         canary = canaries.get_canary(self.kube, namespace, name)

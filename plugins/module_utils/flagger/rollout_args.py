@@ -29,5 +29,8 @@ def rollout_argument_spec():
         fail_on_rollback=dict(type="bool", default=True),
         publish_stats=dict(type="bool", default=False),
         progress=dict(type="bool", default=True),
+        prometheus_url=dict(type="str"),
+        mesh_provider=dict(type="str", default="istio"),
+        metric_window=dict(type="str", choices=["wait", "fail"], default="wait"),
     )
     return spec

@@ -228,6 +228,24 @@ class Kube:
 
         return lister, watcher
 
+    def resource_for(self, api_version, kind):
+        """The Resource of any kind, from its group version's resource list (one request
+        per group version, remembered). For objects the collection does not know in
+        advance, such as the manifests in a Flux path; None when the server lacks the kind."""
+        cache = self.__dict__.setdefault("_resources", {})
+        if api_version not in cache:
+            prefix = "/api/" if "/" not in api_version else "/apis/"
+            try:
+                body = self.request("GET", prefix + api_version, "discovering", "API %s" % api_version)
+            except ApiError as error:
+                if error.status != 404:
+                    raise
+                body = {}
+            cache[api_version] = {entry["kind"]: Resource(api_version, entry["kind"], entry["name"],
+                                                          bool(entry.get("namespaced")))
+                                  for entry in body.get("resources") or [] if "/" not in entry["name"]}
+        return cache[api_version].get(kind)
+
     def apply(self, resource, obj, dry_run=False):
         """Server-side apply of ``obj`` (field manager gitops.progressive); returns the result."""
         namespace, name = obj["metadata"].get("namespace"), obj["metadata"]["name"]

@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild import (
+    FLUX_CONTROLLERS,
+    FLUX_IMAGE_CONTROLLERS,
     BinaryCache,
     BuildError,
     BuildProgress,
@@ -23,7 +25,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild imp
 )
 
 DEFAULT_CACHE = "~/.cache/gitops-progressive"
-COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl"]
+COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl", "flux", "flux-image", "helm"]
 PROGRESS_INTERVAL = 30
 
 
@@ -35,6 +37,7 @@ def binaries_argument_spec():
         etcd_version=dict(type="str", default="v3.5.24"),
         kwok_version=dict(type="str", default="v0.8.0"),
         flagger_version=dict(type="str", default="v1.41.0"),
+        flux_version=dict(type="str", default="v2.9.3"),
         cache_dir=dict(type="path"),
         jobs=dict(type="int", default=2),
         go=dict(type="path", default="go"),
@@ -65,6 +68,12 @@ def plan(params, environ):
     return cache, recipes, source_dirs
 
 
+def module_dirs(recipes, go):
+    """``{component: module source directory}`` for the Flux controllers (their CRDs live there)."""
+    return {recipe.component: download_module(recipe.module, recipe.version, go)["Dir"]
+            for recipe in recipes if recipe.component in FLUX_CONTROLLERS + FLUX_IMAGE_CONTROLLERS}
+
+
 def run(params, check_mode, environ, report=None, clock=time.monotonic):
     """Build what the cache lacks; returns the task result. ``report(line)`` gets progress.
 
@@ -77,7 +86,7 @@ def run(params, check_mode, environ, report=None, clock=time.monotonic):
     for recipe in recipes:
         binaries.update(cache.paths(recipe))
     result = dict(changed=bool(missing), binaries=binaries, cache_dir=cache.root, source_dirs=source_dirs,
-                  built=[recipe.key for recipe in missing], seconds={})
+                  built=[recipe.key for recipe in missing], seconds={}, modules=module_dirs(recipes, params["go"]))
     if missing and not check_mode:
         progress = BuildProgress(report, clock=clock, interval=params["progress_interval"]) if report else None
         if report:

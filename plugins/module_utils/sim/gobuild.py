@@ -44,7 +44,10 @@ STAMP_NAME = ".recipe.json"
 # A release tag as Go modules spell it: v1.33.13, v0.8.0, v1.34.0-rc.1. Nothing else goes
 # into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
-VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version")
+VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version", "flux_version")
+# Any Go module version, pseudo-versions included (v1.0.1-0.20220411205349-bde1400a84be):
+# what a dependency's go.mod may pin in a replace.
+_GO_MODULE_VERSION = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+incompatible)?$")
 # A Go module path as the module proxy accepts it.
 _MODULE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*(/[A-Za-z0-9._~-]+)*$")
 
@@ -139,6 +142,8 @@ class Recipe:
     patches: tuple = ()
     # What progress lines call it: "kubernetes", "flagger" (the key without the version).
     component: str = ""
+    # The wrapper's ``go`` line when a module needs a newer one than the default.
+    go_version: str = ""
 
     @property
     def binaries(self):
@@ -155,6 +160,8 @@ class Recipe:
             # Only recipes with patches hash them: the others keep the fingerprint (and
             # so the cached binaries) they had before patches existed.
             parts.append([[patch.path, patch.old, patch.new] for patch in self.patches])
+        if self.go_version:
+            parts.append(self.go_version)
         text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -270,8 +277,102 @@ def flagger_recipe(version):
     )
 
 
+# The Flux controllers the simulated platform runs, each built from its own module at the
+# version the pinned Flux release (github.com/fluxcd/flux2/v2) requires of its API module.
+FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
+FLUX_IMAGE_CONTROLLERS = ("image-reflector-controller", "image-automation-controller")
+
+# helm-controller pins Helm to a Flux fork (``github.com/fluxcd/helm/v4 v4.2.4-flux.1``)
+# that the module proxy does not serve; it is built against upstream Helm at the fork's
+# base release instead (the same Helm the ``helm`` binary is built from).
+_FORKS_TO_UPSTREAM = {"github.com/fluxcd/helm/v4": "helm.sh/helm/v4"}
+
+
+def flux_versions_from_gomod(gomod_text, controllers=FLUX_CONTROLLERS):
+    """``{controller: version}`` from a flux2 go.mod (it requires each controller's API module)."""
+    versions = {}
+    for controller in controllers:
+        match = re.search(r"^\s*github\.com/fluxcd/%s/api\s+(v\S+)" % re.escape(controller), gomod_text, re.M)
+        if not match:
+            raise BuildError("the Flux release's go.mod requires no github.com/fluxcd/%s/api" % controller)
+        versions[controller] = check_version("%s version" % controller, match.group(1))
+    return versions
+
+
+def module_replaces_from_gomod(gomod_text):
+    """A module's ``replace`` directives that point at other modules (never ``./`` paths),
+    as wrapper replaces: ``(module, version)`` or ``(module, other module, version)``.
+
+    A dependency's replaces are ignored by Go when it is built from a wrapper, so the
+    wrapper repeats them; forks the proxy lacks are swapped for their upstream
+    (:data:`_FORKS_TO_UPSTREAM`).
+    """
+    text = re.sub(r"//[^\n]*", "", gomod_text)
+    lines = re.findall(r"^\s*replace\s+(\S+(?:\s+v\S+)?\s*=>\s*[^\n(]+)$", text, re.M)
+    for block in re.findall(r"^\s*replace\s*\((.*?)\)", text, re.M | re.S):
+        lines += [line for line in block.splitlines() if "=>" in line]
+    replaces = []
+    for line in lines:
+        old, _arrow, new = line.partition("=>")
+        module = old.split()[0]
+        target = new.split()
+        if len(target) != 2 or target[0].startswith("."):
+            continue
+        target_module, version = target
+        if target_module in _FORKS_TO_UPSTREAM:
+            target_module, version = _FORKS_TO_UPSTREAM[target_module], re.sub(r"-flux\.\d+$", "", version)
+        if not _GO_MODULE_VERSION.fullmatch(version) or not _MODULE_PATTERN.fullmatch(target_module):
+            raise BuildError("replace of %s: %r %r is not a module and version" % (module, target_module, version))
+        replaces.append((module, version) if target_module == module else (module, target_module, version))
+    return tuple(sorted(replaces))
+
+
+def flux_controller_recipe(controller, version, gomod_text):
+    """One Flux controller (its main package is the module root), with its go.mod's replaces."""
+    module = "github.com/fluxcd/%s" % controller
+    check_version("%s version" % controller, version)
+    return Recipe(
+        key="%s-%s" % (controller, version),
+        module=module,
+        version=version,
+        packages=(module,),
+        replaces=module_replaces_from_gomod(gomod_text),
+        go_version=re.search(r"^go\s+(\d+\.\d+)", gomod_text, re.M).group(1),
+        component=controller,
+    )
+
+
+def helm_recipe(version, go_version="1.26"):
+    check_version("helm_version", version)
+    major = _semver(version, "helm_version")[0]
+    module = "helm.sh/helm/v%d" % major if major > 1 else "helm.sh/helm"
+    return Recipe(key="helm-%s" % version, module=module, version=version,
+                  packages=("%s/cmd/helm" % module,), go_version=go_version, component="helm",
+                  ldflags=("-X", "%s/internal/version.version=%s" % (module, version)))
+
+
+def flux_recipes(flux_version, go="go", controllers=FLUX_CONTROLLERS):
+    check_version("flux_version", flux_version)
+    versions = flux_versions_from_gomod(module_gomod("github.com/fluxcd/flux2/v2", flux_version, go), controllers)
+    return [flux_controller_recipe(name, versions[name], module_gomod("github.com/fluxcd/%s" % name,
+                                                                      versions[name], go))
+            for name in controllers]
+
+
+def helm_version_for_flux(flux_version, go="go"):
+    """The Helm release helm-controller of ``flux_version`` is built with."""
+    versions = flux_versions_from_gomod(module_gomod("github.com/fluxcd/flux2/v2", flux_version, go),
+                                        ("helm-controller",))
+    for replace in flux_controller_recipe("helm-controller", versions["helm-controller"], module_gomod(
+            "github.com/fluxcd/helm-controller", versions["helm-controller"], go)).replaces:
+        if replace[0].startswith("helm.sh/helm/"):
+            return replace[-1]
+    gomod = module_gomod("github.com/fluxcd/helm-controller", versions["helm-controller"], go)
+    return re.search(r"^\s*helm\.sh/helm/v\d+\s+(v\S+)", gomod, re.M).group(1)
+
+
 def recipes_for(components, versions, go="go"):
-    """Recipes for component names (kubernetes, etcd, kwok, flagger).
+    """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -287,13 +388,20 @@ def recipes_for(components, versions, go="go"):
         "kwok": lambda: kwok_recipe(versions["kwok_version"], kube_version),
         "flagger": lambda: flagger_recipe(versions["flagger_version"]),
         "kubectl": lambda: kubectl_recipe(kube_version, staging()),
+        "flux": lambda: flux_recipes(versions["flux_version"], go),
+        "flux-image": lambda: flux_recipes(versions["flux_version"], go, FLUX_IMAGE_CONTROLLERS),
+        "helm": lambda: helm_recipe(helm_version_for_flux(versions["flux_version"], go)),
     }
     unknown = sorted(set(components) - set(builders))
     if unknown:
         raise ValueError("components: unknown %s; choose from %s" % (
             ", ".join(unknown), ", ".join(sorted(builders))))
     check_versions(versions)
-    return [builders[name]() for name in dict.fromkeys(components)]
+    recipes = []
+    for name in dict.fromkeys(components):
+        built = builders[name]()
+        recipes += built if isinstance(built, list) else [built]
+    return recipes
 
 
 def staging_modules_from_gomod(gomod_text):
@@ -302,12 +410,16 @@ def staging_modules_from_gomod(gomod_text):
 
 
 def wrapper_gomod(recipe, go_version="1.24"):
+    """The wrapper's go.mod. ``recipe.replaces`` holds ``(module, version)`` pins and
+    ``(module, other module, version)`` swaps."""
     check_version("%s version" % recipe.module, recipe.version)
     lines = ["module gitops.progressive/simbuild/%s" % re.sub(r"[^\w.-]", "-", recipe.key), "",
-             "go %s" % go_version, "", "require %s %s" % (recipe.module, recipe.version)]
+             "go %s" % (recipe.go_version or go_version), "", "require %s %s" % (recipe.module, recipe.version)]
     if recipe.replaces:
         lines += ["", "replace ("]
-        lines += ["\t%s => %s %s" % (module, module, version) for module, version in recipe.replaces]
+        for replace in recipe.replaces:
+            module, target, version = replace if len(replace) == 3 else (replace[0], replace[0], replace[1])
+            lines.append("\t%s => %s %s" % (module, target, version))
         lines.append(")")
     if recipe.patches:
         lines += ["", "// The patched copy of the module (see SourcePatch in gobuild.py).",

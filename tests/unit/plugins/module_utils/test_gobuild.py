@@ -67,7 +67,7 @@ def test_anything_else_is_refused_naming_the_option(version):
 @pytest.mark.parametrize("option", gobuild.VERSION_OPTIONS)
 def test_recipes_for_checks_every_version_option_before_anything_else(option, tmp_path, monkeypatch):
     versions = dict(kubernetes_version="v1.33.13", etcd_version="v3.5.24", kwok_version="v0.8.0",
-                    flagger_version="v1.41.0")
+                    flagger_version="v1.41.0", flux_version="v2.9.3")
     versions[option] = "v1.0.0\nreplace evil => /tmp"
     # Nothing may be fetched either: the go.mod look-up would be the first thing to run.
     monkeypatch.setattr(gobuild, "module_gomod", lambda *args: pytest.fail("fetched before checking"))
@@ -108,8 +108,8 @@ def test_kwok_recipe_sets_kwokctl_default_kubernetes_version():
 
 
 def test_recipes_for_rejects_unknown_components():
-    with pytest.raises(ValueError, match="unknown helm"):
-        gobuild.recipes_for(["helm"], {"kubernetes_version": "v1.33.13"})
+    with pytest.raises(ValueError, match="unknown kustomize"):
+        gobuild.recipes_for(["kustomize"], {"kubernetes_version": "v1.33.13"})
 
 
 def test_fingerprint_changes_with_the_version():

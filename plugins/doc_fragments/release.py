@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Options of the release engine (canary_rollout and git_release)."""
+
+    DOCUMENTATION = r"""
+options:
+  approval:
+    description:
+      - What to do when the release waits at a manual gate (C(Waiting), C(WaitingPromotion), or a
+        held traffic increase).
+      - C(auto) opens the gate through the load tester the canary's gate webhooks name and closes it
+        again once Flagger has passed it, and at the end whatever happens.
+      - C(manual) waits for someone else to approve (M(gitops.progressive.canary_gate) with
+        C(action=promote)) for up to O(approval_timeout) seconds at each gate, the timer starting
+        afresh at each; then the task fails and the release stays held.
+    type: str
+    choices: [auto, manual]
+    default: manual
+  approval_timeout:
+    description: Seconds to wait for a manual approval at each gate; O(wait_timeout) when not set.
+    type: int
+  loadtester_url:
+    description:
+      - How to reach the load tester the canary's gate webhooks name, from where the task runs, when
+        their address does not resolve there (an in-cluster name). Credentials in it are never shown.
+    type: str
+  in_flight:
+    description:
+      - What to do when another release of the canary is in flight when this one would start.
+      - C(wait) waits for its verdict, then starts this release, so each gets its own analysis.
+      - C(supersede) starts this release now; Flagger restarts its analysis with this revision and the
+        release in flight is never promoted. In C(Promoting) or C(Finalising) the task waits anyway.
+      - C(fail) refuses to start.
+    type: str
+    choices: [wait, supersede, fail]
+    default: wait
+  fail_on_rollback:
+    description: Fail the task when the release is not promoted (rolled back, superseded, not approved in time, stalled).
+    type: bool
+    default: true
+  publish_stats:
+    description:
+      - Publish the outcome with C(set_stats) semantics (C(canary_rollout) keyed by namespace/name, for both C(canary_rollout) and C(git_release)),
+        for AWX workflows. Published when the task does not fail; set O(fail_on_rollback=false) to
+        publish rollbacks too.
+    type: bool
+    default: false
+  progress:
+    description: Print each change of phase, weight and failed checks as it happens.
+    type: bool
+    default: true
+  prometheus_url:
+    description:
+      - Prometheus as Flagger queries it, from where the task runs. Before the release, the
+        task checks that it answers and that each of the canary's metrics returns data for
+        the workload serving now (C(<target>-primary)); otherwise Flagger would roll a
+        healthy release back with "no values found", and the task refuses to start it.
+      - Not checked when not set.
+    type: str
+  mesh_provider:
+    description: The mesh whose telemetry the built-in metrics read (as Flagger's C(-mesh-provider)), unless the canary names one.
+    type: str
+    default: istio
+  metric_window:
+    description:
+      - What to do when the canary's previous analysis failed less than its longest metric
+        C(interval) ago. That window still holds the failed run's traffic and would fail this release.
+      - C(wait) waits it out, saying so on the console (the time counts in O(wait_timeout)); C(fail) refuses
+        with the time left.
+    type: str
+    choices: [wait, fail]
+    default: wait
+"""

@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a Kustomization path would change in the cluster, before it is pushed (``flux diff``).
+
+The path is rendered the way kustomize-controller renders it: ``kustomize build`` when it
+has a ``kustomization.yaml``, otherwise every YAML file under it. Each object is then
+applied as a server-side *dry run* (admission, defaulting and field ownership included,
+nothing stored) and compared with the live object. Objects in the Kustomization's
+inventory that the path no longer has are reported as deleted when the Kustomization
+prunes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import subprocess
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KUSTOMIZATION
+
+# Fields the server owns: never part of a difference people care about.
+_VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
+_KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+class DiffError(CollectionError):
+    """The path cannot be rendered or an object cannot be dry-run applied."""
+
+
+def render(path, kustomize=None):
+    """The objects a Kustomization at ``path`` would apply (a list of dicts)."""
+    import yaml
+
+    if not os.path.isdir(path):
+        raise DiffError("path: %s is not a directory" % path)
+    if any(os.path.exists(os.path.join(path, name)) for name in _KUSTOMIZATION_FILES):
+        if not kustomize:
+            raise DiffError("path: %s has a kustomization.yaml; building it needs kustomize or kubectl "
+                            "on PATH (option kustomize_command)" % path)
+        result = subprocess.run(list(kustomize) + [path], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise DiffError("kustomize build %s failed: %s" % (path, result.stderr.strip()))
+        texts = [result.stdout]
+    else:
+        texts = []
+        for directory, subdirs, files in os.walk(path):
+            subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
+            for name in sorted(files):
+                if name.endswith((".yaml", ".yml")):
+                    with open(os.path.join(directory, name)) as handle:
+                        texts.append(handle.read())
+    found = []
+    for text in texts:
+        try:
+            found += [doc for doc in yaml.safe_load_all(text) if doc]
+        except yaml.YAMLError as error:
+            raise DiffError("path: %s holds invalid YAML: %s" % (path, error))
+    for index, obj in enumerate(found):
+        if not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind") \
+                or not (obj.get("metadata") or {}).get("name"):
+            raise DiffError("path: %s: document %d is not a Kubernetes object (apiVersion, kind and "
+                            "metadata.name are required)" % (path, index + 1))
+    return found
+
+
+def kustomize_command(explicit=None, which=None):
+    """``kustomize build`` or ``kubectl kustomize``, whichever is on PATH (or ``explicit``)."""
+    import shutil
+
+    which = which or shutil.which
+    if explicit:
+        return explicit
+    if which("kustomize"):
+        return ["kustomize", "build"]
+    if which("kubectl"):
+        return ["kubectl", "kustomize"]
+    return None
+
+
+def clean(obj):
+    if obj is None:
+        return None
+    obj = json.loads(json.dumps(obj))
+    metadata = obj.get("metadata") or {}
+    for key in _VOLATILE_METADATA:
+        metadata.pop(key, None)
+    annotations = metadata.get("annotations") or {}
+    annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    if not annotations:
+        metadata.pop("annotations", None)
+    obj.pop("status", None)
+    return obj
+
+
+def _text(obj):
+    import yaml
+
+    return yaml.safe_dump(obj, default_flow_style=False, sort_keys=True) if obj is not None else ""
+
+
+def object_ref(obj):
+    metadata = obj.get("metadata") or {}
+    return "%s/%s/%s" % (obj.get("kind"), metadata.get("namespace") or "", metadata.get("name"))
+
+
+def diff_path(kube, objects_to_apply, target_namespace=None, inventory=(), prune=True):
+    """``(changes, before_text, after_text)``: per object its action and unified diff."""
+    changes, before_all, after_all = [], [], []
+    rendered_ids = set()
+    for obj in objects_to_apply:
+        resource = kube.resource_for(obj["apiVersion"], obj["kind"])
+        if resource is None:
+            raise DiffError("%s: the API server has no kind %s in %s (is its CRD installed?)" % (
+                object_ref(obj), obj["kind"], obj["apiVersion"]))
+        metadata = obj.setdefault("metadata", {})
+        if resource.namespaced:
+            metadata["namespace"] = target_namespace or metadata.get("namespace") or "default"
+        else:
+            metadata.pop("namespace", None)
+        namespace = metadata.get("namespace")
+        rendered_ids.add(inventory_id(obj))
+        live = clean(kube.get(resource, namespace, metadata["name"]))
+        try:
+            dry = clean(kube.apply(resource, obj, dry_run=True))
+        except CollectionError as error:
+            raise DiffError("%s: the API server refused it (dry run): %s" % (object_ref(obj), error))
+        action = "created" if live is None else ("unchanged" if live == dry else "configured")
+        entry = dict(kind=obj["kind"], namespace=namespace, name=metadata["name"], action=action)
+        if action != "unchanged":
+            entry["diff"] = "".join(difflib.unified_diff(
+                _text(live).splitlines(True), _text(dry).splitlines(True),
+                "live/%s" % object_ref(obj), "merged/%s" % object_ref(obj)))
+            before_all.append(_text(live))
+            after_all.append(_text(dry))
+        changes.append(entry)
+    if prune:
+        for item in inventory:
+            if item["id"] not in rendered_ids:
+                namespace, name, _group, kind = split_inventory_id(item["id"])
+                changes.append(dict(kind=kind, namespace=namespace or None, name=name, action="deleted"))
+                before_all.append("# %s %s/%s\n" % (kind, namespace, name))
+    return changes, "---\n".join(before_all), "---\n".join(after_all)
+
+
+def inventory_id(obj):
+    """kustomize-controller's inventory id: ``<namespace>_<name>_<group>_<kind>``."""
+    metadata = obj.get("metadata") or {}
+    group = obj["apiVersion"].rpartition("/")[0]
+    return "%s_%s_%s_%s" % (metadata.get("namespace") or "", metadata["name"], group, obj["kind"])
+
+
+def split_inventory_id(text):
+    namespace, name, group, kind = text.split("_", 3)
+    return namespace, name, group, kind
+
+
+def for_kustomization(kube, namespace, name):
+    """``(target namespace, inventory entries, prune)`` of a live Kustomization, or defaults."""
+    obj = kube.get(KUSTOMIZATION, namespace, name)
+    if obj is None:
+        raise DiffError("%s not found" % KUSTOMIZATION.describe(namespace, name))
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return (spec.get("targetNamespace"), (status.get("inventory") or {}).get("entries") or [],
+            bool(spec.get("prune")))

@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``flux get`` and ``flux events --for`` as data: one list request per kind, one events
+request per kind that has objects."""
+
+from __future__ import annotations
+
+from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import FluxError, judge
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.events import group_events, object_events
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
+
+
+def flux_info(kube, kinds, namespace=None, name=None, label_selector=None, events=10):
+    """Summaries of the Flux objects of ``kinds`` (Resources), each with its recent events.
+
+    A kind whose CRD is not installed is skipped and named in ``missing_kinds``.
+    """
+    report, missing = [], []
+    for resource in kinds:
+        try:
+            if name:
+                obj = kube.get(resource, namespace, name)
+                items = [obj] if obj else []
+            else:
+                items = kube.list(resource, namespace, label_selector=label_selector)[0]
+        except ApiError as error:
+            if error.status == 404:
+                missing.append(resource.kind)
+                continue
+            raise
+        grouped = {}
+        if items and events > 0:
+            grouped = group_events(object_events(kube, resource.kind, namespace, name, limit=0))
+        for obj in items:
+            obj.setdefault("kind", resource.kind)
+            entry = objects.summarize(obj)
+            entry["events"] = grouped.get("%s/%s" % (entry["namespace"], entry["name"]), [])[-events:] \
+                if events > 0 else []
+            report.append(entry)
+    return report, missing
+
+
+def wait_ready(kube, kinds, namespace, name, label_selector, timeout, clock):
+    """Wait until every matching object of ``kinds`` exists and is Ready at its generation.
+
+    Kind by kind, within one deadline. Raises FluxError with Flux's message when one
+    fails, or on timeout with what was still not ready.
+    """
+    deadline = clock() + timeout
+    for resource in kinds:
+        left = deadline - clock()
+        if left <= 0:
+            raise FluxError("the timeout of %d s ran out before the %ss were ready" % (timeout, resource.kind))
+        lister, watcher = kube.source(resource, namespace, name, label_selector)
+
+        def predicate(found, resource=resource):
+            if name and not found:
+                return Verdict(False, message="%s does not exist (yet)" % resource.describe(namespace, name))
+            waiting = []
+            for obj in found.values():
+                obj.setdefault("kind", resource.kind)
+                verdict = judge(obj)
+                if verdict.done and not verdict.ok:
+                    return verdict
+                if not verdict.done:
+                    waiting.append(verdict.message)
+            return Verdict(not waiting, message="; ".join(waiting))
+
+        try:
+            verdict = wait_for(lister, watcher, predicate, left, clock=clock)
+        except WaitTimeout as error:
+            raise FluxError("not ready within %d s: %s" % (
+                timeout, error.last.message if error.last else "no answer from the API server"))
+        if not verdict.ok:
+            raise FluxError(verdict.message, object=verdict.data)

@@ -1,0 +1,120 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Flux's kinds, and how to read their state the way ``flux get`` does.
+
+Every Flux object reports the same things in the same places (the ``fluxcd/pkg``
+runtime conventions): a ``Ready`` condition, ``Reconciling`` while it works and
+``Stalled`` when it gave up; ``status.observedGeneration``; the reconcile request it
+last handled (``status.lastHandledReconcileAt``); ``spec.suspend``. Only the revision
+lives in different places per kind (:data:`REVISION_FIELDS`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Resource
+
+GIT_REPOSITORY = Resource("source.toolkit.fluxcd.io/v1", "GitRepository", "gitrepositories")
+OCI_REPOSITORY = Resource("source.toolkit.fluxcd.io/v1", "OCIRepository", "ocirepositories")
+HELM_REPOSITORY = Resource("source.toolkit.fluxcd.io/v1", "HelmRepository", "helmrepositories")
+HELM_CHART = Resource("source.toolkit.fluxcd.io/v1", "HelmChart", "helmcharts")
+BUCKET = Resource("source.toolkit.fluxcd.io/v1", "Bucket", "buckets")
+KUSTOMIZATION = Resource("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kustomizations")
+HELM_RELEASE = Resource("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmreleases")
+RECEIVER = Resource("notification.toolkit.fluxcd.io/v1", "Receiver", "receivers")
+ALERT = Resource("notification.toolkit.fluxcd.io/v1beta3", "Alert", "alerts")
+PROVIDER = Resource("notification.toolkit.fluxcd.io/v1beta3", "Provider", "providers")
+
+# In the order `flux get all` prints them: sources, then what applies them.
+KINDS = {resource.kind: resource for resource in (
+    GIT_REPOSITORY, OCI_REPOSITORY, HELM_REPOSITORY, BUCKET, HELM_CHART, KUSTOMIZATION, HELM_RELEASE, RECEIVER)}
+SOURCE_KINDS = ("GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart")
+# The kinds `flux reconcile` and `flux suspend` act on.
+RECONCILABLE = ("GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "Kustomization",
+                "HelmRelease", "Receiver")
+CONTROLLERS = {"Kustomization": "kustomize-controller", "HelmRelease": "helm-controller",
+               "Receiver": "notification-controller"}
+
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+# Where each kind records the revision it last fetched or applied.
+REVISION_FIELDS = {
+    "Kustomization": ("lastAppliedRevision",),
+    "HelmRelease": ("lastAppliedRevision", "lastAttemptedRevision"),
+}
+
+
+_SHORT_NAMES = {"gitrepo": "GitRepository", "ocirepo": "OCIRepository", "helmrepo": "HelmRepository",
+                "ks": "Kustomization", "hr": "HelmRelease", "source": "GitRepository"}
+
+
+def kind_of(name, field="kind"):
+    """The Resource for a kind name: ``Kustomization``, ``kustomizations``, ``ks``, any case."""
+    wanted = (name or "").lower()
+    for kind, resource in KINDS.items():
+        if wanted in (kind.lower(), resource.plural, kind.lower() + "s"):
+            return resource
+    if wanted in _SHORT_NAMES:
+        return KINDS[_SHORT_NAMES[wanted]]
+    raise ValueError("%s: %r is not a Flux kind; choose from %s" % (field, name, ", ".join(KINDS)))
+
+
+def controller_of(kind):
+    return CONTROLLERS.get(kind, "source-controller")
+
+
+def condition(obj, kind):
+    for entry in (obj.get("status") or {}).get("conditions") or []:
+        if entry.get("type") == kind:
+            return entry
+    return None
+
+
+def revision(obj):
+    """The revision the object last fetched (sources) or applied (Kustomization, HelmRelease)."""
+    status = obj.get("status") or {}
+    for field in REVISION_FIELDS.get(obj.get("kind"), ()):
+        if status.get(field):
+            return status[field]
+    return (status.get("artifact") or {}).get("revision") or ""
+
+
+def commit_of(revision_text):
+    """The commit SHA in a Flux revision (``main@sha1:<sha>``, ``sha1:<sha>``, or a bare SHA)."""
+    match = re.search(r"(?:sha1|sha256):([0-9a-f]+)$", revision_text or "")
+    if match:
+        return match.group(1)
+    match = re.fullmatch(r"(?:[^@]+@)?([0-9a-f]{7,64})", revision_text or "")
+    return match.group(1) if match else ""
+
+
+def revision_matches(revision_text, wanted):
+    """True when the object's revision is ``wanted``: a commit SHA (or its prefix of 7+
+    characters) or a whole revision string like ``main@sha1:…`` or a chart version."""
+    if not wanted:
+        return True
+    if revision_text == wanted:
+        return True
+    commit = commit_of(revision_text)
+    return bool(commit) and len(wanted) >= 7 and re.fullmatch(r"[0-9a-f]+", wanted) is not None \
+        and commit.startswith(wanted)
+
+
+def is_suspended(obj):
+    return bool((obj.get("spec") or {}).get("suspend"))
+
+
+def summarize(obj):
+    """What ``flux get`` prints of an object, as data."""
+    metadata = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    ready = condition(obj, "Ready") or {}
+    return dict(
+        kind=obj.get("kind"), name=metadata.get("name"), namespace=metadata.get("namespace"),
+        ready=ready.get("status", "Unknown"), reason=ready.get("reason", ""), message=ready.get("message", ""),
+        revision=revision(obj), suspended=is_suspended(obj),
+        generation=metadata.get("generation"), observed_generation=status.get("observedGeneration"),
+        last_handled_reconcile_at=status.get("lastHandledReconcileAt", ""),
+        conditions=status.get("conditions") or [],
+    )

@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Suspend and resume Flux objects (``flux suspend`` / ``flux resume``), by name or in bulk.
+
+A suspended object keeps what it applied and ignores new revisions until resumed. The
+change is ``spec.suspend`` through a merge patch, made only where it differs (a second
+run changes nothing). Resuming also requests a reconcile, as ``flux resume`` does, so
+what was pushed meanwhile is applied at once; the caller may wait for it.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import (
+    FluxError,
+    request_token,
+    wait_handled,
+)
+
+
+def select(kube, kinds, namespace=None, name=None, label_selector=None):
+    """The objects of ``kinds`` (Resources) that match; one named object must exist."""
+    found = []
+    for resource in kinds:
+        if name:
+            obj = kube.get(resource, namespace, name)
+            if obj is not None:
+                obj.setdefault("kind", resource.kind)
+                found.append((resource, obj))
+            continue
+        items, _version = kube.list(resource, namespace, label_selector=label_selector)
+        found += [(resource, item) for item in items]
+    if name and not found:
+        raise FluxError("%s not found" % " or ".join(resource.describe(namespace, name) for resource in kinds))
+    return found
+
+
+def set_suspended(kube, selected, suspend, check_mode=False, now=None):
+    """Suspend or resume each selected object; returns the entries that changed."""
+    changed = []
+    for resource, obj in selected:
+        if objects.is_suspended(obj) == suspend:
+            continue
+        metadata = obj["metadata"]
+        patch = {"spec": {"suspend": suspend}}
+        token = None
+        if not suspend:
+            token = request_token(now)
+            patch["metadata"] = {"annotations": {objects.REQUESTED_AT: token}}
+        kube.patch(resource, metadata.get("namespace"), metadata["name"], patch, dry_run=check_mode,
+                   patch_type="merge")
+        changed.append(dict(kind=resource.kind, namespace=metadata.get("namespace"), name=metadata["name"],
+                            requested_at=token, resource=resource))
+    return changed
+
+
+def wait_resumed(kube, changed, timeout, clock):
+    """Wait until every resumed object handled its reconcile and is ready."""
+    deadline = clock() + timeout
+    for entry in changed:
+        left = deadline - clock()
+        if left <= 0:
+            raise FluxError("resume: the timeout of %d s ran out before %s was ready" % (
+                timeout, entry["resource"].describe(entry["namespace"], entry["name"])))
+        verdict = wait_handled(kube, entry["resource"], entry["namespace"], entry["name"], entry["requested_at"],
+                               left, clock=clock)
+        entry["revision"] = verdict.data.get("revision")
+
+
+def public(entries):
+    return [{key: value for key, value in entry.items() if key != "resource"} for entry in entries]

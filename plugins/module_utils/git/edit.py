@@ -1,0 +1,171 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Edits a release makes to the platform repository, as pure functions on YAML text.
+
+- :func:`set_images`: kustomize's ``images`` list of a ``kustomization.yaml``
+  (``newTag`` / ``newName`` / ``digest`` per image name), the way ``kustomize edit set
+  image`` and Flux's image automation change a version.
+- :func:`set_value`: a value at a YAML path in one document of a file, for what is not
+  an image (an environment value, a replica count). Paths are dotted keys with list
+  selectors: ``spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value``
+  or ``spec.ports[0].port``.
+
+Each returns the new text and what it changed (``[(what, old, new)]``); nothing changed
+means the repository already holds the release. Comments are not kept (PyYAML).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+
+
+class EditError(CollectionError):
+    """The file cannot take the edit; the message names the file and the path."""
+
+
+def _load_all(text, where):
+    import yaml
+
+    try:
+        return [doc for doc in yaml.safe_load_all(text)]
+    except yaml.YAMLError as error:
+        raise EditError("%s is not valid YAML: %s" % (where, error))
+
+
+def _dump_all(docs):
+    import yaml
+
+    return yaml.safe_dump_all(docs, default_flow_style=False, sort_keys=False)
+
+
+def split_image(reference):
+    """``(name, tag, digest)`` of ``registry/name:tag@sha256:…`` (tag or digest may be empty)."""
+    name, _at, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = ""
+    if ":" in last:
+        name, tag = name.rsplit(":", 1)
+    return name, tag, digest
+
+
+def set_images(text, images, where="kustomization.yaml"):
+    """Set ``images`` (``{name: tag or full reference}``) in a kustomization's ``images``."""
+    docs = _load_all(text, where)
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise EditError("%s must hold one kustomization document" % where)
+    kustomization = docs[0]
+    entries = kustomization.setdefault("images", [])
+    if not isinstance(entries, list):
+        raise EditError("%s: images must be a list" % where)
+    changes = []
+    for name, value in images.items():
+        if not isinstance(value, str) or not value.strip():
+            raise EditError("images.%s: expected a tag or an image reference, got %r" % (name, value))
+        entry = next((item for item in entries if isinstance(item, dict) and item.get("name") == name), None)
+        if entry is None:
+            entry = {"name": name}
+            entries.append(entry)
+        before = _image_text(entry)
+        if "/" in value or ":" in value or "@" in value:
+            new_name, tag, digest = split_image(value)
+            if new_name != name:
+                entry["newName"] = new_name
+            else:
+                entry.pop("newName", None)
+            _set_or_drop(entry, "newTag", tag)
+            _set_or_drop(entry, "digest", digest)
+        else:
+            entry["newTag"] = value
+            entry.pop("digest", None)
+        after = _image_text(entry)
+        if before != after:
+            changes.append(("images.%s" % name, before, after))
+    return (_dump_all(docs) if changes else text), changes
+
+
+def _set_or_drop(entry, key, value):
+    if value:
+        entry[key] = value
+    else:
+        entry.pop(key, None)
+
+
+def _image_text(entry):
+    text = entry.get("newName") or entry.get("name")
+    if entry.get("newTag"):
+        text += ":" + str(entry["newTag"])
+    if entry.get("digest"):
+        text += "@" + entry["digest"]
+    return text if (entry.get("newTag") or entry.get("digest") or entry.get("newName")) else ""
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]|\[([^=\]]+)=([^\]]*)\]")
+
+
+def parse_path(path):
+    """``a.b[0].c[name=x]`` -> ``["a", "b", 0, "c", ("name", "x")]``."""
+    steps, position = [], 0
+    while position < len(path):
+        if path[position] == ".":
+            position += 1
+            continue
+        match = _STEP.match(path, position)
+        if not match:
+            raise EditError("path %r: cannot read it at %r" % (path, path[position:]))
+        key, index, field, value = match.groups()
+        steps.append(key if key is not None else int(index) if index is not None else (field, value))
+        position = match.end()
+    if not steps:
+        raise EditError("path must not be empty")
+    return steps
+
+
+def _resolve(doc, steps):
+    """The container holding the last step, and that step; None when the path is absent."""
+    current = doc
+    for step in steps[:-1]:
+        current = _step(current, step)
+        if current is None:
+            return None, None
+    return current, steps[-1]
+
+
+def _step(current, step):
+    if isinstance(step, str):
+        return current.get(step) if isinstance(current, dict) else None
+    if isinstance(step, int):
+        return current[step] if isinstance(current, list) and -len(current) <= step < len(current) else None
+    field, value = step
+    if not isinstance(current, list):
+        return None
+    return next((item for item in current if isinstance(item, dict) and str(item.get(field)) == value), None)
+
+
+def set_value(text, path, value, kind=None, where="file"):
+    """Set ``value`` at ``path`` in the document of ``kind`` (or the one the path fits)."""
+    steps = parse_path(path)
+    docs = _load_all(text, where)
+    candidates = [doc for doc in docs if isinstance(doc, dict) and (kind is None or doc.get("kind") == kind)]
+    for doc in candidates:
+        parent, last = _resolve(doc, steps)
+        if parent is None:
+            continue
+        if isinstance(last, tuple):
+            raise EditError("%s: path %s must end in a key or an index" % (where, path))
+        if isinstance(parent, dict):
+            old = parent.get(last)
+            if old == value:
+                return text, []
+            parent[last] = value
+        elif isinstance(parent, list) and isinstance(last, int) and -len(parent) <= last < len(parent):
+            old = parent[last]
+            if old == value:
+                return text, []
+            parent[last] = value
+        else:
+            continue
+        return _dump_all(docs), [(path, old, value)]
+    raise EditError("%s: no %sdocument has the path %s" % (where, "%s " % kind if kind else "", path))

@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A release through git: commit, Flux applies it, Flagger judges it, revert on rollback.
+
+:class:`GitRelease` is the release engine of ``canary_rollout`` (flagger/release.py) with
+another change: instead of patching the target, it
+
+1. checks before anything is written: the options, the Flux objects that apply the app
+   (the Kustomization and its source exist and are not suspended), then everything the
+   engine checks (canary initialised, no rollback request, a release in flight, the
+   timeout floor, the metric window, the metrics having data);
+2. edits the app's directory in the platform repository (kustomize ``images`` and values
+   at YAML paths, module_utils/git/edit.py), commits with a message that says what, from
+   what to what and who ran it, and pushes;
+3. reconciles the source and the Kustomization and waits until *that* commit is applied
+   (flux/reconcile.py); a commit Flux cannot apply (a broken manifest) is reverted at
+   once, so git is left as it was found;
+4. follows the canary to its verdict with the engine (live progress);
+5. on rollback, reverts its own commit, pushes, reconciles, and reports both commits, so
+   git and the cluster agree again.
+
+A release whose values git already holds changes nothing. Check mode computes the
+commit's diff and pushes nothing.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.release import (
+    Release,
+    ReleaseError,
+    check_request,
+)
+from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import (
+    FluxError,
+    Reconcile,
+    check_not_suspended,
+    source_of,
+)
+from ansible_collections.gitops.progressive.plugins.module_utils.git import edit
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
+    default_workdir,
+    repo_from_params,
+)
+
+
+def check_git_request(args):
+    """Problems with git_release's own options, before any request."""
+    errors = []
+    if not args.get("images") and not args.get("values"):
+        errors.append("images or values must say what to release")
+    path = args.get("path") or ""
+    if not path or os.path.isabs(path) or ".." in path.split("/"):
+        errors.append("path must be a directory inside the repository, like apps/staging, got %r" % path)
+    for index, value in enumerate(args.get("values") or []):
+        if not isinstance(value, dict) or not value.get("file") or not value.get("path") or "value" not in value:
+            errors.append("values[%d] needs file, path and value" % index)
+        elif ".." in str(value["file"]).split("/") or os.path.isabs(str(value["file"])):
+            errors.append("values[%d].file must be inside the repository, got %r" % (index, value["file"]))
+        elif value["value"] is None:
+            errors.append("values[%d].value must not be null" % index)
+    if args.get("flux_timeout") is not None and args["flux_timeout"] <= 0:
+        errors.append("flux_timeout must be a positive number of seconds, got %r" % args["flux_timeout"])
+    return errors
+
+
+def requested_by(args, environ=None):
+    environ = environ if environ is not None else os.environ
+    if args.get("requested_by"):
+        return args["requested_by"]
+    who = environ.get("AWX_JOB_ID") and "AWX job %s" % environ["AWX_JOB_ID"]
+    if not who:
+        try:
+            who = "%s@%s" % (getpass.getuser(), socket.gethostname())
+        except (KeyError, OSError):
+            who = "unknown"
+    return who
+
+
+class GitRelease(Release):
+    task = "git_release"
+
+    def __init__(self, kube, args, check_mode=False, say=None, **kwargs):
+        super().__init__(kube, args, check_mode=check_mode, say=say, **kwargs)
+        self.repo = repo_from_params(args, default_workdir(args["repo_url"], args.get("branch") or "main"))
+        self.kustomization = None
+
+    # --- checks ------------------------------------------------------------------------
+    def _check_request(self):
+        args = dict(self.args)
+        args.pop("images", None)  # image names here are kustomize image names, checked by edit.py
+        return check_request(args) + check_git_request(self.args)
+
+    def _asks_for_change(self):
+        return True
+
+    def run(self):
+        errors = self._check_request()
+        if errors:
+            raise ReleaseError("git_release: %s" % "; ".join(errors))
+        self._check_flux()
+        self.result["commit_before"] = self.repo.sync()
+        return super().run()
+
+    def _check_flux(self):
+        namespace, name = self.args["kustomization_namespace"], self.args["kustomization"]
+        kustomization = self.kube.get(objects.KUSTOMIZATION, namespace, name)
+        if kustomization is None:
+            raise ReleaseError("git_release: %s not found; which Kustomization applies %s? (option kustomization)" % (
+                objects.KUSTOMIZATION.describe(namespace, name), self.args["path"]))
+        kustomization.setdefault("kind", "Kustomization")
+        check_not_suspended(kustomization)
+        source = source_of(kustomization)
+        source_obj = self.kube.get(*source)
+        if source_obj is None:
+            raise ReleaseError("git_release: the source of %s, %s, not found" % (
+                objects.KUSTOMIZATION.describe(namespace, name), source[0].describe(source[1], source[2])))
+        source_obj.setdefault("kind", source[0].kind)
+        check_not_suspended(source_obj)
+        self.kustomization = kustomization
+
+    # --- the change --------------------------------------------------------------------
+    def _edit(self):
+        """Apply the edits to the working copy (from a clean state); ``[(what, old, new)]``."""
+        self.repo.discard()
+        changes = []
+        if self.args.get("images"):
+            changes += self._edit_file(os.path.join(self.args["path"], "kustomization.yaml"),
+                                       lambda text, where: edit.set_images(text, self.args["images"], where))
+        for value in self.args.get("values") or []:
+            changes += self._edit_file(value["file"], lambda text, where, value=value: edit.set_value(
+                text, value["path"], value["value"], value.get("kind"), where))
+        return changes
+
+    def _edit_file(self, relative, change):
+        full = self.repo.path(relative)
+        try:
+            with open(full) as handle:
+                text = handle.read()
+        except OSError:
+            raise ReleaseError("git_release: %s is not in the repository %s" % (relative, self.repo.url))
+        new_text, changes = change(text, relative)
+        if changes:
+            with open(full, "w") as handle:
+                handle.write(new_text)
+        return changes
+
+    def _pending_change(self, canary):
+        changes = self._edit()
+        if not changes:
+            return None
+        return dict(changes=changes, diff=self.repo.diff())
+
+    def _message(self, changes):
+        key = "%s/%s" % (self.args["namespace"], self.args["name"])
+        what = ", ".join("%s %s -> %s" % (name, old or "(unset)", new) for name, old, new in changes)
+        return "Release %s: %s\n\nRequested by %s through gitops.progressive.git_release.\nPath: %s" % (
+            key, what, requested_by(self.args), self.args["path"])
+
+    def _preview(self, canary, change, obj):
+        self.repo.discard()
+        self.result.update(changed=True, changes=_changes(change["changes"]), diff=dict(prepared=change["diff"]),
+                           msg="%s: would commit and push: %s" % (obj, self._message(change["changes"]).split("\n")[0]))
+        return self.result
+
+    def _make_change(self, canary, change):
+        changes = self._edit()
+        message = self._message(changes)
+        commit = self.repo.commit(message)
+        self.repo.push()
+        self.result.update(changed=True, commit=commit, changes=_changes(changes), message=message.split("\n")[0])
+        self.say("git_release: pushed %s (%s)" % (commit[:12], message.split("\n")[0]))
+        try:
+            self.result["flux"] = self._apply(commit)
+        except FluxError as error:
+            reverted = self._revert(commit, "Flux could not apply it: %s" % error)
+            raise ReleaseError("git_release: Flux did not apply %s: %s. Reverted it with %s; git is as it was "
+                               "found." % (commit[:12], error, reverted[:12]), commit=commit, revert_commit=reverted)
+        return canaries.pod_template(canaries.get_target(self.kube, canary))
+
+    def _apply(self, commit):
+        """Reconcile the source and the Kustomization; wait until ``commit`` is applied."""
+        namespace, name = self.args["kustomization_namespace"], self.args["kustomization"]
+        result = Reconcile(self.kube, objects.KUSTOMIZATION, namespace, name, self.args.get("flux_timeout") or 120,
+                           with_source=True, revision=commit, report=self.say, clock=self.clock).run()
+        return dict(seconds=result["seconds"], revision=result["revision"], steps=result["steps"])
+
+    def _revert(self, commit, why):
+        self.repo.sync()
+        subject = self.repo.subject(commit)
+        reverted = self.repo.revert(commit, 'Revert "%s"\n\n%s\nReverted by gitops.progressive.git_release.' % (
+            subject, why))
+        self.repo.push()
+        self.result["revert_commit"] = reverted
+        self.say("git_release: reverted %s with %s" % (commit[:12], reverted[:12]))
+        try:
+            self.result["revert_flux"] = self._apply(reverted)
+        except FluxError as error:
+            self.result.setdefault("warnings", []).append(
+                "the revert %s is pushed but Flux has not applied it: %s" % (reverted[:12], error))
+        return reverted
+
+    def _conclude(self, outcome):
+        if outcome["verdict"] == "failed" and self.result.get("commit") and self.args.get("revert_on_rollback", True):
+            try:
+                self._revert(self.result["commit"], "Flagger rolled the release back: %s" % (
+                    outcome.get("reason") or "failed analysis"))
+            except CollectionError as error:
+                self.result.setdefault("warnings", []).append(
+                    "could not revert %s after the rollback: %s" % (self.result["commit"][:12], error))
+        return self._report(outcome)
+
+
+def _changes(changes):
+    return [dict(what=what, old=old, new=new) for what, old, new in changes]
+
+
+def git_release_argument_spec():
+    """git_release's options: the engine's (canary_rollout) without the target patch, plus git and Flux."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.flagger.rollout_args import rollout_argument_spec
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import git_argument_spec
+
+    spec = rollout_argument_spec()
+    for option in ("label_selector", "env", "env_container", "annotations"):
+        spec.pop(option)
+    spec["name"]["required"] = True
+    spec["namespace"]["required"] = True
+    spec["wait_timeout"]["default"] = 1800
+    spec.update(git_argument_spec())  # git_username / git_password: username and password are the API server's
+    spec.update(
+        path=dict(type="str", required=True),
+        values=dict(type="list", elements="dict", default=[]),
+        kustomization=dict(type="str", default="apps"),
+        kustomization_namespace=dict(type="str", default="flux-system"),
+        flux_timeout=dict(type="int", default=120),
+        revert_on_rollback=dict(type="bool", default=True),
+        requested_by=dict(type="str"),
+    )
+    return spec

@@ -1,0 +1,173 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: flux_info
+short_description: Report Flux objects like flux get, with their recent events; optionally wait until they are ready
+version_added: 0.7.0
+description:
+  - For each object of the chosen kinds, what C(flux get) prints (ready, reason, message,
+    revision, suspended) plus its conditions and the recent events Flux recorded on it
+    (like C(flux events --for)).
+  - One list request per kind and one events request per kind that has objects; kinds
+    whose CRDs are not installed are named in RV(missing_kinds).
+  - With O(wait), first waits until every matching object exists (when named) and is
+    C(Ready) at its current generation; a failed object ends the wait with Flux's
+    message. Nothing is requested of Flux (see M(gitops.progressive.flux_reconcile) for that).
+author:
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.flux
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    details: Reads only.
+  diff_mode:
+    support: none
+requirements:
+  - kubernetes >= 24.2.0
+options:
+  kinds:
+    description: Kinds to report; all Flux kinds by default (short names work).
+    type: list
+    elements: str
+    default: [GitRepository, OCIRepository, HelmRepository, Bucket, HelmChart, Kustomization, HelmRelease, Receiver]
+  name:
+    description: One object by name (needs O(namespace)).
+    type: str
+  namespace:
+    description: Namespace to look in; all namespaces when not set.
+    type: str
+  label_selectors:
+    description: Label selectors the objects must match.
+    type: list
+    elements: str
+    default: []
+  events:
+    description: How many recent events to report per object (0 for none, and no events request).
+    type: int
+    default: 5
+  wait:
+    description: Wait until the matching objects are ready before reporting.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds for O(wait); must be positive.
+    type: int
+    default: 300
+"""
+
+EXAMPLES = r"""
+- name: What does Flux say? (flux get all -A)
+  gitops.progressive.flux_info:
+  register: flux
+
+- name: Wait until the platform's Kustomizations are ready
+  gitops.progressive.flux_info:
+    kinds: [Kustomization]
+    namespace: flux-system
+    wait: true
+    wait_timeout: 180
+"""
+
+RETURN = r"""
+objects:
+  description: One entry per object, sources first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: Kind of the object.
+      type: str
+    name:
+      description: Name.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    ready:
+      description: Status of the Ready condition (C(True), C(False), C(Unknown)).
+      type: str
+    reason:
+      description: Reason of the Ready condition.
+      type: str
+    message:
+      description: Message of the Ready condition.
+      type: str
+    revision:
+      description: The revision fetched (sources) or applied (Kustomization, HelmRelease).
+      type: str
+    suspended:
+      description: Whether the object is suspended.
+      type: bool
+    conditions:
+      description: All conditions.
+      type: list
+      elements: dict
+    events:
+      description: Recent events on the object, oldest first.
+      type: list
+      elements: dict
+missing_kinds:
+  description: Kinds whose CRD the cluster does not have.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import time
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.info import flux_info, wait_ready
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KINDS, kind_of
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
+    auth_argument_spec,
+    module_client,
+)
+
+
+def main():
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+    spec = auth_argument_spec()
+    spec.update(
+        kinds=dict(type="list", elements="str", default=list(KINDS)),
+        name=dict(type="str"),
+        namespace=dict(type="str"),
+        label_selectors=dict(type="list", elements="str", default=[]),
+        events=dict(type="int", default=5),
+        wait=dict(type="bool", default=False),
+        wait_timeout=dict(type="int", default=300),
+    )
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, required_by={"name": "namespace"})
+    params = module.params
+    try:
+        kinds = [kind_of(kind, "kinds[%d]" % index) for index, kind in enumerate(params["kinds"])]
+    except ValueError as error:
+        module.fail_json(msg=str(error))
+    if params["wait"] and params["wait_timeout"] <= 0:
+        module.fail_json(msg="wait_timeout must be a positive number of seconds, got %d" % params["wait_timeout"])
+    selector = ",".join(params["label_selectors"]) or None
+    try:
+        kube = module_client(module)
+        if params["wait"]:
+            wait_ready(kube, kinds, params["namespace"], params["name"], selector, params["wait_timeout"],
+                       time.monotonic)
+        report, missing = flux_info(kube, kinds, params["namespace"], params["name"], selector, params["events"])
+    except CollectionError as error:
+        module.fail_json(msg=str(error), **error.details)
+    module.exit_json(changed=False, objects=report, missing_kinds=missing)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: git_release
+short_description: Ship a release through git, Flux and a Flagger canary; revert the commit on rollback
+version_added: 0.7.0
+description:
+  - The GitOps way to release, in one task. Nobody patches the cluster; the change is a commit.
+  - B(Preflight), before anything is written. The options; the Kustomization that applies
+    O(path) and its source exist and are not suspended; then the checks of
+    M(gitops.progressive.canary_rollout). The canary exists and is initialised, no
+    rollback request is open, a release in flight is waited for (O(in_flight)), the
+    timeout covers the analysis floor, the metric window is clear (O(metric_window)),
+    and with O(prometheus_url) the canary's metrics return data.
+  - B(Commit). Sets O(images) in the C(kustomization.yaml) of O(path) (kustomize's
+    C(images), like C(kustomize edit set image)) and O(values) at YAML paths. It commits
+    with a message naming the app, each old and new value, and who ran it, and pushes.
+  - B(Apply). Reconciles the source and the Kustomization and waits until that commit is
+    the applied revision. A commit Flux cannot apply (a broken manifest) is reverted at
+    once and the task fails with kustomize-controller's message; git is left as it was found.
+  - B(Analyse). Follows the canary that change starts to its verdict with the release
+    engine, live progress on the console (see M(gitops.progressive.canary_rollout)).
+  - B(Revert on rollback). When Flagger rolls the release back, the task reverts its own
+    commit, pushes, reconciles and reports both commits, so git and the cluster agree again.
+  - Idempotent. Releasing what git already holds commits nothing and reports the verdict the
+    canary holds for it.
+  - Runs on the controller (an action plugin), where the working copy lives; it must reach
+    the git server and the API server.
+author:
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.flux
+  - gitops.progressive.attributes.action_plugin
+  - gitops.progressive.git
+  - gitops.progressive.release
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  check_mode:
+    support: full
+    details: The same preflight; the commit's diff is computed (shown with C(--diff)), nothing is committed, pushed or followed.
+  diff_mode:
+    support: full
+    details: The diff of the commit the release makes.
+requirements:
+  - kubernetes >= 24.2.0
+  - git
+options:
+  name:
+    description: Name of the canary.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the canary.
+    type: str
+    required: true
+  path:
+    description: The app's directory in the repository, holding the C(kustomization.yaml) O(images) edits (for example C(apps/staging)).
+    type: str
+    required: true
+  images:
+    description:
+      - New version per kustomize image name. A tag (C(6.7.1)) sets C(newTag); a full reference
+        (C(ghcr.io/stefanprodan/podinfo:6.7.1) or with C(@sha256:...)) sets C(newName), C(newTag) and C(digest).
+    type: dict
+    default: {}
+  values:
+    description:
+      - Values to set at YAML paths in files of the repository, for what is not an image.
+      - Each has C(file) (relative to the repository root), C(path) (dotted keys with list selectors,
+        like C(spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value) or C(spec.ports[0].port)),
+        C(value), and optionally C(kind) to pick the document of that kind in a multi-document file.
+    type: list
+    elements: dict
+    default: []
+  kustomization:
+    description: The Flux Kustomization that applies O(path).
+    type: str
+    default: apps
+  kustomization_namespace:
+    description: Namespace of O(kustomization).
+    type: str
+    default: flux-system
+  flux_timeout:
+    description: Seconds for Flux to apply the commit (and a revert), counted in O(wait_timeout).
+    type: int
+    default: 120
+  revert_on_rollback:
+    description: Revert the release's commit when Flagger rolls the release back.
+    type: bool
+    default: true
+  requested_by:
+    description: Who asked for the release, for the commit message. Defaults to the AWX job or the user and host.
+    type: str
+  wait:
+    description: Follow the release to its verdict. With V(false) the task returns once Flux applied the commit.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds the whole task may take (git, Flux, the analysis, a release in flight waited for).
+      - A timeout below what the canary's analysis needs (interval × steps or iterations, plus
+        C(progressDeadlineSeconds)) is refused before anything is written.
+    type: int
+    default: 1800
+    aliases: [timeout]
+seealso:
+  - module: gitops.progressive.canary_rollout
+  - module: gitops.progressive.flux_reconcile
+"""
+
+EXAMPLES = r"""
+- name: Ship podinfo 6.7.2 to staging through git
+  gitops.progressive.git_release:
+    name: podinfo
+    namespace: demo
+    repo_url: "{{ flux_platform_repo_url }}"
+    git_password: "{{ git_token }}"
+    path: apps/staging
+    images:
+      ghcr.io/stefanprodan/podinfo: 6.7.2
+    prometheus_url: "{{ flagger_prometheus_url }}"
+    wait_timeout: 900
+  register: release
+
+- name: Report both commits of a rolled-back release
+  ansible.builtin.debug:
+    msg: "{{ release.verdict }}: {{ release.commit }} reverted by {{ release.revert_commit | default('-') }}"
+"""
+
+RETURN = r"""
+verdict:
+  description: As for M(gitops.progressive.canary_rollout) (C(promoted), C(failed), C(superseded), ...).
+  returned: when a release was followed or found
+  type: str
+commit:
+  description: The release's commit.
+  returned: when a commit was pushed
+  type: str
+revert_commit:
+  description: The commit that reverted it (after a rollback, or when Flux could not apply it).
+  returned: when the release was reverted
+  type: str
+commit_before:
+  description: The branch's head before the task.
+  returned: always
+  type: str
+message:
+  description: The first line of the release's commit message.
+  returned: when a commit was pushed
+  type: str
+changes:
+  description: What the commit changes (what, old, new).
+  returned: when there is a change
+  type: list
+  elements: dict
+flux:
+  description: How Flux applied the commit (seconds, revision, each reconcile step).
+  returned: when a commit was pushed
+  type: dict
+revert_flux:
+  description: How Flux applied the revert.
+  returned: when the release was reverted
+  type: dict
+duration:
+  description: Seconds the task took.
+  returned: when a release was followed
+  type: float
+weights:
+  description: The traffic weights the canary went through.
+  returned: when a release was followed
+  type: list
+  elements: int
+reason:
+  description: Why the release was not promoted.
+  returned: when not promoted
+  type: str
+metrics_checked:
+  description: The metrics whose data was checked before the release (with O(prometheus_url)).
+  returned: when prometheus_url is set
+  type: list
+  elements: str
+"""

@@ -1,0 +1,122 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: platform_repo
+short_description: Make files in the platform git repository hold the given content, in one commit
+version_added: 0.7.0
+description:
+  - Brings a working copy to the remote branch, writes O(files) (and deletes O(remove)),
+    and when anything differs commits it with O(message) and pushes. Used by the
+    C(gitops.progressive.flux) role to lay the platform repository out; usable for any
+    file set a team keeps in git.
+  - Idempotent. Files that already hold the content change nothing; no commit is made.
+  - Credentials are sent as an HTTP header through the environment of the git process,
+    never in a URL, an argument list or the output.
+author:
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.git
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The working copy is updated and the change computed (and shown with C(--diff)); nothing is committed or pushed.
+  diff_mode:
+    support: full
+    details: The C(git diff) of the change.
+options:
+  files:
+    description: Content by path relative to the repository root.
+    type: dict
+    default: {}
+  seed_files:
+    description:
+      - Content by path for files written only when they do not exist yet, and never
+        changed afterwards (for example the files releases edit: which version runs where).
+    type: dict
+    default: {}
+  remove:
+    description: Paths to delete.
+    type: list
+    elements: str
+    default: []
+  message:
+    description: Commit message.
+    type: str
+    default: Update the platform repository (gitops.progressive)
+"""
+
+EXAMPLES = r"""
+- name: Lay the platform repository out
+  gitops.progressive.platform_repo:
+    repo_url: http://127.0.0.1:18300/platform.git
+    git_password: "{{ git_password }}"
+    files:
+      clusters/staging/apps.yaml: "{{ lookup('ansible.builtin.template', 'apps.yaml.j2') }}"
+    message: "Bootstrap staging"
+"""
+
+RETURN = r"""
+commit:
+  description: The branch's commit after the task (the new one when something changed).
+  returned: success
+  type: str
+changed_files:
+  description: Paths whose content changed.
+  returned: success
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
+    default_workdir,
+    git_argument_spec,
+    repo_from_params,
+    write_files,
+)
+
+
+def main():
+    spec = git_argument_spec()
+    spec.update(
+        files=dict(type="dict", default={}),
+        seed_files=dict(type="dict", default={}),
+        remove=dict(type="list", elements="str", default=[]),
+        message=dict(type="str", default="Update the platform repository (gitops.progressive)"),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    params = module.params
+    for option in ("files", "seed_files"):
+        for path, text in params[option].items():
+            if not isinstance(text, str):
+                module.fail_json(msg="%s.%s must be text, got a %s" % (option, path, type(text).__name__))
+    repo = repo_from_params(params, default_workdir(params["repo_url"], params["branch"]))
+    try:
+        head = repo.sync()
+        changed_files = write_files(repo, params["files"], params["remove"], params["seed_files"])
+        result = dict(changed=bool(changed_files), changed_files=changed_files, commit=head)
+        if changed_files:
+            repo.git("add", "--all")
+            if module._diff:
+                result["diff"] = dict(prepared=repo.git("diff", "--cached"))
+            if module.check_mode:
+                repo.git("reset", "--quiet", "--hard", "HEAD")
+            else:
+                result["commit"] = repo.commit(params["message"])
+                repo.push()
+    except CollectionError as error:
+        module.fail_json(msg=str(error))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
