@@ -1,0 +1,82 @@
+import pytest
+import yaml
+
+from ansible_collections.gitops.progressive.plugins.module_utils.git import edit
+
+KUSTOMIZATION = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../base/podinfo
+images:
+  - name: ghcr.io/stefanprodan/podinfo
+    newTag: "6.7.0"
+"""
+
+PATCH = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+spec:
+  template:
+    spec:
+      containers:
+        - name: podinfo
+          env:
+            - name: ERROR_FRACTION
+              value: "0"
+"""
+ENV_PATH = "spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value"
+
+
+def test_a_tag_sets_new_tag_and_reports_old_and_new():
+    text, changes = edit.set_images(KUSTOMIZATION, {"ghcr.io/stefanprodan/podinfo": "6.7.1"})
+    assert yaml.safe_load(text)["images"] == [{"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.7.1"}]
+    assert changes == [("images.ghcr.io/stefanprodan/podinfo", "ghcr.io/stefanprodan/podinfo:6.7.0",
+                        "ghcr.io/stefanprodan/podinfo:6.7.1")]
+
+
+def test_the_tag_git_already_holds_changes_nothing_and_keeps_the_text():
+    text, changes = edit.set_images(KUSTOMIZATION, {"ghcr.io/stefanprodan/podinfo": "6.7.0"})
+    assert changes == [] and text == KUSTOMIZATION
+
+
+def test_a_full_reference_with_a_digest_sets_name_tag_and_digest():
+    text, _changes = edit.set_images(KUSTOMIZATION, {
+        "ghcr.io/stefanprodan/podinfo": "registry.local:5000/podinfo:6.7.1@sha256:" + "a" * 64})
+    entry = yaml.safe_load(text)["images"][0]
+    assert entry == {"name": "ghcr.io/stefanprodan/podinfo", "newName": "registry.local:5000/podinfo",
+                     "newTag": "6.7.1", "digest": "sha256:" + "a" * 64}
+
+
+def test_an_empty_image_value_is_refused_naming_it():
+    with pytest.raises(edit.EditError, match="images.podinfo"):
+        edit.set_images(KUSTOMIZATION, {"podinfo": ""})
+
+
+def test_a_value_is_set_at_a_path_with_selectors():
+    text, changes = edit.set_value(PATCH, ENV_PATH, "75", where="apps/staging/podinfo-env.yaml")
+    assert changes == [(ENV_PATH, "0", "75")]
+    doc = yaml.safe_load(text)
+    assert doc["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "75"
+
+
+def test_the_same_value_changes_nothing():
+    assert edit.set_value(PATCH, ENV_PATH, "0") == (PATCH, [])
+
+
+def test_a_path_no_document_has_is_an_error_naming_file_and_path():
+    with pytest.raises(edit.EditError, match="podinfo-env.yaml: no document has the path spec.replicas.x"):
+        edit.set_value(PATCH, "spec.replicas.x", 3, where="podinfo-env.yaml")
+
+
+def test_a_kind_picks_the_document_in_a_multi_document_file():
+    text = PATCH + "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\nspec:\n  ports:\n  - port: 80\n"
+    new, changes = edit.set_value(text, "spec.ports[0].port", 9898, kind="Service")
+    assert changes == [("spec.ports[0].port", 80, 9898)]
+    assert list(yaml.safe_load_all(new))[1]["spec"]["ports"][0]["port"] == 9898
+
+
+@pytest.mark.parametrize("path", ["", "a..[", "a[name=x"])
+def test_unreadable_paths_are_refused(path):
+    with pytest.raises(edit.EditError):
+        edit.parse_path(path)

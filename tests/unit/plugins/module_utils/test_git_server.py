@@ -1,0 +1,126 @@
+import base64
+import http.client
+import os
+import subprocess
+import threading
+
+import pytest
+
+from ansible_collections.gitops.progressive.plugins.module_utils.git import server
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import GitError, PlatformRepo, redact
+
+
+def basic(user, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def test_only_the_right_user_and_password_are_authorised():
+    assert server.authorised(basic("git", "s3cret"), "git", "s3cret") == "git"
+    assert server.authorised(basic("git", "wrong"), "git", "s3cret") is None
+    assert server.authorised(None, "git", "s3cret") is None
+    assert server.authorised("Basic !!!", "git", "s3cret") is None
+
+
+def test_a_non_loopback_listen_address_is_refused(tmp_path):
+    credentials = tmp_path / "credentials"
+    credentials.write_text("git:s3cret\n")
+    with pytest.raises(ValueError, match="not a loopback address"):
+        server.serve(str(tmp_path), "0.0.0.0:0", str(credentials))
+
+
+def test_cgi_output_is_split_into_status_headers_and_body():
+    status, headers, body = server.parse_cgi(b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n\r\nnope")
+    assert status == 404 and headers == [("Content-Type", "text/plain")] and body == b"nope"
+
+
+@pytest.fixture
+def git_server(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(root / "platform.git")],
+                   check=True)
+    credentials = tmp_path / "credentials"
+    credentials.write_text("git:s3cret\n")
+    hooks = tmp_path / "hooks"
+    received = []
+
+    lines = []
+    instance = server.serve(str(root), "127.0.0.1:0", str(credentials), str(hooks), log=lines.append)
+    thread = threading.Thread(target=instance.serve_forever, daemon=True)
+    thread.start()
+    yield instance, hooks, received
+    instance.shutdown()
+    instance.server_close()
+
+
+def test_nothing_is_served_without_authentication(git_server):
+    instance, _hooks, _received = git_server
+    connection = http.client.HTTPConnection("127.0.0.1", instance.server_address[1], timeout=5)
+    connection.request("GET", "/platform.git/info/refs?service=git-receive-pack")
+    assert connection.getresponse().status == 401
+
+
+def test_clone_commit_push_revert_through_the_server_and_the_hook_is_called(git_server, tmp_path):
+    instance, hooks, _received = git_server
+    calls = []
+
+    class Hook(server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            calls.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook_server = server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook_server.serve_forever, daemon=True).start()
+    hooks.write_text("http://127.0.0.1:%d/hook/abc\n" % hook_server.server_address[1])
+    url = "http://127.0.0.1:%d/platform.git" % instance.server_address[1]
+
+    seed = PlatformRepo(url, str(tmp_path / "seed"), username="git", password="s3cret")
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", seed.workdir], check=True)
+    with open(os.path.join(seed.workdir, "a.yaml"), "w") as handle:
+        handle.write("a: 1\n")
+    seed.git("remote", "add", "origin", url)
+    first = seed.commit("first")
+    seed.push()
+
+    repo = PlatformRepo(url, str(tmp_path / "work"), username="git", password="s3cret")
+    assert repo.sync() == first
+    with open(repo.path("a.yaml"), "w") as handle:
+        handle.write("a: 2\n")
+    second = repo.commit("second")
+    repo.push()
+    reverted = repo.revert(second, "Revert second")
+    repo.push()
+    assert seed.sync() == reverted
+    with open(seed.path("a.yaml")) as handle:
+        assert handle.read() == "a: 1\n"
+    for _attempt in range(50):
+        if len(calls) >= 3:
+            break
+        threading.Event().wait(0.1)
+    assert len(calls) >= 3 and b"platform.git" in calls[0]
+    hook_server.shutdown()
+
+
+def test_a_wrong_password_fails_clearly_and_never_shows_it(git_server, tmp_path):
+    instance, _hooks, _received = git_server
+    url = "http://127.0.0.1:%d/platform.git" % instance.server_address[1]
+    repo = PlatformRepo(url, str(tmp_path / "work"), username="git", password="not-the-password")
+    with pytest.raises(GitError) as error:
+        repo.sync()
+    assert "not-the-password" not in str(error.value) and "clone failed" in str(error.value)
+
+
+def test_credentials_in_a_url_are_refused_and_redacted():
+    with pytest.raises(GitError, match="credentials"):
+        PlatformRepo("http://git:s3cret@127.0.0.1/x.git", "/tmp/x")
+    assert "s3cret" not in redact("fatal: http://git:s3cret@host/x and s3cret", ["s3cret"])
+
+
+def test_a_path_outside_the_repository_is_refused(tmp_path):
+    repo = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path))
+    with pytest.raises(GitError, match="leaves the repository"):
+        repo.path("../../etc/passwd")
