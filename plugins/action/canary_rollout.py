@@ -8,16 +8,11 @@ The workflow is module_utils/flagger/release.py; this file only connects it to A
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.release import Release
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.rollout_args import rollout_argument_spec
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube
-
-display = Display()
+from ansible_collections.gitops.progressive.plugins.plugin_utils.release_action import run_release
 
 
 class ActionModule(ActionBase):
@@ -25,16 +20,4 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=rollout_argument_spec())
-        release = None
-        try:
-            release = Release(Kube.from_args(args), args, check_mode=self._task.check_mode, say=display.display)
-            result.update(release.run())
-        except CollectionError as error:
-            if release is None or not release.result.get("changed"):
-                raise AnsibleActionFail(str(error), result=dict(error.details))
-            result.update(release.result, failed=True, msg=str(error))
-        for warning in result.pop("warnings", []):
-            display.warning(warning)
-        return result
+        return run_release(self, super().run(tmp, task_vars), Release, rollout_argument_spec())

@@ -6,18 +6,13 @@ console as it happens). The workflow is module_utils/git/release.py."""
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.git.release import (
     GitRelease,
     git_release_argument_spec,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube
-
-display = Display()
+from ansible_collections.gitops.progressive.plugins.plugin_utils.release_action import run_release
 
 
 class ActionModule(ActionBase):
@@ -25,18 +20,4 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=git_release_argument_spec())
-        release = None
-        try:
-            release = GitRelease(Kube.from_args(args), args, check_mode=self._task.check_mode, say=display.display)
-            result.update(release.run())
-        except CollectionError as error:
-            if release is None or not release.result.get("changed"):
-                raise AnsibleActionFail(str(error), result=dict(error.details))
-            result.update(release.result, failed=True, msg=str(error))
-        if not self._task.diff:
-            result.pop("diff", None)
-        for warning in result.pop("warnings", []):
-            display.warning(warning)
-        return result
+        return run_release(self, super().run(tmp, task_vars), GitRelease, git_release_argument_spec())

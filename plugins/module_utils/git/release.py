@@ -27,6 +27,7 @@ commit's diff and pushes nothing.
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 
@@ -88,6 +89,8 @@ class GitRelease(Release):
     task = "git_release"
 
     def __init__(self, kube, args, check_mode=False, say=None, **kwargs):
+        # Plain data: Ansible's tagged strings would not survive a YAML dump into the repository.
+        args = dict(args, images=plain(args.get("images") or {}), values=plain(args.get("values") or []))
         super().__init__(kube, args, check_mode=check_mode, say=say, **kwargs)
         self.repo = repo_from_params(args, default_workdir(args["repo_url"], args.get("branch") or "main"))
         self.kustomization = None
@@ -216,6 +219,11 @@ class GitRelease(Release):
                 self.result.setdefault("warnings", []).append(
                     "could not revert %s after the rollback: %s" % (self.result["commit"][:12], error))
         return self._report(outcome)
+
+
+def plain(value):
+    """``value`` as plain JSON data (str, int, float, bool, None, list, dict)."""
+    return json.loads(json.dumps(value))
 
 
 def _changes(changes):

@@ -78,17 +78,23 @@ class PlatformRepo:
 
     # --- the working copy ----------------------------------------------------------------
     def sync(self):
-        """Bring the working copy to the remote branch (clone it the first time); its HEAD."""
+        """Bring the working copy to the remote branch (clone it the first time); its HEAD,
+        or "" when the remote has no such branch yet (a new, empty repository)."""
         if not os.path.isdir(os.path.join(self.workdir, ".git")):
             os.makedirs(os.path.dirname(os.path.abspath(self.workdir)), exist_ok=True)
-            self.git("clone", "--quiet", "--branch", self.branch, self.url, self.workdir, doing="clone",
+            self.git("clone", "--quiet", "--no-checkout", self.url, self.workdir, doing="clone",
                      cwd=os.path.dirname(os.path.abspath(self.workdir)))
         else:
             self.git("remote", "set-url", "origin", self.url)
-            self.git("fetch", "--quiet", "origin", self.branch, doing="fetch")
-            self.git("checkout", "--quiet", "-B", self.branch, "origin/%s" % self.branch)
-            self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch)
+        if not self.git("ls-remote", "--heads", "origin", "refs/heads/%s" % self.branch, doing="ls-remote"):
+            self.git("symbolic-ref", "HEAD", "refs/heads/%s" % self.branch)
+            self.git("rm", "-r", "--quiet", "--cached", "--ignore-unmatch", ".")
             self.git("clean", "--quiet", "-fdx")
+            return ""
+        self.git("fetch", "--quiet", "origin", self.branch, doing="fetch")
+        self.git("checkout", "--quiet", "-B", self.branch, "origin/%s" % self.branch)
+        self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch)
+        self.git("clean", "--quiet", "-fdx")
         return self.head()
 
     def head(self):
@@ -101,7 +107,8 @@ class PlatformRepo:
         return full
 
     def diff(self):
-        return self.git("diff")
+        return self.git("diff", "HEAD") if self.git("rev-parse", "--verify", "--quiet", "HEAD", check=False) \
+            else self.git("diff", "--cached")
 
     def dirty(self):
         return bool(self.git("status", "--porcelain"))

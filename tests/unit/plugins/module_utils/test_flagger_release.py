@@ -20,7 +20,7 @@ URL = "http://127.0.0.1:18888"
 def canary(phase="Succeeded", applied="r1", promoted="r1", webhooks=()):
     return {"apiVersion": "flagger.app/v1beta1", "kind": "Canary",
             "metadata": {"name": "podinfo", "namespace": "test", "resourceVersion": "1"},
-            "spec": {"targetRef": {"kind": "Deployment", "name": "podinfo"}, "service": {"port": 9898},
+            "spec": {"targetRef": {"kind": "Deployment", "name": "podinfo"}, "service": {"port": 9898}, "progressDeadlineSeconds": 60,
                      "analysis": {"interval": "10s", "threshold": 2, "maxWeight": 50, "stepWeight": 25,
                                   "webhooks": list(webhooks)}},
             "status": {"phase": phase, "lastAppliedSpec": applied, "lastPromotedSpec": promoted}}
