@@ -116,9 +116,10 @@ def main():
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
     )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True,
-                              required_by={"name": "namespace"}, mutually_exclusive=[("name", "label_selectors")])
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, required_by={"name": "namespace"})
     params = module.params
+    if params["name"] and params["label_selectors"]:
+        module.fail_json(msg="name and label_selectors are exclusive: one object by name, or those the labels select")
     try:
         kinds = [kind_of(kind, "kinds[%d]" % index) for index, kind in enumerate(params["kinds"])]
     except ValueError as error:

@@ -167,6 +167,11 @@ flux:
   description: How Flux applied the commit (seconds, revision, each reconcile step).
   returned: when a commit was pushed
   type: dict
+timings:
+  description: Seconds spent in the preflight and git (edit, commit, push), in Flux (until the commit was applied), and in Flagger's analysis (to the verdict).
+  returned: when a commit was pushed
+  type: dict
+  sample: {"preflight_and_git": 0.4, "flux": 1.2, "analysis": 61.0}
 revert_flux:
   description: How Flux applied the revert.
   returned: when the release was reverted

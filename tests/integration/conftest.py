@@ -38,6 +38,10 @@ class PlaybookRun:
         assert found, "no result for task %r in:\n%s" % (task_name, self.raw[-3000:])
         return found
 
+    def changed_tasks(self):
+        return [task["task"]["name"] for play in self.output.get("plays", []) for task in play.get("tasks", [])
+                if any(result.get("changed") for result in task["hosts"].values())]
+
     def failures(self):
         return [(task["task"]["name"], result.get("msg"))
                 for play in self.output.get("plays", []) for task in play.get("tasks", [])

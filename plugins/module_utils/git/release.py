@@ -94,6 +94,7 @@ class GitRelease(Release):
         super().__init__(kube, args, check_mode=check_mode, say=say, **kwargs)
         self.repo = repo_from_params(args, default_workdir(args["repo_url"], args.get("branch") or "main"))
         self.kustomization = None
+        self.applied_at = None
 
     # --- checks ------------------------------------------------------------------------
     def _check_request(self):
@@ -178,10 +179,14 @@ class GitRelease(Release):
         message = self._message(changes)
         commit = self.repo.commit(message)
         self.repo.push()
+        pushed = self.clock()
         self.result.update(changed=True, commit=commit, changes=_changes(changes), message=message.split("\n")[0])
+        self.result["timings"] = dict(preflight_and_git=round(pushed - self.started, 3))
         self.say("git_release: pushed %s (%s)" % (commit[:12], message.split("\n")[0]))
         try:
             self.result["flux"] = self._apply(commit)
+            self.applied_at = self.clock()
+            self.result["timings"]["flux"] = round(self.applied_at - pushed, 3)
         except FluxError as error:
             reverted = self._revert(commit, "Flux could not apply it: %s" % error)
             raise ReleaseError("git_release: Flux did not apply %s: %s. Reverted it with %s; git is as it was "
@@ -211,6 +216,8 @@ class GitRelease(Release):
         return reverted
 
     def _conclude(self, outcome):
+        if self.applied_at is not None:
+            self.result["timings"]["analysis"] = round(self.clock() - self.applied_at, 3)
         if outcome["verdict"] == "failed" and self.result.get("commit") and self.args.get("revert_on_rollback", True):
             try:
                 self._revert(self.result["commit"], "Flagger rolled the release back: %s" % (
