@@ -38,6 +38,7 @@ extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.flux
   - gitops.progressive.attributes.action_plugin
+  - gitops.progressive.attributes.canary_object
   - gitops.progressive.git
   - gitops.progressive.release
   - ansible.builtin.action_common_attributes
@@ -55,14 +56,6 @@ requirements:
   - kubernetes >= 24.2.0
   - git
 options:
-  name:
-    description: Name of the canary.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the canary.
-    type: str
-    required: true
   path:
     description: The app's directory in the repository, holding the C(kustomization.yaml) O(images) edits (for example C(apps/staging)).
     type: str

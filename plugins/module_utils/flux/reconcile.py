@@ -26,7 +26,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flux import obj
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
 
 # Reasons for Ready=False that Flux retries by itself: not a verdict yet.
-RETRIED_REASONS = ("DependencyNotReady", "Progressing", "ProgressingWithRetry")
+RETRIED_REASONS = ("DependencyNotReady", "Progressing")
 
 
 class FluxError(CollectionError):
@@ -77,8 +77,10 @@ def judge(obj, token=None, revision=None):
             return Verdict(False, message="%s: ready at %s, waiting for revision %s" % (
                 name, summary["revision"] or "no revision", revision), data=summary)
         return Verdict(True, ok=True, message="%s is ready at %s" % (name, summary["revision"]), data=summary)
-    if ready.get("status") == "False" and reconciling.get("status") != "True" \
-            and ready.get("reason") not in RETRIED_REASONS:
+    # Flux keeps Reconciling=True (reason ProgressingWithRetry) after a failure it will
+    # retry: that is still this request's outcome, a failure.
+    still_working = reconciling.get("status") == "True" and reconciling.get("reason") != "ProgressingWithRetry"
+    if ready.get("status") == "False" and not still_working and ready.get("reason") not in RETRIED_REASONS:
         return Verdict(True, ok=False, message="%s is not ready (%s): %s" % (
             name, ready.get("reason"), ready.get("message")), data=summary)
     return Verdict(False, message="%s: %s" % (name, ready.get("message") or reconciling.get("message")

@@ -48,6 +48,13 @@ def test_while_reconciling_ready_false_is_not_a_verdict():
                                token="t").done
 
 
+def test_a_failure_flux_will_retry_is_still_this_requests_failure():
+    retrying = {"type": "Reconciling", "status": "True", "reason": "ProgressingWithRetry"}
+    verdict = reconcile.judge(kustomization(token="t", ready="False", reason="ReconciliationFailed",
+                                            message="dry-run failed", extra=[retrying]), token="t")
+    assert verdict.done and not verdict.ok and "dry-run failed" in verdict.message
+
+
 def test_stalled_is_a_failure():
     stalled = {"type": "Stalled", "status": "True", "message": "invalid path"}
     verdict = reconcile.judge(kustomization(token="t", ready="False", reason="X", extra=[stalled]), token="t")
