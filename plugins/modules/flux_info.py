@@ -60,6 +60,11 @@ options:
     description: Wait until the matching objects are ready before reporting.
     type: bool
     default: false
+  revision:
+    description:
+      - With O(wait), also wait until each object reports this revision (a commit SHA, 7 characters
+        or more match as a prefix, or a revision as Flux writes it). Receivers have none and are not held to it.
+    type: str
   wait_timeout:
     description: Seconds for O(wait); must be positive.
     type: int
@@ -110,6 +115,9 @@ objects:
     suspended:
       description: Whether the object is suspended.
       type: bool
+    webhook_path:
+      description: A Receiver's webhook path (its only credential for generic receivers; empty for other kinds).
+      type: str
     conditions:
       description: All conditions.
       type: list
@@ -147,6 +155,7 @@ def main():
         label_selectors=dict(type="list", elements="str", default=[]),
         events=dict(type="int", default=5),
         wait=dict(type="bool", default=False),
+        revision=dict(type="str"),
         wait_timeout=dict(type="int", default=300),
     )
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, required_by={"name": "namespace"})
@@ -162,7 +171,7 @@ def main():
         kube = module_client(module)
         if params["wait"]:
             wait_ready(kube, kinds, params["namespace"], params["name"], selector, params["wait_timeout"],
-                       time.monotonic)
+                       time.monotonic, revision=params["revision"])
         report, missing = flux_info(kube, kinds, params["namespace"], params["name"], selector, params["events"])
     except CollectionError as error:
         module.fail_json(msg=str(error), **error.details)

@@ -99,8 +99,8 @@ def main():
         for path, text in params[option].items():
             if not isinstance(text, str):
                 module.fail_json(msg="%s.%s must be text, got a %s" % (option, path, type(text).__name__))
-    repo = repo_from_params(params, default_workdir(params["repo_url"], params["branch"]))
     try:
+        repo = repo_from_params(params, default_workdir(params["repo_url"], params["branch"]))
         head = repo.sync()
         changed_files = write_files(repo, params["files"], params["remove"], params["seed_files"])
         result = dict(changed=bool(changed_files), changed_files=changed_files, commit=head)
@@ -109,7 +109,7 @@ def main():
             if module._diff:
                 result["diff"] = dict(prepared=repo.git("diff", "--cached"))
             if module.check_mode:
-                repo.git("reset", "--quiet", "--hard", "HEAD")
+                repo.sync()  # the working copy back to the remote's state (also for a new, empty one)
             else:
                 result["commit"] = repo.commit(params["message"])
                 repo.push()

@@ -249,13 +249,26 @@ def test_a_broken_manifest_fails_flux_reconcile_with_kustomize_controllers_messa
 
 def test_the_release_action_reverts_a_commit_flux_cannot_apply(gitops):
     before = git_head(gitops)
-    env_before = git_show(gitops, "apps/staging/podinfo-env.yaml")
-    run, result = release(gitops, release_values=[dict(file="apps/staging/podinfo-env.yaml", path=ENV_PATH,
-                                                        value={"not": "a string"})])
+    deployment_before = git_show(gitops, "apps/base/podinfo/deployment.yaml")
+    # A port the API server refuses: kustomize-controller's dry run fails.
+    run, result = release(gitops, release_values=[dict(
+        file="apps/base/podinfo/deployment.yaml", path="spec.template.spec.containers[name=podinfo].ports[0].containerPort",
+        value=70000)])
     assert run.returncode != 0
     assert "Flux did not apply" in result["msg"] and "Reverted it with" in result["msg"], result["msg"]
+    assert "containerPort" in result["msg"] or "70000" in result["msg"], result["msg"]
     assert result["commit"] != before and result["revert_commit"] == git_head(gitops)
-    assert git_show(gitops, "apps/staging/podinfo-env.yaml") == env_before
+    assert git_show(gitops, "apps/base/podinfo/deployment.yaml") == deployment_before
+
+
+def test_bad_release_values_are_refused_before_anything_is_written(gitops):
+    before = git_head(gitops)
+    run, result = release(gitops, release_values=[dict(file="apps/staging/podinfo-env.yaml", path=ENV_PATH,
+                                                        value={"not": "a string"})])
+    assert run.returncode != 0 and "holds a string" in result["msg"], result["msg"]
+    run, result = release(gitops, release_images={"ghcr.io/stefanprodan/podinf0": "6.7.9"})
+    assert run.returncode != 0 and "images.ghcr.io/stefanprodan/podinf0" in result["msg"], result["msg"]
+    assert git_head(gitops) == before
 
 
 # 6. The git server down -----------------------------------------------------------------
@@ -273,7 +286,7 @@ def test_the_git_server_down_is_a_clear_error_and_nothing_half_done(gitops):
             time.sleep(0.1)
         run, result = release(gitops, release_images={IMAGE: fresh_tag()})
         assert run.returncode != 0
-        assert "git fetch failed" in result["msg"] or "git clone failed" in result["msg"], result["msg"]
+        assert "git ls-remote failed" in result["msg"] and "connect" in result["msg"], result["msg"]
         assert "127.0.0.1:%d" % gitops["vars"]["flux_git_port"] in result["msg"]
         assert not result.get("changed")
         assert git_head(gitops) == before

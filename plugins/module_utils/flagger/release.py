@@ -163,6 +163,9 @@ class Release:
         change = self._pending_change(canary)
         if change is None:
             return self._already_there(key, canary)
+        if self.args.get("wait", True) and self.args.get("wait_timeout"):
+            # Before anything is written (the in-flight wait below may close a gate).
+            preflight.check_timeout(canary, self.args["wait_timeout"], self.overhead)
         canary = self._before_change(key, canary)
         change = self._pending_change(canary)  # the release in flight may have brought the same change
         if change is None:
@@ -216,9 +219,8 @@ class Release:
         return self._report(outcome)
 
     def _preflight(self, key, canary):
-        """Timeout floor, metric window and metric data (flagger/preflight.py); the canary then."""
-        if self.args.get("wait", True) and self.args.get("wait_timeout"):
-            preflight.check_timeout(canary, self.args["wait_timeout"], self.overhead)
+        """Metric window and metric data (flagger/preflight.py); the canary then. (The
+        timeout floor is checked in run(), before anything is written.)"""
         left = preflight.metric_window_left(canary)
         if left > 0:
             if self.args.get("metric_window") == "fail":

@@ -14,6 +14,7 @@ prunes.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +25,8 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects im
 # Fields the server owns: never part of a difference people care about.
 _VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+FLUX_FIELD_MANAGER = "kustomize-controller"
+KUSTOMIZE_TIMEOUT = 120
 
 
 class DiffError(CollectionError):
@@ -40,7 +43,11 @@ def render(path, kustomize=None):
         if not kustomize:
             raise DiffError("path: %s has a kustomization.yaml; building it needs kustomize or kubectl "
                             "on PATH (option kustomize_command)" % path)
-        result = subprocess.run(list(kustomize) + [path], capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(list(kustomize) + [path], capture_output=True, text=True, check=False,
+                                    timeout=KUSTOMIZE_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise DiffError("%s %s: %s" % (" ".join(kustomize), path, error))
         if result.returncode != 0:
             raise DiffError("kustomize build %s failed: %s" % (path, result.stderr.strip()))
         texts = [result.stdout]
@@ -84,6 +91,11 @@ def clean(obj):
     if obj is None:
         return None
     obj = json.loads(json.dumps(obj))
+    if obj.get("kind") == "Secret":
+        # Like flux diff: a Secret's values are never shown; a changed value still shows as changed.
+        for field in ("data", "stringData"):
+            for key, value in (obj.get(field) or {}).items():
+                obj[field][key] = "<sha256:%s>" % hashlib.sha256(str(value).encode()).hexdigest()[:12]
     metadata = obj.get("metadata") or {}
     for key in _VOLATILE_METADATA:
         metadata.pop(key, None)
@@ -124,7 +136,8 @@ def diff_path(kube, objects_to_apply, target_namespace=None, inventory=(), prune
         rendered_ids.add(inventory_id(obj))
         live = clean(kube.get(resource, namespace, metadata["name"]))
         try:
-            dry = clean(kube.apply(resource, obj, dry_run=True))
+            # As kustomize-controller applies: fields it owns and the path dropped show as removed.
+            dry = clean(kube.apply(resource, obj, dry_run=True, field_manager=FLUX_FIELD_MANAGER))
         except CollectionError as error:
             raise DiffError("%s: the API server refused it (dry run): %s" % (object_ref(obj), error))
         action = "created" if live is None else ("unchanged" if live == dry else "configured")

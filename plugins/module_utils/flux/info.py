@@ -43,7 +43,7 @@ def flux_info(kube, kinds, namespace=None, name=None, label_selector=None, event
     return report, missing
 
 
-def wait_ready(kube, kinds, namespace, name, label_selector, timeout, clock):
+def wait_ready(kube, kinds, namespace, name, label_selector, timeout, clock, revision=None):
     """Wait until every matching object of ``kinds`` exists and is Ready at its generation.
 
     Kind by kind, within one deadline. Raises FluxError with Flux's message when one
@@ -62,7 +62,7 @@ def wait_ready(kube, kinds, namespace, name, label_selector, timeout, clock):
             waiting = []
             for obj in found.values():
                 obj.setdefault("kind", resource.kind)
-                verdict = judge(obj)
+                verdict = judge(obj, revision=revision if resource.kind != "Receiver" else None)
                 if verdict.done and not verdict.ok:
                     return verdict
                 if not verdict.done:

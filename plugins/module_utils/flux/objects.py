@@ -117,4 +117,5 @@ def summarize(obj):
         generation=metadata.get("generation"), observed_generation=status.get("observedGeneration"),
         last_handled_reconcile_at=status.get("lastHandledReconcileAt", ""),
         conditions=status.get("conditions") or [],
+        webhook_path=status.get("webhookPath", ""),
     )

@@ -19,6 +19,7 @@ says which controller that is.
 from __future__ import annotations
 
 import datetime
+import re
 import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
@@ -33,10 +34,32 @@ class FluxError(CollectionError):
     """Flux refused or failed a reconcile; the message is Flux's own, with the object."""
 
 
+class FluxTimeout(FluxError):
+    """Flux gave no verdict in time (not a failure Flux reported)."""
+
+
 def request_token(now=None):
     """A token like the flux CLI's (RFC 3339 with nanoseconds), unique per request."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%09d" % (now.microsecond * 1000 + time.monotonic_ns() % 1000) + "Z"
+
+
+def _instant(text):
+    """An RFC 3339 time (any fraction of a second) as a comparable tuple, or None."""
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text or "")
+    if not match or match.group(3) not in ("Z", "+00:00"):
+        return None
+    return match.group(1), int((match.group(2) or "0").ljust(9, "0")[:9])
+
+
+def handled(last, token):
+    """Whether Flux has handled the request ``token``: it handled that token, or a later
+    request (the Receiver annotates the source too, after a push; a later request
+    handled means ours was superseded by one at least as fresh)."""
+    if last == token:
+        return True
+    last_at, token_at = _instant(last), _instant(token)
+    return last_at is not None and token_at is not None and last_at >= token_at
 
 
 def describe(obj):
@@ -54,14 +77,15 @@ def check_not_suspended(obj):
 def judge(obj, token=None, revision=None):
     """The verdict on one object for the request ``token`` (None: its current state).
 
-    ``revision``: a commit SHA (or prefix) or a revision string the object must report.
+    ``revision``: a commit SHA (or prefix) or a revision string the object must report,
+    or a function that accepts the object's revision string or not.
     """
     if obj is None:
         return Verdict(False, message="the object does not exist (yet)")
     summary = objects.summarize(obj)
     name = describe(obj)
     status = obj.get("status") or {}
-    if token is not None and status.get("lastHandledReconcileAt") != token:
+    if token is not None and not handled(status.get("lastHandledReconcileAt"), token):
         return Verdict(False, message="%s: waiting for %s to handle the reconcile request" % (
             name, objects.controller_of(obj.get("kind"))), data=summary)
     generation = (obj.get("metadata") or {}).get("generation")
@@ -73,7 +97,8 @@ def judge(obj, token=None, revision=None):
     if stalled.get("status") == "True":
         return Verdict(True, ok=False, message="%s is stalled: %s" % (name, stalled.get("message")), data=summary)
     if ready.get("status") == "True":
-        if revision and not objects.revision_matches(summary["revision"], revision):
+        if revision and not (revision(summary["revision"]) if callable(revision)
+                             else objects.revision_matches(summary["revision"], revision)):
             return Verdict(False, message="%s: ready at %s, waiting for revision %s" % (
                 name, summary["revision"] or "no revision", revision), data=summary)
         return Verdict(True, ok=True, message="%s is ready at %s" % (name, summary["revision"]), data=summary)
@@ -126,7 +151,7 @@ def wait_handled(kube, resource, namespace, name, token, timeout, revision=None,
         hint = ""
         if error.last and "to handle the reconcile request" in error.last.message:
             hint = " Is %s running?" % objects.controller_of(resource.kind)
-        raise FluxError("%s: not ready within %d s: %s.%s" % (
+        raise FluxTimeout("%s: not ready within %d s: %s.%s" % (
             resource.describe(namespace, name), timeout, last, hint),
             object=error.last.data if error.last else {})
     if not verdict.ok:
@@ -136,6 +161,13 @@ def wait_handled(kube, resource, namespace, name, token, timeout, revision=None,
 
 def source_of(obj):
     """``(Resource, namespace, name)`` of the source an object applies, or None for a source."""
+    try:
+        return _source_of(obj)
+    except ValueError as error:
+        raise FluxError("%s: its source cannot be reconciled here: %s" % (describe(obj), error))
+
+
+def _source_of(obj):
     kind, spec = obj.get("kind"), obj.get("spec") or {}
     namespace = (obj.get("metadata") or {}).get("namespace")
     if kind == "Kustomization":
@@ -166,7 +198,7 @@ class Reconcile:
     def _remaining(self, deadline):
         left = deadline - self.clock()
         if left <= 0:
-            raise FluxError("%s: the timeout of %d s ran out" % (
+            raise FluxTimeout("%s: the timeout of %d s ran out" % (
                 self.resource.describe(self.namespace, self.name), self.timeout))
         return left
 

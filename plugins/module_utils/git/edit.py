@@ -66,8 +66,10 @@ def set_images(text, images, where="kustomization.yaml"):
             raise EditError("images.%s: expected a tag or an image reference, got %r" % (name, value))
         entry = next((item for item in entries if isinstance(item, dict) and item.get("name") == name), None)
         if entry is None:
-            entry = {"name": name}
-            entries.append(entry)
+            # A new entry would change no pod template: most likely a typo.
+            raise EditError("images.%s: %s has no image of that name; it has %s" % (
+                name, where, ", ".join(str(item.get("name")) for item in entries if isinstance(item, dict))
+                or "no images"))
         before = _image_text(entry)
         if "/" in value or ":" in value or "@" in value:
             new_name, tag, digest = split_image(value)
@@ -144,6 +146,16 @@ def _step(current, step):
     return next((item for item in current if isinstance(item, dict) and str(item.get(field)) == value), None)
 
 
+def _like(old, value, where, path):
+    """``value`` in the type of the value it replaces: a number for a string becomes its
+    text (``20`` for ``"20"``); anything else that would change a string's type is refused."""
+    if isinstance(old, str) and not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise EditError("%s: path %s holds a string; %r is not one (quote it)" % (where, path, value))
+    return value
+
+
 def set_value(text, path, value, kind=None, where="file"):
     """Set ``value`` at ``path`` in the document of ``kind`` (or the one the path fits)."""
     steps = parse_path(path)
@@ -156,12 +168,16 @@ def set_value(text, path, value, kind=None, where="file"):
         if isinstance(last, tuple):
             raise EditError("%s: path %s must end in a key or an index" % (where, path))
         if isinstance(parent, dict):
-            old = parent.get(last)
+            if last not in parent:
+                raise EditError("%s: path %s: there is no %r to set (a new key is likely a typo)" % (where, path, last))
+            old = parent[last]
+            value = _like(old, value, where, path)
             if old == value:
                 return text, []
             parent[last] = value
         elif isinstance(parent, list) and isinstance(last, int) and -len(parent) <= last < len(parent):
             old = parent[last]
+            value = _like(old, value, where, path)
             if old == value:
                 return text, []
             parent[last] = value

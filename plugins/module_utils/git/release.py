@@ -105,13 +105,22 @@ class GitRelease(Release):
     def _asks_for_change(self):
         return True
 
+    @property
+    def overhead(self):
+        """git and Flux come before the analysis: the floor check counts Flux's share."""
+        return float(self.args.get("flux_timeout") or 120)
+
     def run(self):
         errors = self._check_request()
         if errors:
             raise ReleaseError("git_release: %s" % "; ".join(errors))
         self._check_flux()
         self.result["commit_before"] = self.repo.sync()
-        return super().run()
+        try:
+            return super().run()
+        finally:
+            if not self.result.get("commit"):
+                self.repo.discard()
 
     def _check_flux(self):
         namespace, name = self.args["kustomization_namespace"], self.args["kustomization"]
@@ -168,6 +177,18 @@ class GitRelease(Release):
         return "Release %s: %s\n\nRequested by %s through gitops.progressive.git_release.\nPath: %s" % (
             key, what, requested_by(self.args), self.args["path"])
 
+    def _already_there(self, key, canary):
+        """Git already holds these values: make sure Flux applied them before judging."""
+        if not self.check_mode and self.result.get("commit_before"):
+            try:
+                self.result["flux"] = self._apply(self.result["commit_before"])
+            except FluxError as error:
+                raise ReleaseError("git_release: git already holds these values, but Flux has not applied "
+                                   "them: %s" % error)
+            namespace, name = key.split("/", 1)
+            canary = self._canary(namespace, name)
+        return super()._already_there(key, canary)
+
     def _preview(self, canary, change, obj):
         self.repo.discard()
         self.result.update(changed=True, changes=_changes(change["changes"]), diff=dict(prepared=change["diff"]),
@@ -175,7 +196,12 @@ class GitRelease(Release):
         return self.result
 
     def _make_change(self, canary, change):
+        # The in-flight wait and the metric window may have taken minutes: start from the remote's head.
+        self.result["commit_before"] = self.repo.sync()
         changes = self._edit()
+        if not changes:
+            raise ReleaseError("git_release: git received these values while this task waited (%s); nothing "
+                               "to commit. Run the task again to follow that release." % self.result["commit_before"])
         message = self._message(changes)
         commit = self.repo.commit(message)
         self.repo.push()
@@ -187,17 +213,26 @@ class GitRelease(Release):
             self.result["flux"] = self._apply(commit)
             self.applied_at = self.clock()
             self.result["timings"]["flux"] = round(self.applied_at - pushed, 3)
-        except FluxError as error:
-            reverted = self._revert(commit, "Flux could not apply it: %s" % error)
+            return canaries.pod_template(canaries.get_target(self.kube, canary))
+        except CollectionError as error:
+            # Flux failed it, gave no answer in time, or the cluster could not be asked:
+            # nobody would follow this commit, so it goes (git as it was found).
+            reverted = self._revert(commit, "Flux did not apply it: %s" % error)
             raise ReleaseError("git_release: Flux did not apply %s: %s. Reverted it with %s; git is as it was "
                                "found." % (commit[:12], error, reverted[:12]), commit=commit, revert_commit=reverted)
-        return canaries.pod_template(canaries.get_target(self.kube, canary))
 
     def _apply(self, commit):
-        """Reconcile the source and the Kustomization; wait until ``commit`` is applied."""
+        """Reconcile the source and the Kustomization; wait until ``commit`` (or a later
+        commit that contains it) is applied, within flux_timeout and the task's time left."""
         namespace, name = self.args["kustomization_namespace"], self.args["kustomization"]
-        result = Reconcile(self.kube, objects.KUSTOMIZATION, namespace, name, self.args.get("flux_timeout") or 120,
-                           with_source=True, revision=commit, report=self.say, clock=self.clock).run()
+        left = (self.args.get("wait_timeout") or 1800) - (self.clock() - self.started)
+        timeout = max(1.0, min(float(self.args.get("flux_timeout") or 120), left))
+
+        def applied(revision):
+            return self.repo.contains(commit, objects.commit_of(revision))
+
+        result = Reconcile(self.kube, objects.KUSTOMIZATION, namespace, name, timeout,
+                           with_source=True, revision=applied, report=self.say, clock=self.clock).run()
         return dict(seconds=result["seconds"], revision=result["revision"], steps=result["steps"])
 
     def _revert(self, commit, why):

@@ -63,13 +63,18 @@ class PlatformRepo:
             return []
         return [self.password, base64.b64encode(("%s:%s" % (self.username or "git", self.password)).encode()).decode()]
 
-    def git(self, *args, doing=None, cwd=None, check=True):
+    def git(self, *args, doing=None, cwd=None, check=True, quiet=False):
+        """git's output; with ``quiet``, None when git exits non-zero (a yes/no question)."""
         try:
             result = self.runner(["git"] + list(args), cwd=cwd or self.workdir, env=self._env(),
                                  capture_output=True, text=True, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
             raise GitError("git %s: %s did not answer within %d s" % (
                 doing or args[0], redact(self.url, self._secrets()), self.timeout))
+        except OSError as error:
+            raise GitError("git %s: cannot run git: %s" % (doing or args[0], error))
+        if quiet and result.returncode != 0:
+            return None
         if check and result.returncode != 0:
             raise GitError("git %s failed for %s: %s" % (
                 doing or args[0], redact(self.url, self._secrets()),
@@ -92,10 +97,22 @@ class PlatformRepo:
             self.git("clean", "--quiet", "-fdx")
             return ""
         self.git("fetch", "--quiet", "origin", self.branch, doing="fetch")
-        self.git("checkout", "--quiet", "-B", self.branch, "origin/%s" % self.branch)
+        # Whatever an earlier run left (edits, a conflicted revert) must not stop this one.
+        self.git("revert", "--abort", check=False)
+        self.git("checkout", "--quiet", "--force", "-B", self.branch, "origin/%s" % self.branch)
         self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch)
         self.git("clean", "--quiet", "-fdx")
         return self.head()
+
+    def contains(self, commit, revision_commit):
+        """Whether ``revision_commit`` is ``commit`` or a descendant of it (fetching it if needed)."""
+        if not revision_commit:
+            return False
+        if revision_commit == commit:
+            return True
+        if self.git("cat-file", "-e", "%s^{commit}" % revision_commit, check=False, quiet=True) is None:
+            self.git("fetch", "--quiet", "origin", self.branch, doing="fetch", check=False)
+        return self.git("merge-base", "--is-ancestor", commit, revision_commit, check=False, quiet=True) is not None
 
     def head(self):
         return self.git("rev-parse", "HEAD")
@@ -131,7 +148,11 @@ class PlatformRepo:
             raise
 
     def revert(self, sha, message):
-        self.git("revert", "--no-edit", "--no-commit", sha, doing="revert")
+        try:
+            self.git("revert", "--no-edit", "--no-commit", sha, doing="revert")
+        except GitError:
+            self.git("revert", "--abort", check=False)
+            raise
         self.git("commit", "--quiet", "-m", message, doing="commit the revert")
         return self.head()
 

@@ -246,12 +246,12 @@ class Kube:
                                   for entry in body.get("resources") or [] if "/" not in entry["name"]}
         return cache[api_version].get(kind)
 
-    def apply(self, resource, obj, dry_run=False):
+    def apply(self, resource, obj, dry_run=False, field_manager=FIELD_MANAGER):
         """Server-side apply of ``obj`` (field manager gitops.progressive); returns the result."""
         namespace, name = obj["metadata"].get("namespace"), obj["metadata"]["name"]
         return self.request("PATCH", resource.path(namespace, name),
                             "applying" if not dry_run else "applying (dry run)", resource.describe(namespace, name),
-                            body=obj, content_type="application/apply-patch+yaml", field_manager=FIELD_MANAGER,
+                            body=obj, content_type="application/apply-patch+yaml", field_manager=field_manager,
                             force_conflicts=True, dry_run="All" if dry_run else None)
 
     def patch(self, resource, namespace, name, patch, dry_run=False, patch_type="strategic"):

@@ -40,6 +40,7 @@ import time
 from dataclasses import dataclass, field
 
 STAMP_NAME = ".recipe.json"
+DOWNLOAD_TIMEOUT = 900
 
 # A release tag as Go modules spell it: v1.33.13, v0.8.0, v1.34.0-rc.1. Nothing else goes
 # into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
@@ -664,9 +665,12 @@ class BuildProgress:
 
 def download_module(module, version, go="go"):
     """Fetch ``module@version`` through the module proxy; returns ``go mod download -json``."""
-    result = subprocess.run([go, "mod", "download", "-json", "%s@%s" % (module, version)],
-                            capture_output=True, text=True, check=False,
-                            env=dict(os.environ, GOTOOLCHAIN="local"))
+    try:
+        result = subprocess.run([go, "mod", "download", "-json", "%s@%s" % (module, version)],
+                                capture_output=True, text=True, check=False, timeout=DOWNLOAD_TIMEOUT,
+                                env=dict(os.environ, GOTOOLCHAIN="local"))
+    except subprocess.TimeoutExpired:
+        raise BuildError("cannot download %s@%s: no answer within %d s" % (module, version, DOWNLOAD_TIMEOUT))
     try:
         info = json.loads(result.stdout or "{}")
     except ValueError:

@@ -147,3 +147,16 @@ def test_summaries_read_like_flux_get():
     summary = objects.summarize(kustomization(suspend=True))
     assert summary["ready"] == "True" and summary["suspended"] and summary["revision"].startswith("main@sha1:")
     assert isinstance(Verdict(True), Verdict)
+
+
+def test_a_later_request_handled_counts_as_ours_an_earlier_one_does_not():
+    ours = "2026-11-23T17:00:00.000000500Z"
+    assert reconcile.handled(ours, ours)
+    assert reconcile.handled("2026-11-23T17:00:01.5Z", ours)
+    assert not reconcile.handled("2026-11-23T17:00:00Z", ours)
+    assert not reconcile.handled("not a time", ours) and not reconcile.handled(None, ours)
+
+
+def test_a_revision_may_be_judged_by_a_function():
+    assert reconcile.judge(kustomization(token="t"), token="t", revision=lambda text: text.endswith("7890")).ok
+    assert not reconcile.judge(kustomization(token="t"), token="t", revision=lambda text: False).done

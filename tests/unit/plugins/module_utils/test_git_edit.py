@@ -48,9 +48,25 @@ def test_a_full_reference_with_a_digest_sets_name_tag_and_digest():
                      "newTag": "6.7.1", "digest": "sha256:" + "a" * 64}
 
 
+def test_an_image_name_the_kustomization_lacks_is_refused_naming_it():
+    with pytest.raises(edit.EditError, match="images.podinfo: .* has no image of that name; it has ghcr.io"):
+        edit.set_images(KUSTOMIZATION, {"podinfo": "6.7.1"})
+
+
+def test_a_number_for_a_string_is_its_text_and_a_mapping_is_refused():
+    assert edit.set_value(PATCH, ENV_PATH, 0) == (PATCH, [])
+    with pytest.raises(edit.EditError, match="holds a string"):
+        edit.set_value(PATCH, ENV_PATH, {"not": "a string"})
+
+
+def test_a_missing_last_key_is_refused():
+    with pytest.raises(edit.EditError, match="there is no 'valueFrom'"):
+        edit.set_value(PATCH, "spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].valueFrom", "x")
+
+
 def test_an_empty_image_value_is_refused_naming_it():
-    with pytest.raises(edit.EditError, match="images.podinfo"):
-        edit.set_images(KUSTOMIZATION, {"podinfo": ""})
+    with pytest.raises(edit.EditError, match="images.ghcr.io.stefanprodan.podinfo: expected a tag"):
+        edit.set_images(KUSTOMIZATION, {"ghcr.io/stefanprodan/podinfo": ""})
 
 
 def test_a_value_is_set_at_a_path_with_selectors():

@@ -124,3 +124,17 @@ def test_a_path_outside_the_repository_is_refused(tmp_path):
     repo = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path))
     with pytest.raises(GitError, match="leaves the repository"):
         repo.path("../../etc/passwd")
+
+
+def test_a_new_empty_repository_gets_its_first_commit_and_seed_files_are_written_once(git_server, tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import write_files
+
+    instance, _hooks, _received = git_server
+    url = "http://127.0.0.1:%d/platform.git" % instance.server_address[1]
+    repo = PlatformRepo(url, str(tmp_path / "work"), username="git", password="s3cret")
+    assert repo.sync() == ""
+    assert write_files(repo, {"a.yaml": "a: 1\n"}, seed_files={"seed.yaml": "v: 1\n"}) == ["a.yaml", "seed.yaml"]
+    first = repo.commit("first")
+    repo.push()
+    assert repo.sync() == first
+    assert write_files(repo, {"a.yaml": "a: 1\n"}, seed_files={"seed.yaml": "v: 2\n"}) == []
