@@ -16,7 +16,8 @@ description:
     else every YAML file under it), each object is applied as a server-side dry run
     (admission, defaults and field ownership included, nothing stored) and compared with
     the live object.
-  - With O(kustomization), the live Kustomization's C(targetNamespace) is used, and the
+  - With O(kustomization), the objects get the labels kustomize-controller adds, the live
+    Kustomization's C(targetNamespace) is used, and the
     objects in its inventory that the path no longer has are reported as C(deleted) when
     it prunes.
   - Reports C(changed) when anything would change, so a playbook can branch on it; with
@@ -106,11 +107,12 @@ def main():
     try:
         rendered = diff.render(params["path"], diff.kustomize_command(params["kustomize_command"]))
         kube = module_client(module)
-        target_namespace, inventory, prune = None, [], False
+        target_namespace, inventory, prune, labels = None, [], False, None
         if params["kustomization"]:
             target_namespace, inventory, prune = diff.for_kustomization(kube, params["namespace"],
                                                                         params["kustomization"])
-        changes, before, after = diff.diff_path(kube, rendered, target_namespace, inventory, prune)
+            labels = diff.flux_labels(params["namespace"], params["kustomization"])
+        changes, before, after = diff.diff_path(kube, rendered, target_namespace, inventory, prune, labels)
     except CollectionError as error:
         module.fail_json(msg=str(error), **error.details)
     summary = {action: sum(1 for entry in changes if entry["action"] == action)

@@ -118,11 +118,20 @@ def object_ref(obj):
     return "%s/%s/%s" % (obj.get("kind"), metadata.get("namespace") or "", metadata.get("name"))
 
 
-def diff_path(kube, objects_to_apply, target_namespace=None, inventory=(), prune=True):
-    """``(changes, before_text, after_text)``: per object its action and unified diff."""
+def flux_labels(namespace, name):
+    """The labels kustomize-controller puts on every object it applies."""
+    return {"kustomize.toolkit.fluxcd.io/name": name, "kustomize.toolkit.fluxcd.io/namespace": namespace}
+
+
+def diff_path(kube, objects_to_apply, target_namespace=None, inventory=(), prune=True, labels=None):
+    """``(changes, before_text, after_text)``: per object its action and unified diff.
+
+    ``labels`` are added to every object, as kustomize-controller adds its own."""
     changes, before_all, after_all = [], [], []
     rendered_ids = set()
     for obj in objects_to_apply:
+        if labels:
+            obj.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
         resource = kube.resource_for(obj["apiVersion"], obj["kind"])
         if resource is None:
             raise DiffError("%s: the API server has no kind %s in %s (is its CRD installed?)" % (
