@@ -242,5 +242,6 @@ def main(options):
     print("  overhead over the floor: %.1f %% (whole task), %.1f %% (git + Flux only)" % (
         100.0 * (total - floor) / floor, 100.0 * (timings["preflight_and_git"] + timings["flux"]) / floor))
 
+
 if __name__ == "__main__":
     main(sys.argv[1:])

@@ -13,7 +13,7 @@ options:
   repo_url:
     description:
       - HTTP(S) URL of the platform repository. Credentials do not belong in it (they
-        would be logged): use O(git_username) and O(git_password).
+        would be logged); use O(git_username) and O(git_password).
     type: str
     required: true
   branch:

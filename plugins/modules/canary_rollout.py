@@ -110,7 +110,7 @@ options:
       - Seconds the whole task may take, waiting for a release in flight included.
       - A timeout below what the canary's analysis needs (analysis interval × steps or
         iterations, plus C(progressDeadlineSeconds)) is refused before anything is written,
-        with that figure: such a wait could never end in a verdict.
+        with that figure, since such a wait could never end in a verdict.
     type: int
     default: 1800
     aliases: [timeout]

@@ -16,7 +16,7 @@ description:
     C(status.lastHandledReconcileAt) is that token (Flux reconciled because of this
     request, not an earlier one) and it is C(Ready) at its current generation.
   - With O(revision), also until the object reports that revision (a commit SHA or its
-    prefix, or a whole revision such as C(main@sha1:...)): the way to wait for a pushed
+    prefix, or a whole revision such as C(main@sha1:...)). The way to wait for a pushed
     commit to be applied.
   - With O(with_source), the object's source (the GitRepository of a Kustomization, the
     HelmChart or chart reference of a HelmRelease) is reconciled first, as with

@@ -12,7 +12,7 @@ short_description: Make files in the platform git repository hold the given cont
 version_added: 0.7.0
 description:
   - Brings a working copy to the remote branch, writes O(files) (and deletes O(remove)),
-    and when anything differs commits it with O(message) and pushes. Used by the
+    and when anything differs commits it with O(commit_message) and pushes. Used by the
     C(gitops.progressive.flux) role to lay the platform repository out; usable for any
     file set a team keeps in git.
   - Idempotent. Files that already hold the content change nothing; no commit is made.
@@ -39,7 +39,7 @@ options:
   seed_files:
     description:
       - Content by path for files written only when they do not exist yet, and never
-        changed afterwards (for example the files releases edit: which version runs where).
+        changed afterwards (for example the files releases edit, which say which version runs where).
     type: dict
     default: {}
   remove:
@@ -47,7 +47,7 @@ options:
     type: list
     elements: str
     default: []
-  message:
+  commit_message:
     description: Commit message.
     type: str
     default: Update the platform repository (gitops.progressive)
@@ -60,7 +60,7 @@ EXAMPLES = r"""
     git_password: "{{ git_password }}"
     files:
       clusters/staging/apps.yaml: "{{ lookup('ansible.builtin.template', 'apps.yaml.j2') }}"
-    message: "Bootstrap staging"
+    commit_message: "Bootstrap staging"
 """
 
 RETURN = r"""
@@ -91,7 +91,7 @@ def main():
         files=dict(type="dict", default={}),
         seed_files=dict(type="dict", default={}),
         remove=dict(type="list", elements="str", default=[]),
-        message=dict(type="str", default="Update the platform repository (gitops.progressive)"),
+        commit_message=dict(type="str", default="Update the platform repository (gitops.progressive)"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
@@ -111,7 +111,7 @@ def main():
             if module.check_mode:
                 repo.sync()  # the working copy back to the remote's state (also for a new, empty one)
             else:
-                result["commit"] = repo.commit(params["message"])
+                result["commit"] = repo.commit(params["commit_message"])
                 repo.push()
     except CollectionError as error:
         module.fail_json(msg=str(error))

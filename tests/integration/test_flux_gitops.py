@@ -263,8 +263,8 @@ def test_the_release_action_reverts_a_commit_flux_cannot_apply(gitops):
 
 def test_bad_release_values_are_refused_before_anything_is_written(gitops):
     before = git_head(gitops)
-    run, result = release(gitops, release_values=[dict(file="apps/staging/podinfo-env.yaml", path=ENV_PATH,
-                                                        value={"not": "a string"})])
+    bad = dict(file="apps/staging/podinfo-env.yaml", path=ENV_PATH, value={"not": "a string"})
+    run, result = release(gitops, release_values=[bad])
     assert run.returncode != 0 and "holds a string" in result["msg"], result["msg"]
     run, result = release(gitops, release_images={"ghcr.io/stefanprodan/podinf0": "6.7.9"})
     assert run.returncode != 0 and "images.ghcr.io/stefanprodan/podinf0" in result["msg"], result["msg"]

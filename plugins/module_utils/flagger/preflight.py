@@ -22,9 +22,9 @@ import json
 import math
 import re
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
 
+from ansible.module_utils.urls import open_url
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 
 DEFAULT_METRIC_INTERVAL = 60.0
@@ -122,7 +122,7 @@ class MetricProbe:
 
     def __init__(self, url, opener=None, timeout=PROBE_TIMEOUT):
         self.url = url.rstrip("/")
-        self.opener = opener or urllib.request.urlopen
+        self.opener = opener or open_url
         self.timeout = timeout
 
     def query(self, promql, url=None):

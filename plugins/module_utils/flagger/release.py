@@ -203,16 +203,16 @@ class Release:
         """The change this release makes, or None when the target already has it."""
         return self._patch_for(canary)
 
-    def _preview(self, canary, patch, obj):
-        canaries.patch_target(self.kube, canary, patch, True)
-        self.result.update(changed=True, patch=canaries.without_env_values(patch),
+    def _preview(self, canary, change, obj):
+        canaries.patch_target(self.kube, canary, change, True)
+        self.result.update(changed=True, patch=canaries.without_env_values(change),
                            msg="%s: would start a release" % obj, phase=phase_of(canary))
         return self.result
 
-    def _make_change(self, canary, patch):
+    def _make_change(self, canary, change):
         """Make the change; returns the target's pod template it leads to."""
-        patched = canaries.patch_target(self.kube, canary, patch, False)
-        self.result.update(changed=True, patch=canaries.without_env_values(patch))
+        patched = canaries.patch_target(self.kube, canary, change, False)
+        self.result.update(changed=True, patch=canaries.without_env_values(change))
         return canaries.pod_template(patched)
 
     def _conclude(self, outcome):

@@ -30,7 +30,7 @@ def _load_all(text, where):
     import yaml
 
     try:
-        return [doc for doc in yaml.safe_load_all(text)]
+        return list(yaml.safe_load_all(text))
     except yaml.YAMLError as error:
         raise EditError("%s is not valid YAML: %s" % (where, error))
 

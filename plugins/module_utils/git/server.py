@@ -26,8 +26,9 @@ import os
 import subprocess
 import sys
 import threading
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from ansible.module_utils.urls import open_url
 
 NOTIFY_TIMEOUT = 5
 BACKEND = "/usr/lib/git-core/git-http-backend"
@@ -86,12 +87,12 @@ def notify(urls, payload, log):
     """POST ``payload`` to each hook URL, in a daemon thread; results go to ``log``."""
     def send():
         for url in urls:
-            request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                             headers={"Content-Type": "application/json"})
             try:
-                with urllib.request.urlopen(request, timeout=NOTIFY_TIMEOUT) as response:  # nosec: loopback hooks
-                    log("notified a push hook: HTTP %d" % response.status)
-            except OSError as error:
+                response = open_url(url, data=json.dumps(payload), method="POST", timeout=NOTIFY_TIMEOUT,
+                                    headers={"Content-Type": "application/json"})
+                log("notified a push hook: HTTP %d" % response.status)
+                response.close()
+            except (OSError, ValueError) as error:
                 log("push hook failed: %s" % error)
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
@@ -172,5 +173,5 @@ def serve(root, listen, credentials_file, hooks_file=None, log=None):
     server.root = os.path.abspath(root)
     server.user, server.password = read_credentials(credentials_file)
     server.hooks_file = hooks_file
-    server.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    server.log = log or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
     return server

@@ -5,10 +5,10 @@ FLUX_GOMOD = """module github.com/fluxcd/flux2/v2
 go 1.26.0
 
 require (
-	github.com/fluxcd/helm-controller/api v1.6.3
-	github.com/fluxcd/kustomize-controller/api v1.9.4
-	github.com/fluxcd/notification-controller/api v1.9.2
-	github.com/fluxcd/source-controller/api v1.9.3
+\tgithub.com/fluxcd/helm-controller/api v1.6.3
+\tgithub.com/fluxcd/kustomize-controller/api v1.9.4
+\tgithub.com/fluxcd/notification-controller/api v1.9.2
+\tgithub.com/fluxcd/source-controller/api v1.9.3
 )
 """
 
@@ -22,15 +22,15 @@ replace github.com/fluxcd/helm-controller/api => ./api
 replace github.com/opencontainers/go-digest => github.com/opencontainers/go-digest v1.0.1-0.20231025023718-d50d2fec9c98
 
 replace (
-	sigs.k8s.io/kustomize/api => sigs.k8s.io/kustomize/api v0.21.1
-	sigs.k8s.io/kustomize/kyaml => sigs.k8s.io/kustomize/kyaml v0.21.1
+\tsigs.k8s.io/kustomize/api => sigs.k8s.io/kustomize/api v0.21.1
+\tsigs.k8s.io/kustomize/kyaml => sigs.k8s.io/kustomize/kyaml v0.21.1
 )
 
 // Pin helm to v4.2.4-flux.1
 replace helm.sh/helm/v4 => github.com/fluxcd/helm/v4 v4.2.4-flux.1
 
 require (
-	helm.sh/helm/v4 v4.2.2
+\thelm.sh/helm/v4 v4.2.2
 )
 """
 
