@@ -48,7 +48,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The same preflight; the commit's diff is computed (shown with C(--diff)), nothing is committed, pushed or followed.
+    details:
+      - The same preflight; the commit's diff is computed (shown with C(--diff)); nothing is committed, pushed or followed.
+      - The local working copy (O(workdir)) is brought to the remote branch's head to compute the diff.
   diff_mode:
     support: full
     details: The diff of the commit the release makes.
