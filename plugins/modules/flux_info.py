@@ -137,7 +137,7 @@ import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.info import flux_info, wait_ready
-from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KINDS, kind_of
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KINDS, kinds_of
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
     auth_argument_spec,
     module_client,
@@ -161,7 +161,7 @@ def main():
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, required_by={"name": "namespace"})
     params = module.params
     try:
-        kinds = [kind_of(kind, "kinds[%d]" % index) for index, kind in enumerate(params["kinds"])]
+        kinds = kinds_of(params["kinds"])
     except ValueError as error:
         module.fail_json(msg=str(error))
     if params["wait"] and params["wait_timeout"] <= 0:

@@ -96,7 +96,7 @@ import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import suspend
-from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import kind_of
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import kinds_of
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
     auth_argument_spec,
     module_client,
@@ -121,7 +121,7 @@ def main():
     if params["name"] and params["label_selectors"]:
         module.fail_json(msg="name and label_selectors are exclusive: one object by name, or those the labels select")
     try:
-        kinds = [kind_of(kind, "kinds[%d]" % index) for index, kind in enumerate(params["kinds"])]
+        kinds = kinds_of(params["kinds"])
     except ValueError as error:
         module.fail_json(msg=str(error))
     if not kinds:

@@ -60,6 +60,11 @@ def kind_of(name, field="kind"):
     raise ValueError("%s: %r is not a Flux kind; choose from %s" % (field, name, ", ".join(KINDS)))
 
 
+def kinds_of(names):
+    """Resources for a ``kinds`` option; ValueError naming ``kinds[i]`` for a wrong one."""
+    return [kind_of(name, "kinds[%d]" % index) for index, name in enumerate(names)]
+
+
 def controller_of(kind):
     return CONTROLLERS.get(kind, "source-controller")
 

@@ -124,8 +124,7 @@ class PlatformRepo:
         return full
 
     def diff(self):
-        return self.git("diff", "HEAD") if self.git("rev-parse", "--verify", "--quiet", "HEAD", check=False) \
-            else self.git("diff", "--cached")
+        return self.git("diff")
 
     def dirty(self):
         return bool(self.git("status", "--porcelain"))

@@ -13,8 +13,6 @@ from __future__ import annotations
 import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild import (
-    FLUX_CONTROLLERS,
-    FLUX_IMAGE_CONTROLLERS,
     BinaryCache,
     BuildError,
     BuildProgress,
@@ -68,12 +66,6 @@ def plan(params, environ):
     return cache, recipes, source_dirs
 
 
-def module_dirs(recipes, go):
-    """``{component: module source directory}`` for the Flux controllers (their CRDs live there)."""
-    return {recipe.component: download_module(recipe.module, recipe.version, go)["Dir"]
-            for recipe in recipes if recipe.component in FLUX_CONTROLLERS + FLUX_IMAGE_CONTROLLERS}
-
-
 def run(params, check_mode, environ, report=None, clock=time.monotonic):
     """Build what the cache lacks; returns the task result. ``report(line)`` gets progress.
 
@@ -86,7 +78,8 @@ def run(params, check_mode, environ, report=None, clock=time.monotonic):
     for recipe in recipes:
         binaries.update(cache.paths(recipe))
     result = dict(changed=bool(missing), binaries=binaries, cache_dir=cache.root, source_dirs=source_dirs,
-                  built=[recipe.key for recipe in missing], seconds={}, modules=module_dirs(recipes, params["go"]))
+                  built=[recipe.key for recipe in missing], seconds={},
+                  modules={recipe.component: recipe.module_dir for recipe in recipes if recipe.module_dir})
     if missing and not check_mode:
         progress = BuildProgress(report, clock=clock, interval=params["progress_interval"]) if report else None
         if report:

@@ -145,6 +145,9 @@ class Recipe:
     component: str = ""
     # The wrapper's ``go`` line when a module needs a newer one than the default.
     go_version: str = ""
+    # Where the module's source is, when it was fetched to read its go.mod (not part of
+    # the fingerprint): the Flux controllers' CRDs are read from there.
+    module_dir: str = field(default="", compare=False)
 
     @property
     def binaries(self):
@@ -328,7 +331,7 @@ def module_replaces_from_gomod(gomod_text):
     return tuple(sorted(replaces))
 
 
-def flux_controller_recipe(controller, version, gomod_text):
+def flux_controller_recipe(controller, version, gomod_text, module_dir=""):
     """One Flux controller (its main package is the module root), with its go.mod's replaces."""
     module = "github.com/fluxcd/%s" % controller
     check_version("%s version" % controller, version)
@@ -340,6 +343,7 @@ def flux_controller_recipe(controller, version, gomod_text):
         replaces=module_replaces_from_gomod(gomod_text),
         go_version=re.search(r"^go\s+(\d+\.\d+)", gomod_text, re.M).group(1),
         component=controller,
+        module_dir=module_dir,
     )
 
 
@@ -352,23 +356,24 @@ def helm_recipe(version, go_version="1.26"):
                   ldflags=("-X", "%s/internal/version.version=%s" % (module, version)))
 
 
-def flux_recipes(flux_version, go="go", controllers=FLUX_CONTROLLERS):
-    check_version("flux_version", flux_version)
-    versions = flux_versions_from_gomod(module_gomod("github.com/fluxcd/flux2/v2", flux_version, go), controllers)
-    return [flux_controller_recipe(name, versions[name], module_gomod("github.com/fluxcd/%s" % name,
-                                                                      versions[name], go))
-            for name in controllers]
+def flux_recipes(flux_gomod, go="go", controllers=FLUX_CONTROLLERS):
+    """The controllers' recipes, from the Flux release's go.mod text."""
+    recipes = []
+    for name, version in flux_versions_from_gomod(flux_gomod, controllers).items():
+        info = download_module("github.com/fluxcd/%s" % name, version, go)
+        with open(info["GoMod"]) as gomod:
+            recipes.append(flux_controller_recipe(name, version, gomod.read(), info["Dir"]))
+    return recipes
 
 
-def helm_version_for_flux(flux_version, go="go"):
-    """The Helm release helm-controller of ``flux_version`` is built with."""
-    versions = flux_versions_from_gomod(module_gomod("github.com/fluxcd/flux2/v2", flux_version, go),
-                                        ("helm-controller",))
-    for replace in flux_controller_recipe("helm-controller", versions["helm-controller"], module_gomod(
-            "github.com/fluxcd/helm-controller", versions["helm-controller"], go)).replaces:
+def helm_version_for_flux(flux_gomod, go="go"):
+    """The Helm release helm-controller of the Flux release (its go.mod text) is built with:
+    the target of its Helm replace (the fork swapped for upstream), else its requirement."""
+    version = flux_versions_from_gomod(flux_gomod, ("helm-controller",))["helm-controller"]
+    gomod = module_gomod("github.com/fluxcd/helm-controller", version, go)
+    for replace in module_replaces_from_gomod(gomod):
         if replace[0].startswith("helm.sh/helm/"):
             return replace[-1]
-    gomod = module_gomod("github.com/fluxcd/helm-controller", versions["helm-controller"], go)
     return re.search(r"^\s*helm\.sh/helm/v\d+\s+(v\S+)", gomod, re.M).group(1)
 
 
@@ -383,15 +388,23 @@ def recipes_for(components, versions, go="go"):
     def staging():
         return staging_modules_from_gomod(module_gomod("k8s.io/kubernetes", kube_version, go))
 
+    flux_gomod = {}
+
+    def flux():
+        """The Flux release's go.mod, read once for every Flux component."""
+        if "text" not in flux_gomod:
+            flux_gomod["text"] = module_gomod("github.com/fluxcd/flux2/v2", versions["flux_version"], go)
+        return flux_gomod["text"]
+
     builders = {
         "kubernetes": lambda: kubernetes_recipe(kube_version, staging()),
         "etcd": lambda: etcd_recipe(versions["etcd_version"]),
         "kwok": lambda: kwok_recipe(versions["kwok_version"], kube_version),
         "flagger": lambda: flagger_recipe(versions["flagger_version"]),
         "kubectl": lambda: kubectl_recipe(kube_version, staging()),
-        "flux": lambda: flux_recipes(versions["flux_version"], go),
-        "flux-image": lambda: flux_recipes(versions["flux_version"], go, FLUX_IMAGE_CONTROLLERS),
-        "helm": lambda: helm_recipe(helm_version_for_flux(versions["flux_version"], go)),
+        "flux": lambda: flux_recipes(flux(), go),
+        "flux-image": lambda: flux_recipes(flux(), go, FLUX_IMAGE_CONTROLLERS),
+        "helm": lambda: helm_recipe(helm_version_for_flux(flux(), go)),
     }
     unknown = sorted(set(components) - set(builders))
     if unknown:
