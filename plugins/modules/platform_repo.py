@@ -16,6 +16,8 @@ description:
     C(gitops.progressive.flux) role to lay the platform repository out; usable for any
     file set a team keeps in git.
   - Idempotent. Files that already hold the content change nothing; no commit is made.
+  - A push that loses a race with another writer (another cluster laying the same
+    repository out, a release) is redone on top of the new head, up to three times.
   - Credentials are sent as an HTTP header through the environment of the git process,
     never in a URL, an argument list or the output.
 author:
@@ -43,10 +45,25 @@ options:
     type: dict
     default: {}
   remove:
-    description: Paths to delete.
+    description: Paths to delete, files or whole directories (never the repository's root or C(.git)).
     type: list
     elements: str
     default: []
+  kustomizations:
+    description:
+      - Entries to register in kustomization files, by path of the C(kustomization.yaml):
+        each maps a list (C(resources), C(components), C(patches), C(images)) to the entries
+        it must hold. Entries already there are left as they are (an image is matched by
+        C(name), a patch by C(path)), so registering an app never resets the tag a release
+        wrote. A missing file becomes a new kustomization.
+      - This is how several roles share one overlay: each registers its own component
+        directory or app and leaves the others' entries alone.
+    type: dict
+    default: {}
+  kustomizations_absent:
+    description: Entries to take out of kustomization files, in the shape of O(kustomizations), matched the same way.
+    type: dict
+    default: {}
   commit_message:
     description: Commit message.
     type: str
@@ -61,6 +78,18 @@ EXAMPLES = r"""
     files:
       clusters/staging/apps.yaml: "{{ lookup('ansible.builtin.template', 'apps.yaml.j2') }}"
     commit_message: "Bootstrap staging"
+
+- name: Add Flagger's release directory and register it in the releases layer
+  gitops.progressive.platform_repo:
+    repo_url: http://127.0.0.1:18300/platform.git
+    git_password: "{{ git_password }}"
+    files:
+      infrastructure/base/releases/flagger/kustomization.yaml: "{{ lookup('ansible.builtin.template', 'kustomization.yaml.j2') }}"
+      infrastructure/base/releases/flagger/release.yaml: "{{ lookup('ansible.builtin.template', 'release.yaml.j2') }}"
+    kustomizations:
+      infrastructure/base/releases/kustomization.yaml:
+        resources: [flagger]
+    commit_message: "Install Flagger through Flux"
 """
 
 RETURN = r"""
@@ -77,11 +106,12 @@ changed_files:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import check_kustomization_entries
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
     default_workdir,
     git_argument_spec,
     repo_from_params,
-    write_files,
+    update_tree,
 )
 
 
@@ -91,6 +121,8 @@ def main():
         files=dict(type="dict", default={}),
         seed_files=dict(type="dict", default={}),
         remove=dict(type="list", elements="str", default=[]),
+        kustomizations=dict(type="dict", default={}),
+        kustomizations_absent=dict(type="dict", default={}),
         commit_message=dict(type="str", default="Update the platform repository (gitops.progressive)"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -100,19 +132,13 @@ def main():
             if not isinstance(text, str):
                 module.fail_json(msg="%s.%s must be text, got a %s" % (option, path, type(text).__name__))
     try:
+        for option in ("kustomizations", "kustomizations_absent"):
+            for path, entries in params[option].items():
+                check_kustomization_entries(entries, "%s.%s" % (option, path))
         repo = repo_from_params(params, default_workdir(params["repo_url"], params["branch"]))
-        head = repo.sync()
-        changed_files = write_files(repo, params["files"], params["remove"], params["seed_files"])
-        result = dict(changed=bool(changed_files), changed_files=changed_files, commit=head)
-        if changed_files:
-            repo.git("add", "--all")
-            if module._diff:
-                result["diff"] = dict(prepared=repo.git("diff", "--cached"))
-            if module.check_mode:
-                repo.sync()  # the working copy back to the remote's state (also for a new, empty one)
-            else:
-                result["commit"] = repo.commit(params["commit_message"])
-                repo.push()
+        result = update_tree(repo, params["commit_message"], params["files"], params["remove"], params["seed_files"],
+                             params["kustomizations"], params["kustomizations_absent"],
+                             check_mode=module.check_mode, want_diff=module._diff)
     except CollectionError as error:
         module.fail_json(msg=str(error))
     module.exit_json(**result)

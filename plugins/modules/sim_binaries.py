@@ -56,12 +56,13 @@ options:
       - What to build. C(flux) is source-, kustomize-, helm- and notification-controller,
         each from its own module at the version the Flux release O(flux_version) requires;
         C(flux-image) is image-reflector- and image-automation-controller; C(helm) is the
-        C(helm) command at the Helm release helm-controller is built with.
+        C(helm) command at the Helm release helm-controller is built with; C(registry) is
+        the CNCF distribution registry at O(registry_version).
       - helm-controller pins Helm to a Flux fork that the Go module proxy does not serve;
         it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
-    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm]
+    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, registry]
     default: []
   sources:
     description:
@@ -97,6 +98,10 @@ options:
         C(github.com/fluxcd/pkg/artifact) version it lacks).
     type: str
     default: v2.9.3
+  registry_version:
+    description: CNCF distribution registry release (C(github.com/distribution/distribution/v3) module version).
+    type: str
+    default: v3.1.2
   cache_dir:
     description:
       - Where binaries, build logs and wrapper modules are kept. Defaults to

@@ -143,7 +143,7 @@ def free_port():
 def platform(sim_cluster):
     """Flagger, its load tester, Prometheus and the traffic simulator beside the session's cluster."""
     variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"],
-                     flagger_control_loop_interval="2s", flagger_port=free_port(),
+                     flagger_install_mode="local", flagger_control_loop_interval="2s", flagger_port=free_port(),
                      flagger_loadtester_port=free_port(), flagger_prometheus_port=free_port(),
                      flagger_traffic_port=free_port())
     try:

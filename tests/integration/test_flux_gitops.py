@@ -45,13 +45,15 @@ def gitops(platform, tmp_path_factory):
     state = tmp_path_factory.mktemp("flux-state")
     variables = dict(
         platform["vars"], flux_state_dir=str(state), flux_git_port=free_port(), flux_events_port=free_port(),
-        flux_receiver_port=free_port(), flux_storage_port=free_port(), flux_controller_port_base=free_block(8),
-        flux_apps=[dict(name="podinfo", namespace=NAMESPACE, image=IMAGE, tag="6.7.0", port=9898,
-                        env={"ERROR_FRACTION": "0"},
-                        canary=dict(interval="10s", threshold=2, maxWeight=50, stepWeight=25,
-                                    progressDeadlineSeconds=60,
-                                    metrics=[dict(name="request-success-rate", thresholdRange={"min": 70},
-                                                  interval="15s")]))])
+        flux_receiver_port=free_port(), flux_storage_port=free_port(), flux_chart_port=free_port(),
+        flux_controller_port_base=free_block(8), flagger_install_mode="flux",
+        apps_enabled=["podinfo"],
+        apps_catalog=dict(podinfo=dict(namespace=NAMESPACE, image=IMAGE, tag="6.7.0", port=9898,
+                                       env={"ERROR_FRACTION": "0"},
+                                       canary=dict(interval="10s", threshold=2, maxWeight=50, stepWeight=25,
+                                                   progressDeadlineSeconds=60,
+                                                   metrics=[dict(name="request-success-rate",
+                                                                 thresholdRange={"min": 70}, interval="15s")]))))
     try:
         started = time.monotonic()
         up = assert_ok(run_playbook("flux.yml", variables))
@@ -62,7 +64,7 @@ def gitops(platform, tmp_path_factory):
                    state=str(state), first_run=up, seconds=seconds, kubeconfig=platform["kubeconfig"],
                    bare=os.path.join(str(state), "git", "platform.git"))
     finally:
-        down = run_playbook("flux.yml", dict(variables, flux_state="absent"))
+        down = run_playbook("flux_absent.yml", variables)
     assert_ok(down)
 
 

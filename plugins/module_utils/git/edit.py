@@ -6,6 +6,9 @@
 - :func:`set_images`: kustomize's ``images`` list of a ``kustomization.yaml``
   (``newTag`` / ``newName`` / ``digest`` per image name), the way ``kustomize edit set
   image`` and Flux's image automation change a version.
+- :func:`ensure_kustomization_entries` / :func:`drop_kustomization_entries`: register a
+  component, an app or an image in a kustomization's lists without touching the entries
+  others own (an image's tag stays the releases').
 - :func:`set_value`: a value at a YAML path in one document of a file, for what is not
   an image (an environment value, a replica count). Paths are dotted keys with list
   selectors: ``spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value``
@@ -185,3 +188,95 @@ def set_value(text, path, value, kind=None, where="file"):
             continue
         return _dump_all(docs), [(path, old, value)]
     raise EditError("%s: no %sdocument has the path %s" % (where, "%s " % kind if kind else "", path))
+
+
+# What identifies an entry of each kustomization list: a resource or component by its
+# text, a patch by its file (or its text when inline), an image by its name.
+KUSTOMIZATION_LISTS = {
+    "resources": lambda entry: entry,
+    "components": lambda entry: entry,
+    "patches": lambda entry: entry.get("path") or entry.get("patch") if isinstance(entry, dict) else entry,
+    "images": lambda entry: entry.get("name") if isinstance(entry, dict) else entry,
+}
+
+_NEEDS = {"resources": "a path", "components": "a path", "patches": "a patch needs a path or an inline patch",
+          "images": "an image needs a name"}
+
+_KUSTOMIZATION_HEADER = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+
+
+def _kustomization(text, where):
+    docs = _load_all(text, where) if text and text.strip() else [None]
+    if len(docs) != 1 or not isinstance(docs[0] or {}, dict):
+        raise EditError("%s must hold one kustomization document" % where)
+    return docs[0] or dict(_KUSTOMIZATION_HEADER)
+
+
+def check_kustomization_entries(entries, where):
+    if not isinstance(entries, dict):
+        raise EditError("%s: the entries must be a mapping of list name to entries" % where)
+    unknown = sorted(set(entries) - set(KUSTOMIZATION_LISTS))
+    if unknown:
+        raise EditError("%s: %s cannot be edited; choose from %s" % (
+            where, ", ".join(unknown), ", ".join(sorted(KUSTOMIZATION_LISTS))))
+    for key, wanted in entries.items():
+        if not isinstance(wanted, list):
+            raise EditError("%s: %s must be a list" % (where, key))
+        for entry in wanted:
+            if KUSTOMIZATION_LISTS[key](entry) in (None, ""):
+                raise EditError("%s: %s entry %r names nothing (%s)" % (where, key, entry, _NEEDS[key]))
+
+
+def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
+    """Add each entry of ``entries`` (``{list: [entry]}``) that the kustomization lacks.
+
+    Entries already there are left as they are, whatever their other fields: an image's
+    ``newTag`` belongs to the releases, so registering an app never resets its version.
+    A missing or empty file becomes a new kustomization. Returns ``(text, added)`` with
+    ``added`` as ``[(what, None, entry)]``.
+    """
+    check_kustomization_entries(entries, where)
+    kustomization = _kustomization(text, where)
+    added = []
+    for key in KUSTOMIZATION_LISTS:
+        ident = KUSTOMIZATION_LISTS[key]
+        present = kustomization.get(key) or []
+        if not isinstance(present, list):
+            raise EditError("%s: %s is not a list" % (where, key))
+        known = set(ident(entry) for entry in present)
+        for entry in entries.get(key) or []:
+            if ident(entry) not in known:
+                present.append(entry)
+                known.add(ident(entry))
+                added.append(("%s[%s]" % (key, ident(entry)), None, entry))
+        if present or key in kustomization:
+            kustomization[key] = present
+    if not added and text and text.strip():
+        return text, []
+    if "resources" not in kustomization:
+        kustomization["resources"] = []
+    return _dump_all([kustomization]), added
+
+
+def drop_kustomization_entries(text, entries, where="kustomization.yaml"):
+    """Remove the entries of ``entries`` (matched like :func:`ensure_kustomization_entries`).
+
+    Returns ``(text, dropped)``; a missing file drops nothing.
+    """
+    check_kustomization_entries(entries, where)
+    if not text or not text.strip():
+        return text, []
+    kustomization = _kustomization(text, where)
+    dropped = []
+    for key, wanted in entries.items():
+        ident = KUSTOMIZATION_LISTS[key]
+        gone = set(ident(entry) for entry in wanted)
+        kept = []
+        for entry in kustomization.get(key) or []:
+            if ident(entry) in gone:
+                dropped.append(("%s[%s]" % (key, ident(entry)), entry, None))
+            else:
+                kept.append(entry)
+        if key in kustomization:
+            kustomization[key] = kept
+    return (_dump_all([kustomization]), dropped) if dropped else (text, [])

@@ -16,9 +16,14 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import subprocess
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import (
+    drop_kustomization_entries,
+    ensure_kustomization_entries,
+)
 
 GIT_TIMEOUT = 120
 
@@ -160,8 +165,8 @@ class PlatformRepo:
 
 
 def write_files(repo, files, remove=(), seed_files=None):
-    """Write ``{path: text}``, ``seed_files`` where missing, and delete ``remove`` in the
-    working copy; the paths that changed."""
+    """Write ``{path: text}``, ``seed_files`` where missing, and delete ``remove`` (files
+    or directories) in the working copy; the paths that changed."""
     changed = []
     seeds = {path: text for path, text in (seed_files or {}).items() if not os.path.exists(repo.path(path))}
     for relative, text in sorted(dict(files, **seeds).items()):
@@ -178,10 +183,82 @@ def write_files(repo, files, remove=(), seed_files=None):
         changed.append(relative)
     for relative in remove:
         full = repo.path(relative)
+        if full == os.path.abspath(repo.workdir) or relative.strip("/").split("/")[0] == ".git":
+            raise GitError("remove: %r is not a path in the repository's tree" % relative)
         if os.path.isfile(full):
             os.unlink(full)
             changed.append(relative)
+        elif os.path.isdir(full):
+            shutil.rmtree(full)
+            changed.append(relative)
     return changed
+
+
+def edit_kustomizations(repo, ensure=None, drop=None):
+    """Register (``ensure``) and unregister (``drop``) entries of kustomization files,
+    ``{path: {list: [entry]}}``; the paths that changed (see :mod:`.edit`)."""
+    changed = []
+    for relative in sorted(set(ensure or {}) | set(drop or {})):
+        full = repo.path(relative)
+        current = None
+        if os.path.exists(full):
+            with open(full) as handle:
+                current = handle.read()
+        text = current
+        if relative in (drop or {}):
+            text, _dropped = drop_kustomization_entries(text, drop[relative], where=relative)
+        if relative in (ensure or {}):
+            text, _added = ensure_kustomization_entries(text, ensure[relative], where=relative)
+        if text is None or text == current:
+            continue
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as handle:
+            handle.write(text)
+        changed.append(relative)
+    return changed
+
+
+PUSH_ATTEMPTS = 3
+
+
+def _push_race(error):
+    """Whether a failed push lost a race (the branch moved since the fetch)."""
+    text = str(error)
+    return any(mark in text for mark in ("[rejected]", "fetch first", "non-fast-forward", "failed to update ref"))
+
+
+def update_tree(repo, message, files=None, remove=(), seed_files=None, ensure=None, drop=None,
+                check_mode=False, want_diff=False, attempts=PUSH_ATTEMPTS):
+    """Bring the branch to hold ``files`` (and the rest, see :func:`write_files` and
+    :func:`edit_kustomizations`) in one commit, pushed; nothing when it already does.
+
+    A push that loses a race with another writer (two clusters laying the same repository
+    out, a release) is redone from the new head, up to ``attempts`` times: the edits are
+    declarative, so redoing them on top of the other commit is what the caller asked.
+    Returns ``{changed, changed_files, commit[, diff]}``.
+    """
+    for attempt in range(1, attempts + 1):
+        head = repo.sync()
+        changed_files = write_files(repo, files or {}, remove, seed_files)
+        changed_files = sorted(set(changed_files).union(edit_kustomizations(repo, ensure, drop)))
+        result = dict(changed=bool(changed_files), changed_files=changed_files, commit=head)
+        if not changed_files:
+            return result
+        repo.git("add", "--all")
+        if want_diff:
+            result["diff"] = dict(prepared=repo.git("diff", "--cached"))
+        if check_mode:
+            repo.sync()  # the working copy back to the remote's state (also for a new, empty one)
+            return result
+        commit = repo.commit(message)
+        try:
+            repo.push()
+        except GitError as error:
+            if attempt == attempts or not _push_race(error):
+                raise
+            continue
+        result["commit"] = commit
+        return result
 
 
 def git_argument_spec():

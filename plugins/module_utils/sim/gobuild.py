@@ -377,8 +377,19 @@ def helm_version_for_flux(flux_gomod, go="go"):
     return re.search(r"^\s*helm\.sh/helm/v\d+\s+(v\S+)", gomod, re.M).group(1)
 
 
+def registry_recipe(version):
+    """The CNCF distribution registry (an OCI registry) that image automation scans."""
+    check_version("registry_version", version)
+    major = _semver(version, "registry_version")[0]
+    module = "github.com/distribution/distribution/v%d" % major
+    return Recipe(key="registry-%s" % version, module=module, version=version,
+                  packages=("%s/cmd/registry" % module,), component="registry",
+                  ldflags=("-X", "%s/version.version=%s" % (module, version)))
+
+
 def recipes_for(components, versions, go="go"):
-    """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm).
+    """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image,
+    helm, registry).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -405,6 +416,7 @@ def recipes_for(components, versions, go="go"):
         "flux": lambda: flux_recipes(flux(), go),
         "flux-image": lambda: flux_recipes(flux(), go, FLUX_IMAGE_CONTROLLERS),
         "helm": lambda: helm_recipe(helm_version_for_flux(flux(), go)),
+        "registry": lambda: registry_recipe(versions["registry_version"]),
     }
     unknown = sorted(set(components) - set(builders))
     if unknown:

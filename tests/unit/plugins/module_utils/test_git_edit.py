@@ -96,3 +96,59 @@ def test_a_kind_picks_the_document_in_a_multi_document_file():
 def test_unreadable_paths_are_refused(path):
     with pytest.raises(edit.EditError):
         edit.parse_path(path)
+
+
+def test_ensure_entries_adds_only_what_is_missing_and_keeps_release_tags():
+    wanted = {
+        "resources": ["../base/podinfo", "../base/faces"],
+        "patches": [{"path": "faces-env.yaml"}],
+        "images": [{"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.0.0"},
+                   {"name": "ghcr.io/buoyantio/faces", "newTag": "1.0.0"}],
+    }
+    text, added = edit.ensure_kustomization_entries(KUSTOMIZATION, wanted)
+    doc = yaml.safe_load(text)
+    assert doc["resources"] == ["../base/podinfo", "../base/faces"]
+    assert doc["patches"] == [{"path": "faces-env.yaml"}]
+    # podinfo's tag is the releases' business: registering it again does not reset it.
+    assert doc["images"] == [{"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.7.0"},
+                             {"name": "ghcr.io/buoyantio/faces", "newTag": "1.0.0"}]
+    assert [what for what, _old, _new in added] == [
+        "resources[../base/faces]", "patches[faces-env.yaml]", "images[ghcr.io/buoyantio/faces]"]
+    again, added_again = edit.ensure_kustomization_entries(text, wanted)
+    assert (again, added_again) == (text, [])
+
+
+def test_ensure_entries_makes_a_missing_kustomization():
+    text, added = edit.ensure_kustomization_entries("", {"resources": ["flagger"]})
+    assert yaml.safe_load(text) == {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                    "resources": ["flagger"]}
+    assert added == [("resources[flagger]", None, "flagger")]
+    empty, _ = edit.ensure_kustomization_entries(None, {})
+    assert yaml.safe_load(empty)["resources"] == []
+
+
+def test_drop_entries_removes_matches_and_leaves_the_rest():
+    text, dropped = edit.drop_kustomization_entries(KUSTOMIZATION, {
+        "resources": ["../base/podinfo"], "images": [{"name": "ghcr.io/stefanprodan/podinfo"}]})
+    doc = yaml.safe_load(text)
+    assert doc["resources"] == [] and doc["images"] == []
+    assert [what for what, _old, _new in dropped] == ["resources[../base/podinfo]", "images[ghcr.io/stefanprodan/podinfo]"]
+    assert edit.drop_kustomization_entries(KUSTOMIZATION, {"resources": ["other"]}) == (KUSTOMIZATION, [])
+    assert edit.drop_kustomization_entries("", {"resources": ["x"]}) == ("", [])
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"configMapGenerator": []}, "configMapGenerator cannot be edited"),
+    ({"resources": "flagger"}, "resources must be a list"),
+    ({"images": [{"newTag": "1"}]}, "images entry {'newTag': '1'} names nothing"),
+    ({"patches": [{"target": {"kind": "Deployment"}}]}, "a patch needs a path"),
+])
+def test_bad_entries_are_refused_naming_the_file(entries, message):
+    with pytest.raises(edit.EditError, match="apps/staging/kustomization.yaml") as error:
+        edit.ensure_kustomization_entries(KUSTOMIZATION, entries, where="apps/staging/kustomization.yaml")
+    assert message in str(error.value)
+
+
+def test_a_kustomization_that_is_not_one_document_is_refused():
+    with pytest.raises(edit.EditError, match="must hold one kustomization document"):
+        edit.ensure_kustomization_entries("a: 1\n---\nb: 2\n", {"resources": ["x"]})

@@ -138,3 +138,51 @@ def test_a_new_empty_repository_gets_its_first_commit_and_seed_files_are_written
     repo.push()
     assert repo.sync() == first
     assert write_files(repo, {"a.yaml": "a: 1\n"}, seed_files={"seed.yaml": "v: 2\n"}) == []
+
+
+def test_directories_are_removed_and_kustomizations_registered_in_the_working_copy(tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import edit_kustomizations, write_files
+
+    repo = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path))
+    (tmp_path / ".git").mkdir()
+    files = {"infrastructure/base/releases/flagger/kustomization.yaml": "resources: [release.yaml]\n",
+             "infrastructure/base/releases/flagger/release.yaml": "kind: HelmRelease\n"}
+    assert write_files(repo, files) == sorted(files)
+    index = "infrastructure/base/releases/kustomization.yaml"
+    assert edit_kustomizations(repo, ensure={index: {"resources": ["flagger"]}}) == [index]
+    assert edit_kustomizations(repo, ensure={index: {"resources": ["flagger"]}}) == []
+    assert "- flagger" in (tmp_path / index).read_text()
+    assert write_files(repo, {}, remove=["infrastructure/base/releases/flagger"]) == ["infrastructure/base/releases/flagger"]
+    assert not (tmp_path / "infrastructure/base/releases/flagger").exists()
+    assert edit_kustomizations(repo, drop={index: {"resources": ["flagger"]}}) == [index]
+    for root in ("", ".", ".git", ".git/objects"):
+        with pytest.raises(GitError, match="not a path in the repository's tree"):
+            write_files(repo, {}, remove=[root])
+
+
+def test_a_push_that_loses_a_race_is_redone_on_the_new_head(git_server, tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import update_tree
+
+    instance, _hooks, _received = git_server
+    url = "http://127.0.0.1:%d/platform.git" % instance.server_address[1]
+    other = PlatformRepo(url, str(tmp_path / "other"), username="git", password="s3cret")
+    assert update_tree(other, "first", {"base.yaml": "a: 1\n"})["changed"]
+
+    class Racing(PlatformRepo):
+        raced = 0
+
+        def commit(self, message):
+            if not self.raced:  # another writer pushes between this one's fetch and its push
+                Racing.raced += 1
+                update_tree(other, "the other writer", {"other.yaml": "b: 2\n"})
+            return super().commit(message)
+
+    mine = Racing(url, str(tmp_path / "mine"), username="git", password="s3cret")
+    result = update_tree(mine, "mine", {"mine.yaml": "c: 3\n"}, ensure={"kustomization.yaml": {"resources": ["mine.yaml"]}})
+    assert Racing.raced == 1 and result["changed"]
+    assert result["changed_files"] == ["kustomization.yaml", "mine.yaml"]
+    other.sync()
+    assert other.head() == result["commit"]
+    for name in ("base.yaml", "other.yaml", "mine.yaml"):
+        assert os.path.exists(other.path(name)), name
+    assert update_tree(mine, "again", {"mine.yaml": "c: 3\n"}) == dict(changed=False, changed_files=[], commit=result["commit"])
