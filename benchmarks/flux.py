@@ -1,7 +1,7 @@
 """Figures for GitOps on the simulated platform (real Flux controllers, real git server).
 
-A dedicated cluster with Flagger and Flux (the three roles, free ports) runs the app of
-the flux role's defaults. Each push changes an annotation of the app's Deployment
+A dedicated cluster with Flux, Flagger (through Flux) and the apps role's default app
+(the cluster, flux, flagger and apps roles, free ports). Each push changes an annotation of the app's Deployment
 (not its pod template, so Flagger starts no analysis) in the repository.
 
 1. Push -> applied (the Kustomization ``apps`` reports the pushed commit as applied):
@@ -23,7 +23,6 @@ the flux role's defaults. Each push changes an annotation of the app's Deploymen
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+from conftest import free_block, free_port  # noqa: E402
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.preflight import (  # noqa: E402
     analysis_steps,
@@ -43,27 +45,6 @@ from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import
 
 PLAYBOOKS = os.path.join(ROOT, "tests", "integration", "playbooks")
 INVENTORY = os.path.join(ROOT, "tests", "integration", "inventory.yml")
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def free_block(size):
-    while True:
-        base = free_port()
-        ports = []
-        for port in range(base, min(base + size, 65536)):
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    break
-            ports.append(port)
-        if len(ports) == size:
-            return base
 
 
 class Bench:
@@ -76,7 +57,7 @@ class Bench:
             flagger_prometheus_port=free_port(), flagger_traffic_port=free_port(),
             flux_state_dir=os.path.join(state_dir, "flux"), flux_git_port=free_port(),
             flux_events_port=free_port(), flux_receiver_port=free_port(), flux_storage_port=free_port(),
-            flux_controller_port_base=free_block(8), flux_git_interval=interval)
+            flux_chart_port=free_port(), flux_controller_port_base=free_block(8), flux_git_interval=interval)
         self.kubeconfig = self.vars["cluster_kubeconfig"]
         self.repo_url = "http://127.0.0.1:%d/platform.git" % self.vars["flux_git_port"]
 
@@ -87,7 +68,7 @@ class Bench:
                               env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
 
     def up(self):
-        for name in ("cluster.yml", "flagger.yml", "flux.yml"):
+        for name in ("cluster.yml", "flux.yml"):
             print("  bringing up: %s" % name, flush=True)
             self.playbook(name)
         import kubernetes
@@ -99,9 +80,9 @@ class Bench:
                                  password=self.password)
 
     def down(self):
-        for name, state in (("flux.yml", "flux_state"), ("flagger.yml", "flagger_state"),
-                            ("cluster.yml", "cluster_state")):
-            self.playbook(name, {state: "absent"}, check=False)
+        for name, extra in (("flux_absent.yml", {}), ("flagger.yml", {"flagger_state": "absent", "flagger_install_mode": "local"}),
+                            ("cluster.yml", {"cluster_state": "absent"})):
+            self.playbook(name, extra, check=False)
 
     def hooks(self, enabled):
         path = os.path.join(self.vars["flux_state_dir"], "push-hooks")

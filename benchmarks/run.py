@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-BENCHMARKS = ["cluster", "canary", "flux"]
+BENCHMARKS = ["cluster", "canary", "flux", "site"]
 
 
 def main():

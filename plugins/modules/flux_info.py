@@ -65,6 +65,12 @@ options:
       - With O(wait), also wait until each object reports this revision (a commit SHA, 7 characters
         or more match as a prefix, or a revision as Flux writes it). Receivers have none and are not held to it.
     type: str
+  revision_repo:
+    description:
+      - A local git directory (bare repository or working copy) in which O(revision) is looked up:
+        then a later commit that holds O(revision) is accepted too, since another writer (a second
+        cluster, image automation, a release) may have pushed after it. O(revision) must be a commit SHA.
+    type: path
   wait_timeout:
     description: Seconds for O(wait); must be positive.
     type: int
@@ -138,6 +144,7 @@ import time
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.info import flux_info, wait_ready
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KINDS, kinds_of
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import at_or_after
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
     auth_argument_spec,
     module_client,
@@ -156,6 +163,7 @@ def main():
         events=dict(type="int", default=5),
         wait=dict(type="bool", default=False),
         revision=dict(type="str"),
+        revision_repo=dict(type="path"),
         wait_timeout=dict(type="int", default=300),
     )
     module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, required_by={"name": "namespace"})
@@ -170,8 +178,11 @@ def main():
     try:
         kube = module_client(module)
         if params["wait"]:
+            revision = params["revision"]
+            if revision and params["revision_repo"]:
+                revision = at_or_after(revision, params["revision_repo"])
             wait_ready(kube, kinds, params["namespace"], params["name"], selector, params["wait_timeout"],
-                       time.monotonic, revision=params["revision"])
+                       time.monotonic, revision=revision)
         report, missing = flux_info(kube, kinds, params["namespace"], params["name"], selector, params["events"])
     except CollectionError as error:
         module.fail_json(msg=str(error), **error.details)

@@ -24,7 +24,14 @@ class PlaybookRun:
 
     @property
     def stats(self):
-        return self.output.get("stats", {}).get("sim", {})
+        return self.host_stats("sim")
+
+    def host_stats(self, host):
+        return self.output.get("stats", {}).get(host, {})
+
+    @property
+    def custom_stats(self):
+        return self.output.get("global_custom_stats", {})
 
     def results(self, task_name):
         """Every host result of the tasks with this name, in run order (at least one)."""
@@ -48,9 +55,10 @@ class PlaybookRun:
                 for result in task["hosts"].values() if result.get("failed")]
 
 
-def _playbook_command(playbook, extra_vars, check):
-    command = ["ansible-playbook", "-i", os.path.join(HERE, "inventory.yml"),
-               os.path.join(HERE, "playbooks", playbook)]
+def _playbook_command(playbook, extra_vars, check, inventory=None):
+    """A test playbook by name (tests/integration/playbooks), or a path (the collection's own)."""
+    command = ["ansible-playbook", "-i", inventory or os.path.join(HERE, "inventory.yml"),
+               playbook if os.path.isabs(playbook) else os.path.join(HERE, "playbooks", playbook)]
     if extra_vars:
         command += ["-e", json.dumps(extra_vars)]
     if check:
@@ -73,9 +81,9 @@ def _parse(completed):
     return run
 
 
-def run_playbook(playbook, extra_vars=None, check=False):
+def run_playbook(playbook, extra_vars=None, check=False, inventory=None):
     """ansible-playbook with the JSON callback; returns a PlaybookRun."""
-    command, env = _playbook_command(playbook, extra_vars, check)
+    command, env = _playbook_command(playbook, extra_vars, check, inventory)
     return _parse(subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False))
 
 
@@ -137,6 +145,25 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def free_block(size):
+    """``size`` consecutive free loopback ports."""
+    for _attempt in range(50):
+        base = free_port()
+        if base + size > 65535:
+            continue
+        ports = []
+        for port in range(base, base + size):
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    break
+            ports.append(port)
+        if len(ports) == size:
+            return base
+    raise RuntimeError("no block of %d free ports" % size)
 
 
 @pytest.fixture(scope="session")

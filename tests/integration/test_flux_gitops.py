@@ -12,32 +12,11 @@ import time
 
 import pytest
 import yaml
-from conftest import assert_ok, free_port, phase_is, run_playbook, wait_canary
+from conftest import assert_ok, free_block, free_port, phase_is, run_playbook, wait_canary
 
 NAMESPACE = "gitops"
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 ENV_PATH = "spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value"
-
-
-def free_block(size):
-    """``size`` consecutive free loopback ports."""
-    for _attempt in range(50):
-        base = free_port()
-        if base + size > 65535:
-            continue
-        ports = []
-        for port in range(base, base + size):
-            import socket
-
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    break
-            ports.append(port)
-        if len(ports) == size:
-            return base
-    raise RuntimeError("no block of %d free ports" % size)
 
 
 @pytest.fixture(scope="session")

@@ -100,7 +100,8 @@ def judge(obj, token=None, revision=None):
         if revision and not (revision(summary["revision"]) if callable(revision)
                              else objects.revision_matches(summary["revision"], revision)):
             return Verdict(False, message="%s: ready at %s, waiting for revision %s" % (
-                name, summary["revision"] or "no revision", revision), data=summary)
+                name, summary["revision"] or "no revision",
+                revision.__name__ if callable(revision) else revision), data=summary)
         return Verdict(True, ok=True, message="%s is ready at %s" % (name, summary["revision"]), data=summary)
     # Flux keeps Reconciling=True (reason ProgressingWithRetry) after a failure it will
     # retry: that is still this request's outcome, a failure.

@@ -15,7 +15,9 @@
   or ``spec.ports[0].port``.
 
 Each returns the new text and what it changed (``[(what, old, new)]``); nothing changed
-means the repository already holds the release. Comments are not kept (PyYAML).
+means the repository already holds the release. A tag (or name, or digest) that changes
+value is edited in place, so comments stay, Flux's image automation markers among them;
+other edits go through PyYAML and do not keep comments.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def set_images(text, images, where="kustomization.yaml"):
     entries = kustomization.setdefault("images", [])
     if not isinstance(entries, list):
         raise EditError("%s: images must be a list" % where)
-    changes = []
+    changes, original = [], [dict(item) if isinstance(item, dict) else item for item in entries]
     for name, value in images.items():
         if not isinstance(value, str) or not value.strip():
             raise EditError("images.%s: expected a tag or an image reference, got %r" % (name, value))
@@ -88,7 +90,75 @@ def set_images(text, images, where="kustomization.yaml"):
         after = _image_text(entry)
         if before != after:
             changes.append(("images.%s" % name, before, after))
-    return (_dump_all(docs) if changes else text), changes
+    if not changes:
+        return text, changes
+    return _patch_in_place(text, original, entries, kustomization) or _dump_all(docs), changes
+
+
+def _patch_in_place(text, before, after, wanted):
+    """The edit made on the text itself, so that comments stay (Flux's image automation
+    markers, ``# {"$imagepolicy": ...}``, ride on ``newTag`` lines): only values of keys
+    that were there before change. None when that is not enough, or when the result does
+    not parse to exactly ``wanted``."""
+    import yaml
+
+    lines = text.splitlines(True)
+    for old, new in zip(before, after):
+        if not isinstance(old, dict) or old == new:
+            continue
+        if set(old) != set(new):
+            return None
+        start = _item_line(lines, old.get("name"))
+        if start is None:
+            return None
+        for key in old:
+            if old[key] != new[key] and not _replace_value(lines, start, key, new[key]):
+                return None
+    patched = "".join(lines)
+    try:
+        return patched if yaml.safe_load(patched) == wanted else None
+    except yaml.YAMLError:
+        return None
+
+
+def _item_line(lines, name):
+    """Index of the line ``- name: <name>`` (or ``name: <name>`` inside a list item) in ``images``."""
+    pattern = re.compile(r"^\s*(-\s+)?name:\s*[\"']?%s[\"']?\s*(#.*)?$" % re.escape(str(name)))
+    in_images = False
+    for index, line in enumerate(lines):
+        if re.match(r"^images:\s*(#.*)?$", line):
+            in_images = True
+        elif re.match(r"^\S", line):
+            in_images = False
+        elif in_images and pattern.match(line.rstrip("\n")):
+            return index
+    return None
+
+
+def _replace_value(lines, start, key, value):
+    """Replace ``key``'s scalar in the list item that holds line ``start``, keeping its quotes
+    and trailing comment. False when the item has no such line."""
+    item_indent = None
+    first = lines[start]
+    dash = re.match(r"^(\s*)-\s", first)
+    item_indent = len(dash.group(1)) if dash else None
+    index = start
+    if item_indent is None:  # name is not the item's first key: walk back to the dash
+        while index > 0 and not re.match(r"^\s*-\s", lines[index]):
+            index -= 1
+        item_indent = len(re.match(r"^(\s*)", lines[index]).group(1))
+    pattern = re.compile(r"^(\s*(?:-\s+)?%s:\s*)([\"']?)([^\"'#\n]*?)\2(\s*(?:#.*)?)$" % re.escape(key))
+    for position in range(index, len(lines)):
+        line = lines[position].rstrip("\n")
+        indent = len(line) - len(line.lstrip())
+        if position > index and line.strip() and (indent <= item_indent):
+            break
+        match = pattern.match(line)
+        if match:
+            quote = match.group(2) or '"'
+            lines[position] = "%s%s%s%s%s\n" % (match.group(1), quote, value, quote, match.group(4))
+            return True
+    return False
 
 
 def _set_or_drop(entry, key, value):

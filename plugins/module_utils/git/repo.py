@@ -218,6 +218,30 @@ def edit_kustomizations(repo, ensure=None, drop=None):
     return changed
 
 
+def at_or_after(commit, git_dir, runner=subprocess.run):
+    """A revision test for Flux waits: true when a revision (``main@sha1:…``) is ``commit``
+    or a descendant of it in the repository at ``git_dir`` (bare or working copy).
+
+    Another writer may push after ``commit`` (a second cluster laying the repository out,
+    image automation, a release); Flux then applies the later commit, which holds this one.
+    A commit ``git_dir`` does not know is not accepted (yet).
+    """
+    from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import commit_of, revision_matches
+
+    def accepts(revision_text):
+        if revision_matches(revision_text, commit):
+            return True
+        applied = commit_of(revision_text)
+        if not applied:
+            return False
+        result = runner(["git", "--git-dir", git_dir, "merge-base", "--is-ancestor", commit, applied],
+                        capture_output=True, text=True, timeout=GIT_TIMEOUT)
+        return result.returncode == 0
+
+    accepts.__name__ = "%s or a later commit" % commit[:12]
+    return accepts
+
+
 PUSH_ATTEMPTS = 3
 
 

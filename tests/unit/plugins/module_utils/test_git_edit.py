@@ -152,3 +152,32 @@ def test_bad_entries_are_refused_naming_the_file(entries, message):
 def test_a_kustomization_that_is_not_one_document_is_refused():
     with pytest.raises(edit.EditError, match="must hold one kustomization document"):
         edit.ensure_kustomization_entries("a: 1\n---\nb: 2\n", {"resources": ["x"]})
+
+
+MARKED = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+# Which version runs in staging.
+resources:
+  - ../base/podinfo
+images:
+  - name: ghcr.io/other/app
+    newTag: "1.0"
+  - name: ghcr.io/stefanprodan/podinfo
+    newTag: 6.7.0 # {"$imagepolicy": "flux-system:podinfo:tag"}
+"""
+
+
+def test_a_tag_change_keeps_comments_and_image_automation_markers():
+    text, changes = edit.set_images(MARKED, {"ghcr.io/stefanprodan/podinfo": "6.7.1"})
+    assert text == MARKED.replace('newTag: 6.7.0 #', 'newTag: "6.7.1" #')
+    assert changes == [("images.ghcr.io/stefanprodan/podinfo", "ghcr.io/stefanprodan/podinfo:6.7.0",
+                        "ghcr.io/stefanprodan/podinfo:6.7.1")]
+    other, _ = edit.set_images(MARKED, {"ghcr.io/other/app": "1.10"})
+    assert '    newTag: "1.10"\n' in other and '# {"$imagepolicy": "flux-system:podinfo:tag"}' in other
+    assert yaml.safe_load(other)["images"][0]["newTag"] == "1.10"
+
+
+def test_an_edit_that_adds_keys_falls_back_to_a_rewrite_that_is_still_right():
+    text, _ = edit.set_images(MARKED, {"ghcr.io/other/app": "ghcr.io/mirror/app:2"})
+    assert yaml.safe_load(text)["images"][0] == {"name": "ghcr.io/other/app", "newTag": "2",
+                                                 "newName": "ghcr.io/mirror/app"}

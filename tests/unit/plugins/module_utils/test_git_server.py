@@ -186,3 +186,19 @@ def test_a_push_that_loses_a_race_is_redone_on_the_new_head(git_server, tmp_path
     for name in ("base.yaml", "other.yaml", "mine.yaml"):
         assert os.path.exists(other.path(name)), name
     assert update_tree(mine, "again", {"mine.yaml": "c: 3\n"}) == dict(changed=False, changed_files=[], commit=result["commit"])
+
+
+def test_a_wait_accepts_the_commit_or_a_later_one_that_holds_it(git_server, tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import at_or_after, update_tree
+
+    instance, _hooks, _received = git_server
+    url = "http://127.0.0.1:%d/platform.git" % instance.server_address[1]
+    repo = PlatformRepo(url, str(tmp_path / "work"), username="git", password="s3cret")
+    first = update_tree(repo, "first", {"a.yaml": "a: 1\n"})["commit"]
+    second = update_tree(repo, "second", {"b.yaml": "b: 1\n"})["commit"]
+    git_dir = os.path.join(repo.workdir, ".git")
+    accepts = at_or_after(first, git_dir)
+    assert accepts("main@sha1:%s" % first) and accepts("main@sha1:%s" % second)
+    assert not at_or_after(second, git_dir)("main@sha1:%s" % first)
+    assert not accepts("main@sha1:%s" % ("0" * 40)) and not accepts("") and not accepts("1.41.0")
+    assert accepts.__name__ == "%s or a later commit" % first[:12]

@@ -1,0 +1,172 @@
+"""Staging and production: two simulated clusters from the shipped staging-production
+inventory, stood up by the real site.yml from nothing (then a second run that changes
+nothing), and releases shipped through promote.yml.
+
+Both clusters read one platform repository (staging's git server), each its own
+clusters/<env> path; the inventory is the shipped one with this test's ports and state.
+"""
+
+import os
+import subprocess
+import time
+
+import pytest
+import yaml
+from conftest import ROOT, assert_ok, free_block, free_port, run_playbook
+
+INVENTORY = os.path.join(ROOT, "inventories", "staging-production", "hosts.yml")
+SITE = os.path.join(ROOT, "playbooks", "site.yml")
+PROMOTE = os.path.join(ROOT, "playbooks", "promote.yml")
+TEARDOWN = os.path.join(ROOT, "playbooks", "teardown.yml")
+IMAGE = "ghcr.io/stefanprodan/podinfo"
+ENV_PATH = "spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value"
+ENVIRONMENTS = ("staging", "production")
+# A short analysis: two steps of 25 % every 10 s, Flagger checking every 2 s.
+VARIABLES = dict(
+    flagger_control_loop_interval="2s", cluster_nodes=1,
+    apps_catalog=dict(podinfo=dict(namespace="demo", image=IMAGE, tag="6.7.0", port=9898, env={"ERROR_FRACTION": "0"},
+                                   canary=dict(interval="10s", threshold=2, maxWeight=50, stepWeight=25,
+                                               progressDeadlineSeconds=60,
+                                               metrics=[dict(name="request-success-rate",
+                                                             thresholdRange={"min": 70}, interval="15s")]))))
+
+
+def shipped_inventory(state_dir):
+    """The shipped inventory with this test's state directory and free ports for every host."""
+    with open(INVENTORY) as handle:
+        inventory = yaml.safe_load(handle)
+    inventory["all"]["vars"]["platform_state_dir"] = str(state_dir)
+    inventory["all"]["vars"]["cluster_state_dir"] = str(state_dir)
+    for env in ENVIRONMENTS:
+        host = inventory["all"]["children"][env]["hosts"][env]
+        host.update({name: free_port() for name in (
+            "flux_events_port", "flux_receiver_port", "flux_storage_port", "flux_chart_port", "flagger_port",
+            "flagger_loadtester_port", "flagger_prometheus_port", "flagger_traffic_port")})
+        host["flux_controller_port_base"] = free_block(8)
+    git_port = free_port()
+    for env in ENVIRONMENTS:
+        inventory["all"]["children"][env]["hosts"][env]["flux_git_port"] = git_port
+    path = os.path.join(str(state_dir), "hosts.yml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(inventory, handle)
+    return path, inventory
+
+
+@pytest.fixture(scope="module")
+def environments(tmp_path_factory):
+    state = tmp_path_factory.mktemp("staging-production")
+    inventory, data = shipped_inventory(state)
+    try:
+        started = time.monotonic()
+        first = run_playbook(SITE, VARIABLES, inventory=inventory)
+        seconds = time.monotonic() - started
+        yield dict(inventory=inventory, data=data, state=str(state), first=first, seconds=seconds,
+                   bare=os.path.join(str(state), "staging", "flux", "git", "platform.git"),
+                   kubeconfigs={env: os.path.join(str(state), "%s.kubeconfig" % env) for env in ENVIRONMENTS})
+    finally:
+        down = run_playbook(TEARDOWN, VARIABLES, inventory=inventory)
+    assert_ok(down)
+    for env in ENVIRONMENTS:
+        assert not os.path.exists(os.path.join(str(state), env, "flux")), "%s's Flux state is left" % env
+
+
+def git(environments, *args):
+    return subprocess.run(["git", "--git-dir", environments["bare"]] + list(args),
+                          capture_output=True, text=True, check=True).stdout
+
+
+def client(environments, env):
+    import kubernetes
+
+    return kubernetes.config.new_client_from_config(config_file=environments["kubeconfigs"][env])
+
+
+def custom(kube, group, version, namespace, plural, name):
+    import kubernetes
+
+    return kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(group, version, namespace, plural, name)
+
+
+def primary_image(kube):
+    import kubernetes
+
+    deployment = kubernetes.client.AppsV1Api(kube).read_namespaced_deployment("podinfo-primary", "demo")
+    return deployment.spec.template.spec.containers[0].image
+
+
+def overlay_image(environments, env):
+    kustomization = yaml.safe_load(git(environments, "show", "main:apps/%s/kustomization.yaml" % env))
+    return {image["name"]: image.get("newTag") for image in kustomization["images"]}[IMAGE]
+
+
+def fresh_tag():
+    return "6.8.%d" % (int(time.time() * 10) % 100000)
+
+
+def promote(environments, **variables):
+    run = run_playbook(PROMOTE, dict(VARIABLES, promote_app="podinfo", promote_namespace="demo", **variables),
+                       inventory=environments["inventory"])
+    return run, run.custom_stats.get("promote", {})
+
+
+def test_site_stands_both_environments_up_from_nothing_and_a_second_run_changes_nothing(environments):
+    assert_ok(environments["first"])
+    assert {"clusters/staging/apps.yaml", "clusters/production/apps.yaml",
+            "infrastructure/base/releases/flagger/releases.yaml", "apps/base/podinfo/canary.yaml",
+            "apps/staging/podinfo-env.yaml", "apps/production/podinfo-env.yaml"} <= set(
+        git(environments, "ls-tree", "-r", "--name-only", "main").split())
+    for env in ENVIRONMENTS:
+        kube = client(environments, env)
+        sync = custom(kube, "kustomize.toolkit.fluxcd.io", "v1", "flux-system", "kustomizations", "flux-system")
+        assert sync["spec"]["path"] == "./clusters/%s" % env
+        apps = custom(kube, "kustomize.toolkit.fluxcd.io", "v1", "flux-system", "kustomizations", "apps")
+        assert apps["spec"]["path"] == "./apps/%s" % env
+        for name in ("flagger", "flagger-loadtester"):
+            release = custom(kube, "helm.toolkit.fluxcd.io", "v2", "flagger-system", "helmreleases", name)
+            ready = [c for c in release["status"]["conditions"] if c["type"] == "Ready"][0]
+            assert ready["status"] == "True", (env, name, ready)
+        flagger = custom(kube, "helm.toolkit.fluxcd.io", "v2", "flagger-system", "helmreleases", "flagger")
+        assert flagger["status"]["history"][0]["chartVersion"] == "1.41.0"
+        canary = custom(kube, "flagger.app", "v1beta1", "demo", "canaries", "podinfo")
+        assert canary["status"]["phase"] in ("Initialized", "Succeeded"), (env, canary["status"])
+    # One git server, both clusters' Receivers called on every push.
+    with open(os.path.join(environments["state"], "staging", "flux", "push-hooks")) as handle:
+        assert len(handle.read().split()) == 2
+    assert not os.path.exists(os.path.join(environments["state"], "production", "flux", "git"))
+
+    second = assert_ok(run_playbook(SITE, VARIABLES, inventory=environments["inventory"]))
+    for env in ENVIRONMENTS:
+        assert second.host_stats(env)["changed"] == 0, (env, second.changed_tasks())
+
+
+def test_a_healthy_version_is_promoted_in_staging_then_in_production(environments):
+    tag = fresh_tag()
+    run, records = promote(environments, promote_images={IMAGE: tag})
+    assert_ok(run)
+    assert records["staging"]["verdict"] == "promoted" and records["production"]["verdict"] == "promoted", records
+    staging_commit, production_commit = records["staging"]["commit"], records["production"]["commit"]
+    assert staging_commit and production_commit and staging_commit != production_commit
+    # Production's commit came after staging's, on top of it.
+    subprocess.run(["git", "--git-dir", environments["bare"], "merge-base", "--is-ancestor",
+                    staging_commit, production_commit], check=True)
+    for env in ENVIRONMENTS:
+        assert overlay_image(environments, env) == tag
+        assert primary_image(client(environments, env)) == "%s:%s" % (IMAGE, tag)
+
+
+def test_a_failing_version_is_rolled_back_in_staging_and_never_written_to_production(environments):
+    production_before = git(environments, "log", "--format=%H", "main", "--", "apps/production")
+    production_image = primary_image(client(environments, "production"))
+    tag = fresh_tag()
+    run, records = promote(environments, promote_images={IMAGE: tag},
+                           promote_values=[dict(file="podinfo-env.yaml", path=ENV_PATH, value="75")])
+    assert run.returncode != 0
+    assert records["staging"]["verdict"] == "failed", records
+    assert records["staging"]["revert_commit"], records
+    assert records["production"]["verdict"] == "skipped" and not records["production"]["promoted"], records
+    assert "staging did not promote it (failed)" in records["production"]["reason"]
+    # Staging's overlay is back where it was (reverted); production's never changed.
+    assert overlay_image(environments, "staging") != tag
+    assert git(environments, "log", "--format=%H", "main", "--", "apps/production") == production_before
+    assert overlay_image(environments, "production") != tag
+    assert primary_image(client(environments, "production")) == production_image
