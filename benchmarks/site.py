@@ -100,7 +100,7 @@ def two_environments(state):
     inventory["all"]["vars"].update(platform_state_dir=state, cluster_state_dir=state)
     git_port = free_port()
     for env in ENVIRONMENTS:
-        host = inventory["all"]["children"][env]["hosts"][env]
+        host = inventory["all"]["children"][env]["hosts"]["%s-sim" % env]
         host.update({name: free_port() for name in (
             "flux_events_port", "flux_receiver_port", "flux_storage_port", "flux_chart_port", "flagger_port",
             "flagger_loadtester_port", "flagger_prometheus_port", "flagger_traffic_port")})
@@ -111,7 +111,7 @@ def two_environments(state):
     try:
         print("  site.yml, staging and production, from nothing ...", flush=True)
         output, seconds = playbook(path, SITE)
-        memory = {env: {part: rss_mib(pids) for part, pids in pids_by_part(output, env).items()}
+        memory = {env: {part: rss_mib(pids) for part, pids in pids_by_part(output, "%s-sim" % env).items()}
                   for env in ENVIRONMENTS}
     finally:
         subprocess.run(["ansible-playbook", "-i", path, TEARDOWN], cwd=ROOT, capture_output=True, check=False)

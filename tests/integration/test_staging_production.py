@@ -38,14 +38,14 @@ def shipped_inventory(state_dir):
     inventory["all"]["vars"]["platform_state_dir"] = str(state_dir)
     inventory["all"]["vars"]["cluster_state_dir"] = str(state_dir)
     for env in ENVIRONMENTS:
-        host = inventory["all"]["children"][env]["hosts"][env]
+        host = inventory["all"]["children"][env]["hosts"]["%s-sim" % env]
         host.update({name: free_port() for name in (
             "flux_events_port", "flux_receiver_port", "flux_storage_port", "flux_chart_port", "flagger_port",
             "flagger_loadtester_port", "flagger_prometheus_port", "flagger_traffic_port")})
         host["flux_controller_port_base"] = free_block(8)
     git_port = free_port()
     for env in ENVIRONMENTS:
-        inventory["all"]["children"][env]["hosts"][env]["flux_git_port"] = git_port
+        inventory["all"]["children"][env]["hosts"]["%s-sim" % env]["flux_git_port"] = git_port
     path = os.path.join(str(state_dir), "hosts.yml")
     with open(path, "w") as handle:
         yaml.safe_dump(inventory, handle)
@@ -112,7 +112,8 @@ def promote(environments, **variables):
 def test_site_stands_both_environments_up_from_nothing_and_a_second_run_changes_nothing(environments):
     assert_ok(environments["first"])
     assert {"clusters/staging/apps.yaml", "clusters/production/apps.yaml",
-            "infrastructure/base/releases/flagger/releases.yaml", "apps/base/podinfo/canary.yaml",
+            "infrastructure/staging/releases/flagger/releases.yaml",
+            "infrastructure/production/releases/flagger/releases.yaml", "apps/base/podinfo/canary.yaml",
             "apps/staging/podinfo-env.yaml", "apps/production/podinfo-env.yaml"} <= set(
         git(environments, "ls-tree", "-r", "--name-only", "main").split())
     for env in ENVIRONMENTS:
@@ -136,7 +137,7 @@ def test_site_stands_both_environments_up_from_nothing_and_a_second_run_changes_
 
     second = assert_ok(run_playbook(SITE, VARIABLES, inventory=environments["inventory"]))
     for env in ENVIRONMENTS:
-        assert second.host_stats(env)["changed"] == 0, (env, second.changed_tasks())
+        assert second.host_stats("%s-sim" % env)["changed"] == 0, (env, second.changed_tasks())
 
 
 def test_a_healthy_version_is_promoted_in_staging_then_in_production(environments):
