@@ -67,7 +67,7 @@ options:
     type: str
   revision_repo:
     description:
-      - A local git directory (bare repository or working copy) in which O(revision) is looked up:
+      - A local git directory (bare repository or working copy) in which O(revision) is looked up;
         then a later commit that holds O(revision) is accepted too, since another writer (a second
         cluster, image automation, a release) may have pushed after it. O(revision) must be a commit SHA.
     type: path

@@ -51,12 +51,12 @@ options:
     default: []
   kustomizations:
     description:
-      - Entries to register in kustomization files, by path of the C(kustomization.yaml):
+      - Entries to register in kustomization files, by path of the C(kustomization.yaml);
         each maps a list (C(resources), C(components), C(patches), C(images)) to the entries
         it must hold. Entries already there are left as they are (an image is matched by
         C(name), a patch by C(path)), so registering an app never resets the tag a release
         wrote. A missing file becomes a new kustomization.
-      - This is how several roles share one overlay: each registers its own component
+      - This is how several roles share one overlay; each registers its own component
         directory or app and leaves the others' entries alone.
     type: dict
     default: {}

@@ -128,7 +128,7 @@ def _item_line(lines, name):
     for index, line in enumerate(lines):
         if re.match(r"^images:\s*(#.*)?$", line):
             in_images = True
-        elif re.match(r"^\S", line):
+        elif re.match(r"^[^\s#]", line):
             in_images = False
         elif in_images and pattern.match(line.rstrip("\n")):
             return index
@@ -293,7 +293,12 @@ def check_kustomization_entries(entries, where):
         if not isinstance(wanted, list):
             raise EditError("%s: %s must be a list" % (where, key))
         for entry in wanted:
-            if KUSTOMIZATION_LISTS[key](entry) in (None, ""):
+            plain = key in ("resources", "components")
+            if plain and not isinstance(entry, str) or not plain and not isinstance(entry, dict):
+                raise EditError("%s: %s entry %r must be %s" % (
+                    where, key, entry, "a path (text)" if plain else "a mapping (%s)" % _NEEDS[key]))
+            ident = KUSTOMIZATION_LISTS[key](entry)
+            if not isinstance(ident, str) or not ident.strip():
                 raise EditError("%s: %s entry %r names nothing (%s)" % (where, key, entry, _NEEDS[key]))
 
 

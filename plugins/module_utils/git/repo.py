@@ -183,13 +183,17 @@ def write_files(repo, files, remove=(), seed_files=None):
         changed.append(relative)
     for relative in remove:
         full = repo.path(relative)
-        if full == os.path.abspath(repo.workdir) or relative.strip("/").split("/")[0] == ".git":
+        inside = os.path.relpath(os.path.realpath(full), os.path.realpath(repo.workdir))
+        if inside in (".", os.pardir) or inside.startswith(os.pardir + os.sep) or inside.split(os.sep)[0] == ".git":
             raise GitError("remove: %r is not a path in the repository's tree" % relative)
         if os.path.isfile(full):
             os.unlink(full)
             changed.append(relative)
         elif os.path.isdir(full):
-            shutil.rmtree(full)
+            try:
+                shutil.rmtree(full)
+            except OSError as error:
+                raise GitError("remove: cannot delete %r: %s" % (relative, error))
             changed.append(relative)
     return changed
 
@@ -218,14 +222,19 @@ def edit_kustomizations(repo, ensure=None, drop=None):
     return changed
 
 
+ANCESTRY_TIMEOUT = 10
+
+
 def at_or_after(commit, git_dir, runner=subprocess.run):
     """A revision test for Flux waits: true when a revision (``main@sha1:…``) is ``commit``
     or a descendant of it in the repository at ``git_dir`` (bare or working copy).
 
     Another writer may push after ``commit`` (a second cluster laying the repository out,
     image automation, a release); Flux then applies the later commit, which holds this one.
-    A commit ``git_dir`` does not know is not accepted (yet).
+    A commit ``git_dir`` does not know is not accepted (yet). ``commit`` must be a SHA.
     """
+    if not re.fullmatch(r"[0-9a-f]{7,40}", commit or ""):
+        raise GitError("revision %r is not a commit SHA; a later commit can only be recognised from a SHA" % commit)
     from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import commit_of, revision_matches
 
     def accepts(revision_text):
@@ -234,8 +243,11 @@ def at_or_after(commit, git_dir, runner=subprocess.run):
         applied = commit_of(revision_text)
         if not applied:
             return False
-        result = runner(["git", "--git-dir", git_dir, "merge-base", "--is-ancestor", commit, applied],
-                        capture_output=True, text=True, timeout=GIT_TIMEOUT)
+        try:
+            result = runner(["git", "--git-dir", git_dir, "merge-base", "--is-ancestor", commit, applied],
+                            capture_output=True, text=True, timeout=ANCESTRY_TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False  # asked again at the next event, within the wait's own deadline
         return result.returncode == 0
 
     accepts.__name__ = "%s or a later commit" % commit[:12]

@@ -123,7 +123,7 @@ def test_ensure_entries_makes_a_missing_kustomization():
     assert yaml.safe_load(text) == {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                                     "resources": ["flagger"]}
     assert added == [("resources[flagger]", None, "flagger")]
-    empty, _ = edit.ensure_kustomization_entries(None, {})
+    empty, _added = edit.ensure_kustomization_entries(None, {})
     assert yaml.safe_load(empty)["resources"] == []
 
 
@@ -142,6 +142,9 @@ def test_drop_entries_removes_matches_and_leaves_the_rest():
     ({"resources": "flagger"}, "resources must be a list"),
     ({"images": [{"newTag": "1"}]}, "images entry {'newTag': '1'} names nothing"),
     ({"patches": [{"target": {"kind": "Deployment"}}]}, "a patch needs a path"),
+    ({"resources": [{"path": "flagger"}]}, "must be a path (text)"),
+    ({"images": ["ghcr.io/stefanprodan/podinfo"]}, "must be a mapping (an image needs a name)"),
+    ({"patches": ["podinfo-env.yaml"]}, "must be a mapping"),
 ])
 def test_bad_entries_are_refused_naming_the_file(entries, message):
     with pytest.raises(edit.EditError, match="apps/staging/kustomization.yaml") as error:
@@ -172,12 +175,18 @@ def test_a_tag_change_keeps_comments_and_image_automation_markers():
     assert text == MARKED.replace('newTag: 6.7.0 #', 'newTag: "6.7.1" #')
     assert changes == [("images.ghcr.io/stefanprodan/podinfo", "ghcr.io/stefanprodan/podinfo:6.7.0",
                         "ghcr.io/stefanprodan/podinfo:6.7.1")]
-    other, _ = edit.set_images(MARKED, {"ghcr.io/other/app": "1.10"})
+    other, _changes = edit.set_images(MARKED, {"ghcr.io/other/app": "1.10"})
     assert '    newTag: "1.10"\n' in other and '# {"$imagepolicy": "flux-system:podinfo:tag"}' in other
     assert yaml.safe_load(other)["images"][0]["newTag"] == "1.10"
 
 
 def test_an_edit_that_adds_keys_falls_back_to_a_rewrite_that_is_still_right():
-    text, _ = edit.set_images(MARKED, {"ghcr.io/other/app": "ghcr.io/mirror/app:2"})
+    text, _changes = edit.set_images(MARKED, {"ghcr.io/other/app": "ghcr.io/mirror/app:2"})
     assert yaml.safe_load(text)["images"][0] == {"name": "ghcr.io/other/app", "newTag": "2",
                                                  "newName": "ghcr.io/mirror/app"}
+
+
+def test_a_comment_at_the_margin_inside_images_does_not_lose_the_markers():
+    text = MARKED.replace("  - name: ghcr.io/stefanprodan/podinfo", "# the app\n  - name: ghcr.io/stefanprodan/podinfo")
+    edited, _changes = edit.set_images(text, {"ghcr.io/stefanprodan/podinfo": "6.7.1"})
+    assert "# the app\n" in edited and 'newTag: "6.7.1" # {"$imagepolicy"' in edited

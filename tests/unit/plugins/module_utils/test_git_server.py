@@ -155,7 +155,7 @@ def test_directories_are_removed_and_kustomizations_registered_in_the_working_co
     assert write_files(repo, {}, remove=["infrastructure/base/releases/flagger"]) == ["infrastructure/base/releases/flagger"]
     assert not (tmp_path / "infrastructure/base/releases/flagger").exists()
     assert edit_kustomizations(repo, drop={index: {"resources": ["flagger"]}}) == [index]
-    for root in ("", ".", ".git", ".git/objects"):
+    for root in ("", ".", ".git", ".git/objects", "./.git", "a/../.git"):
         with pytest.raises(GitError, match="not a path in the repository's tree"):
             write_files(repo, {}, remove=[root])
 
@@ -202,3 +202,17 @@ def test_a_wait_accepts_the_commit_or_a_later_one_that_holds_it(git_server, tmp_
     assert not at_or_after(second, git_dir)("main@sha1:%s" % first)
     assert not accepts("main@sha1:%s" % ("0" * 40)) and not accepts("") and not accepts("1.41.0")
     assert accepts.__name__ == "%s or a later commit" % first[:12]
+
+
+def test_the_ancestry_check_refuses_what_is_not_a_sha_and_survives_a_stuck_git(tmp_path):
+    import subprocess as sp
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import at_or_after
+
+    with pytest.raises(GitError, match="not a commit SHA"):
+        at_or_after("main", str(tmp_path))
+
+    def stuck(*_args, **_kwargs):
+        raise sp.TimeoutExpired("git", 10)
+
+    assert at_or_after("a" * 40, str(tmp_path), runner=stuck)("main@sha1:%s" % ("b" * 40)) is False
