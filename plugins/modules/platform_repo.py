@@ -58,6 +58,10 @@ options:
         wrote. A missing file becomes a new kustomization.
       - This is how several roles share one overlay; each registers its own component
         directory or app and leaves the others' entries alone.
+      - An C(images) entry may carry C($imagepolicy) (C(<namespace>:<ImagePolicy name>)) instead of a
+        field; its C(newTag) line then gets Flux's image automation marker (a C($imagepolicy) comment
+        naming the policy and C(tag)), so that image-automation-controller writes the tag the policy
+        selects there. Tag changes by releases keep the marker.
     type: dict
     default: {}
   kustomizations_absent:

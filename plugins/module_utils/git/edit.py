@@ -128,37 +128,70 @@ def _item_line(lines, name):
     for index, line in enumerate(lines):
         if re.match(r"^images:\s*(#.*)?$", line):
             in_images = True
-        elif re.match(r"^[^\s#]", line):
+        elif re.match(r"^[^\s#-]", line):  # the next key (items may sit at the margin: "- name: ...")
             in_images = False
         elif in_images and pattern.match(line.rstrip("\n")):
             return index
     return None
 
 
-def _replace_value(lines, start, key, value):
-    """Replace ``key``'s scalar in the list item that holds line ``start``, keeping its quotes
-    and trailing comment. False when the item has no such line."""
-    item_indent = None
-    first = lines[start]
-    dash = re.match(r"^(\s*)-\s", first)
-    item_indent = len(dash.group(1)) if dash else None
+def _key_line(lines, start, key):
+    """``(index, match)`` of ``key``'s scalar line in the list item that holds line ``start``
+    (groups: prefix, quote, value, trailing comment); None when the item has no such line."""
     index = start
-    if item_indent is None:  # name is not the item's first key: walk back to the dash
-        while index > 0 and not re.match(r"^\s*-\s", lines[index]):
-            index -= 1
-        item_indent = len(re.match(r"^(\s*)", lines[index]).group(1))
+    while index > 0 and not re.match(r"^\s*-\s", lines[index]):  # back to the item's dash
+        index -= 1
+    item_indent = len(re.match(r"^(\s*)", lines[index]).group(1))
     pattern = re.compile(r"^(\s*(?:-\s+)?%s:\s*)([\"']?)([^\"'#\n]*?)\2(\s*(?:#.*)?)$" % re.escape(key))
     for position in range(index, len(lines)):
         line = lines[position].rstrip("\n")
         indent = len(line) - len(line.lstrip())
-        if position > index and line.strip() and (indent <= item_indent):
+        if position > index and line.strip() and not line.lstrip().startswith("#") and indent <= item_indent:
             break
         match = pattern.match(line)
         if match:
-            quote = match.group(2) or '"'
-            lines[position] = "%s%s%s%s%s\n" % (match.group(1), quote, value, quote, match.group(4))
-            return True
-    return False
+            return position, match
+    return None
+
+
+def _replace_value(lines, start, key, value):
+    """Replace ``key``'s scalar in the list item that holds line ``start``, keeping its quotes
+    and trailing comment. False when the item has no such line."""
+    found = _key_line(lines, start, key)
+    if found is None:
+        return False
+    position, match = found
+    quote = match.group(2) or '"'
+    lines[position] = "%s%s%s%s%s\n" % (match.group(1), quote, value, quote, match.group(4))
+    return True
+
+
+IMAGE_POLICY = "$imagepolicy"
+_POLICY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+
+
+def mark_image_policies(text, policies, where="kustomization.yaml"):
+    """Put Flux's image automation marker, ``# {"$imagepolicy": "<namespace>:<policy>:tag"}``,
+    on the ``newTag`` line of each image of ``policies`` (``{image name: "<namespace>:<policy>"}``)
+    so that image-automation-controller writes the tag its policy selects there. A line that
+    carries a marker already keeps it. Returns ``(text, marked)``."""
+    lines = text.splitlines(True)
+    marked = []
+    for name, policy in sorted(policies.items()):
+        if not isinstance(policy, str) or not _POLICY.match(policy):
+            raise EditError("%s: image %s: the image policy must be <namespace>:<name>, got %r" % (where, name, policy))
+        start = _item_line(lines, name)
+        found = _key_line(lines, start, "newTag") if start is not None else None
+        if found is None:
+            raise EditError("%s: image %s has no newTag line to put the policy %s on" % (where, name, policy))
+        position, match = found
+        if IMAGE_POLICY in (match.group(4) or ""):
+            continue
+        line = lines[position].rstrip("\n")
+        body = line[:len(line) - len(match.group(4))] if match.group(4) else line
+        lines[position] = '%s # {"%s": "%s:tag"}\n' % (body.rstrip(), IMAGE_POLICY, policy)
+        marked.append(("images[%s]" % name, None, policy))
+    return "".join(lines), marked
 
 
 def _set_or_drop(entry, key, value):
@@ -309,8 +342,18 @@ def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
     ``newTag`` belongs to the releases, so registering an app never resets its version.
     A missing or empty file becomes a new kustomization. Returns ``(text, added)`` with
     ``added`` as ``[(what, None, entry)]``.
+
+    An image entry may carry ``$imagepolicy: <namespace>:<policy>``: its ``newTag`` line then
+    gets Flux's image automation marker (:func:`mark_image_policies`), every time, since a
+    rewrite by PyYAML (when entries are added) drops comments.
     """
     check_kustomization_entries(entries, where)
+    policies = {}
+    for image in entries.get("images") or []:
+        if IMAGE_POLICY in image:
+            policies[image["name"]] = image[IMAGE_POLICY]
+    entries = dict(entries, images=[{key: value for key, value in image.items() if key != IMAGE_POLICY}
+                                    for image in entries.get("images") or []])
     kustomization = _kustomization(text, where)
     added = []
     for key in KUSTOMIZATION_LISTS:
@@ -327,10 +370,14 @@ def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
         if present or key in kustomization:
             kustomization[key] = present
     if not added and text and text.strip():
-        return text, []
-    if "resources" not in kustomization:
-        kustomization["resources"] = []
-    return _dump_all([kustomization]), added
+        new = text
+    else:
+        kustomization.setdefault("resources", [])
+        new = _dump_all([kustomization])
+    if policies:
+        new, marked = mark_image_policies(new, policies, where)
+        added += marked
+    return new, added
 
 
 def drop_kustomization_entries(text, entries, where="kustomization.yaml"):

@@ -190,3 +190,30 @@ def test_a_comment_at_the_margin_inside_images_does_not_lose_the_markers():
     text = MARKED.replace("  - name: ghcr.io/stefanprodan/podinfo", "# the app\n  - name: ghcr.io/stefanprodan/podinfo")
     edited, _changes = edit.set_images(text, {"ghcr.io/stefanprodan/podinfo": "6.7.1"})
     assert "# the app\n" in edited and 'newTag: "6.7.1" # {"$imagepolicy"' in edited
+
+
+def test_image_policies_are_marked_on_the_tag_line_and_survive_later_registrations():
+    policy = {"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.7.0", "$imagepolicy": "flux-system:podinfo"}
+    text, added = edit.ensure_kustomization_entries("", {"resources": ["../base/podinfo"], "images": [policy]})
+    assert 'newTag: 6.7.0 # {"$imagepolicy": "flux-system:podinfo:tag"}' in text
+    assert "$imagepolicy:" not in text and yaml.safe_load(text)["images"] == [
+        {"name": "ghcr.io/stefanprodan/podinfo", "newTag": "6.7.0"}]
+    assert ("images[ghcr.io/stefanprodan/podinfo]", None, "flux-system:podinfo") in added
+    # Nothing to add and the marker is there: the text stays as it is.
+    assert edit.ensure_kustomization_entries(text, {"images": [policy]}) == (text, [])
+    # Another app registered later rewrites the file; the marker is put back.
+    more, _added = edit.ensure_kustomization_entries(text, {
+        "resources": ["../base/faces"], "images": [policy, {"name": "ghcr.io/buoyantio/faces", "newTag": "1.0"}]})
+    assert '# {"$imagepolicy": "flux-system:podinfo:tag"}' in more and "faces" in more
+    # A release's tag change keeps it.
+    released, _changes = edit.set_images(more, {"ghcr.io/stefanprodan/podinfo": "6.7.1"})
+    assert 'newTag: "6.7.1" # {"$imagepolicy": "flux-system:podinfo:tag"}' in released
+
+
+@pytest.mark.parametrize("policies, message", [
+    ({"ghcr.io/stefanprodan/podinfo": "podinfo"}, "must be <namespace>:<name>"),
+    ({"ghcr.io/nothing/here": "flux-system:x"}, "has no newTag line"),
+])
+def test_bad_image_policies_are_refused(policies, message):
+    with pytest.raises(edit.EditError, match=message):
+        edit.mark_image_policies(MARKED, policies)
