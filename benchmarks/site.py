@@ -1,4 +1,5 @@
-"""The whole simulated platform through site.yml, and its memory with both environments.
+"""The whole simulated platform through site.yml, its memory with both environments, and a
+tag pushed to the registry followed to its verdict.
 
 1. ``site.yml`` (cluster -> Flux -> Flagger through Flux -> apps) from an empty
    simulated platform (binaries cached) until everything is Ready, then the second,
@@ -7,6 +8,9 @@
    for both at once, and the resident memory (sum of VmRSS) of every process the
    platform started, by environment and by part (control plane and KWOK, Flux and the
    git server, Flagger and its companions), with one environment as the baseline.
+3. In that platform, a tag pushed to staging's registry: seconds until the ImagePolicy
+   selects it (scan), until image automation's commit is seen (commit), until Flux applied
+   it (apply), and Flagger's analysis to the verdict, against the analysis floor.
 
     python benchmarks/run.py site
 """
@@ -23,6 +27,7 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 
 from conftest import free_block, free_port  # noqa: E402
 
@@ -94,34 +99,75 @@ def one_environment(state):
     return first_seconds, second_seconds, changed, memory
 
 
+def tag_to_verdict(path, inventory, kubeconfig):
+    """Push a tag to staging's registry and follow the release to its verdict; seconds by phase."""
+    import kubernetes
+    from test_staging_production import IMAGE, VARIABLES, fresh_tag
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import push_tag
+
+    staging = inventory["all"]["children"]["staging"]["hosts"]["staging-sim"]
+    api = kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(config_file=kubeconfig))
+    tag = fresh_tag()
+    command = ["ansible-playbook", "-i", path, os.path.join(ROOT, "tests", "integration", "playbooks",
+                                                            "follow_automation.yml"),
+               "-e", json.dumps(dict(VARIABLES, follow_images={IMAGE: tag}))]
+    follow = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
+    bare = os.path.join(os.path.dirname(path), "staging", "flux", "git", "platform.git")
+
+    def git(*args):
+        return subprocess.run(["git", "--git-dir", bare] + list(args), capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    head = git("rev-parse", "main")
+    time.sleep(5)
+    pushed = time.monotonic()
+    push_tag("http://127.0.0.1:%d" % staging["flux_registry_port"], "stefanprodan/podinfo", tag)
+    scanned = committed = None
+    while committed is None and time.monotonic() - pushed < 300 and follow.poll() is None:
+        if scanned is None:
+            policy = api.get_namespaced_custom_object("image.toolkit.fluxcd.io", "v1", "flux-system",
+                                                      "imagepolicies", "podinfo")
+            if ((policy.get("status") or {}).get("latestRef") or {}).get("tag") == tag:
+                scanned = time.monotonic()
+        if git("log", "--format=%H", "--author=fluxcdbot", "%s..main" % head):
+            committed = time.monotonic()
+        time.sleep(0.25)
+    stdout, _stderr = follow.communicate(timeout=900)
+    ended = time.monotonic()
+    output = json.loads(stdout[stdout.index("{"):])
+    result = [task["hosts"]["staging-sim"] for play in output["plays"] for task in play["tasks"]
+              if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
+    timings = result.get("timings") or {}
+    scanned = scanned or committed or ended
+    return dict(verdict=result.get("verdict"), total=ended - pushed, scan=scanned - pushed,
+                commit=(committed or ended) - scanned, apply=timings.get("flux", 0.0),
+                analysis=timings.get("analysis", 0.0))
+
+
 def two_environments(state):
-    with open(os.path.join(ROOT, "inventories", "staging-production", "hosts.yml")) as handle:
-        inventory = yaml.safe_load(handle)
-    inventory["all"]["vars"].update(platform_state_dir=state, cluster_state_dir=state)
-    git_port = free_port()
-    for env in ENVIRONMENTS:
-        host = inventory["all"]["children"][env]["hosts"]["%s-sim" % env]
-        host.update({name: free_port() for name in (
-            "flux_events_port", "flux_receiver_port", "flux_storage_port", "flux_chart_port", "flagger_port",
-            "flagger_loadtester_port", "flagger_prometheus_port", "flagger_traffic_port")})
-        host.update(flux_controller_port_base=free_block(8), flux_git_port=git_port)
-    path = os.path.join(state, "staging-production.yml")
-    with open(path, "w") as handle:
-        yaml.safe_dump(inventory, handle)
+    from test_staging_production import VARIABLES, shipped_inventory
+
+    path, inventory = shipped_inventory(state)
     try:
         print("  site.yml, staging and production, from nothing ...", flush=True)
-        output, seconds = playbook(path, SITE)
+        output, seconds = playbook(path, SITE, VARIABLES)
         memory = {env: {part: rss_mib(pids) for part, pids in pids_by_part(output, "%s-sim" % env).items()}
                   for env in ENVIRONMENTS}
+        print("  a tag pushed to staging's registry, followed to its verdict ...", flush=True)
+        tag = tag_to_verdict(path, inventory, os.path.join(state, "staging.kubeconfig"))
     finally:
         subprocess.run(["ansible-playbook", "-i", path, TEARDOWN], cwd=ROOT, capture_output=True, check=False)
-    return seconds, memory
+    return seconds, memory, tag
 
 
 def main(_options):
     with tempfile.TemporaryDirectory(prefix="bench-site-") as state:
+        os.makedirs(os.path.join(state, "one"))
         first, second, changed, one = one_environment(os.path.join(state, "one"))
-        both_seconds, both = two_environments(os.path.join(state, "two"))
+        os.makedirs(os.path.join(state, "two"))
+        both_seconds, both, tag = two_environments(os.path.join(state, "two"))
     print("\nsite.yml on the simulated platform (binaries cached)")
     print("  from nothing to all Ready    %6.1f s  (x%.1f the no-change run)" % (first, first / second))
     print("  second run (changed=%d)       %6.1f s  (baseline)" % (changed, second))
@@ -135,6 +181,10 @@ def main(_options):
         total += env_total
         print("  %-10s %.0f (%s)" % (env, env_total, ", ".join("%s %.0f" % item for item in parts.items())))
     print("  both environments: %.0f MiB (x%.2f one environment)" % (total, total / one_total))
+    print("\ntag pushed -> verdict (staging, image automation, git_release following it): %s in %.1f s" % (
+        tag["verdict"], tag["total"]))
+    print("  scan %.1f s, commit %.1f s, Flux apply %.1f s, Flagger analysis %.1f s (the analysis floor is the baseline:"
+          " interval x steps = 20 s)" % (tag["scan"], tag["commit"], tag["apply"], tag["analysis"]))
 
 
 if __name__ == "__main__":

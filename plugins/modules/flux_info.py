@@ -40,7 +40,8 @@ options:
     description: Kinds to report; all Flux kinds by default (short names work).
     type: list
     elements: str
-    default: [GitRepository, OCIRepository, HelmRepository, Bucket, HelmChart, Kustomization, HelmRelease, Receiver]
+    default: [GitRepository, OCIRepository, HelmRepository, Bucket, HelmChart, Kustomization, HelmRelease, Receiver,
+              ImageRepository, ImagePolicy, ImageUpdateAutomation]
   name:
     description: One object by name (needs O(namespace)).
     type: str

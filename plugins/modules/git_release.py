@@ -96,6 +96,16 @@ options:
   requested_by:
     description: Who asked for the release, for the commit message. Defaults to the AWX job or the user and host.
     type: str
+  image_automation:
+    description:
+      - Follow the release Flux's image automation makes of a pushed tag instead of committing one. The name
+        of the ImageUpdateAutomation (in O(kustomization_namespace)); O(images) names the tags it is to write.
+      - The task waits, within O(flux_timeout), for a commit on the branch that holds O(images) (whoever wrote
+        it), then follows it like its own. On a rollback, or when Flux cannot apply it, the automation is
+        suspended before the commit is reverted (its policy still selects the bad tag and would write it
+        back); RV(automation_suspended) says so. Resume it once a fixed tag is pushed.
+      - O(values) cannot be followed this way.
+    type: str
   wait:
     description: Follow the release to its verdict. With V(false) the task returns once Flux applied the commit.
     type: bool
@@ -130,6 +140,19 @@ EXAMPLES = r"""
 - name: Report both commits of a rolled-back release
   ansible.builtin.debug:
     msg: "{{ release.verdict }}: {{ release.commit }} reverted by {{ release.revert_commit | default('-') }}"
+
+- name: Follow the release image automation makes of the tag CI pushed
+  gitops.progressive.git_release:
+    name: podinfo
+    namespace: demo
+    repo_url: https://git.example.com/platform.git
+    git_password: "{{ git_token }}"
+    path: apps/staging
+    images:
+      ghcr.io/stefanprodan/podinfo: "6.8.0"
+    image_automation: apps-staging
+    flux_timeout: 300
+  register: release
 """
 
 RETURN = r"""
@@ -167,6 +190,14 @@ timings:
   returned: when a commit was pushed
   type: dict
   sample: {"preflight_and_git": 0.4, "flux": 1.2, "analysis": 61.0}
+author:
+  description: Who wrote the release's commit (with O(image_automation), the automation's author).
+  returned: when a commit was followed with O(image_automation)
+  type: str
+automation_suspended:
+  description: The ImageUpdateAutomation (namespace/name) suspended before the revert.
+  returned: when O(image_automation) was rolled back or not applied
+  type: str
 revert_flux:
   description: How Flux applied the revert.
   returned: when the release was reverted

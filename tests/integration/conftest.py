@@ -90,8 +90,8 @@ def run_playbook(playbook, extra_vars=None, check=False, inventory=None):
 class BackgroundPlaybook:
     """A playbook run started now and collected later (a release followed while the test acts)."""
 
-    def __init__(self, playbook, extra_vars=None):
-        command, env = _playbook_command(playbook, extra_vars, False)
+    def __init__(self, playbook, extra_vars=None, inventory=None):
+        command, env = _playbook_command(playbook, extra_vars, False, inventory)
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                         env=env, cwd=ROOT)
 

@@ -19,16 +19,21 @@ SITE = os.path.join(ROOT, "playbooks", "site.yml")
 PROMOTE = os.path.join(ROOT, "playbooks", "promote.yml")
 TEARDOWN = os.path.join(ROOT, "playbooks", "teardown.yml")
 IMAGE = "ghcr.io/stefanprodan/podinfo"
-ENV_PATH = "spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value"
 ENVIRONMENTS = ("staging", "production")
 # A short analysis: two steps of 25 % every 10 s, Flagger checking every 2 s.
+BACKEND = "ghcr.io/gitops-progressive/backend"
+BACKEND_ENV_PATH = "spec.template.spec.containers[name=backend].env[name=ERROR_FRACTION].value"
+# A short analysis: two steps of 25 % every 10 s, Flagger checking every 2 s.
+CANARY = dict(interval="10s", threshold=2, maxWeight=50, stepWeight=25, progressDeadlineSeconds=60,
+              metrics=[dict(name="request-success-rate", thresholdRange={"min": 70}, interval="15s")])
+# podinfo follows new tags in staging (image automation); backend ships through promote.yml.
 VARIABLES = dict(
-    flagger_control_loop_interval="2s", cluster_nodes=1,
-    apps_catalog=dict(podinfo=dict(namespace="demo", image=IMAGE, tag="6.7.0", port=9898, env={"ERROR_FRACTION": "0"},
-                                   canary=dict(interval="10s", threshold=2, maxWeight=50, stepWeight=25,
-                                               progressDeadlineSeconds=60,
-                                               metrics=[dict(name="request-success-rate",
-                                                             thresholdRange={"min": 70}, interval="15s")]))))
+    flagger_control_loop_interval="2s", cluster_nodes=1, apps_enabled=["podinfo", "backend"],
+    apps_catalog=dict(
+        podinfo=dict(namespace="demo", image=IMAGE, tag="6.7.0", port=9898, env={"ERROR_FRACTION": "0"},
+                     canary=CANARY, automation=dict(semver=">=6.7.0")),
+        backend=dict(namespace="demo", image=BACKEND, tag="1.0.0", port=9898, env={"ERROR_FRACTION": "0"},
+                     canary=CANARY)))
 
 
 def shipped_inventory(state_dir):
@@ -42,7 +47,11 @@ def shipped_inventory(state_dir):
         host.update({name: free_port() for name in (
             "flux_events_port", "flux_receiver_port", "flux_storage_port", "flux_chart_port", "flagger_port",
             "flagger_loadtester_port", "flagger_prometheus_port", "flagger_traffic_port")})
-        host["flux_controller_port_base"] = free_block(8)
+        host["flux_controller_port_base"] = free_block(12)
+    # Image automation in staging: its registry, and scans every few seconds.
+    inventory["all"]["children"]["staging"]["hosts"]["staging-sim"].update(
+        flux_image_automation=True, flux_registry_port=free_port(), apps_image_scan_interval="5s",
+        apps_image_automation_interval="5s")
     git_port = free_port()
     for env in ENVIRONMENTS:
         inventory["all"]["children"][env]["hosts"]["%s-sim" % env]["flux_git_port"] = git_port
@@ -87,16 +96,16 @@ def custom(kube, group, version, namespace, plural, name):
     return kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(group, version, namespace, plural, name)
 
 
-def primary_image(kube):
+def primary_image(kube, app="backend"):
     import kubernetes
 
-    deployment = kubernetes.client.AppsV1Api(kube).read_namespaced_deployment("podinfo-primary", "demo")
+    deployment = kubernetes.client.AppsV1Api(kube).read_namespaced_deployment("%s-primary" % app, "demo")
     return deployment.spec.template.spec.containers[0].image
 
 
-def overlay_image(environments, env):
+def overlay_image(environments, env, image=BACKEND):
     kustomization = yaml.safe_load(git(environments, "show", "main:apps/%s/kustomization.yaml" % env))
-    return {image["name"]: image.get("newTag") for image in kustomization["images"]}[IMAGE]
+    return {entry["name"]: entry.get("newTag") for entry in kustomization["images"]}[image]
 
 
 def fresh_tag():
@@ -104,7 +113,7 @@ def fresh_tag():
 
 
 def promote(environments, **variables):
-    run = run_playbook(PROMOTE, dict(VARIABLES, promote_app="podinfo", promote_namespace="demo", **variables),
+    run = run_playbook(PROMOTE, dict(VARIABLES, promote_app="backend", promote_namespace="demo", **variables),
                        inventory=environments["inventory"])
     return run, run.custom_stats.get("promote", {})
 
@@ -142,7 +151,7 @@ def test_site_stands_both_environments_up_from_nothing_and_a_second_run_changes_
 
 def test_a_healthy_version_is_promoted_in_staging_then_in_production(environments):
     tag = fresh_tag()
-    run, records = promote(environments, promote_images={IMAGE: tag})
+    run, records = promote(environments, promote_images={BACKEND: tag})
     assert_ok(run)
     assert records["staging"]["verdict"] == "promoted" and records["production"]["verdict"] == "promoted", records
     staging_commit, production_commit = records["staging"]["commit"], records["production"]["commit"]
@@ -152,15 +161,15 @@ def test_a_healthy_version_is_promoted_in_staging_then_in_production(environment
                     staging_commit, production_commit], check=True)
     for env in ENVIRONMENTS:
         assert overlay_image(environments, env) == tag
-        assert primary_image(client(environments, env)) == "%s:%s" % (IMAGE, tag)
+        assert primary_image(client(environments, env)) == "%s:%s" % (BACKEND, tag)
 
 
 def test_a_failing_version_is_rolled_back_in_staging_and_never_written_to_production(environments):
     production_before = git(environments, "log", "--format=%H", "main", "--", "apps/production")
     production_image = primary_image(client(environments, "production"))
     tag = fresh_tag()
-    run, records = promote(environments, promote_images={IMAGE: tag},
-                           promote_values=[dict(file="podinfo-env.yaml", path=ENV_PATH, value="75")])
+    run, records = promote(environments, promote_images={BACKEND: tag},
+                           promote_values=[dict(file="backend-env.yaml", path=BACKEND_ENV_PATH, value="75")])
     assert run.returncode != 0
     assert records["staging"]["verdict"] == "failed", records
     assert records["staging"]["revert_commit"], records
@@ -171,3 +180,67 @@ def test_a_failing_version_is_rolled_back_in_staging_and_never_written_to_produc
     assert git(environments, "log", "--format=%H", "main", "--", "apps/production") == production_before
     assert overlay_image(environments, "production") != tag
     assert primary_image(client(environments, "production")) == production_image
+
+
+def wait_until(what, check, timeout):
+    """Poll ``check`` (a value or None) once a second until it gives a value; fails naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value, time.monotonic()
+        time.sleep(1)
+    raise AssertionError("%s: not within %d s" % (what, timeout))
+
+
+def test_a_tag_pushed_to_the_registry_is_committed_by_image_automation_and_followed_to_its_verdict(environments):
+    from conftest import BackgroundPlaybook
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import push_tag
+
+    staging = environments["data"]["all"]["children"]["staging"]["hosts"]["staging-sim"]
+    registry = "http://127.0.0.1:%d" % staging["flux_registry_port"]
+    kube = client(environments, "staging")
+    production_before = git(environments, "log", "--format=%H", "main", "--", "apps/production")
+    tag = fresh_tag()
+    follow = BackgroundPlaybook("follow_automation.yml", dict(VARIABLES, follow_images={IMAGE: tag}),
+                                inventory=environments["inventory"])
+    try:
+        time.sleep(5)  # the task records the canary's baseline before the tag exists
+        pushed = time.monotonic()
+        push_tag(registry, "stefanprodan/podinfo", tag)
+
+        def policy_tag():
+            policy = custom(kube, "image.toolkit.fluxcd.io", "v1", "flux-system", "imagepolicies", "podinfo")
+            return ((policy.get("status") or {}).get("latestRef") or {}).get("tag") == tag
+
+        _, scanned = wait_until("the ImagePolicy selecting %s" % tag, policy_tag, 180)
+        run = follow.result(timeout=900)
+    finally:
+        follow.stop()
+    assert_ok(run)
+    result = [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
+              if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
+    assert result["verdict"] == "promoted", result
+    assert result["author"].startswith("fluxcdbot"), result["author"]
+    assert "revert_commit" not in result and "automation_suspended" not in result
+    assert overlay_image_at(environments, result["commit"], "staging", IMAGE) == tag
+    assert primary_image(kube, "podinfo") == "%s:%s" % (IMAGE, tag)
+    timings = result["timings"]
+    print("tag pushed -> verdict: scan %.1f s, then commit + Flux + analysis %.1f s (commit seen after %.1f s of "
+          "the task, Flux %.1f s, analysis %.1f s)" % (scanned - pushed, result["duration"] - (scanned - pushed),
+                                                       timings["preflight_and_git"], timings["flux"],
+                                                       timings["analysis"]))
+    # The marker stays on the tag line, so the next tag is written there too.
+    assert '"$imagepolicy": "flux-system:podinfo:tag"' in git(environments, "show", "main:apps/staging/kustomization.yaml")
+    # Staging's automation never writes production.
+    assert git(environments, "log", "--format=%H", "main", "--", "apps/production") == production_before
+    assert overlay_image(environments, "production", IMAGE) == "6.7.0"
+
+
+def overlay_image_at(environments, commit, env, image):
+    try:
+        text = git(environments, "show", "%s:apps/%s/kustomization.yaml" % (commit, env))
+    except subprocess.CalledProcessError:
+        return None
+    return {entry["name"]: entry.get("newTag") for entry in yaml.safe_load(text)["images"]}.get(image)

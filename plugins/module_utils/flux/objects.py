@@ -26,16 +26,21 @@ HELM_RELEASE = Resource("helm.toolkit.fluxcd.io/v2", "HelmRelease", "helmrelease
 RECEIVER = Resource("notification.toolkit.fluxcd.io/v1", "Receiver", "receivers")
 ALERT = Resource("notification.toolkit.fluxcd.io/v1beta3", "Alert", "alerts")
 PROVIDER = Resource("notification.toolkit.fluxcd.io/v1beta3", "Provider", "providers")
+IMAGE_REPOSITORY = Resource("image.toolkit.fluxcd.io/v1", "ImageRepository", "imagerepositories")
+IMAGE_POLICY = Resource("image.toolkit.fluxcd.io/v1", "ImagePolicy", "imagepolicies")
+IMAGE_UPDATE_AUTOMATION = Resource("image.toolkit.fluxcd.io/v1", "ImageUpdateAutomation", "imageupdateautomations")
 
 # In the order `flux get all` prints them: sources, then what applies them.
 KINDS = {resource.kind: resource for resource in (
-    GIT_REPOSITORY, OCI_REPOSITORY, HELM_REPOSITORY, BUCKET, HELM_CHART, KUSTOMIZATION, HELM_RELEASE, RECEIVER)}
+    GIT_REPOSITORY, OCI_REPOSITORY, HELM_REPOSITORY, BUCKET, HELM_CHART, KUSTOMIZATION, HELM_RELEASE, RECEIVER,
+    IMAGE_REPOSITORY, IMAGE_POLICY, IMAGE_UPDATE_AUTOMATION)}
 SOURCE_KINDS = ("GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart")
 # The kinds `flux reconcile` and `flux suspend` act on.
 RECONCILABLE = ("GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "Kustomization",
                 "HelmRelease", "Receiver")
 CONTROLLERS = {"Kustomization": "kustomize-controller", "HelmRelease": "helm-controller",
-               "Receiver": "notification-controller"}
+               "Receiver": "notification-controller", "ImageRepository": "image-reflector-controller",
+               "ImagePolicy": "image-reflector-controller", "ImageUpdateAutomation": "image-automation-controller"}
 
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 # Where each kind records the revision it last fetched or applied.
@@ -46,7 +51,8 @@ REVISION_FIELDS = {
 
 
 _SHORT_NAMES = {"gitrepo": "GitRepository", "ocirepo": "OCIRepository", "helmrepo": "HelmRepository",
-                "ks": "Kustomization", "hr": "HelmRelease", "source": "GitRepository"}
+                "ks": "Kustomization", "hr": "HelmRelease", "source": "GitRepository",
+                "imagerepo": "ImageRepository", "imageupdate": "ImageUpdateAutomation"}
 
 
 def kind_of(name, field="kind"):
@@ -77,11 +83,19 @@ def condition(obj, kind):
 
 
 def revision(obj):
-    """The revision the object last fetched (sources) or applied (Kustomization, HelmRelease)."""
+    """The revision the object last fetched (sources) or applied (Kustomization, HelmRelease); the
+    tag an ImagePolicy selected, an ImageRepository's scan, an ImageUpdateAutomation's last push."""
     status = obj.get("status") or {}
     for field in REVISION_FIELDS.get(obj.get("kind"), ()):
         if status.get(field):
             return status[field]
+    kind = obj.get("kind")
+    if kind == "ImagePolicy":  # the tag it selected
+        return (status.get("latestRef") or {}).get("tag") or ""
+    if kind == "ImageRepository":  # the scan's revision
+        return (status.get("lastScanResult") or {}).get("revision") or ""
+    if kind == "ImageUpdateAutomation":  # the commit it pushed last
+        return status.get("lastPushCommit") or ""
     return (status.get("artifact") or {}).get("revision") or ""
 
 

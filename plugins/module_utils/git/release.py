@@ -22,6 +22,14 @@ another change: instead of patching the target, it
 
 A release whose values git already holds changes nothing. Check mode computes the
 commit's diff and pushes nothing.
+
+With ``image_automation`` (an ImageUpdateAutomation) the change is not this task's to
+make: a tag was pushed to the registry, and the task follows the release that Flux's
+image automation makes of it. Step 2 becomes a wait, within ``flux_timeout``, for a
+commit on the branch that holds ``images`` (whoever wrote it); on a rollback, or when
+Flux cannot apply it, the automation is suspended *before* the commit is reverted
+(otherwise its next run writes the same tag back, since the policy still selects it) and
+the result says so: it stays suspended until a fixed tag is pushed and it is resumed.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile 
     check_not_suspended,
     source_of,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.suspend import set_suspended
 from ansible_collections.gitops.progressive.plugins.module_utils.git import edit
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
     default_workdir,
@@ -100,7 +109,13 @@ class GitRelease(Release):
     def _check_request(self):
         args = dict(self.args)
         args.pop("images", None)  # image names here are kustomize image names, checked by edit.py
-        return check_request(args) + check_git_request(self.args)
+        errors = check_request(args) + check_git_request(self.args)
+        if self.args.get("image_automation"):
+            if not self.args.get("images"):
+                errors.append("image_automation: name the tags the automation is to write (images)")
+            if self.args.get("values"):
+                errors.append("image_automation: values cannot be followed (image automation writes tags only)")
+        return errors
 
     def _asks_for_change(self):
         return True
@@ -138,6 +153,13 @@ class GitRelease(Release):
         source_obj.setdefault("kind", source[0].kind)
         check_not_suspended(source_obj)
         self.kustomization = kustomization
+        if self.args.get("image_automation"):
+            automation = self.kube.get(objects.IMAGE_UPDATE_AUTOMATION, namespace, self.args["image_automation"])
+            if automation is None:
+                raise ReleaseError("git_release: %s not found (option image_automation)" % (
+                    objects.IMAGE_UPDATE_AUTOMATION.describe(namespace, self.args["image_automation"])))
+            automation.setdefault("kind", "ImageUpdateAutomation")
+            check_not_suspended(automation)
 
     # --- the change --------------------------------------------------------------------
     def _edit(self):
@@ -191,11 +213,70 @@ class GitRelease(Release):
 
     def _preview(self, canary, change, obj):
         self.repo.discard()
+        if self.args.get("image_automation"):
+            self.result.update(changed=False, changes=_changes(change["changes"]), diff=dict(prepared=change["diff"]),
+                               msg="%s: would wait for image automation %s to commit this" % (
+                                   obj, self.args["image_automation"]))
+            return self.result
         self.result.update(changed=True, changes=_changes(change["changes"]), diff=dict(prepared=change["diff"]),
                            msg="%s: would commit and push: %s" % (obj, self._message(change["changes"]).split("\n")[0]))
         return self.result
 
+    def _awaited_commit(self):
+        """Wait, within flux_timeout and the task's time left, until the branch holds the
+        images (image automation wrote them); the commit that did, and when it was seen."""
+        left = (self.args.get("wait_timeout") or 1800) - (self.clock() - self.started)
+        deadline = self.clock() + max(1.0, min(float(self.args.get("flux_timeout") or 120), left))
+        path = os.path.join(self.args["path"], "kustomization.yaml")
+        self.say("git_release: waiting for image automation %s to commit %s" % (
+            self.args["image_automation"], ", ".join("%s:%s" % item for item in sorted(self.args["images"].items()))))
+        while True:
+            self.repo.sync()
+            if not self._edit():
+                commit = self.repo.git("log", "-1", "--format=%H", "--", path)
+                return commit, self.repo.git("log", "-1", "--format=%an <%ae>", commit)
+            self.repo.discard()
+            if self.clock() >= deadline:
+                raise ReleaseError("git_release: image automation %s did not commit %s within %d s (is the tag in "
+                                   "the registry, and does the ImagePolicy select it?)" % (
+                                       self.args["image_automation"], ", ".join(sorted(self.args["images"])),
+                                       round(deadline - self.started)))
+            self.sleep(min(2.0, max(0.0, deadline - self.clock())))
+
+    def _suspend_automation(self, why):
+        """Stop image automation from writing the tag back after a revert."""
+        namespace, name = self.args["kustomization_namespace"], self.args["image_automation"]
+        automation = self.kube.get(objects.IMAGE_UPDATE_AUTOMATION, namespace, name)
+        if automation is None:
+            return
+        set_suspended(self.kube, [(objects.IMAGE_UPDATE_AUTOMATION, automation)], True)
+        self.result.update(changed=True, automation_suspended="%s/%s" % (namespace, name))
+        self.result.setdefault("warnings", []).append(
+            "image automation %s/%s is suspended (%s), or it would write the tag back: push a fixed tag, then "
+            "resume it (gitops.progressive.flux_suspend, suspend: false)" % (namespace, name, why))
+        self.say("git_release: suspended image automation %s/%s" % (namespace, name))
+
+    def _follow_automation(self, canary):
+        commit, author = self._awaited_commit()
+        seen = self.clock()
+        self.result.update(commit=commit, author=author, message=self.repo.subject(commit))
+        self.result["timings"] = dict(preflight_and_git=round(seen - self.started, 3))
+        self.say("git_release: image automation committed %s (%s)" % (commit[:12], author))
+        try:
+            self.result["flux"] = self._apply(commit)
+        except CollectionError as error:
+            self._suspend_automation("Flux did not apply its commit")
+            reverted = self._revert(commit, "Flux did not apply it: %s" % error)
+            raise ReleaseError("git_release: Flux did not apply %s: %s. Suspended the image automation and "
+                               "reverted it with %s." % (commit[:12], error, reverted[:12]),
+                               commit=commit, revert_commit=reverted)
+        self.applied_at = self.clock()
+        self.result["timings"]["flux"] = round(self.applied_at - seen, 3)
+        return canaries.pod_template(canaries.get_target(self.kube, canary))
+
     def _make_change(self, canary, change):
+        if self.args.get("image_automation"):
+            return self._follow_automation(canary)
         # The in-flight wait and the metric window may have taken minutes: start from the remote's head.
         self.result["commit_before"] = self.repo.sync()
         changes = self._edit()
@@ -241,7 +322,7 @@ class GitRelease(Release):
         reverted = self.repo.revert(commit, 'Revert "%s"\n\n%s\nReverted by gitops.progressive.git_release.' % (
             subject, why))
         self.repo.push()
-        self.result["revert_commit"] = reverted
+        self.result.update(changed=True, revert_commit=reverted)
         self.say("git_release: reverted %s with %s" % (commit[:12], reverted[:12]))
         try:
             self.result["revert_flux"] = self._apply(reverted)
@@ -255,6 +336,8 @@ class GitRelease(Release):
             self.result["timings"]["analysis"] = round(self.clock() - self.applied_at, 3)
         if outcome["verdict"] == "failed" and self.result.get("commit") and self.args.get("revert_on_rollback", True):
             try:
+                if self.args.get("image_automation"):
+                    self._suspend_automation("Flagger rolled the release back")
                 self._revert(self.result["commit"], "Flagger rolled the release back: %s" % (
                     outcome.get("reason") or "failed analysis"))
             except CollectionError as error:
@@ -292,5 +375,6 @@ def git_release_argument_spec():
         flux_timeout=dict(type="int", default=120),
         revert_on_rollback=dict(type="bool", default=True),
         requested_by=dict(type="str"),
+        image_automation=dict(type="str"),
     )
     return spec

@@ -88,9 +88,17 @@ def push_tag(registry_url, repository, tag, open_url=None, timeout=10):
     return digest_of(manifest)
 
 
-def list_tags(registry_url, repository, open_url=None, timeout=10):
+def list_tags(registry_url, repository, open_url=None, timeout=10, missing_ok=False):
+    """The tags of ``repository``; with ``missing_ok`` a repository never pushed has none."""
+    if not _NAME.match(repository or ""):
+        raise RegistryError("repository %r is not a valid image name" % repository)
     if open_url is None:
         from ansible.module_utils.urls import open_url
-    _status, _headers, body = _request(open_url, "GET", "%s/v2/%s/tags/list" % (registry_url.rstrip("/"), repository),
-                                       timeout=timeout)
+    try:
+        _status, _headers, body = _request(open_url, "GET", "%s/v2/%s/tags/list" % (
+            registry_url.rstrip("/"), repository), timeout=timeout)
+    except RegistryError as error:
+        if missing_ok and " HTTP 404 " in str(error):
+            return []
+        raise
     return json.loads(body.decode()).get("tags") or []

@@ -160,3 +160,16 @@ def test_a_later_request_handled_counts_as_ours_an_earlier_one_does_not():
 def test_a_revision_may_be_judged_by_a_function():
     assert reconcile.judge(kustomization(token="t"), token="t", revision=lambda text: text.endswith("7890")).ok
     assert not reconcile.judge(kustomization(token="t"), token="t", revision=lambda text: False).done
+
+
+def test_image_automation_kinds_report_their_own_revisions():
+    from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
+
+    assert objects.kind_of("imagepolicies") is objects.IMAGE_POLICY
+    assert objects.kind_of("imageupdate") is objects.IMAGE_UPDATE_AUTOMATION
+    assert objects.controller_of("ImagePolicy") == "image-reflector-controller"
+    policy = {"kind": "ImagePolicy", "status": {"latestRef": {"name": "127.0.0.1:5000/podinfo", "tag": "6.8.1"}}}
+    repository = {"kind": "ImageRepository", "status": {"lastScanResult": {"revision": "sha256:abc", "tagCount": 3}}}
+    automation = {"kind": "ImageUpdateAutomation", "status": {"lastPushCommit": "0123456789abcdef"}}
+    assert [objects.summarize(obj)["revision"] for obj in (policy, repository, automation)] == [
+        "6.8.1", "sha256:abc", "0123456789abcdef"]
