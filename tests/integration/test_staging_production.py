@@ -214,7 +214,7 @@ def test_a_tag_pushed_to_the_registry_is_committed_by_image_automation_and_follo
             policy = custom(kube, "image.toolkit.fluxcd.io", "v1", "flux-system", "imagepolicies", "podinfo")
             return ((policy.get("status") or {}).get("latestRef") or {}).get("tag") == tag
 
-        _, scanned = wait_until("the ImagePolicy selecting %s" % tag, policy_tag, 180)
+        _selected, scanned = wait_until("the ImagePolicy selecting %s" % tag, policy_tag, 180)
         run = follow.result(timeout=900)
     finally:
         follow.stop()
