@@ -1,0 +1,156 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: linkerd_identity
+short_description: Keep Linkerd's trust anchor and identity issuer in Kubernetes Secrets
+version_added: 0.8.0
+description:
+  - Linkerd's Helm charts need a trust anchor (root CA) and an issuer certificate and key
+    signed by it, all ECDSA P-256, that C(linkerd install) would otherwise generate. This
+    module generates them once and keeps them in two Secrets, so that no key is ever
+    written to git or to a playbook's output.
+  - The trust anchor Secret (type C(kubernetes.io/tls), keys C(tls.crt) and C(tls.key)) has
+    the shape cert-manager's CA Issuer reads.
+  - The values Secret holds C(values.yaml) with C(identityTrustAnchorsPEM) and
+    C(identity.issuer.tls.crtPEM)/C(keyPEM), for a Flux HelmRelease's C(valuesFrom).
+  - A trust anchor is generated only when none is stored, or it is unreadable or expired.
+    The issuer is generated when none is stored, it is not signed by the stored anchor,
+    or it expires within O(renew_before_days). Otherwise nothing changes.
+author:
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - kubernetes.core.k8s_auth_options
+attributes:
+  check_mode:
+    support: full
+    details: The Secrets are sent as a server-side dry run; nothing is stored.
+  diff_mode:
+    support: none
+    details: The Secrets hold private keys; their contents are never shown.
+requirements:
+  - kubernetes >= 24.2.0
+  - cryptography >= 3.1
+options:
+  namespace:
+    description: Namespace of both Secrets (that of the HelmRelease that reads the values).
+    type: str
+    default: flux-system
+  trust_anchor_secret:
+    description: Name of the trust anchor Secret.
+    type: str
+    default: linkerd-trust-anchor
+  values_secret:
+    description: Name of the Secret with the chart values.
+    type: str
+    default: linkerd-identity-values
+  trust_anchor_validity_days:
+    description: How long a newly generated trust anchor is valid, in days.
+    type: int
+    default: 3650
+  issuer_validity_days:
+    description: How long a newly generated issuer is valid, in days (never past the trust anchor).
+    type: int
+    default: 365
+  renew_before_days:
+    description: Generate a new issuer when the stored one expires within this many days.
+    type: int
+    default: 30
+"""
+
+EXAMPLES = r"""
+- name: Keep Linkerd's identity in flux-system, for the control plane's HelmRelease
+  gitops.progressive.linkerd_identity:
+    kubeconfig: ~/.kube/config
+    namespace: flux-system
+  register: identity
+
+- name: Show when the issuer must be renewed
+  ansible.builtin.debug:
+    msg: "Issuer valid until {{ identity.issuer_not_after }}"
+"""
+
+RETURN = r"""
+trust_anchor_pem:
+  description: The trust anchor's certificate (public), what C(identityTrustAnchorsPEM) holds.
+  returned: success
+  type: str
+trust_anchor_not_after:
+  description: When the trust anchor expires (ISO 8601, UTC).
+  returned: success
+  type: str
+  sample: "2036-11-21T00:00:00+00:00"
+issuer_not_after:
+  description: When the issuer expires (ISO 8601, UTC).
+  returned: success
+  type: str
+made:
+  description: What this run generated (C(trust anchor), C(issuer)); empty when both were kept.
+  returned: success
+  type: list
+  elements: str
+reasons:
+  description: Why each was generated.
+  returned: success
+  type: list
+  elements: str
+  sample: ["trust anchor: none stored", "issuer: none stored"]
+"""
+
+import datetime
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import SECRET
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec, module_client
+from ansible_collections.gitops.progressive.plugins.module_utils.mesh import identity
+
+
+def main():
+    from ansible.module_utils.basic import missing_required_lib
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+
+    spec = auth_argument_spec()
+    spec.update(
+        namespace=dict(type="str", default="flux-system"),
+        trust_anchor_secret=dict(type="str", default="linkerd-trust-anchor"),
+        values_secret=dict(type="str", default="linkerd-identity-values"),
+        trust_anchor_validity_days=dict(type="int", default=3650),
+        issuer_validity_days=dict(type="int", default=365),
+        renew_before_days=dict(type="int", default=30),
+    )
+    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    params = module.params
+    if not identity.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"))
+    for name in ("trust_anchor_validity_days", "issuer_validity_days"):
+        if params[name] <= 0:
+            module.fail_json(msg="%s must be a positive number of days, got %d" % (name, params[name]))
+    if not 0 <= params["renew_before_days"] < params["issuer_validity_days"]:
+        module.fail_json(msg="renew_before_days must be at least 0 and less than issuer_validity_days (%d), got %d"
+                         % (params["issuer_validity_days"], params["renew_before_days"]))
+    try:
+        kube = module_client(module)
+        namespace = params["namespace"]
+        decided = identity.plan(kube.get(SECRET, namespace, params["trust_anchor_secret"]),
+                                kube.get(SECRET, namespace, params["values_secret"]),
+                                datetime.datetime.now(datetime.timezone.utc),
+                                params["trust_anchor_validity_days"], params["issuer_validity_days"],
+                                params["renew_before_days"])
+        if decided["made"]:
+            for secret in identity.secrets(namespace, params["trust_anchor_secret"], params["values_secret"], decided):
+                kube.apply(SECRET, secret, dry_run=module.check_mode)
+    except CollectionError as error:
+        module.fail_json(msg=str(error), **error.details)
+    module.exit_json(changed=bool(decided["made"]), **identity.summary(decided))
+
+
+if __name__ == "__main__":
+    main()
