@@ -17,8 +17,10 @@ A new revision means new pods and so new series, just as with a real mesh.
 
 The series have the names and labels Flagger's built-in checks query:
 Istio (``istio_requests_total``, ``istio_request_duration_milliseconds``), Linkerd
-(``response_total``, ``response_latency_ms``) and the plain HTTP ones the ``kubernetes``
-provider uses (``http_request_duration_seconds``).
+(``response_total``, ``response_latency_ms``), the plain HTTP ones the ``kubernetes``
+provider uses (``http_request_duration_seconds``) and ingress-nginx's
+(``nginx_ingress_controller_requests``, ``nginx_ingress_controller_response_duration_seconds``)
+for the pods behind each Ingress of class ``nginx`` (:func:`nginx_routes`).
 
 This file is the pure part (what a pod's traffic is, the exposition, the registry of
 serving pods); the process that watches the pods and serves ``/metrics`` is the flagger
@@ -142,14 +144,102 @@ def _format_bound(bound):
     return ("%g" % bound)
 
 
-def render(pods, rps, now):
-    """The Prometheus text exposition of every serving pod's traffic."""
+NGINX_CANARY = "nginx.ingress.kubernetes.io/canary"
+NGINX_CLASS = "nginx"
+
+
+class NginxRoute:
+    """Requests ingress-nginx sends to a Service's pods for an Ingress.
+
+    ``ingress`` is the main Ingress's name (a canary Ingress's traffic is counted under
+    the Ingress it is the canary of, as ingress-nginx does); ``canary`` is the canary
+    upstream (``<namespace>-<service>-<port>``) or empty.
+    """
+
+    __slots__ = ("namespace", "ingress", "service", "canary", "selector")
+
+    def __init__(self, namespace, ingress, service, canary, selector):
+        self.namespace, self.ingress, self.service, self.canary, self.selector = (
+            namespace, ingress, service, canary, dict(selector))
+
+
+def _is_nginx(ingress):
+    spec = ingress.get("spec") or {}
+    annotations = (ingress.get("metadata") or {}).get("annotations") or {}
+    return (spec.get("ingressClassName") or annotations.get("kubernetes.io/ingress.class")) == NGINX_CLASS
+
+
+def _hosts(ingress):
+    return {rule.get("host") or "*" for rule in (ingress.get("spec") or {}).get("rules") or []}
+
+
+def _backends(ingress):
+    for rule in (ingress.get("spec") or {}).get("rules") or []:
+        for path in (rule.get("http") or {}).get("paths") or []:
+            service = (path.get("backend") or {}).get("service") or {}
+            if service.get("name"):
+                port = service.get("port") or {}
+                yield service["name"], port.get("number") or port.get("name") or ""
+
+
+def nginx_routes(ingresses, find_service):
+    """The NginxRoutes of the Ingresses of class nginx.
+
+    A canary Ingress (``nginx.ingress.kubernetes.io/canary: "true"``) belongs to the
+    ordinary Ingress of its namespace that serves one of its hosts (else the one named
+    like it without ``-canary``). ``find_service(namespace, name)`` returns the Service
+    or None; Services without a selector are skipped.
+    """
+    nginx = [item for item in ingresses if _is_nginx(item)]
+    routes = []
+    for ingress in nginx:
+        metadata = ingress.get("metadata") or {}
+        namespace, name = metadata.get("namespace"), metadata.get("name")
+        canary = ((metadata.get("annotations") or {}).get(NGINX_CANARY) or "").lower() == "true"
+        main = name
+        if canary:
+            owners = [other["metadata"]["name"] for other in nginx
+                      if other["metadata"].get("namespace") == namespace
+                      and ((other["metadata"].get("annotations") or {}).get(NGINX_CANARY) or "").lower() != "true"
+                      and _hosts(other) & _hosts(ingress)]
+            main = owners[0] if owners else (name[: -len("-canary")] if name.endswith("-canary") else name)
+        for service_name, port in _backends(ingress):
+            service = find_service(namespace, service_name) or {}
+            selector = (service.get("spec") or {}).get("selector") or {}
+            if selector:
+                routes.append(NginxRoute(namespace, main, service_name,
+                                         "%s-%s-%s" % (namespace, service_name, port) if canary else "", selector))
+    return routes
+
+
+def _render_nginx(lines, pods, routes, rps, now):
+    for route in routes:
+        for traffic in sorted(pods, key=lambda item: item.pod):
+            if not traffic.matches(route.namespace, route.selector):
+                continue
+            total, errors = counts(traffic, rps, now)
+            labels = dict(namespace=route.namespace, ingress=route.ingress, service=route.service,
+                          canary=route.canary, pod=traffic.pod)
+            lines.append("nginx_ingress_controller_requests%s %.6f" % (_labels(status="200", **labels), total - errors))
+            lines.append("nginx_ingress_controller_requests%s %.6f" % (_labels(status="500", **labels), errors))
+            lines.append("nginx_ingress_controller_response_duration_seconds_sum%s %.6f" % (
+                _labels(**labels), total * traffic.latency_ms / 1000.0))
+            lines.append("nginx_ingress_controller_response_duration_seconds_count%s %.6f" % (_labels(**labels), total))
+            lines.append("nginx_ingress_controller_response_duration_seconds_bucket%s %.6f" % (
+                _labels(le="+Inf", **labels), total))
+
+
+def render(pods, rps, now, nginx=()):
+    """The Prometheus text exposition of every serving pod's traffic (``nginx``: the
+    NginxRoutes, for ingress-nginx's series)."""
     lines = [
         "# TYPE istio_requests_total counter",
         "# TYPE istio_request_duration_milliseconds histogram",
         "# TYPE response_total counter",
         "# TYPE response_latency_ms histogram",
         "# TYPE http_request_duration_seconds histogram",
+        "# TYPE nginx_ingress_controller_requests counter",
+        "# TYPE nginx_ingress_controller_response_duration_seconds histogram",
     ]
     for traffic in sorted(pods, key=lambda item: (item.namespace, item.pod)):
         total, errors = counts(traffic, rps, now)
@@ -174,6 +264,7 @@ def render(pods, rps, now):
             lines.append("http_request_duration_seconds_bucket%s %.6f" % (
                 _labels(le=_format_bound(bound), **http), count))
         lines.append("http_request_duration_seconds_bucket%s %.6f" % (_labels(le="+Inf", **http), total))
+    _render_nginx(lines, pods, nginx, rps, now)
     return "\n".join(lines) + "\n"
 
 

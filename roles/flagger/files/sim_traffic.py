@@ -7,7 +7,8 @@ One process, one listener on loopback, one registry of ready pods (followed with
 collection's watch engine):
 
 - origin-form requests are the simulator's own endpoints: ``/metrics`` (what
-  Prometheus scrapes, module_utils/sim/traffic.py), ``/workloads`` (what it knows, as
+  Prometheus scrapes, module_utils/sim/traffic.py; ingress-nginx's series come from the
+  Ingresses and Services listed at each scrape), ``/workloads`` (what it knows, as
   JSON), ``/healthz``;
 - absolute-form requests (``GET http://podinfo-canary.test:9898/ HTTP/1.1``) are proxy
   requests from Flagger and the load tester, which run with ``http_proxy`` pointing
@@ -70,7 +71,26 @@ def service_finder(kube):
     return find_service
 
 
-def make_handler(registry, rps, find_service, loadtester, loadtester_service, answers):
+def nginx_finder(kube):
+    """The NginxRoutes of the cluster's Ingresses now (none, and a line on stderr, on error)."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import INGRESS, SERVICE
+
+    def find_routes():
+        try:
+            ingresses = kube.list(INGRESS)[0]
+            if not ingresses:
+                return []
+            services = {(item["metadata"]["namespace"], item["metadata"]["name"]): item
+                        for item in kube.list(SERVICE)[0]}
+        except Exception as error:  # pylint: disable=broad-except
+            print("sim_traffic: reading Ingresses: %s" % error, file=sys.stderr, flush=True)
+            return []
+        return traffic.nginx_routes(ingresses, lambda namespace, name: services.get((namespace, name)))
+
+    return find_routes
+
+
+def make_handler(registry, rps, find_service, loadtester, loadtester_service, answers, find_routes=list):
     loadtester_host, _colon, loadtester_port = loadtester.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
@@ -108,7 +128,7 @@ def make_handler(registry, rps, find_service, loadtester, loadtester_service, an
 
         def local(self):
             if self.path.startswith("/metrics"):
-                self.send_bytes(200, traffic.render(registry.snapshot(), rps, registry.clock()).encode(),
+                self.send_bytes(200, traffic.render(registry.snapshot(), rps, registry.clock(), find_routes()).encode(),
                                 "text/plain; version=0.0.4")
             elif self.path.startswith("/workloads"):
                 self.send_bytes(200, json.dumps(traffic.describe(registry.snapshot()), indent=1).encode(),
@@ -178,7 +198,7 @@ def main(argv=None):
     stop = threading.Event()
     threading.Thread(target=follow_pods, args=(registry, kube, stop), daemon=True).start()
     handler = make_handler(registry, args.rps, service_finder(kube), args.loadtester, args.loadtester_service,
-                           routing.AppAnswers())
+                           routing.AppAnswers(), nginx_finder(kube))
     server = ThreadingHTTPServer((host, int(port)), handler)
     server.daemon_threads = True
     try:

@@ -96,3 +96,38 @@ def test_describe_lists_what_the_simulator_knows():
     (item,) = traffic.describe(registry.snapshot())
     assert item["workload"] == "podinfo-primary" and item["error_percent"] == 5.0
     assert item["labels"]["app"] == "podinfo-primary"
+
+
+def _ingress(name, host, service, port, canary=False, klass="nginx"):
+    annotations = {"nginx.ingress.kubernetes.io/canary": "true"} if canary else {}
+    return {"metadata": {"namespace": "shop", "name": name, "annotations": annotations},
+            "spec": {"ingressClassName": klass,
+                     "rules": [{"host": host, "http": {"paths": [
+                         {"path": "/", "backend": {"service": {"name": service, "port": {"number": port}}}}]}}]}}
+
+
+def _service(selector):
+    return {"spec": {"selector": selector}}
+
+
+def test_nginx_canary_traffic_is_counted_under_the_main_ingress():
+    services = {("shop", "web-primary"): _service({"app": "web-primary"}),
+                ("shop", "web-canary"): _service({"app": "web"})}
+    ingresses = [_ingress("web", "web.example", "web-primary", 80),
+                 _ingress("web-canary", "web.example", "web-canary", 80, canary=True),
+                 _ingress("other", "web.example", "web-primary", 80, klass="traefik")]
+    routes = traffic.nginx_routes(ingresses, lambda namespace, name: services.get((namespace, name)))
+    assert [(route.ingress, route.service, route.canary) for route in routes] == [
+        ("web", "web-primary", ""), ("web", "web-canary", "shop-web-canary-80")]
+    pods = [traffic.PodTraffic("shop", "web-1", "web", 25.0, 10.0, 0.0, labels={"app": "web"}),
+            traffic.PodTraffic("shop", "web-primary-1", "web-primary", 0.0, 10.0, 0.0, labels={"app": "web-primary"})]
+    text = traffic.render(pods, 10.0, 4.0, routes)
+    assert ('nginx_ingress_controller_requests{status="500",namespace="shop",ingress="web",service="web-canary",'
+            'canary="shop-web-canary-80",pod="web-1"} 10.000000') in text
+    assert ('nginx_ingress_controller_requests{status="200",namespace="shop",ingress="web",service="web-primary",'
+            'canary="",pod="web-primary-1"} 40.000000') in text
+
+
+def test_nginx_routes_skip_services_without_selector_and_other_classes():
+    ingresses = [_ingress("web", "a", "gone", 80), _ingress("web2", "a", "web", 80, klass="istio")]
+    assert traffic.nginx_routes(ingresses, lambda namespace, name: None) == []
