@@ -102,9 +102,16 @@ run_unit() {
   (cd "$ROOT" && python -m pytest -q tests/unit --junitxml="$BUILD/junit-unit.xml")
 }
 
+# Two workers, a test module each at a time (module and session fixtures stay whole, each
+# worker with its own session cluster on free ports): the tests mostly wait for analyses,
+# so two clusters share the two cores well. The longest modules are handed out first.
+INTEGRATION_FIRST="tests/integration/test_staging_production.py tests/integration/test_seed_flows.py
+  tests/integration/test_flux_gitops.py tests/integration/test_release_engine.py"
 run_integration() {
-  log "integration tests on the simulated platform"
-  (cd "$ROOT" && python -m pytest -q tests/integration --junitxml="$BUILD/junit-integration.xml")
+  log "integration tests on the simulated platform (2 workers, by module; -n ${INTEGRATION_WORKERS:-2})"
+  # shellcheck disable=SC2086
+  (cd "$ROOT" && python -m pytest -q -n "${INTEGRATION_WORKERS:-2}" --dist loadfile $INTEGRATION_FIRST tests/integration \
+     --junitxml="$BUILD/junit-integration.xml")
 }
 
 # One closing line for the whole run, from the test reports (molecule counts as one test).
@@ -124,8 +131,10 @@ PY
 }
 
 run_molecule() {
-  log "molecule: default scenario"
-  (cd "$ROOT" && molecule test -s default)
+  # The default scenario creates the shared cluster first and destroys it last; the role
+  # scenarios converge on it in the order the platform is built.
+  log "molecule: default, flux, mesh, flagger and apps scenarios"
+  (cd "$ROOT" && molecule test -s default -s flux -s mesh -s flagger -s apps)
 }
 
 job=${1:-test}

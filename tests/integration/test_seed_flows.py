@@ -1,0 +1,179 @@
+"""The seed flows of the source documents, each one release through git on a platform
+stood up by the real site.yml (cluster, Flux, the mesh, Flagger, the apps):
+
+- an Istio canary (podinfo through the public Gateway, traffic weights);
+- an A/B test by header on ingress-nginx (faces-gui: Flagger's canary Ingress matches
+  the header, the analysis reads ingress-nginx's metrics);
+- blue/green on the kubernetes provider (webapp: iterations, then the switch);
+- a Linkerd canary (podinfo through the Gateway API, Linkerd's metrics), on a second
+  platform with Linkerd as its mesh.
+
+Each platform is its own simulated cluster (module fixtures), torn down by teardown.yml.
+"""
+
+import os
+import time
+
+import pytest
+from conftest import ROOT, assert_ok, cluster_vars, free_block, free_port, phase_is, run_playbook, wait_canary
+
+SITE = os.path.join(ROOT, "playbooks", "site.yml")
+TEARDOWN = os.path.join(ROOT, "playbooks", "teardown.yml")
+PODINFO = "ghcr.io/stefanprodan/podinfo"
+FACES_GUI = "ghcr.io/buoyantio/faces-gui"
+WEBAPP = "burtlo/devwebapp-ruby"
+SUCCESS = [dict(name="request-success-rate", thresholdRange={"min": 90}, interval="15s")]
+# Short analyses: Flagger checks every 2 s, a step or an iteration every 5 s.
+CATALOG = dict(
+    podinfo=dict(namespace="seed", image=PODINFO, tag="6.7.0", port=9898, env={"ERROR_FRACTION": "0"},
+                 canary=dict(interval="5s", threshold=2, maxWeight=50, stepWeight=25, progressDeadlineSeconds=60,
+                             metrics=SUCCESS)),
+    **{"faces-gui": dict(namespace="faces", image=FACES_GUI, tag="1.4.1", port=8000, provider="nginx", strategy="ab",
+                         env={"ERROR_FRACTION": "0"},
+                         canary=dict(interval="5s", threshold=2, iterations=3, progressDeadlineSeconds=60,
+                                     match=[{"headers": {"x-faces-user": {"exact": "testuser"}}}],
+                                     metrics=SUCCESS)),
+       "webapp": dict(namespace="webapp", image=WEBAPP, tag="k8s", port=8080, provider="kubernetes",
+                      strategy="bluegreen", env={"ERROR_FRACTION": "0"},
+                      canary=dict(interval="5s", threshold=2, iterations=3, progressDeadlineSeconds=60,
+                                  metrics=SUCCESS))})
+
+
+def platform_vars(state, name, **overrides):
+    values = cluster_vars(state, name, cluster_nodes=1)
+    values.update(
+        flux_git_port=free_port(), flux_events_port=free_port(), flux_receiver_port=free_port(),
+        flux_storage_port=free_port(), flux_chart_port=free_port(), flux_controller_port_base=free_block(12),
+        flagger_port=free_port(), flagger_loadtester_port=free_port(), flagger_prometheus_port=free_port(),
+        flagger_traffic_port=free_port(), flagger_control_loop_interval="2s", apps_catalog=CATALOG)
+    values.update(overrides)
+    return values
+
+
+def stand_up(tmp_path_factory, name, **overrides):
+    state = tmp_path_factory.mktemp(name)
+    variables = platform_vars(state, name, **overrides)
+    try:
+        up = run_playbook(SITE, variables)
+        yield dict(vars=variables, run=up, state=str(state),
+                   kubeconfig=os.path.join(str(state), "%s.kubeconfig" % name))
+    finally:
+        down = run_playbook(TEARDOWN, variables)
+    assert_ok(down)
+
+
+@pytest.fixture(scope="module")
+def istio(tmp_path_factory):
+    """Istio and ingress-nginx, podinfo (Istio canary), faces-gui (A/B), webapp (blue/green)."""
+    yield from stand_up(tmp_path_factory, "seed-istio", mesh_provider="istio", mesh_ingress_nginx_enabled=True,
+                        apps_enabled=["podinfo", "faces-gui", "webapp"])
+
+
+@pytest.fixture(scope="module")
+def linkerd(tmp_path_factory):
+    """Linkerd (cert-manager, Gateway API, control plane), podinfo routed by the Gateway API."""
+    yield from stand_up(tmp_path_factory, "seed-linkerd", mesh_provider="linkerd", apps_enabled=["podinfo"])
+
+
+def client(platform):
+    import kubernetes
+
+    return kubernetes.config.new_client_from_config(config_file=platform["kubeconfig"])
+
+
+def custom(platform, group, version, namespace, plural, name):
+    import kubernetes
+
+    return kubernetes.client.CustomObjectsApi(client(platform)).get_namespaced_custom_object(
+        group, version, namespace, plural, name)
+
+
+def release(platform, app, namespace, image, tag):
+    """Ship ``image:tag`` through git with the collection's release playbook; the result."""
+    variables = dict(platform["vars"], cluster_kubeconfig=platform["kubeconfig"], release_app=app, release_namespace=namespace,
+                     release_images={image: tag}, release_timeout=300,
+                     release_repo_url="http://127.0.0.1:%d/platform.git" % platform["vars"]["flux_git_port"])
+    run = run_playbook(os.path.join(ROOT, "playbooks", "release.yml"), variables)
+    return assert_ok(run).results("Ship the release through git and follow it to its verdict")[0]
+
+
+def primary_image(platform, app, namespace):
+    import kubernetes
+
+    deployment = kubernetes.client.AppsV1Api(client(platform)).read_namespaced_deployment(
+        "%s-primary" % app, namespace)
+    return deployment.spec.template.spec.containers[0].image
+
+
+def fresh_tag(prefix):
+    return "%s.%d" % (prefix, int(time.time() * 10) % 100000)
+
+
+def test_the_site_stood_istio_and_ingress_nginx_up_through_flux(istio):
+    assert_ok(istio["run"])
+    for name in ("istio-base", "istiod", "istio-ingressgateway", "ingress-nginx"):
+        release_object = custom(istio, "helm.toolkit.fluxcd.io", "v2", "flux-system", "helmreleases", name)
+        ready = next(c for c in release_object["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True", (name, ready)
+    gateway = custom(istio, "networking.istio.io", "v1", "istio-ingress", "gateways", "public-gateway")
+    assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
+    import kubernetes
+
+    namespace = kubernetes.client.CoreV1Api(client(istio)).read_namespace("seed")
+    assert namespace.metadata.labels["istio-injection"] == "enabled"
+    classes = kubernetes.client.NetworkingV1Api(client(istio)).read_ingress_class("nginx")
+    assert classes.spec.controller == "k8s.io/ingress-nginx"
+    assert classes.metadata.labels["gitops.progressive/fixture"] == "true"
+
+
+def test_istio_canary_shifts_weights_through_the_public_gateway(istio):
+    tag = fresh_tag("6.8")
+    result = release(istio, "podinfo", "seed", PODINFO, tag)
+    assert result["verdict"] == "promoted", result
+    assert primary_image(istio, "podinfo", "seed") == "%s:%s" % (PODINFO, tag)
+    service = custom(istio, "networking.istio.io", "v1beta1", "seed", "virtualservices", "podinfo")["spec"]
+    assert service["gateways"] == ["istio-ingress/public-gateway", "mesh"]
+    assert service["hosts"] == ["podinfo"]
+
+
+def test_ab_by_header_on_ingress_nginx_reads_nginx_metrics(istio):
+    tag = fresh_tag("1.5")
+    result = release(istio, "faces-gui", "faces", FACES_GUI, tag)
+    assert result["verdict"] == "promoted", result
+    assert primary_image(istio, "faces-gui", "faces") == "%s:%s" % (FACES_GUI, tag)
+    import kubernetes
+
+    networking = kubernetes.client.NetworkingV1Api(client(istio))
+    canary_ingress = networking.read_namespaced_ingress("faces-gui-canary", "faces")
+    assert canary_ingress.metadata.annotations["nginx.ingress.kubernetes.io/canary"] == "true"
+    canary = custom(istio, "flagger.app", "v1beta1", "faces", "canaries", "faces-gui")
+    assert canary["spec"]["ingressRef"]["name"] == "faces-gui"
+    assert canary["status"]["phase"] == "Succeeded"
+
+
+def test_blue_green_on_the_kubernetes_provider_switches_after_its_iterations(istio):
+    tag = fresh_tag("k8s")
+    result = release(istio, "webapp", "webapp", WEBAPP, tag)
+    assert result["verdict"] == "promoted", result
+    assert primary_image(istio, "webapp", "webapp") == "%s:%s" % (WEBAPP, tag)
+    canary = custom(istio, "flagger.app", "v1beta1", "webapp", "canaries", "webapp")
+    assert canary["spec"]["provider"] == "kubernetes"
+    assert "stepWeight" not in canary["spec"]["analysis"] and canary["spec"]["analysis"]["iterations"] == 3
+
+
+def test_linkerd_canary_through_the_gateway_api(linkerd):
+    assert_ok(linkerd["run"])
+    import kubernetes
+
+    anchors = kubernetes.client.CoreV1Api(client(linkerd)).read_namespaced_config_map(
+        "linkerd-identity-trust-roots", "linkerd")
+    assert anchors.data["ca-bundle.crt"].startswith("-----BEGIN CERTIFICATE-----")
+    wait_canary(linkerd["kubeconfig"], "seed", "podinfo", phase_is("Initialized", "Succeeded"), timeout=120)
+    tag = fresh_tag("6.9")
+    result = release(linkerd, "podinfo", "seed", PODINFO, tag)
+    assert result["verdict"] == "promoted", result
+    assert primary_image(linkerd, "podinfo", "seed") == "%s:%s" % (PODINFO, tag)
+    route = custom(linkerd, "gateway.networking.k8s.io", "v1beta1", "seed", "httproutes", "podinfo")
+    assert route["spec"]["parentRefs"][0]["kind"] == "Service"
+    template = custom(linkerd, "flagger.app", "v1beta1", "seed", "metrictemplates", "linkerd-request-success-rate")
+    assert "response_total" in template["spec"]["query"]
