@@ -88,11 +88,12 @@ def custom(platform, group, version, namespace, plural, name):
         group, version, namespace, plural, name)
 
 
-def release(platform, app, namespace, image, tag):
+def release(platform, app, namespace, image, tag, **extra):
     """Ship ``image:tag`` through git with the collection's release playbook; the result."""
-    variables = dict(platform["vars"], cluster_kubeconfig=platform["kubeconfig"], release_app=app, release_namespace=namespace,
-                     release_images={image: tag}, release_timeout=300,
-                     release_repo_url="http://127.0.0.1:%d/platform.git" % platform["vars"]["flux_git_port"])
+    variables = dict(platform["vars"], release_app=app, release_namespace=namespace,
+                     release_images={image: tag}, release_timeout=300, release_fail_on_rollback=False,
+                     flagger_prometheus_url="http://127.0.0.1:%d" % platform["vars"]["flagger_prometheus_port"],
+                     release_repo_url="http://127.0.0.1:%d/platform.git" % platform["vars"]["flux_git_port"], **extra)
     run = run_playbook(os.path.join(ROOT, "playbooks", "release.yml"), variables)
     return assert_ok(run).results("Ship the release through git and follow it to its verdict")[0]
 
@@ -177,3 +178,13 @@ def test_linkerd_canary_through_the_gateway_api(linkerd):
     assert route["spec"]["parentRefs"][0]["kind"] == "Service"
     template = custom(linkerd, "flagger.app", "v1beta1", "seed", "metrictemplates", "linkerd-request-success-rate")
     assert "response_total" in template["spec"]["query"]
+
+    # Linkerd's metrics judge: a version answering 75 % errors is rolled back and reverted.
+    failing = release(linkerd, "podinfo", "seed", PODINFO, fresh_tag("6.9"), release_values=[dict(
+        file="apps/staging/podinfo-env.yaml", value="75",
+        path="spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value")])
+    assert failing["verdict"] == "failed", failing
+    # Judged by the metric's value, not for want of one.
+    assert "request-success-rate" in str(failing) and "no values found" not in str(failing), failing
+    assert failing["revert_commit"]
+    assert primary_image(linkerd, "podinfo", "seed") == "%s:%s" % (PODINFO, tag)
