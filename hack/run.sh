@@ -104,13 +104,18 @@ run_unit() {
 
 # Two workers, a test module each at a time (module and session fixtures stay whole, each
 # worker with its own session cluster on free ports): the tests mostly wait for analyses,
-# so two clusters share the two cores well. The longest modules are handed out first.
-INTEGRATION_FIRST="tests/integration/test_staging_production.py tests/integration/test_seed_flows.py
-  tests/integration/test_flux_gitops.py tests/integration/test_release_engine.py"
+# so two clusters share the two cores well. The longest modules are handed out first
+# (pytest collects in the order of its arguments when each is a file).
+INTEGRATION_FIRST="test_staging_production.py test_seed_flows.py test_flux_gitops.py test_release_engine.py"
 run_integration() {
-  log "integration tests on the simulated platform (2 workers, by module; -n ${INTEGRATION_WORKERS:-2})"
+  local files="" name
+  for name in $INTEGRATION_FIRST; do files="$files tests/integration/$name"; done
+  for name in "$ROOT"/tests/integration/test_*.py; do
+    case " $INTEGRATION_FIRST " in *" ${name##*/} "*) ;; *) files="$files tests/integration/${name##*/}" ;; esac
+  done
+  log "integration tests on the simulated platform (${INTEGRATION_WORKERS:-2} workers, a module at a time)"
   # shellcheck disable=SC2086
-  (cd "$ROOT" && python -m pytest -q -n "${INTEGRATION_WORKERS:-2}" --dist loadfile $INTEGRATION_FIRST tests/integration \
+  (cd "$ROOT" && python -m pytest -q -n "${INTEGRATION_WORKERS:-2}" --dist loadfile $files \
      --junitxml="$BUILD/junit-integration.xml")
 }
 

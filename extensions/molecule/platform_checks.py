@@ -2,6 +2,7 @@
 a Kubernetes client on the shared cluster, the local processes a role started (from
 their PID files) and the TCP sockets they listen on (``ss``, joined by PID)."""
 
+import functools
 import glob
 import os
 import re
@@ -11,11 +12,22 @@ def variables(host):
     return host.ansible.get_variables()
 
 
+@functools.lru_cache(maxsize=None)
+def _templated(host, name):
+    return host.ansible("ansible.builtin.debug", "var=%s" % name, check=False)[name]
+
+
+def variable(host, name):
+    """An inventory variable as Ansible templates it (get_variables gives the raw text)."""
+    return _templated(host, name)
+
+
 def state_dir(host, part):
     """The state directory a role keeps its PID files in (<cluster_state_dir>/<cluster>/<part>)."""
     values = variables(host)
-    base = values.get("cluster_state_dir") or os.path.expanduser("~/.local/state/gitops-progressive")
-    return os.path.join(base, values["cluster_name"], part)
+    base = (variable(host, "cluster_state_dir") if "cluster_state_dir" in values
+            else os.path.expanduser("~/.local/state/gitops-progressive"))
+    return os.path.join(base, variable(host, "cluster_name"), part)
 
 
 def pids(host, part):
@@ -47,7 +59,7 @@ def off_loopback(sockets):
 def kube(host):
     import kubernetes
 
-    return kubernetes.config.new_client_from_config(config_file=variables(host)["cluster_kubeconfig"])
+    return kubernetes.config.new_client_from_config(config_file=variable(host, "cluster_kubeconfig"))
 
 
 def custom(host, group, version, namespace, plural, name):

@@ -19,9 +19,11 @@ description:
     the shape cert-manager's CA Issuer reads.
   - The values Secret holds C(values.yaml) with C(identityTrustAnchorsPEM) and
     C(identity.issuer.tls.crtPEM)/C(keyPEM), for a Flux HelmRelease's C(valuesFrom).
-  - A trust anchor is generated only when none is stored, or it is unreadable or expired.
-    The issuer is generated when none is stored, it is not signed by the stored anchor,
-    or it expires within O(renew_before_days). Otherwise nothing changes.
+  - A trust anchor is generated only when none is stored, or it is unreadable or expired
+    (rotating a live trust anchor is the operator's decision, since every proxy must
+    trust the new one first). The issuer is generated when none is stored, it is not
+    signed by the stored anchor, or it expires within O(renew_before_days), unless it
+    already ends with its anchor. Otherwise nothing changes.
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:

@@ -176,7 +176,7 @@ def test_linkerd_canary_through_the_gateway_api(linkerd):
     assert primary_image(linkerd, "podinfo", "seed") == "%s:%s" % (PODINFO, tag)
     route = custom(linkerd, "gateway.networking.k8s.io", "v1beta1", "seed", "httproutes", "podinfo")
     assert route["spec"]["parentRefs"][0]["kind"] == "Service"
-    template = custom(linkerd, "flagger.app", "v1beta1", "seed", "metrictemplates", "linkerd-request-success-rate")
+    template = custom(linkerd, "flagger.app", "v1beta1", "seed", "metrictemplates", "podinfo-linkerd-request-success-rate")
     assert "response_total" in template["spec"]["query"]
 
     # Linkerd's metrics judge: a version answering 75 % errors is rolled back and reverted.
@@ -184,7 +184,7 @@ def test_linkerd_canary_through_the_gateway_api(linkerd):
         file="apps/staging/podinfo-env.yaml", value="75",
         path="spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value")])
     assert failing["verdict"] == "failed", failing
-    # Judged by the metric's value, not for want of one.
-    assert "request-success-rate" in str(failing) and "no values found" not in str(failing), failing
+    # Judged by Linkerd's metric (the MetricTemplate), by its value, not for want of one.
+    assert "podinfo-linkerd-request-success-rate" in str(failing) and "no values found" not in str(failing), failing
     assert failing["revert_commit"]
     assert primary_image(linkerd, "podinfo", "seed") == "%s:%s" % (PODINFO, tag)

@@ -17,9 +17,12 @@ without pretending that a cluster ran (neither can run without a Docker engine).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
+import tempfile
+import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
@@ -209,7 +212,40 @@ class KwokProvider(Provider):
 
     def create(self):
         self.write_configuration()
-        super().create()
+        with self.ports_lock():
+            super().create()
+
+    def start(self):
+        with self.ports_lock():
+            super().start()
+
+    @contextlib.contextmanager
+    def ports_lock(self):
+        """One kwokctl create or start at a time on this machine.
+
+        kwokctl picks each component's port by probing for a free one when it starts it;
+        two clusters starting at once (two playbooks, two test workers) can pick the
+        same ports and neither comes up. The lock is machine-wide (not per workdir) and
+        its wait is bounded by wait_timeout.
+        """
+        import fcntl
+
+        path = os.path.join(tempfile.gettempdir(), "gitops-progressive-kwokctl-%d.lock" % os.getuid())
+        deadline = time.monotonic() + self.params["wait_timeout"]
+        with open(path, "a") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise ProviderError("kwok cluster %r: another kwok cluster on this machine has been starting "
+                                            "for over %ds (lock %s)" % (self.cluster, self.params["wait_timeout"], path))
+                    time.sleep(0.5)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def scale_commands(self):
         return [([self.kwokctl, "scale", "node", "--name", self.cluster,

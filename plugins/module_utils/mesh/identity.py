@@ -17,9 +17,10 @@ with. Both keys stay in Kubernetes Secrets, never in git:
   ``valuesFrom`` (or the role passes to ``kubernetes.core.helm``).
 
 :func:`plan` decides from what is stored what to keep and what to make: a trust anchor
-is made only when none is stored (or it is unreadable, or expired); an issuer is made
-when none is stored, it is not signed by the stored anchor, or it expires within
-``renew_before``. Everything but the key generation is pure and unit-tested.
+is made only when none is stored (or it is unreadable, or expired: rotating a live trust
+anchor is the operator's decision); an issuer is made when none is stored, it is not
+signed by the stored anchor, or it expires within ``renew_before`` (unless it already
+ends with its anchor, where a new one could not last longer). Everything but the key generation is pure and unit-tested.
 """
 
 from __future__ import annotations
@@ -133,7 +134,13 @@ def issuer_problem(cert_pem, key_pem, anchor_cert_pem, now, renew_before_days):
         anchor.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
     except InvalidSignature:
         return "not signed by the trust anchor"
-    if not_after(cert) - datetime.timedelta(days=renew_before_days) <= now:
+    if not_after(cert) <= now:
+        return "expired on %s" % not_after(cert).isoformat()
+    # An issuer already ending with its anchor cannot be renewed into a longer one: a new
+    # issuer would end at the same moment, on every run. Rotating the anchor is the
+    # operator's decision (every proxy must trust the new one first).
+    ends_with_anchor = not_after(cert) >= not_after(anchor) - datetime.timedelta(minutes=1)
+    if not ends_with_anchor and not_after(cert) - datetime.timedelta(days=renew_before_days) <= now:
         return "expires on %s (renewed %d days before)" % (not_after(cert).isoformat(), renew_before_days)
     return None
 

@@ -203,13 +203,18 @@ def nginx_routes(ingresses, find_service):
                       and ((other["metadata"].get("annotations") or {}).get(NGINX_CANARY) or "").lower() != "true"
                       and _hosts(other) & _hosts(ingress)]
             main = owners[0] if owners else (name[: -len("-canary")] if name.endswith("-canary") else name)
-        for service_name, port in _backends(ingress):
+        for service_name, port in sorted(set(_backends(ingress)), key=str):
             service = find_service(namespace, service_name) or {}
             selector = (service.get("spec") or {}).get("selector") or {}
             if selector:
                 routes.append(NginxRoute(namespace, main, service_name,
                                          "%s-%s-%s" % (namespace, service_name, port) if canary else "", selector))
-    return routes
+    # One series per (namespace, ingress, service, canary): several Ingresses or paths to
+    # one Service must not repeat a series (Prometheus rejects the whole scrape then).
+    unique = {}
+    for route in routes:
+        unique.setdefault((route.namespace, route.ingress, route.service, route.canary), route)
+    return list(unique.values())
 
 
 def _render_nginx(lines, pods, routes, rps, now):

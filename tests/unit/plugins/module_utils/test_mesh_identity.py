@@ -90,3 +90,13 @@ def test_summary_has_no_key(first):
     text = repr(identity.summary(decided))
     assert "PRIVATE KEY" not in text
     assert identity.summary(decided)["trust_anchor_pem"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+def test_an_issuer_ending_with_its_anchor_is_kept_not_reissued_every_run():
+    anchor = identity.new_trust_anchor(NOW, 40)
+    decided = identity.plan(None, None, NOW, make_anchor=lambda now, days: anchor)
+    secrets = stored(identity.secrets("ns", "a", "v", decided))
+    later = NOW + datetime.timedelta(days=20)
+    assert identity.plan(secrets[0], secrets[1], later)["made"] == []
+    expired = NOW + datetime.timedelta(days=41)
+    assert identity.plan(secrets[0], secrets[1], expired)["made"] == ["trust anchor", "issuer"]

@@ -248,3 +248,20 @@ def test_k3d_runs_no_local_process_and_minikube_only_its_tunnel(tmp_path):
 
 def test_provider_error_is_a_collection_error():
     assert issubclass(providers.ProviderError, CollectionError)
+
+
+def test_kwok_creates_wait_for_one_another_and_the_wait_is_bounded(tmp_path, monkeypatch):
+    import fcntl
+
+    monkeypatch.setattr(providers.tempfile, "gettempdir", lambda: str(tmp_path))
+    run = Recorder()
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path), wait_timeout=1), run)
+    lock = tmp_path / ("gitops-progressive-kwokctl-%d.lock" % os.getuid())
+    with open(str(lock), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(CollectionError, match="another kwok cluster on this machine"):
+            provider.create()
+        assert run.calls == []
+    provider.create()
+    assert [argv[3] for argv, _env in run.calls[:1]] == ["create"]
