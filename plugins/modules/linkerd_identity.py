@@ -122,8 +122,9 @@ def main():
     spec = auth_argument_spec()
     spec.update(
         namespace=dict(type="str", default="flux-system"),
-        trust_anchor_secret=dict(type="str", default="linkerd-trust-anchor"),
-        values_secret=dict(type="str", default="linkerd-identity-values"),
+        # Names of Secrets, not secrets.
+        trust_anchor_secret=dict(type="str", default="linkerd-trust-anchor", no_log=False),
+        values_secret=dict(type="str", default="linkerd-identity-values", no_log=False),
         trust_anchor_validity_days=dict(type="int", default=3650),
         issuer_validity_days=dict(type="int", default=365),
         renew_before_days=dict(type="int", default=30),
