@@ -56,13 +56,14 @@ options:
       - What to build. C(flux) is source-, kustomize-, helm- and notification-controller,
         each from its own module at the version the Flux release O(flux_version) requires;
         C(flux-image) is image-reflector- and image-automation-controller; C(helm) is the
-        C(helm) command at the Helm release helm-controller is built with; C(registry) is
-        the CNCF distribution registry at O(registry_version).
+        C(helm) command at the Helm release helm-controller is built with; C(helm3) is the
+        C(helm) command at the Helm 3 release O(helm3_version) (what C(kubernetes.core.helm)
+        works with); C(registry) is the CNCF distribution registry at O(registry_version).
       - helm-controller pins Helm to a Flux fork that the Go module proxy does not serve;
         it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
-    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, registry]
+    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, helm3, registry]
     default: []
   sources:
     description:
@@ -102,6 +103,10 @@ options:
     description: CNCF distribution registry release (C(github.com/distribution/distribution/v3) module version).
     type: str
     default: v3.1.2
+  helm3_version:
+    description: Helm 3 release of the C(helm3) component (C(helm.sh/helm/v3) module version).
+    type: str
+    default: v3.22.0
   cache_dir:
     description:
       - Where binaries, build logs and wrapper modules are kept. Defaults to

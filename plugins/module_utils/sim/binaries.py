@@ -23,7 +23,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild imp
 )
 
 DEFAULT_CACHE = "~/.cache/gitops-progressive"
-COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl", "flux", "flux-image", "helm", "registry"]
+COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl", "flux", "flux-image", "helm", "helm3", "registry"]
 PROGRESS_INTERVAL = 30
 
 
@@ -37,6 +37,7 @@ def binaries_argument_spec():
         flagger_version=dict(type="str", default="v1.41.0"),
         flux_version=dict(type="str", default="v2.9.3"),
         registry_version=dict(type="str", default="v3.1.2"),
+        helm3_version=dict(type="str", default="v3.22.0"),
         cache_dir=dict(type="path"),
         jobs=dict(type="int", default=2),
         go=dict(type="path", default="go"),

@@ -389,7 +389,7 @@ def registry_recipe(version):
 
 def recipes_for(components, versions, go="go"):
     """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image,
-    helm, registry).
+    helm, helm3, registry).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -416,6 +416,7 @@ def recipes_for(components, versions, go="go"):
         "flux": lambda: flux_recipes(flux(), go),
         "flux-image": lambda: flux_recipes(flux(), go, FLUX_IMAGE_CONTROLLERS),
         "helm": lambda: helm_recipe(helm_version_for_flux(flux(), go)),
+        "helm3": lambda: helm_recipe(versions["helm3_version"]),
         "registry": lambda: registry_recipe(versions["registry_version"]),
     }
     unknown = sorted(set(components) - set(builders))
