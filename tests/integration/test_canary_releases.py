@@ -205,13 +205,19 @@ def test_a_forced_rollback_mid_analysis_then_a_retry(gated, platform, kube):
 
 
 def _resource_versions(kube, namespace):
+    """What a write to the Deployment or the Canary would change: their generations and specs.
+
+    Not resourceVersions: Flagger updates the Canary's status (and Kubernetes the
+    Deployment's) on its own schedule, which a busy machine makes land mid-test.
+    """
     import kubernetes
 
     apps = kubernetes.client.AppsV1Api(kube)
     custom = kubernetes.client.CustomObjectsApi(kube)
-    return (apps.read_namespaced_deployment("podinfo", namespace).metadata.resource_version,
-            custom.get_namespaced_custom_object("flagger.app", "v1beta1", namespace, "canaries",
-                                                "podinfo")["metadata"]["resourceVersion"])
+    deployment = apps.read_namespaced_deployment("podinfo", namespace)
+    canary = custom.get_namespaced_custom_object("flagger.app", "v1beta1", namespace, "canaries", "podinfo")
+    return (deployment.metadata.generation, kube.sanitize_for_serialization(deployment.spec.template),
+            canary["metadata"]["generation"], canary["spec"])
 
 
 def test_check_mode_changes_nothing(weighted, kube):
