@@ -20,18 +20,21 @@ PROMOTE = os.path.join(ROOT, "playbooks", "promote.yml")
 TEARDOWN = os.path.join(ROOT, "playbooks", "teardown.yml")
 IMAGE = "ghcr.io/stefanprodan/podinfo"
 ENVIRONMENTS = ("staging", "production")
-# A short analysis: two steps of 25 % every 10 s, Flagger checking every 2 s.
 BACKEND = "ghcr.io/gitops-progressive/backend"
 BACKEND_ENV_PATH = "spec.template.spec.containers[name=backend].env[name=ERROR_FRACTION].value"
 # A short analysis: two steps of 25 % every 10 s, Flagger checking every 2 s.
 CANARY = dict(interval="10s", threshold=2, maxWeight=50, stepWeight=25, progressDeadlineSeconds=60,
               metrics=[dict(name="request-success-rate", thresholdRange={"min": 70}, interval="15s")])
-# podinfo follows new tags in staging (image automation); backend ships through promote.yml.
+# podinfo's canary also has Flagger's rollback gate at the load tester: a test opens it to
+# fail the release image automation made (a tag alone carries no fault on this platform).
+ROLLBACK_GATE = dict(name="rollback-gate", type="rollback", url="http://flagger-loadtester.flagger-system/rollback/check")
+# podinfo follows new tags in staging (image automation); backend ships through promote.yml
+# (with the apps role's default conformance and load-test webhooks).
 VARIABLES = dict(
     flagger_control_loop_interval="2s", cluster_nodes=1, apps_enabled=["podinfo", "backend"],
     apps_catalog=dict(
         podinfo=dict(namespace="demo", image=IMAGE, tag="6.7.0", port=9898, env={"ERROR_FRACTION": "0"},
-                     canary=CANARY, automation=dict(semver=">=6.7.0")),
+                     canary=dict(CANARY, webhooks=[ROLLBACK_GATE]), automation=dict(semver=">=6.7.0")),
         backend=dict(namespace="demo", image=BACKEND, tag="1.0.0", port=9898, env={"ERROR_FRACTION": "0"},
                      canary=CANARY)))
 
@@ -109,7 +112,8 @@ def overlay_image(environments, env, image=BACKEND):
 
 
 def fresh_tag():
-    return "6.8.%d" % (int(time.time() * 10) % 100000)
+    """A tag newer than every earlier one (tenths of a second since the epoch)."""
+    return "6.8.%d" % int(time.time() * 10)
 
 
 def promote(environments, **variables):
@@ -194,33 +198,10 @@ def wait_until(what, check, timeout):
 
 
 def test_a_tag_pushed_to_the_registry_is_committed_by_image_automation_and_followed_to_its_verdict(environments):
-    from conftest import BackgroundPlaybook
-
-    from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import push_tag
-
-    staging = environments["data"]["all"]["children"]["staging"]["hosts"]["staging-sim"]
-    registry = "http://127.0.0.1:%d" % staging["flux_registry_port"]
     kube = client(environments, "staging")
     production_before = git(environments, "log", "--format=%H", "main", "--", "apps/production")
     tag = fresh_tag()
-    follow = BackgroundPlaybook("follow_automation.yml", dict(VARIABLES, follow_images={IMAGE: tag}),
-                                inventory=environments["inventory"])
-    try:
-        time.sleep(5)  # the task records the canary's baseline before the tag exists
-        pushed = time.monotonic()
-        push_tag(registry, "stefanprodan/podinfo", tag)
-
-        def policy_tag():
-            policy = custom(kube, "image.toolkit.fluxcd.io", "v1", "flux-system", "imagepolicies", "podinfo")
-            return ((policy.get("status") or {}).get("latestRef") or {}).get("tag") == tag
-
-        _selected, scanned = wait_until("the ImagePolicy selecting %s" % tag, policy_tag, 180)
-        run = follow.result(timeout=900)
-    finally:
-        follow.stop()
-    assert_ok(run)
-    result = [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
-              if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
+    result, scan = follow_pushed_tag(environments, tag)
     assert result["verdict"] == "promoted", result
     assert result["author"].startswith("fluxcdbot"), result["author"]
     assert "revert_commit" not in result and "automation_suspended" not in result
@@ -228,7 +209,7 @@ def test_a_tag_pushed_to_the_registry_is_committed_by_image_automation_and_follo
     assert primary_image(kube, "podinfo") == "%s:%s" % (IMAGE, tag)
     timings = result["timings"]
     print("tag pushed -> verdict: scan %.1f s, then commit + Flux + analysis %.1f s (commit seen after %.1f s of "
-          "the task, Flux %.1f s, analysis %.1f s)" % (scanned - pushed, result["duration"] - (scanned - pushed),
+          "the task, Flux %.1f s, analysis %.1f s)" % (scan, result["duration"] - scan,
                                                        timings["preflight_and_git"], timings["flux"],
                                                        timings["analysis"]))
     # The marker stays on the tag line, so the next tag is written there too.
@@ -236,6 +217,88 @@ def test_a_tag_pushed_to_the_registry_is_committed_by_image_automation_and_follo
     # Staging's automation never writes production.
     assert git(environments, "log", "--format=%H", "main", "--", "apps/production") == production_before
     assert overlay_image(environments, "production", IMAGE) == "6.7.0"
+
+
+def follow_pushed_tag(environments, tag, once_selected=None, variables=None, timeout=900):
+    """Push ``tag`` of podinfo to staging's registry while follow_automation.yml follows it
+    (``once_selected`` is called when the ImagePolicy selected it); the task's result and
+    how many seconds after the push the tag was selected."""
+    from conftest import BackgroundPlaybook
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import push_tag
+
+    staging = environments["data"]["all"]["children"]["staging"]["hosts"]["staging-sim"]
+    kube = client(environments, "staging")
+    follow = BackgroundPlaybook("follow_automation.yml",
+                                dict(VARIABLES, follow_images={IMAGE: tag}, **(variables or {})),
+                                inventory=environments["inventory"])
+    try:
+        time.sleep(5)  # the task records the canary's baseline before the tag exists
+        pushed = time.monotonic()
+        push_tag("http://127.0.0.1:%d" % staging["flux_registry_port"], "stefanprodan/podinfo", tag)
+        _selected, scanned = wait_until("the ImagePolicy selecting %s" % tag, lambda: policy_tag(kube) == tag, 180)
+        if once_selected:
+            once_selected()
+        run = follow.result(timeout=timeout)
+    finally:
+        follow.stop()
+    assert_ok(run)
+    result = [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
+              if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
+    return result, scanned - pushed
+
+
+def policy_tag(kube):
+    policy = custom(kube, "image.toolkit.fluxcd.io", "v1", "flux-system", "imagepolicies", "podinfo")
+    return ((policy.get("status") or {}).get("latestRef") or {}).get("tag")
+
+
+def automation_suspended(kube):
+    automation = custom(kube, "image.toolkit.fluxcd.io", "v1", "flux-system", "imageupdateautomations",
+                        "apps-staging")
+    return bool(automation["spec"].get("suspend"))
+
+
+def test_a_pushed_tag_rolled_back_in_staging_suspends_image_automation_until_a_fixed_tag_is_pushed(environments):
+    from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import LoadTester
+
+    staging = environments["data"]["all"]["children"]["staging"]["hosts"]["staging-sim"]
+    loadtester = LoadTester("http://127.0.0.1:%d" % staging["flagger_loadtester_port"])
+    kube = client(environments, "staging")
+    production_before = git(environments, "log", "--format=%H", "main", "--", "apps/production")
+    primary_before = primary_image(kube, "podinfo")
+    bad = fresh_tag()
+    # Flagger's rollback gate, open: the analysis of the next podinfo release fails at its first check.
+    loadtester.request_rollback("podinfo", "demo")
+    try:
+        result, _scan = follow_pushed_tag(environments, bad, variables=dict(follow_fail_on_rollback=False))
+    finally:
+        loadtester.clear_rollback("podinfo", "demo")
+    assert result["verdict"] == "failed", result
+    assert result["author"].startswith("fluxcdbot"), result["author"]
+    assert overlay_image_at(environments, result["commit"], "staging", IMAGE) == bad
+    # Suspended before the revert, so the revert stands.
+    assert result["automation_suspended"] == "flux-system/apps-staging", result
+    assert result["revert_commit"], result
+    assert automation_suspended(kube)
+    assert primary_image(kube, "podinfo") == primary_before
+    assert "%s:%s" % (IMAGE, overlay_image(environments, "staging", IMAGE)) == primary_before
+    # The policy still selects the failed tag, yet over three automation intervals (5 s)
+    # nothing writes it back.
+    assert policy_tag(kube) == bad
+    head = git(environments, "rev-parse", "main")
+    time.sleep(15)
+    assert git(environments, "rev-parse", "main") == head
+    # The way out the task's warning names: push a fixed tag, then resume the automation.
+    fixed = fresh_tag()
+    resumed = []
+    again, _scan = follow_pushed_tag(environments, fixed, once_selected=lambda: resumed.append(assert_ok(
+        run_playbook("resume_automation.yml", VARIABLES, inventory=environments["inventory"]))))
+    assert resumed[0].changed_tasks() == ["Resume the ImageUpdateAutomation"]
+    assert again["verdict"] == "promoted", again
+    assert not automation_suspended(kube)
+    assert primary_image(kube, "podinfo") == "%s:%s" % (IMAGE, fixed)
+    assert git(environments, "log", "--format=%H", "main", "--", "apps/production") == production_before
 
 
 def overlay_image_at(environments, commit, env, image):
