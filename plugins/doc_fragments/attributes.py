@@ -37,6 +37,13 @@ attributes:
     membership: [gitops.progressive.sim]
 """
 
+    VAULT = r"""
+attributes:
+  action_group:
+    support: full
+    membership: [gitops.progressive.vault]
+"""
+
     # An action plugin: it runs on the controller, once per host, and cannot run async.
     ACTION_PLUGIN = r"""
 attributes:

@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An app's database credentials, the way the app gets them: its service account's token
+(from the API server's TokenRequest), a Kubernetes-auth login, then ``<mount>/creds/<role>``.
+
+Used to prove the wiring of an app (log in, get credentials, hand them back only when
+asked, revoke the lease right away when asked) and to give a job the app's credentials.
+Vault's state is checked first: a sealed or stopped Vault is named as such, not as a
+failed login.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import SERVICE_ACCOUNT
+from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import (
+    VaultError,
+    describe,
+    request_error,
+    require_unsealed,
+)
+
+
+def service_account_token(kube, namespace, name, audiences=None, seconds=600):
+    """A short-lived token of ``namespace/name`` from the TokenRequest API."""
+    spec = {"expirationSeconds": seconds}
+    if audiences:
+        spec["audiences"] = list(audiences)
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+    answer = kube.request("POST", SERVICE_ACCOUNT.path(namespace, name) + "/token", "requesting a token for",
+                          SERVICE_ACCOUNT.describe(namespace, name), body=body)
+    return answer["status"]["token"]
+
+
+def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revoke=False):
+    """Log in as ``who`` (``namespace/name``) and read ``<db_mount>/creds/<db_role>``.
+
+    The result holds the credentials and their lease, which is a child of the login token:
+    they end when either ends. With ``revoke`` the token is revoked before returning, and
+    the credentials with it (a check that leaves nothing behind)."""
+    doing = "issue database credentials %s/creds/%s to service account %s" % (db_mount, db_role, who)
+    require_unsealed(client, url, doing)
+    try:
+        login = client.auth.kubernetes.login(role=auth_role, jwt=jwt, mount_point=auth_mount, use_token=True)
+    except Exception as error:  # pylint: disable=broad-except
+        raised = request_error(error, url, "auth/%s/login" % auth_mount, doing)
+        if type(error).__name__ in ("Forbidden", "InvalidRequest"):
+            raised = VaultError("%s refused the login of service account %s with Kubernetes auth role %s (%s): "
+                                "is the role bound to this service account and namespace?" % (
+                                    describe(url), who, auth_role, _first_line(error)), vault_state="unsealed")
+        raise raised
+    policies = sorted(login["auth"].get("token_policies") or login["auth"].get("policies") or [])
+    try:
+        answer = client.secrets.database.generate_credentials(name=db_role, mount_point=db_mount)
+    except Exception as error:  # pylint: disable=broad-except
+        _revoke_token(client)
+        raise request_error(error, url, "%s/creds/%s" % (db_mount, db_role), doing)
+    found = dict(username=answer["data"]["username"], password=answer["data"]["password"],
+                 lease_id=answer["lease_id"], lease_duration=answer["lease_duration"], policies=policies,
+                 token_ttl=login["auth"].get("lease_duration"), revoked=False)
+    if revoke:
+        # The lease is the login token's child: revoking the token revokes the credentials.
+        found["revoked"] = _revoke_token(client)
+    client.token = None
+    return found
+
+
+def _revoke_token(client):
+    try:
+        client.auth.token.revoke_self()
+        return True
+    except Exception:  # pylint: disable=broad-except
+        return False  # the login token (and its leases) end with its TTL anyway
+
+
+def _first_line(error):
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__

@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Initialise and unseal a Vault (or OpenBao), keeping its keys out of every output.
+
+The unseal keys and the root token go to one place only: ``keys_file`` (JSON, created
+with mode 0600, never overwritten), and the root token alone to ``token_file`` (0600) for
+community.hashi_vault's token authentication (``token_path``/``token_file``), so that no
+later task carries the token in a variable. Nothing returned holds a key or a token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import (
+    VaultError,
+    describe,
+    request_error,
+    seal_status,
+)
+
+
+def write_private(path, text):
+    """Write ``text`` to a new file readable by its owner only (0600); never replace one."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise VaultError("%s already exists; it is never overwritten (it may hold another Vault's keys)" % path)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+def read_keys(path, url):
+    """The unseal keys in ``path`` (written by :func:`initialize`); clear errors naming the file."""
+    try:
+        with open(path) as handle:
+            keys = json.load(handle).get("keys_base64")
+    except FileNotFoundError:
+        raise VaultError("%s is sealed and its keys file %s does not exist: give the file written when it was "
+                         "initialised" % (describe(url), path), vault_state="sealed")
+    except (OSError, ValueError) as error:
+        raise VaultError("the keys file %s cannot be read as JSON: %s" % (path, type(error).__name__),
+                         vault_state="sealed")
+    if not keys or not isinstance(keys, list):
+        raise VaultError("the keys file %s holds no keys_base64 list" % path, vault_state="sealed")
+    return keys
+
+
+def initialize(client, url, keys_file, token_file, shares, threshold):
+    """Initialise Vault; the keys go to ``keys_file`` and the root token to ``token_file``."""
+    if os.path.exists(keys_file):
+        raise VaultError("%s is not initialised, but the keys file %s exists: refusing to overwrite it (is it "
+                         "another Vault's?). Move it away to initialise this one." % (describe(url), keys_file),
+                         vault_state="uninitialized")
+    try:
+        answer = client.sys.initialize(secret_shares=shares, secret_threshold=threshold)
+    except Exception as error:  # pylint: disable=broad-except
+        raise request_error(error, url, "sys/init", "initialise")
+    record = dict(keys_base64=answer["keys_base64"], root_token=answer["root_token"], shares=shares,
+                  threshold=threshold)
+    write_private(keys_file, json.dumps(record, indent=2) + "\n")
+    if token_file:
+        write_private(token_file, answer["root_token"])
+
+
+def unseal(client, url, keys, timeout=30.0, clock=time.monotonic, sleep=time.sleep):
+    """Submit unseal keys until Vault is unsealed, then wait (bounded) until it is active."""
+    status = seal_status(client, url)
+    for key in keys:
+        if not status.get("sealed"):
+            break
+        try:
+            status = client.sys.submit_unseal_key(key)
+        except Exception as error:  # pylint: disable=broad-except
+            raise request_error(error, url, "sys/unseal", "unseal")
+    if status.get("sealed"):
+        raise VaultError("%s is still sealed after the %d keys of the keys file (%d of %d accepted): they are not "
+                         "this Vault's keys" % (describe(url), len(keys), status.get("progress", 0),
+                                                status.get("t", 0)), vault_state="sealed")
+    wait_active(client, url, timeout, clock, sleep)
+
+
+def wait_active(client, url, timeout=30.0, clock=time.monotonic, sleep=time.sleep):
+    """Wait until Vault answers as the active node (a new raft leader takes a moment)."""
+    deadline = clock() + timeout
+    while True:
+        try:
+            health = client.sys.read_health_status(method="GET")
+        except Exception:  # pylint: disable=broad-except
+            health = None
+        if isinstance(health, dict) and not health.get("sealed") and not health.get("standby"):
+            return health
+        if clock() >= deadline:
+            raise VaultError("%s is unsealed but did not become active within %d s" % (describe(url), timeout),
+                             vault_state="standby")
+        sleep(0.5)
+
+
+def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, check_mode):
+    """Initialise (when not) and unseal (when sealed and ``do_unseal``); what was done."""
+    if not 1 <= threshold <= shares:
+        raise VaultError("key_threshold must be between 1 and key_shares (%d), got %d" % (shares, threshold))
+    status = seal_status(client, url)
+    done = []
+    if not status.get("initialized"):
+        done.append("initialised")
+        if check_mode:
+            return dict(changed=True, done=done + (["unsealed"] if do_unseal else []), initialized=False,
+                        sealed=True)
+        initialize(client, url, keys_file, token_file, shares, threshold)
+        status = seal_status(client, url)
+    if status.get("sealed") and do_unseal:
+        keys = read_keys(keys_file, url)
+        done.append("unsealed")
+        if not check_mode:
+            unseal(client, url, keys)
+            status = seal_status(client, url)
+        else:
+            status = dict(status, sealed=False)
+    elif not status.get("sealed") and not check_mode:
+        wait_active(client, url)
+    return dict(changed=bool(done), done=done, initialized=True, sealed=bool(status.get("sealed")),
+                version=status.get("version"))

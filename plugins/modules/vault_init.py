@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vault_init
+short_description: Initialise and unseal Vault or OpenBao, keeping its keys in a file only
+version_added: 0.9.0
+description:
+  - Initialises a Vault (or OpenBao) that is not, and unseals one that is sealed, through
+    community.hashi_vault's connection options and hvac.
+  - The unseal keys and the root token are written to O(keys_file) only (JSON, created with
+    mode 0600, never overwritten), and the root token alone to O(token_file) (0600), where
+    community.hashi_vault's token authentication reads it (its C(token_path) and
+    C(token_file) options), so no later task carries it in a variable.
+  - Nothing this module returns or prints holds a key or a token.
+  - Idempotent. An initialised, unsealed Vault is left alone (C(ok)); a sealed one is
+    unsealed with the keys of O(keys_file).
+author:
+  - gitops.progressive contributors (@gitops-progressive)
+extends_documentation_fragment:
+  - gitops.progressive.attributes
+  - gitops.progressive.attributes.vault
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
+  - community.hashi_vault.connection
+attributes:
+  check_mode:
+    support: full
+    details: Reads Vault's seal status and reports whether it would be initialised or unsealed.
+  diff_mode:
+    support: none
+    details: What changes are keys; they are never shown.
+requirements:
+  - hvac >= 1.2.1
+options:
+  keys_file:
+    description:
+      - Where the unseal keys and the root token are written when Vault is initialised (JSON
+        with C(keys_base64), C(root_token), C(shares), C(threshold); mode 0600, its directory
+        0700 when created), and read from to unseal it.
+      - An existing file is never overwritten; initialising a Vault while it exists fails.
+      - Keep it out of git. To store it encrypted, run C(ansible-vault encrypt) on it once
+        Vault is configured, and decrypt it to unseal.
+    type: path
+    required: true
+  token_file:
+    description: Where the root token alone is written when Vault is initialised (mode 0600).
+    type: path
+  key_shares:
+    description: Number of unseal keys.
+    type: int
+    default: 5
+  key_threshold:
+    description: Keys needed to unseal.
+    type: int
+    default: 3
+  unseal:
+    description: Unseal Vault when it is sealed.
+    type: bool
+    default: true
+"""
+
+EXAMPLES = r"""
+- name: Initialise and unseal the platform's Vault
+  gitops.progressive.vault_init:
+    url: http://127.0.0.1:18200
+    keys_file: /srv/vault/keys.json
+    token_file: /srv/vault/root-token
+    key_shares: 3
+    key_threshold: 2
+
+- name: Configure it with the root token from that file
+  gitops.progressive.vault_config:
+    url: http://127.0.0.1:18200
+    auth_method: token
+    token_path: /srv/vault
+    token_file: root-token
+    secrets_engines:
+      - path: transit
+        type: transit
+"""
+
+RETURN = r"""
+done:
+  description: What this run did, of C(initialised) and C(unsealed); empty when nothing.
+  returned: always
+  type: list
+  elements: str
+  sample: [initialised, unsealed]
+initialized:
+  description: Whether Vault is initialised.
+  returned: always
+  type: bool
+sealed:
+  description: Whether Vault is sealed.
+  returned: always
+  type: bool
+version:
+  description: Vault's version.
+  returned: when Vault answered
+  type: str
+  sample: 2.7.2
+"""
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import init
+from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import connect
+
+
+def main():
+    from ansible_collections.community.hashi_vault.plugins.module_utils._connection_options import (
+        HashiVaultConnectionOptions,
+    )
+    from ansible_collections.community.hashi_vault.plugins.module_utils._hashi_vault_module import HashiVaultModule
+
+    spec = dict(HashiVaultConnectionOptions.ARGSPEC)
+    spec.update(
+        # Paths of files that hold secrets, not secrets.
+        keys_file=dict(type="path", required=True, no_log=False),
+        token_file=dict(type="path", no_log=False),
+        key_shares=dict(type="int", default=5),
+        key_threshold=dict(type="int", default=3),
+        unseal=dict(type="bool", default=True),
+    )
+    module = HashiVaultModule(argument_spec=spec, supports_check_mode=True)
+    params = module.params
+    try:
+        client, url = connect(module)
+        result = init.ensure(client, url, params["keys_file"],
+                             params["token_file"], params["key_shares"], params["key_threshold"], params["unseal"],
+                             module.check_mode)
+    except CollectionError as error:
+        module.fail_json(msg=str(error), **error.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
