@@ -162,11 +162,14 @@ class AppAnswers:
     ``/version``, ``POST /token``; each JSON body names the pod, its workload and image.
 
     Pods answer in turn (one counter per Service); every answer first asks the
-    workload's ErrorCounter whether it is one of the failing ones (500).
+    workload's ErrorCounter whether it is one of the failing ones (500). A pod whose app
+    needs Vault (``pod.vault``) answers 503 with Vault's error while ``vault_check(need)``
+    (``(ok, message)``, see :class:`VaultChecks`) says Vault does not serve it.
     """
 
-    def __init__(self, errors=None):
+    def __init__(self, errors=None, vault_check=None):
         self.errors = errors or ErrorCounter()
+        self.vault_check = vault_check
         self.lock = threading.Lock()
         self.turns = {}
 
@@ -182,6 +185,10 @@ class AppAnswers:
         if self.errors.next_fails("%s/%s" % (pod.namespace, pod.workload), pod.error_percent):
             return 500, dict(about, error="simulated failure: ERROR_FRACTION=%g%% on %s/%s"
                              % (pod.error_percent, pod.namespace, pod.workload))
+        if pod.vault is not None and self.vault_check is not None:
+            served, message = self.vault_check(pod.vault)
+            if not served:
+                return 503, dict(about, error="the app cannot get its database credentials: %s" % message)
         path = path.split("?", 1)[0].rstrip("/") or "/"
         if path in ("/healthz", "/readyz"):
             return (200, dict(about, status="OK")) if method in ("GET", "HEAD") else _not_allowed(about, method, path)
@@ -195,6 +202,38 @@ class AppAnswers:
         if path == "/":
             return 200, dict(about, hostname=pod.pod, version=version, message="greetings from podinfo v%s" % version)
         return 404, dict(about, error="404 page not found: %s" % path)
+
+
+class VaultChecks:
+    """Whether Vault serves an app, asked at most once per ``ttl`` seconds per VaultNeed.
+
+    ``ask(need)`` logs in and gets credentials as the app would, and raises with the
+    reason when it cannot; its answers are kept ``ttl`` seconds so the traffic of many
+    requests asks Vault once."""
+
+    def __init__(self, ask, ttl=5.0, clock=None):
+        import time
+
+        self.ask = ask
+        self.ttl = ttl
+        self.clock = clock or time.monotonic
+        self.lock = threading.Lock()
+        self.known = {}
+
+    def __call__(self, need):
+        now = self.clock()
+        with self.lock:
+            known = self.known.get(need)
+            if known and now - known[0] < self.ttl:
+                return known[1]
+        try:
+            self.ask(need)
+            verdict = (True, "")
+        except Exception as error:  # pylint: disable=broad-except
+            verdict = (False, str(error))
+        with self.lock:
+            self.known[need] = (now, verdict)
+        return verdict
 
 
 def _not_allowed(about, method, path):

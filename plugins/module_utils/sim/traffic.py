@@ -9,7 +9,11 @@ template, the way teams make a test release healthy or failing:
 
 - ``ERROR_FRACTION`` (env var on any container): percent of requests answered 5xx;
 - ``LATENCY_MS`` (env var): the typical latency; requests spread evenly from half to one
-  and a half times it.
+  and a half times it;
+- ``VAULT_ADDR`` and ``VAULT_ROLE`` (env vars, with the pod's service account and
+  ``VAULT_DATABASE_ROLE``): the app needs Vault to answer; the in-cluster proxy then logs
+  in as the pod's service account and gets database credentials before it answers for
+  the app (``PodTraffic.vault``, ``sim/routing.py``).
 
 Counts are a pure function of elapsed time (no random numbers, no background ticker):
 at each scrape the simulator computes each pod's totals from ``rate * seconds ready``.
@@ -42,9 +46,9 @@ DEFAULT_LATENCY_MS = 25.0
 class PodTraffic:
     """One ready pod: who it is, what its template says, since when it serves."""
 
-    __slots__ = ("namespace", "pod", "workload", "error_percent", "latency_ms", "since", "labels", "image")
+    __slots__ = ("namespace", "pod", "workload", "error_percent", "latency_ms", "since", "labels", "image", "vault")
 
-    def __init__(self, namespace, pod, workload, error_percent, latency_ms, since, labels=None, image=""):
+    def __init__(self, namespace, pod, workload, error_percent, latency_ms, since, labels=None, image="", vault=None):
         self.namespace = namespace
         self.pod = pod
         self.workload = workload
@@ -53,6 +57,8 @@ class PodTraffic:
         self.since = since
         self.labels = dict(labels or {})
         self.image = image
+        # VaultNeed, or None when the app does not use Vault.
+        self.vault = vault
 
     def matches(self, namespace, selector):
         """Whether a Service in ``namespace`` with this ``selector`` (a label map) picks this pod."""
@@ -69,6 +75,40 @@ def _env_number(pod, name, default, low, high):
                 except ValueError:
                     return default
     return default
+
+
+class VaultNeed(tuple):
+    """What an app asks Vault for: ``(address, namespace, service_account, auth_role, database_role)``."""
+
+    __slots__ = ()
+
+    def __new__(cls, address, namespace, service_account, auth_role, database_role):
+        return tuple.__new__(cls, (address, namespace, service_account, auth_role, database_role))
+
+    address = property(lambda self: self[0])
+    namespace = property(lambda self: self[1])
+    service_account = property(lambda self: self[2])
+    auth_role = property(lambda self: self[3])
+    database_role = property(lambda self: self[4])
+
+
+def _env_text(pod, name):
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for env in container.get("env") or []:
+            if env.get("name") == name and env.get("value"):
+                return env["value"]
+    return None
+
+
+def vault_need(pod):
+    """The pod's VaultNeed (from VAULT_ADDR and VAULT_ROLE), or None."""
+    address, role = _env_text(pod, "VAULT_ADDR"), _env_text(pod, "VAULT_ROLE")
+    if not address or not role:
+        return None
+    spec = pod.get("spec") or {}
+    return VaultNeed(address, (pod.get("metadata") or {}).get("namespace"),
+                     spec.get("serviceAccountName") or "default", role,
+                     _env_text(pod, "VAULT_DATABASE_ROLE") or role)
 
 
 def workload_of(pod):
@@ -104,7 +144,7 @@ def traffic_for(pod, now):
     return PodTraffic(metadata.get("namespace"), metadata.get("name"), workload_of(pod),
                       _env_number(pod, "ERROR_FRACTION", 0.0, 0.0, 100.0),
                       _env_number(pod, "LATENCY_MS", DEFAULT_LATENCY_MS, 0.0, 600000.0), now,
-                      labels=metadata.get("labels") or {}, image=image_of(pod))
+                      labels=metadata.get("labels") or {}, image=image_of(pod), vault=vault_need(pod))
 
 
 def counts(traffic, rps, now):

@@ -81,6 +81,12 @@ def authenticate(module, client, url):
     except Exception as error:  # pylint: disable=broad-except
         raise VaultError("could not log in to %s with auth method %s: %s" % (
             describe(url), module.params.get("auth_method"), _short(error)))
+    finally:
+        # The token auth method copies a token read from token_path/token_file into the
+        # module's parameters after no_log was worked out: mask it in the invocation too.
+        for secret in (client.token, module.params.get("token")):
+            if secret:
+                module.no_log_values.add(secret)
 
 
 class HvacPaths:

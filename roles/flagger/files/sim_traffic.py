@@ -180,6 +180,24 @@ def make_handler(registry, rps, find_service, loadtester, loadtester_service, an
     return Handler
 
 
+def vault_asker(kube):
+    """What an app that needs Vault does before it answers: log in to Vault as its service
+    account (a TokenRequest token, Kubernetes auth) and get its database credentials (the
+    login token is revoked at once, and the credentials with it)."""
+
+    def ask(need):
+        import hvac
+
+        from ansible_collections.gitops.progressive.plugins.module_utils.vault import credentials
+
+        jwt = credentials.service_account_token(kube, need.namespace, need.service_account, seconds=600)
+        client = hvac.Client(url=need.address, timeout=5)
+        credentials.issue(client, need.address, jwt, "%s/%s" % (need.namespace, need.service_account), "kubernetes",
+                          need.auth_role, "database", need.database_role, revoke=True)
+
+    return ask
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Simulated mesh telemetry and in-cluster proxy for a KWOK cluster")
     parser.add_argument("--kubeconfig", required=True)
@@ -198,7 +216,7 @@ def main(argv=None):
     stop = threading.Event()
     threading.Thread(target=follow_pods, args=(registry, kube, stop), daemon=True).start()
     handler = make_handler(registry, args.rps, service_finder(kube), args.loadtester, args.loadtester_service,
-                           routing.AppAnswers(), nginx_finder(kube))
+                           routing.AppAnswers(vault_check=routing.VaultChecks(vault_asker(kube))), nginx_finder(kube))
     server = ThreadingHTTPServer((host, int(port)), handler)
     server.daemon_threads = True
     try:

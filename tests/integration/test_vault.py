@@ -1,0 +1,265 @@
+"""The vault role on the simulated platform: a real OpenBao and a real PostgreSQL on
+loopback, initialised, unsealed and configured from nothing; an app's service account
+logging in through Kubernetes auth (the real API server's TokenRequest and TokenReview)
+for database credentials that really connect and stop working once revoked or expired;
+transit with a rotated key; a token without the policy refused; no secret in any output;
+and Vault sealed or stopped while credentials are asked for.
+
+The role runs at -vvv with the default callback (what a user sees when debugging), and
+the output of every run is kept to look for secrets in.
+"""
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+from conftest import HERE, ROOT, free_port
+from listeners import describe, listening_sockets, not_on_loopback
+
+PLAYBOOK = os.path.join(HERE, "playbooks", "vault.yml")
+APP_PLAYBOOK = os.path.join(HERE, "playbooks", "vault_app.yml")
+# Two wired apps: webapp as in the catalog, and brief, whose credentials last 4 s.
+CATALOG = {
+    "webapp": {"namespace": "vault-webapp", "vault": {}},
+    "brief": {"namespace": "vault-webapp", "vault": {"default_ttl": "4s", "max_ttl": "10s"}},
+}
+
+
+def run(playbook, variables, check=False):
+    """ansible-playbook at -vvv with the default callback: (return code, everything printed)."""
+    command = ["ansible-playbook", "-vvv", "-i", os.path.join(HERE, "inventory.yml"), playbook,
+               "-e", json.dumps(variables)] + (["--check"] if check else [])
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def recap(output):
+    """The PLAY RECAP counts of host sim."""
+    line = [text for text in output.splitlines() if text.startswith("sim ")][-1]
+    return {key: int(value) for key, value in (part.split("=") for part in line.split()[2:])}
+
+
+@pytest.fixture(scope="module")
+def vault(sim_cluster, kube, tmp_path_factory):
+    state = str(tmp_path_factory.mktemp("vault"))
+    variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"],
+                     vault_state_dir=os.path.join(state, "vault"), vault_port=free_port(),
+                     vault_cluster_port=free_port(), vault_postgres_port=free_port(),
+                     apps_enabled=list(CATALOG), apps_catalog=CATALOG)
+    outputs = []
+    try:
+        started = time.monotonic()
+        code, output = run(PLAYBOOK, variables)
+        seconds = time.monotonic() - started
+        outputs.append(output)
+        assert code == 0, output[-4000:]
+        yield dict(vars=variables, url="http://127.0.0.1:%d" % variables["vault_port"], state=variables["vault_state_dir"],
+                   first=output, seconds=seconds, outputs=outputs, kubeconfig=sim_cluster["kubeconfig"])
+    finally:
+        known = secrets_of(dict(state=variables["vault_state_dir"]), kube) if os.path.exists(
+            os.path.join(variables["vault_state_dir"], "init", "keys.json")) else []
+        code, output = run(PLAYBOOK, dict(variables, vault_state="absent"))
+        outputs.append(output)
+    assert code == 0, output[-4000:]
+    assert not [secret for secret in known if secret in output], "a secret appears in the teardown's output"
+    assert not os.path.exists(variables["vault_state_dir"]), "the vault state directory is left"
+    for name in ("openbao", "postgres"):
+        assert "%s.pid" % name not in os.listdir(state)
+
+
+def secrets_of(vault, kube):
+    """Every secret the role handled: unseal keys, root token, PostgreSQL's password, the reviewer's JWT."""
+    with open(os.path.join(vault["state"], "init", "keys.json")) as handle:
+        keys = json.load(handle)
+    with open(os.path.join(vault["state"], "postgres-password")) as handle:
+        found = keys["keys_base64"] + [keys["root_token"], handle.read().strip()]
+    import base64
+
+    import kubernetes
+
+    reviewer = kubernetes.client.CoreV1Api(kube).read_namespaced_secret("vault-auth-token", "vault").data["token"]
+    return found + [base64.b64decode(reviewer).decode()]
+
+
+def root_client(vault):
+    import hvac
+
+    with open(os.path.join(vault["state"], "init", "root-token")) as handle:
+        return hvac.Client(url=vault["url"], token=handle.read().strip())
+
+
+def app_login(vault, kube, service_account="webapp", role="webapp", namespace="vault-webapp"):
+    """An hvac client logged in as the service account, with a token from the real TokenRequest API."""
+    import hvac
+    import kubernetes
+
+    core = kubernetes.client.CoreV1Api(kube)
+    try:
+        core.create_namespace({"metadata": {"name": namespace}})
+    except kubernetes.client.exceptions.ApiException as error:
+        assert error.status == 409, error
+    try:
+        core.create_namespaced_service_account(namespace, {"metadata": {"name": service_account}})
+    except kubernetes.client.exceptions.ApiException as error:
+        assert error.status == 409, error
+    token = core.create_namespaced_service_account_token(
+        service_account, namespace, {"spec": {"expirationSeconds": 600}}).status.token
+    client = hvac.Client(url=vault["url"])
+    client.auth.kubernetes.login(role=role, jwt=token)
+    return client
+
+
+def psql(vault, username, password):
+    """``SELECT current_user`` as that user on the live PostgreSQL: (return code, output)."""
+    done = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(vault["vars"]["vault_postgres_port"]), "-U", username, "-d", "postgres",
+         "-tAc", "SELECT current_user"], capture_output=True, text=True, check=False,
+        env=dict(os.environ, PGPASSWORD=password, PGCONNECT_TIMEOUT="5"))
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def test_the_role_stands_vault_up_from_nothing_and_a_second_run_changes_nothing(vault):
+    assert "initialised" in vault["first"] and "unsealed" in vault["first"]
+    code, second = run(PLAYBOOK, vault["vars"])
+    vault["outputs"].append(second)
+    assert code == 0, second[-3000:]
+    assert recap(second)["changed"] == 0, [line for line in second.splitlines() if line.startswith("changed:")]
+    code, checked = run(PLAYBOOK, vault["vars"], check=True)
+    vault["outputs"].append(checked)
+    assert code == 0 and recap(checked)["changed"] == 0, checked[-3000:]
+    print("vault role: from nothing %.1f s" % vault["seconds"])
+    status = root_client(vault).sys.read_seal_status()
+    assert status["initialized"] and not status["sealed"] and status["t"] == 2 and status["n"] == 3
+    # The keys, the token and PostgreSQL's password: owner-only files, nowhere else.
+    for path in ("init/keys.json", "init/root-token", "postgres-password"):
+        assert os.stat(os.path.join(vault["state"], path)).st_mode & 0o777 == 0o600, path
+    # OpenBao and PostgreSQL listen on loopback only, and are tracked by PID.
+    pids = []
+    for name in ("openbao", "postgres"):
+        with open(os.path.join(vault["state"], "%s.pid" % name)) as handle:
+            pids.append(int(handle.read().split()[0]))
+    sockets = listening_sockets(pids, include_children=True)
+    assert {entry.port for entry in sockets} >= {vault["vars"]["vault_port"], vault["vars"]["vault_postgres_port"]}
+    assert not not_on_loopback(sockets), describe(not_on_loopback(sockets))
+
+
+def test_a_service_account_gets_credentials_that_connect_and_stop_working_once_revoked_or_expired(vault, kube):
+    client = app_login(vault, kube)
+    assert "webapp" in client.auth.token.lookup_self()["data"]["policies"]
+    creds = client.secrets.database.generate_credentials("webapp")
+    username, password = creds["data"]["username"], creds["data"]["password"]
+    code, output = psql(vault, username, password)
+    assert code == 0 and output == username, output
+    root_client(vault).sys.revoke_lease(creds["lease_id"])
+    code, output = psql(vault, username, password)
+    assert code != 0 and ("does not exist" in output or "authentication failed" in output), output
+
+    brief = app_login(vault, kube, service_account="brief", role="brief")
+    creds = brief.secrets.database.generate_credentials("brief")
+    assert creds["lease_duration"] == 4
+    code, output = psql(vault, creds["data"]["username"], creds["data"]["password"])
+    assert code == 0, output
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        code, output = psql(vault, creds["data"]["username"], creds["data"]["password"])
+        if code != 0:
+            break
+        time.sleep(1)
+    assert code != 0, "credentials of a 4 s lease still connect after 30 s"
+
+
+def test_transit_encrypts_and_decrypts_and_a_rotated_key_still_reads_old_data(vault, kube):
+    import base64
+
+    client = app_login(vault, kube)
+    plain = base64.b64encode(b"order 42: card ending 4242").decode()
+    old = client.secrets.transit.encrypt_data("webapp", plain)["data"]["ciphertext"]
+    assert old.startswith("vault:v1:") and "4242" not in old
+    assert client.secrets.transit.decrypt_data("webapp", old)["data"]["plaintext"] == plain
+    root = root_client(vault)
+    before = root.secrets.transit.read_key("webapp")["data"]["latest_version"]
+    root.secrets.transit.rotate_key("webapp")
+    new = client.secrets.transit.encrypt_data("webapp", plain)["data"]["ciphertext"]
+    assert new.startswith("vault:v%d:" % (before + 1)), new
+    assert client.secrets.transit.decrypt_data("webapp", old)["data"]["plaintext"] == plain
+    assert client.secrets.transit.decrypt_data("webapp", new)["data"]["plaintext"] == plain
+
+
+def test_a_token_without_the_policy_is_refused(vault, kube):
+    import hvac
+
+    root = root_client(vault)
+    bare = hvac.Client(url=vault["url"], token=root.auth.token.create(policies=["default"], ttl="5m")["auth"]["client_token"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        bare.secrets.database.generate_credentials("webapp")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        bare.secrets.transit.encrypt_data("webapp", "aGVsbG8=")
+    # webapp's own token cannot use brief's credentials or key either (least privilege).
+    client = app_login(vault, kube)
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client.secrets.database.generate_credentials("brief")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        client.secrets.transit.encrypt_data("brief", "aGVsbG8=")
+    # A service account the role does not bind cannot log in as webapp.
+    with pytest.raises((hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest)):
+        app_login(vault, kube, service_account="intruder", role="webapp")
+
+
+def test_the_app_wiring_task_proves_it_and_vault_sealed_or_stopped_fails_clearly_with_nothing_written(vault, kube):
+    app_login(vault, kube)  # the service account exists
+    variables = dict(vault["vars"], vault_url=vault["url"])
+    code, output = run(APP_PLAYBOOK, variables)
+    vault["outputs"].append(output)
+    assert code == 0, output[-3000:]
+    assert "revoked: true" in output or '"revoked": true' in output
+
+    root = root_client(vault)
+    root.sys.seal()
+    code, output = run(APP_PLAYBOOK, variables)
+    vault["outputs"].append(output)
+    assert code != 0
+    assert "Vault at %s is sealed (0 of 2 unseal keys given)" % vault["url"] in output, output[-3000:]
+    # The role with a new app and vault_unseal=false: it stops before writing anything.
+    more = dict(CATALOG, late={"namespace": "vault-webapp", "vault": {}})
+    code, output = run(PLAYBOOK, dict(vault["vars"], vault_unseal=False, apps_enabled=list(more), apps_catalog=more))
+    vault["outputs"].append(output)
+    assert code != 0 and "Vault at %s is sealed" % vault["url"] in output, output[-3000:]
+    code, output = run(PLAYBOOK, vault["vars"])  # unseals
+    vault["outputs"].append(output)
+    assert code == 0, output[-3000:]
+    assert "late" not in root.sys.list_acl_policies()["data"]["keys"]
+
+    # Stopped: its process ends (by PID); the task names Vault as not answering.
+    with open(os.path.join(vault["state"], "openbao.pid")) as handle:
+        pid = int(handle.read().split()[0])
+    os.kill(pid, 15)
+    deadline = time.monotonic() + 30
+    while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    code, output = run(APP_PLAYBOOK, variables)
+    vault["outputs"].append(output)
+    assert code != 0 and "Vault at %s does not answer" % vault["url"] in output, output[-3000:]
+    # The role starts it again and unseals it (its raft data kept everything).
+    code, output = run(PLAYBOOK, vault["vars"])
+    vault["outputs"].append(output)
+    assert code == 0, output[-3000:]
+    assert not root.sys.read_seal_status()["sealed"]
+    assert "webapp" in root.sys.list_acl_policies()["data"]["keys"]
+
+
+def test_no_key_token_or_password_appears_in_any_output_at_vvv(vault, kube):
+    # A full cycle of its own output too: the role's run above, the app task, and -vvv throughout.
+    app_login(vault, kube)
+    code, output = run(APP_PLAYBOOK, dict(vault["vars"], vault_url=vault["url"], app_return_password=True))
+    vault["outputs"].append(output)
+    assert code == 0, output[-3000:]
+    secrets = secrets_of(vault, kube)
+    assert len(secrets) == 3 + 1 + 1 + 1
+    for output in vault["outputs"]:
+        for secret in secrets:
+            assert secret not in output, "a secret appears in the output of a run"
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in vault["first"] or "censored" in vault["first"]
