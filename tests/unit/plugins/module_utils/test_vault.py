@@ -1,0 +1,272 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Vault: what is written and when, seal states as messages, keys kept in owner-only files,
+and the simulated apps' Vault checks. A fake Vault (paths to answers) stands in for hvac;
+the integration tests run the real OpenBao."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.gitops.progressive.plugins.module_utils.sim import routing, traffic
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import config, credentials, init
+from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import VaultError, require_unsealed
+
+
+class FakePaths:
+    """``read``/``write`` over a dict of path -> answer, recording writes."""
+
+    def __init__(self, answers=None):
+        self.answers = dict(answers or {})
+        self.writes = []
+
+    def read(self, path):
+        return self.answers.get(path)
+
+    def write(self, path, data):
+        self.writes.append((path, data))
+
+
+MOUNTS = {"data": {"transit/": {"type": "transit", "config": {"default_lease_ttl": 0, "max_lease_ttl": 0}},
+                   "sys/": {"type": "system"}}}
+WANTED = dict(
+    secrets_engines=[dict(path="transit", type="transit"), dict(path="database", type="database")],
+    policies=[dict(name="webapp", policy='path "database/creds/webapp" { capabilities = ["read"] }\n')],
+    database_connections=[dict(name="postgres", plugin_name="postgresql-database-plugin",
+                               connection_url="postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres",
+                               username="postgres", password="s3cret", allowed_roles=["b", "a"],
+                               options=dict(verify_connection=True))],
+    database_roles=[dict(name="webapp", db_name="postgres", creation_statements=["CREATE ROLE x;"],
+                         default_ttl="1h", max_ttl="24h")],
+    kubernetes_roles=[dict(name="webapp", bound_service_account_names=["webapp"],
+                           bound_service_account_namespaces=["web"], token_policies=["webapp"], token_ttl="1h")],
+)
+HELD = {
+    "sys/mounts": {"data": dict(MOUNTS["data"], **{"database/": {"type": "database", "config": {}}})},
+    "sys/policies/acl/webapp": {"data": {"policy": 'path "database/creds/webapp" { capabilities = ["read"] }'}},
+    "database/config/postgres": {"data": {"plugin_name": "postgresql-database-plugin", "allowed_roles": ["a", "b"],
+                                          "connection_details": {
+                                              "connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:5432/postgres",
+                                              "username": "postgres"}}},
+    "database/roles/webapp": {"data": {"db_name": "postgres", "creation_statements": ["CREATE ROLE x;"],
+                                       "default_ttl": 3600, "max_ttl": 86400, "revocation_statements": []}},
+    "auth/kubernetes/role/webapp": {"data": {"bound_service_account_names": ["webapp"],
+                                             "bound_service_account_namespaces": ["web"],
+                                             "token_policies": ["webapp"], "token_ttl": 3600}},
+}
+
+
+@pytest.mark.parametrize("value, expected", [(30, 30), ("30", 30), ("90s", 90), ("15m", 900), ("1h30m", 5400),
+                                             ("24h", 86400)])
+def test_durations_are_compared_in_seconds(value, expected):
+    assert config.seconds(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "1d", "an hour", True, "1h 30m"])
+def test_a_bad_duration_names_the_field(value):
+    with pytest.raises(VaultError, match="default_ttl must be a duration"):
+        config.seconds(value, "default_ttl")
+
+
+def test_from_nothing_everything_is_created_in_order_with_its_secrets():
+    paths = FakePaths({"sys/mounts": MOUNTS})
+    steps = config.plan(paths, WANTED)
+    assert [(item.label, action) for item, action, _fields, _before in steps] == [
+        ("secrets engine database", "create"), ("policy webapp", "create"),
+        ("database connection database/config/postgres", "create"),
+        ("database role database/roles/webapp", "create"),
+        ("Kubernetes auth role auth/kubernetes/role/webapp", "create")]
+    config.apply(paths, steps)
+    written = dict(paths.writes)
+    assert written["sys/mounts/database"] == {"type": "database"}
+    assert written["database/config/postgres"]["password"] == "s3cret"
+    assert written["database/config/postgres"]["verify_connection"] is True
+    changes, diff = config.report(steps)
+    assert "create policy webapp" in changes
+    assert "s3cret" not in json.dumps([changes, diff])
+
+
+def test_what_vault_holds_already_is_not_written_again():
+    paths = FakePaths(HELD)
+    assert config.plan(paths, WANTED) == []
+
+
+def test_secrets_are_written_again_only_when_asked():
+    steps = config.plan(FakePaths(HELD), WANTED, update_secrets="always")
+    assert [(item.label, action, fields) for item, action, fields, _ in steps] == [
+        ("database connection database/config/postgres", "update", ["password", "verify_connection"])]
+    _changes, diff = config.report(steps)
+    assert "s3cret" not in json.dumps(diff)
+
+
+def test_a_changed_field_is_updated_and_reported_with_its_old_value():
+    held = dict(HELD, **{"database/roles/webapp": {"data": dict(HELD["database/roles/webapp"]["data"], default_ttl=60)}})
+    steps = config.plan(FakePaths(held), WANTED)
+    assert len(steps) == 1
+    changes, diff = config.report(steps)
+    assert changes == ["update database role database/roles/webapp (default_ttl)"]
+    assert diff["before"]["database role database/roles/webapp"] == {"default_ttl": 60}
+    assert diff["after"]["database role database/roles/webapp"] == {"default_ttl": "1h"}
+
+
+def test_an_engine_of_another_type_is_never_replaced():
+    held = dict(HELD, **{"sys/mounts": {"data": dict(HELD["sys/mounts"]["data"], **{"database/": {"type": "kv"}})}})
+    with pytest.raises(VaultError, match="secrets engine database exists with type 'kv', wanted 'database'"):
+        config.plan(FakePaths(held), WANTED)
+
+
+def test_a_mount_ttl_change_is_a_tune():
+    wanted = dict(secrets_engines=[dict(path="transit", type="transit", max_lease_ttl="1h")])
+    steps = config.plan(FakePaths({"sys/mounts": MOUNTS}), wanted)
+    paths = FakePaths()
+    config.apply(paths, steps)
+    assert paths.writes == [("sys/mounts/transit/tune", {"max_lease_ttl": "1h"})]
+
+
+class FakeSys:
+    def __init__(self, initialized=False, sealed=True, threshold=2, fail=None):
+        self.status = dict(initialized=initialized, sealed=sealed, t=threshold, n=3, progress=0, version="2.7.2")
+        self.fail = fail
+        self.given = []
+
+    def read_seal_status(self):
+        if self.fail:
+            raise self.fail
+        return dict(self.status)
+
+    def initialize(self, secret_shares, secret_threshold):
+        self.status.update(initialized=True, t=secret_threshold, n=secret_shares)
+        return dict(keys_base64=["k%d" % index for index in range(secret_shares)], root_token="s.root")
+
+    def submit_unseal_key(self, key):
+        self.given.append(key)
+        self.status["progress"] += 1
+        if self.status["progress"] >= self.status["t"]:
+            self.status.update(sealed=False, progress=0)
+        return dict(self.status)
+
+    def read_health_status(self, method="GET"):
+        return dict(sealed=self.status["sealed"], standby=False)
+
+
+class FakeClient:
+    def __init__(self, **status):
+        self.sys = FakeSys(**status)
+
+
+def test_init_writes_keys_and_token_owner_only_and_unseals(tmp_path):
+    client = FakeClient()
+    keys, token = str(tmp_path / "init" / "keys.json"), str(tmp_path / "init" / "root-token")
+    result = init.ensure(client, "http://127.0.0.1:1", keys, token, 3, 2, True, False)
+    assert result == dict(changed=True, done=["initialised", "unsealed"], initialized=True, sealed=False,
+                          version="2.7.2")
+    assert "s.root" not in json.dumps(result)
+    for path in (keys, token):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(keys)).st_mode) == 0o700
+    assert json.load(open(keys))["keys_base64"] == ["k0", "k1", "k2"]
+    assert client.sys.given == ["k0", "k1"]
+    # Once done, nothing more to do.
+    assert init.ensure(client, "http://127.0.0.1:1", keys, token, 3, 2, True, False)["changed"] is False
+
+
+def test_an_existing_keys_file_is_never_overwritten(tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text("{}")
+    with pytest.raises(VaultError, match="refusing to overwrite it"):
+        init.ensure(FakeClient(), "http://127.0.0.1:1", str(keys), None, 3, 2, True, False)
+    assert keys.read_text() == "{}"
+
+
+def test_check_mode_reports_and_writes_nothing(tmp_path):
+    keys = tmp_path / "keys.json"
+    result = init.ensure(FakeClient(), "http://127.0.0.1:1", str(keys), None, 3, 2, True, True)
+    assert result["changed"] and result["done"] == ["initialised", "unsealed"]
+    assert not keys.exists()
+
+
+def test_a_sealed_vault_without_its_keys_file_says_so(tmp_path):
+    with pytest.raises(VaultError, match="is sealed and its keys file .* does not exist") as raised:
+        init.ensure(FakeClient(initialized=True), "http://127.0.0.1:1", str(tmp_path / "none.json"), None, 3, 2,
+                    True, False)
+    assert raised.value.details["vault_state"] == "sealed"
+
+
+def test_wrong_keys_leave_it_sealed_with_a_clear_error(tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(dict(keys_base64=["x"])))
+    with pytest.raises(VaultError, match="still sealed after the 1 keys"):
+        init.ensure(FakeClient(initialized=True), "http://127.0.0.1:1", str(keys), None, 3, 2, True, False)
+
+
+@pytest.mark.parametrize("threshold", [0, 4])
+def test_a_threshold_outside_the_shares_is_refused_before_anything(threshold, tmp_path):
+    with pytest.raises(VaultError, match="key_threshold must be between 1 and key_shares"):
+        init.ensure(FakeClient(), "http://x", str(tmp_path / "k"), None, 3, threshold, True, False)
+
+
+@pytest.mark.parametrize("status, message, state", [
+    (dict(initialized=False), "is not initialised, so it cannot be configured", "uninitialized"),
+    (dict(initialized=True, sealed=True), r"is sealed \(0 of 2 unseal keys given\), so it cannot be configured",
+     "sealed"),
+    (dict(fail=ConnectionError("Connection refused")), "does not answer: Connection refused", "unreachable"),
+])
+def test_vault_states_are_named_before_any_request(status, message, state):
+    with pytest.raises(VaultError, match="Vault at http://127.0.0.1:8200 " + message) as raised:
+        require_unsealed(FakeClient(**status), "http://127.0.0.1:8200", "be configured")
+    assert raised.value.details["vault_state"] == state
+
+
+def test_app_credentials_on_a_sealed_vault_name_vault_not_the_login():
+    with pytest.raises(VaultError, match="is sealed .* so it cannot issue database credentials database/creds/web "
+                                         "to service account ns/web"):
+        credentials.issue(FakeClient(initialized=True, sealed=True), "http://v", "jwt", "ns/web", "kubernetes",
+                          "web", "database", "web")
+
+
+def test_a_pod_needs_vault_when_its_template_names_vault_and_a_role():
+    pod = {"metadata": {"namespace": "web", "name": "web-1"},
+           "spec": {"serviceAccountName": "web", "containers": [{"env": [
+               {"name": "VAULT_ADDR", "value": "http://127.0.0.1:8200"}, {"name": "VAULT_ROLE", "value": "web"}]}]}}
+    need = traffic.vault_need(pod)
+    assert need == ("http://127.0.0.1:8200", "web", "web", "web", "web")
+    assert need.database_role == "web"
+    pod["spec"]["containers"][0]["env"] = pod["spec"]["containers"][0]["env"][:1]
+    assert traffic.vault_need(pod) is None
+
+
+def test_vault_checks_ask_once_per_ttl_and_keep_the_reason():
+    now = [0.0]
+    asked = []
+
+    def ask(need):
+        asked.append(need)
+        if len(asked) == 2:
+            raise RuntimeError("Vault at http://v is sealed")
+
+    checks = routing.VaultChecks(ask, ttl=5.0, clock=lambda: now[0])
+    need = traffic.VaultNeed("http://v", "web", "web", "web", "web")
+    assert checks(need) == (True, "") and checks(need) == (True, "")
+    now[0] = 6.0
+    assert checks(need) == (False, "Vault at http://v is sealed")
+    assert len(asked) == 2
+
+
+def test_an_app_that_needs_vault_answers_503_while_vault_does_not_serve_it():
+    pod = traffic.PodTraffic("web", "web-1", "web", 0.0, 25.0, 0.0, image="web:1",
+                             vault=traffic.VaultNeed("http://v", "web", "web", "web", "web"))
+    answers = routing.AppAnswers(vault_check=lambda need: (False, "Vault at http://v is sealed"))
+
+    class Service:  # what the proxy found for web.web: the Service and its ready pods
+        service = "web"
+        pods = [pod]
+
+    status, body = answers.answer(Service, "GET", "/")
+    assert status == 503 and "Vault at http://v is sealed" in body["error"]
+    answers.vault_check = lambda need: (True, "")
+    assert answers.answer(Service, "GET", "/")[0] == 200
