@@ -342,8 +342,9 @@ _SECTIONS = dict(
     kubernetes_roles=dict(name=dict(type="str", required=True), mount=dict(type="str", default="kubernetes"),
                           bound_service_account_names=dict(type="list", elements="str", required=True),
                           bound_service_account_namespaces=dict(type="list", elements="str", required=True),
-                          token_policies=dict(type="list", elements="str", no_log=False), token_ttl=dict(type="str"),
-                          token_max_ttl=dict(type="str"), audience=dict(type="str")),
+                          token_policies=dict(type="list", elements="str", no_log=False),
+                          token_ttl=dict(type="str", no_log=False),
+                          token_max_ttl=dict(type="str", no_log=False), audience=dict(type="str")),
 )
 
 
@@ -352,7 +353,9 @@ def main():
 
     spec = HashiVaultModule.generate_argspec(
         update_secrets=dict(type="str", choices=["on_create", "always"], default="on_create"),
-        **{name: dict(type="list", elements="dict", default=[], options=options) for name, options in _SECTIONS.items()})
+        # Names of sections (secrets engines, transit keys), not secrets.
+        **{name: dict(type="list", elements="dict", default=[], options=options, no_log=False)
+           for name, options in _SECTIONS.items()})
     module = HashiVaultModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     try:

@@ -123,8 +123,9 @@ def main():
         # Paths of files that hold secrets, not secrets.
         keys_file=dict(type="path", required=True, no_log=False),
         token_file=dict(type="path", no_log=False),
-        key_shares=dict(type="int", default=5),
-        key_threshold=dict(type="int", default=3),
+        # Counts of keys, not keys.
+        key_shares=dict(type="int", default=5, no_log=False),
+        key_threshold=dict(type="int", default=3, no_log=False),
         unseal=dict(type="bool", default=True),
     )
     module = HashiVaultModule(argument_spec=spec, supports_check_mode=True)

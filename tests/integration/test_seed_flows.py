@@ -4,13 +4,16 @@ stood up by the real site.yml (cluster, Flux, the mesh, Flagger, the apps):
 - an Istio canary (podinfo through the public Gateway, traffic weights);
 - an A/B test by header on ingress-nginx (faces-gui: Flagger's canary Ingress matches
   the header, the analysis reads ingress-nginx's metrics);
-- blue/green on the kubernetes provider (webapp: iterations, then the switch);
+- blue/green on the kubernetes provider (webapp: iterations, then the switch), the web app
+  wired to Vault (the vault role's OpenBao and PostgreSQL): its conformance webhook needs
+  Vault to serve the app, so a release while Vault is sealed is rolled back;
 - a Linkerd canary (podinfo through the Gateway API, Linkerd's metrics), on a second
   platform with Linkerd as its mesh.
 
 Each platform is its own simulated cluster (module fixtures), torn down by teardown.yml.
 """
 
+import json
 import os
 import time
 
@@ -34,7 +37,7 @@ CATALOG = dict(
                                      match=[{"headers": {"x-faces-user": {"exact": "testuser"}}}],
                                      metrics=SUCCESS)),
        "webapp": dict(namespace="webapp", image=WEBAPP, tag="k8s", port=8080, provider="kubernetes",
-                      strategy="bluegreen", env={"ERROR_FRACTION": "0"},
+                      strategy="bluegreen", env={"ERROR_FRACTION": "0"}, vault={},
                       canary=dict(interval="5s", threshold=2, iterations=3, progressDeadlineSeconds=60,
                                   metrics=SUCCESS))})
 
@@ -64,9 +67,10 @@ def stand_up(tmp_path_factory, name, **overrides):
 
 @pytest.fixture(scope="module")
 def istio(tmp_path_factory):
-    """Istio and ingress-nginx, podinfo (Istio canary), faces-gui (A/B), webapp (blue/green)."""
+    """Istio and ingress-nginx, Vault, podinfo (Istio canary), faces-gui (A/B), webapp (blue/green, Vault)."""
     yield from stand_up(tmp_path_factory, "seed-istio", mesh_provider="istio", mesh_ingress_nginx_enabled=True,
-                        apps_enabled=["podinfo", "faces-gui", "webapp"])
+                        apps_enabled=["podinfo", "faces-gui", "webapp"], vault_enabled=True, vault_port=free_port(),
+                        vault_cluster_port=free_port(), vault_postgres_port=free_port())
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +164,44 @@ def test_blue_green_on_the_kubernetes_provider_switches_after_its_iterations(ist
     canary = custom(istio, "flagger.app", "v1beta1", "webapp", "canaries", "webapp")
     assert canary["spec"]["provider"] == "kubernetes"
     assert "stepWeight" not in canary["spec"]["analysis"] and canary["spec"]["analysis"]["iterations"] == 3
+    hooks = {hook["name"]: hook for hook in canary["spec"]["analysis"]["webhooks"]}
+    assert hooks["conformance"]["type"] == "pre-rollout" and "webapp-canary.webapp:8080" in hooks[
+        "conformance"]["metadata"]["cmd"]
+    assert hooks["load-test"]["type"] == "rollout"
+
+
+def vault_of(platform):
+    """A root hvac client of the platform's Vault, and its unseal keys."""
+    import hvac
+
+    directory = os.path.join(platform["state"], platform["vars"]["cluster_name"], "vault", "init")
+    with open(os.path.join(directory, "keys.json")) as handle:
+        keys = json.load(handle)
+    return hvac.Client(url="http://127.0.0.1:%d" % platform["vars"]["vault_port"], token=keys["root_token"]), keys
+
+
+def test_the_vault_backed_webapp_is_wired_and_rolled_back_while_vault_is_sealed(istio):
+    import kubernetes
+
+    deployment = kubernetes.client.AppsV1Api(client(istio)).read_namespaced_deployment("webapp-primary", "webapp")
+    spec = deployment.spec.template.spec
+    assert spec.service_account_name == "webapp"
+    assert {env.name: env.value for env in spec.containers[0].env}["VAULT_ADDR"] == "http://127.0.0.1:%d" % (
+        istio["vars"]["vault_port"])
+    assert istio["run"].results("Prove each Vault-backed app's Vault wiring")[0]["results"][0]["revoked"] is True
+    root, keys = vault_of(istio)
+    before = primary_image(istio, "webapp", "webapp")
+    root.sys.seal()
+    try:
+        result = release(istio, "webapp", "webapp", WEBAPP, fresh_tag("k8s"))
+    finally:
+        for key in keys["keys_base64"][:2]:
+            root.sys.submit_unseal_key(key)
+    assert result["verdict"] == "failed", result
+    assert primary_image(istio, "webapp", "webapp") == before
+    assert result.get("revert_commit"), result
+    # Flagger's own words: the pre-rollout conformance check failed (the app answered 503).
+    assert "conformance" in json.dumps(result.get("events", [])), result.get("events")
 
 
 def test_linkerd_canary_through_the_gateway_api(linkerd):

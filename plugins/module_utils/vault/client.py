@@ -55,9 +55,8 @@ def request_error(error, url, path, doing):
         return VaultError("%s is sealed or down while trying to %s (%s)" % (describe(url), doing, path),
                           vault_state="sealed")
     if name in ("ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout"):
-        return VaultError("%s does not answer while trying to %s (%s): %s" % (describe(url), doing, path,
-                                                                            _short(error)),
-                          vault_state="unreachable")
+        return VaultError("%s does not answer while trying to %s (%s): %s" % (
+            describe(url), doing, path, _short(error)), vault_state="unreachable")
     return VaultError("%s failed %s while trying to %s: %s" % (describe(url), path, doing, _short(error)))
 
 

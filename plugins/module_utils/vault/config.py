@@ -187,8 +187,8 @@ def plan(client, wanted, update_secrets="on_create"):
         fixed = [field for field in fields if field in item.fixed]
         if fixed:
             raise VaultError("%s exists with %s %r, wanted %r: it is not replaced (that would lose what it holds); "
-                             "remove it or choose another path" % (item.label, fixed[0], held.get(fixed[0]),
-                                                                  item.public[fixed[0]]))
+                             "remove it or choose another path" % (
+                                 item.label, fixed[0], held.get(fixed[0]), item.public[fixed[0]]))
         if isinstance(item, MountItem):
             if fields:
                 steps.append((item, "tune", fields, held))

@@ -98,7 +98,7 @@ def test_what_vault_holds_already_is_not_written_again():
 
 def test_secrets_are_written_again_only_when_asked():
     steps = config.plan(FakePaths(HELD), WANTED, update_secrets="always")
-    assert [(item.label, action, fields) for item, action, fields, _ in steps] == [
+    assert [(item.label, action, fields) for item, action, fields, _before in steps] == [
         ("database connection database/config/postgres", "update", ["password", "verify_connection"])]
     _changes, diff = config.report(steps)
     assert "s3cret" not in json.dumps(diff)
