@@ -79,7 +79,7 @@ def connects(port, username, password):
 
 def revocations(app, root, port, count):
     calls, refused = [], []
-    for _ in range(count):
+    for _revocation in range(count):
         creds = app.secrets.database.generate_credentials("webapp")
         user, password = creds["data"]["username"], creds["data"]["password"]
         assert connects(port, user, password), "fresh credentials do not connect"
@@ -106,7 +106,7 @@ def main(options):
             print("  a kwok cluster for Kubernetes auth ...", flush=True)
             playbook(CLUSTER, variables)
             print("  the vault role from nothing ...", flush=True)
-            first, _ = playbook(VAULT, variables)
+            first, _changed = playbook(VAULT, variables)
             print("  the vault role again ...", flush=True)
             second, changed = playbook(VAULT, variables)
             url = "http://127.0.0.1:%d" % variables["vault_port"]
