@@ -138,8 +138,8 @@ PY
 run_molecule() {
   # The default scenario creates the shared cluster first and destroys it last; the role
   # scenarios converge on it in the order the platform is built.
-  log "molecule: default, flux, mesh, flagger and apps scenarios"
-  (cd "$ROOT" && molecule test -s default -s flux -s mesh -s flagger -s apps)
+  log "molecule: default, flux, mesh, flagger, apps and vault scenarios"
+  (cd "$ROOT" && molecule test -s default -s flux -s mesh -s flagger -s apps -s vault)
 }
 
 job=${1:-test}
@@ -175,7 +175,7 @@ case "$job" in
     # tests free ones the kernel picks (its ephemeral range), and kwok clusters start one
     # at a time machine-wide: both run at once, molecule into its log, its own process group.
     log "molecule scenarios in the background (log: $BUILD/molecule.log)"
-    (cd "$ROOT" && exec setsid molecule test -s default -s flux -s mesh -s flagger -s apps > "$BUILD/molecule.log" 2>&1) &
+    (cd "$ROOT" && exec setsid molecule test -s default -s flux -s mesh -s flagger -s apps -s vault > "$BUILD/molecule.log" 2>&1) &
     molecule_pid=$!
     trap 'kill -- "-$build_pid" 2>/dev/null || true; kill -- "-$molecule_pid" 2>/dev/null || true' EXIT
     integration_rc=0
