@@ -182,8 +182,10 @@ def main():
         client, url = connect(module)
         kube = Kube.from_kubeconfig(params["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG"),
                                     params["context"])
-        jwt = credentials.service_account_token(kube, params["service_account_namespace"], params["service_account"],
-                                                params["audiences"])
+        def jwt():
+            return credentials.service_account_token(kube, params["service_account_namespace"],
+                                                     params["service_account"], params["audiences"])
+
         found = credentials.issue(client, url, jwt, who, params["auth_mount"], params["auth_role"],
                                   params["database_mount"], params["database_role"], revoke=params["revoke"])
     except CollectionError as error:

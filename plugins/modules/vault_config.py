@@ -148,7 +148,7 @@ options:
         type: list
         elements: str
       options:
-        description: Further fields of the connection, written with it (like C(verify_connection)); never compared.
+        description: Further fields of the connection, written with it (like C(verify_connection)); never compared, never shown.
         type: dict
   database_roles:
     description: Roles of database secrets engines (dynamic credentials).
@@ -330,7 +330,7 @@ _SECTIONS = dict(
                               plugin_name=dict(type="str", required=True),
                               connection_url=dict(type="str", required=True), username=dict(type="str"),
                               password=dict(type="str", no_log=True), allowed_roles=dict(type="list", elements="str"),
-                              options=dict(type="dict")),
+                              options=dict(type="dict", no_log=True)),
     database_roles=dict(name=dict(type="str", required=True), mount=dict(type="str", default="database"),
                         db_name=dict(type="str", required=True),
                         creation_statements=dict(type="list", elements="str", required=True),

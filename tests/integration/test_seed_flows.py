@@ -195,7 +195,7 @@ def test_the_vault_backed_webapp_is_wired_and_rolled_back_while_vault_is_sealed(
     try:
         result = release(istio, "webapp", "webapp", WEBAPP, fresh_tag("k8s"))
     finally:
-        for key in keys["keys_base64"][:2]:
+        for key in keys["keys_base64"][:keys["threshold"]]:
             root.sys.submit_unseal_key(key)
     assert result["verdict"] == "failed", result
     assert primary_image(istio, "webapp", "webapp") == before

@@ -9,6 +9,7 @@ The role runs at -vvv with the default callback (what a user sees when debugging
 the output of every run is kept to look for secrets in.
 """
 
+import base64
 import json
 import os
 import subprocess
@@ -65,7 +66,8 @@ def vault(sim_cluster, kube, tmp_path_factory):
         code, output = run(PLAYBOOK, dict(variables, vault_state="absent"))
         outputs.append(output)
     assert code == 0, output[-4000:]
-    assert not [secret for secret in known if secret in output], "a secret appears in the teardown's output"
+    forms = known + [base64.b64encode(secret.encode()).decode() for secret in known]
+    assert not [secret for secret in forms if secret in output], "a secret appears in the teardown's output"
     assert not os.path.exists(variables["vault_state_dir"]), "the vault state directory is left"
     for name in ("openbao", "postgres"):
         assert "%s.pid" % name not in os.listdir(state)
@@ -77,8 +79,6 @@ def secrets_of(vault, kube):
         keys = json.load(handle)
     with open(os.path.join(vault["state"], "postgres-password")) as handle:
         found = keys["keys_base64"] + [keys["root_token"], handle.read().strip()]
-    import base64
-
     import kubernetes
 
     reviewer = kubernetes.client.CoreV1Api(kube).read_namespaced_secret("vault-auth-token", "vault").data["token"]
@@ -173,8 +173,6 @@ def test_a_service_account_gets_credentials_that_connect_and_stop_working_once_r
 
 
 def test_transit_encrypts_and_decrypts_and_a_rotated_key_still_reads_old_data(vault, kube):
-    import base64
-
     client = app_login(vault, kube)
     plain = base64.b64encode(b"order 42: card ending 4242").decode()
     old = client.secrets.transit.encrypt_data("webapp", plain)["data"]["ciphertext"]
@@ -223,15 +221,22 @@ def test_the_app_wiring_task_proves_it_and_vault_sealed_or_stopped_fails_clearly
     vault["outputs"].append(output)
     assert code != 0
     assert "Vault at %s is sealed (0 of 2 unseal keys given)" % vault["url"] in output, output[-3000:]
-    # The role with a new app and vault_unseal=false: it stops before writing anything.
+    # The role with a new app and vault_unseal=false: it stops at once, nothing written
+    # anywhere (Vault or the cluster).
     more = dict(CATALOG, late={"namespace": "vault-webapp", "vault": {}})
     code, output = run(PLAYBOOK, dict(vault["vars"], vault_unseal=False, apps_enabled=list(more), apps_catalog=more))
     vault["outputs"].append(output)
-    assert code != 0 and "Vault at %s is sealed" % vault["url"] in output, output[-3000:]
-    code, output = run(PLAYBOOK, vault["vars"])  # unseals
-    vault["outputs"].append(output)
-    assert code == 0, output[-3000:]
+    assert code != 0 and "Vault at %s is sealed and vault_unseal is false: nothing was configured" % vault["url"] in \
+        output, output[-3000:]
+    assert recap(output)["changed"] == 0, output[-3000:]
+    with open(os.path.join(vault["state"], "init", "keys.json")) as handle:
+        keys = json.load(handle)
+    for key in keys["keys_base64"][:keys["threshold"]]:
+        root.sys.submit_unseal_key(key)
     assert "late" not in root.sys.list_acl_policies()["data"]["keys"]
+    code, output = run(PLAYBOOK, vault["vars"])
+    vault["outputs"].append(output)
+    assert code == 0 and recap(output)["changed"] == 0, output[-3000:]
 
     # Stopped: its process ends (by PID); the task names Vault as not answering.
     with open(os.path.join(vault["state"], "openbao.pid")) as handle:
@@ -259,7 +264,24 @@ def test_no_key_token_or_password_appears_in_any_output_at_vvv(vault, kube):
     assert code == 0, output[-3000:]
     secrets = secrets_of(vault, kube)
     assert len(secrets) == 3 + 1 + 1 + 1
+    forms = secrets + [base64.b64encode(secret.encode()).decode() for secret in secrets]
     for output in vault["outputs"]:
-        for secret in secrets:
-            assert secret not in output, "a secret appears in the output of a run"
+        for secret in forms:
+            assert secret not in output, "a secret (or its base64) appears in the output of a run"
     assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in vault["first"] or "censored" in vault["first"]
+
+
+def test_check_mode_from_nothing_reports_changes_and_starts_or_writes_nothing(sim_cluster, tmp_path):
+    state = str(tmp_path / "vault")
+    variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"], vault_state_dir=state,
+                     vault_port=free_port(), vault_cluster_port=free_port(), vault_postgres_port=free_port(),
+                     apps_enabled=["webapp"], apps_catalog={"webapp": CATALOG["webapp"]})
+    code, output = run(PLAYBOOK, variables, check=True)
+    assert code == 0, output[-3000:]
+    assert recap(output)["changed"] > 0
+    assert not os.path.exists(state), "check mode created the state directory"
+    import socket
+
+    for port in (variables["vault_port"], variables["vault_postgres_port"]):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, "check mode started something on port %d" % port

@@ -208,8 +208,9 @@ class VaultChecks:
     """Whether Vault serves an app, asked at most once per ``ttl`` seconds per VaultNeed.
 
     ``ask(need)`` logs in and gets credentials as the app would, and raises with the
-    reason when it cannot; its answers are kept ``ttl`` seconds so the traffic of many
-    requests asks Vault once."""
+    reason when it cannot. Requests for the same app while it is being asked wait for that
+    answer (a lock per need), and an answer counts from when it came, so the traffic of
+    many requests asks Vault once per ``ttl``."""
 
     def __init__(self, ask, ttl=5.0, clock=None):
         import time
@@ -218,22 +219,23 @@ class VaultChecks:
         self.ttl = ttl
         self.clock = clock or time.monotonic
         self.lock = threading.Lock()
+        self.locks = {}
         self.known = {}
 
     def __call__(self, need):
-        now = self.clock()
         with self.lock:
+            need_lock = self.locks.setdefault(need, threading.Lock())
+        with need_lock:
             known = self.known.get(need)
-            if known and now - known[0] < self.ttl:
+            if known and self.clock() - known[0] < self.ttl:
                 return known[1]
-        try:
-            self.ask(need)
-            verdict = (True, "")
-        except Exception as error:  # pylint: disable=broad-except
-            verdict = (False, str(error))
-        with self.lock:
-            self.known[need] = (now, verdict)
-        return verdict
+            try:
+                self.ask(need)
+                verdict = (True, "")
+            except Exception as error:  # pylint: disable=broad-except
+                verdict = (False, str(error))
+            self.known[need] = (self.clock(), verdict)
+            return verdict
 
 
 def _not_allowed(about, method, path):

@@ -10,8 +10,9 @@ template, the way teams make a test release healthy or failing:
 - ``ERROR_FRACTION`` (env var on any container): percent of requests answered 5xx;
 - ``LATENCY_MS`` (env var): the typical latency; requests spread evenly from half to one
   and a half times it;
-- ``VAULT_ADDR`` and ``VAULT_ROLE`` (env vars, with the pod's service account and
-  ``VAULT_DATABASE_ROLE``): the app needs Vault to answer; the in-cluster proxy then logs
+- ``VAULT_ADDR`` and ``VAULT_ROLE`` (env vars, with the pod's service account,
+  ``VAULT_DATABASE_ROLE``, ``VAULT_AUTH_MOUNT`` and ``VAULT_DATABASE_MOUNT``): the app
+  needs Vault to answer; the in-cluster proxy then logs
   in as the pod's service account and gets database credentials before it answers for
   the app (``PodTraffic.vault``, ``sim/routing.py``).
 
@@ -78,18 +79,23 @@ def _env_number(pod, name, default, low, high):
 
 
 class VaultNeed(tuple):
-    """What an app asks Vault for: ``(address, namespace, service_account, auth_role, database_role)``."""
+    """What an app asks Vault for: ``(address, namespace, service_account, auth_role,
+    database_role, auth_mount, database_mount)``."""
 
     __slots__ = ()
 
-    def __new__(cls, address, namespace, service_account, auth_role, database_role):
-        return tuple.__new__(cls, (address, namespace, service_account, auth_role, database_role))
+    def __new__(cls, address, namespace, service_account, auth_role, database_role, auth_mount="kubernetes",
+                database_mount="database"):
+        return tuple.__new__(cls, (address, namespace, service_account, auth_role, database_role, auth_mount,
+                                   database_mount))
 
     address = property(lambda self: self[0])
     namespace = property(lambda self: self[1])
     service_account = property(lambda self: self[2])
     auth_role = property(lambda self: self[3])
     database_role = property(lambda self: self[4])
+    auth_mount = property(lambda self: self[5])
+    database_mount = property(lambda self: self[6])
 
 
 def _env_text(pod, name):
@@ -108,7 +114,8 @@ def vault_need(pod):
     spec = pod.get("spec") or {}
     return VaultNeed(address, (pod.get("metadata") or {}).get("namespace"),
                      spec.get("serviceAccountName") or "default", role,
-                     _env_text(pod, "VAULT_DATABASE_ROLE") or role)
+                     _env_text(pod, "VAULT_DATABASE_ROLE") or role, _env_text(pod, "VAULT_AUTH_MOUNT") or "kubernetes",
+                     _env_text(pod, "VAULT_DATABASE_MOUNT") or "database")
 
 
 def workload_of(pod):

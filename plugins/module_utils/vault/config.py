@@ -21,14 +21,16 @@ import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import VaultError
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+# Vault's durations: a number of seconds, or Go's units plus d (days), like 90s, 1h30m, 1.5h, 7d.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h|d)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # Fields whose order means nothing.
 _SETS = {"allowed_roles", "bound_service_account_names", "bound_service_account_namespaces", "token_policies",
          "policies"}
 
 
 def seconds(value, field="duration"):
-    """``30``, ``"30"``, ``"90s"``, ``"15m"``, ``"1h30m"`` as seconds."""
+    """``30``, ``"30"``, ``"90s"``, ``"15m"``, ``"1h30m"``, ``"1.5h"``, ``"7d"`` as whole seconds."""
     if isinstance(value, bool):
         raise VaultError("%s must be a duration, got %r" % (field, value))
     if isinstance(value, int):
@@ -36,17 +38,20 @@ def seconds(value, field="duration"):
     text = str(value).strip()
     if text.isdigit():
         return int(text)
-    match = _DURATION.match(text)
-    if not text or not match:
-        raise VaultError("%s must be a duration like 90s, 15m or 1h30m, got %r" % (field, value))
-    hours, minutes, secs = (int(part or 0) for part in match.groups())
-    return hours * 3600 + minutes * 60 + secs
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(number + unit for number, unit in parts) != text:
+        raise VaultError("%s must be a duration like 90s, 15m, 1h30m or 7d, got %r" % (field, value))
+    return int(sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+
+
+def _is_duration(field):
+    return field.endswith("ttl") or field == "period"
 
 
 def _normal(field, value):
     if value is None:
         return None
-    if field.endswith("ttl") or field == "period":
+    if _is_duration(field):
         return seconds(value, field)
     if field in _SETS:
         return sorted(value if isinstance(value, list) else [value])
@@ -66,6 +71,9 @@ class Item:
         self.read_path = read_path
         self.write_path = write_path
         self.public = {key: value for key, value in public.items() if value is not None}
+        for field, value in self.public.items():
+            if _is_duration(field):
+                seconds(value, "%s of %s" % (field, label))
         self.secrets = {key: value for key, value in (secrets or {}).items() if value is not None}
         self.located = located or {}
         self.fixed = fixed  # fields that cannot change once created
@@ -93,13 +101,17 @@ class Item:
 
 
 class MountItem(Item):
-    """A secrets engine or an auth method: found in the listing of sys/mounts or sys/auth."""
+    """A secrets engine or an auth method: found in the listing of sys/mounts or sys/auth.
+    ``kv-v1``/``kv-v2`` are held by Vault as type ``kv`` with ``options.version``."""
 
     def __init__(self, kind, listing, path, public):
         path = path.strip("/")
+        if public.get("type") in ("kv-v1", "kv-v2"):
+            public = dict(public, type="kv", version=public["type"][-1])
         super().__init__(kind, "%s %s" % (kind, path), listing, "%s/%s" % (listing, path), public,
                          located={"default_lease_ttl": ("config", "default_lease_ttl"),
-                                  "max_lease_ttl": ("config", "max_lease_ttl")}, fixed=("type",))
+                                  "max_lease_ttl": ("config", "max_lease_ttl"), "version": ("options", "version")},
+                         fixed=("type", "version"))
         self.path = path
 
     def current(self, answer):
@@ -111,9 +123,11 @@ class MountItem(Item):
 
     def payload(self):
         config = {key: self.public[key] for key in ("default_lease_ttl", "max_lease_ttl") if key in self.public}
-        body = {key: value for key, value in self.public.items() if key not in config}
+        body = {key: value for key, value in self.public.items() if key not in config and key != "version"}
         if config:
             body["config"] = config
+        if "version" in self.public:
+            body["options"] = {"version": self.public["version"]}
         return body
 
     def tune(self):

@@ -35,11 +35,16 @@ def service_account_token(kube, namespace, name, audiences=None, seconds=600):
 def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revoke=False):
     """Log in as ``who`` (``namespace/name``) and read ``<db_mount>/creds/<db_role>``.
 
+    ``jwt`` is the service account's token, or a function that gets it, called only once
+    Vault is known to be unsealed.
+
     The result holds the credentials and their lease, which is a child of the login token:
     they end when either ends. With ``revoke`` the token is revoked before returning, and
     the credentials with it (a check that leaves nothing behind)."""
     doing = "issue database credentials %s/creds/%s to service account %s" % (db_mount, db_role, who)
     require_unsealed(client, url, doing)
+    if callable(jwt):
+        jwt = jwt()
     try:
         login = client.auth.kubernetes.login(role=auth_role, jwt=jwt, mount_point=auth_mount, use_token=True)
     except Exception as error:  # pylint: disable=broad-except
@@ -61,6 +66,10 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
     if revoke:
         # The lease is the login token's child: revoking the token revokes the credentials.
         found["revoked"] = _revoke_token(client)
+        if not found["revoked"]:
+            raise VaultError("%s issued credentials %s to service account %s but did not revoke its login token: they "
+                             "stay valid for up to %s s" % (describe(url), found["lease_id"], who,
+                                                           found["lease_duration"]), vault_state="unsealed")
     client.token = None
     return found
 

@@ -23,17 +23,31 @@ from ansible_collections.gitops.progressive.plugins.module_utils.vault.client im
 )
 
 
-def write_private(path, text):
-    """Write ``text`` to a new file readable by its owner only (0600); never replace one."""
+def reserve_private(path):
+    """Create ``path`` empty, readable by its owner only (0600), before anything is put in
+    it; never replace a file. The open descriptor."""
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700)
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o700)
+    except OSError as error:
+        raise VaultError("cannot create %s for Vault's keys: %s" % (path, error.strerror or error))
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise VaultError("%s already exists; it is never overwritten (it may hold another Vault's keys)" % path)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
+    except OSError as error:
+        raise VaultError("cannot create %s for Vault's keys: %s" % (path, error.strerror or error))
+
+
+def fill(descriptor, path, text):
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        raise VaultError("could not write %s: %s" % (path, error.strerror or error))
 
 
 def read_keys(path, url):
@@ -52,21 +66,37 @@ def read_keys(path, url):
     return keys
 
 
+def refuse_existing(url, *paths):
+    for path in filter(None, paths):
+        if os.path.exists(path):
+            raise VaultError("%s is not initialised, but %s exists: refusing to overwrite it (is it another "
+                             "Vault's?). Move it away to initialise this one." % (describe(url), path),
+                             vault_state="uninitialized")
+
+
 def initialize(client, url, keys_file, token_file, shares, threshold):
-    """Initialise Vault; the keys go to ``keys_file`` and the root token to ``token_file``."""
-    if os.path.exists(keys_file):
-        raise VaultError("%s is not initialised, but the keys file %s exists: refusing to overwrite it (is it "
-                         "another Vault's?). Move it away to initialise this one." % (describe(url), keys_file),
-                         vault_state="uninitialized")
+    """Initialise Vault; the keys go to ``keys_file`` and the root token to ``token_file``.
+
+    Both files are created (empty, 0600) before Vault is asked, so keys are never issued
+    with nowhere to keep them; they are removed again if Vault refuses."""
+    refuse_existing(url, keys_file, token_file)
+    reserved = [(keys_file, reserve_private(keys_file))]
     try:
+        if token_file:
+            reserved.append((token_file, reserve_private(token_file)))
         answer = client.sys.initialize(secret_shares=shares, secret_threshold=threshold)
     except Exception as error:  # pylint: disable=broad-except
+        for path, descriptor in reserved:
+            os.close(descriptor)
+            os.unlink(path)
+        if isinstance(error, VaultError):
+            raise
         raise request_error(error, url, "sys/init", "initialise")
     record = dict(keys_base64=answer["keys_base64"], root_token=answer["root_token"], shares=shares,
                   threshold=threshold)
-    write_private(keys_file, json.dumps(record, indent=2) + "\n")
+    fill(reserved[0][1], keys_file, json.dumps(record, indent=2) + "\n")
     if token_file:
-        write_private(token_file, answer["root_token"])
+        fill(reserved[1][1], token_file, answer["root_token"])
 
 
 def unseal(client, url, keys, timeout=30.0, clock=time.monotonic, sleep=time.sleep):
@@ -106,10 +136,14 @@ def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, che
     """Initialise (when not) and unseal (when sealed and ``do_unseal``); what was done."""
     if not 1 <= threshold <= shares:
         raise VaultError("key_threshold must be between 1 and key_shares (%d), got %d" % (shares, threshold))
+    if threshold == 1 and shares > 1:
+        raise VaultError("key_threshold must be more than 1 when key_shares is more than 1 (Vault refuses one key "
+                         "of several), got 1 of %d" % shares)
     status = seal_status(client, url)
     done = []
     if not status.get("initialized"):
         done.append("initialised")
+        refuse_existing(url, keys_file, token_file)
         if check_mode:
             return dict(changed=True, done=done + (["unsealed"] if do_unseal else []), initialized=False,
                         sealed=True)

@@ -190,10 +190,12 @@ def vault_asker(kube):
 
         from ansible_collections.gitops.progressive.plugins.module_utils.vault import credentials
 
-        jwt = credentials.service_account_token(kube, need.namespace, need.service_account, seconds=600)
         client = hvac.Client(url=need.address, timeout=5)
-        credentials.issue(client, need.address, jwt, "%s/%s" % (need.namespace, need.service_account), "kubernetes",
-                          need.auth_role, "database", need.database_role, revoke=True)
+        credentials.issue(client, need.address,
+                          lambda: credentials.service_account_token(kube, need.namespace, need.service_account,
+                                                                    seconds=600),
+                          "%s/%s" % (need.namespace, need.service_account), need.auth_mount, need.auth_role,
+                          need.database_mount, need.database_role, revoke=True)
 
     return ask
 

@@ -62,12 +62,12 @@ HELD = {
 
 
 @pytest.mark.parametrize("value, expected", [(30, 30), ("30", 30), ("90s", 90), ("15m", 900), ("1h30m", 5400),
-                                             ("24h", 86400)])
+                                             ("24h", 86400), ("7d", 604800), ("1.5h", 5400), ("1500ms", 1)])
 def test_durations_are_compared_in_seconds(value, expected):
     assert config.seconds(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "1d", "an hour", True, "1h 30m"])
+@pytest.mark.parametrize("value", ["", "1w", "an hour", True, "1h 30m", "h"])
 def test_a_bad_duration_names_the_field(value):
     with pytest.raises(VaultError, match="default_ttl must be a duration"):
         config.seconds(value, "default_ttl")
@@ -118,6 +118,25 @@ def test_an_engine_of_another_type_is_never_replaced():
     held = dict(HELD, **{"sys/mounts": {"data": dict(HELD["sys/mounts"]["data"], **{"database/": {"type": "kv"}})}})
     with pytest.raises(VaultError, match="secrets engine database exists with type 'kv', wanted 'database'"):
         config.plan(FakePaths(held), WANTED)
+
+
+def test_a_bad_duration_is_refused_before_anything_is_read_or_written():
+    paths = FakePaths({"sys/mounts": MOUNTS})
+    wanted = dict(WANTED, kubernetes_roles=[dict(WANTED["kubernetes_roles"][0], token_ttl="an hour")])
+    with pytest.raises(VaultError, match="token_ttl of Kubernetes auth role auth/kubernetes/role/webapp must be a "
+                                         "duration"):
+        config.plan(paths, wanted)
+    assert paths.writes == []
+
+
+def test_kv_v2_is_compared_as_vault_holds_it():
+    wanted = dict(secrets_engines=[dict(path="secret", type="kv-v2")])
+    steps = config.plan(FakePaths({"sys/mounts": MOUNTS}), wanted)
+    paths = FakePaths()
+    config.apply(paths, steps)
+    assert paths.writes == [("sys/mounts/secret", {"type": "kv", "options": {"version": "2"}})]
+    held = {"sys/mounts": {"data": {"secret/": {"type": "kv", "options": {"version": "2"}, "config": {}}}}}
+    assert config.plan(FakePaths(held), wanted) == []
 
 
 def test_a_mount_ttl_change_is_a_tune():
@@ -204,10 +223,30 @@ def test_wrong_keys_leave_it_sealed_with_a_clear_error(tmp_path):
         init.ensure(FakeClient(initialized=True), "http://127.0.0.1:1", str(keys), None, 3, 2, True, False)
 
 
-@pytest.mark.parametrize("threshold", [0, 4])
-def test_a_threshold_outside_the_shares_is_refused_before_anything(threshold, tmp_path):
-    with pytest.raises(VaultError, match="key_threshold must be between 1 and key_shares"):
+@pytest.mark.parametrize("threshold, message", [(0, "between 1 and key_shares"), (4, "between 1 and key_shares"),
+                                                (1, "more than 1 when key_shares is more than 1")])
+def test_a_threshold_vault_would_refuse_is_refused_before_anything(threshold, message, tmp_path):
+    with pytest.raises(VaultError, match="key_threshold must be " + message):
         init.ensure(FakeClient(), "http://x", str(tmp_path / "k"), None, 3, threshold, True, False)
+
+
+def test_an_existing_token_file_stops_the_init_before_vault_is_asked(tmp_path):
+    token = tmp_path / "root-token"
+    token.write_text("s.old")
+    client = FakeClient()
+    for check_mode in (True, False):
+        with pytest.raises(VaultError, match="root-token exists: refusing to overwrite it"):
+            init.ensure(client, "http://x", str(tmp_path / "keys.json"), str(token), 3, 2, True, check_mode)
+    assert not client.sys.status["initialized"] and not (tmp_path / "keys.json").exists()
+
+
+def test_keys_are_never_issued_with_nowhere_to_keep_them(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    client = FakeClient()
+    with pytest.raises(VaultError, match="cannot create .* for Vault's keys"):
+        init.ensure(client, "http://x", str(blocked / "keys.json"), None, 3, 2, True, False)
+    assert not client.sys.status["initialized"]
 
 
 @pytest.mark.parametrize("status, message, state", [
@@ -234,10 +273,34 @@ def test_a_pod_needs_vault_when_its_template_names_vault_and_a_role():
            "spec": {"serviceAccountName": "web", "containers": [{"env": [
                {"name": "VAULT_ADDR", "value": "http://127.0.0.1:8200"}, {"name": "VAULT_ROLE", "value": "web"}]}]}}
     need = traffic.vault_need(pod)
-    assert need == ("http://127.0.0.1:8200", "web", "web", "web", "web")
+    assert need == ("http://127.0.0.1:8200", "web", "web", "web", "web", "kubernetes", "database")
     assert need.database_role == "web"
     pod["spec"]["containers"][0]["env"] = pod["spec"]["containers"][0]["env"][:1]
     assert traffic.vault_need(pod) is None
+
+
+def test_vault_checks_ask_once_for_requests_that_come_together():
+    import threading
+
+    asked, started = [], threading.Event()
+
+    def slow_ask(need):
+        asked.append(need)
+        started.set()
+        release.wait(5)
+
+    release = threading.Event()
+    checks = routing.VaultChecks(slow_ask, ttl=5.0)
+    need = traffic.VaultNeed("http://v", "web", "web", "web", "web")
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(checks(need))) for _request in range(5)]
+    for thread in threads:
+        thread.start()
+    started.wait(5)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(asked) == 1 and answers == [(True, "")] * 5
 
 
 def test_vault_checks_ask_once_per_ttl_and_keep_the_reason():
