@@ -104,8 +104,9 @@ run_unit() {
 
 # Two workers, a test module each at a time (module and session fixtures stay whole, each
 # worker with its own session cluster on free ports): the tests mostly wait for analyses,
-# so two clusters share the two cores well. The longest modules are handed out first
-# (pytest collects in the order of its arguments when each is a file).
+# so two clusters share the two cores well. The longest modules are handed out first:
+# pytest collects in the order of its arguments when each is a file, and
+# --no-loadscope-reorder keeps xdist from reordering them by their number of tests.
 INTEGRATION_FIRST="test_staging_production.py test_seed_flows.py test_flux_gitops.py test_release_engine.py"
 run_integration() {
   local files="" name
@@ -115,7 +116,7 @@ run_integration() {
   done
   log "integration tests on the simulated platform (${INTEGRATION_WORKERS:-2} workers, a module at a time)"
   # shellcheck disable=SC2086
-  (cd "$ROOT" && python -m pytest -q -n "${INTEGRATION_WORKERS:-2}" --dist loadfile $files \
+  (cd "$ROOT" && python -m pytest -q -n "${INTEGRATION_WORKERS:-2}" --dist loadfile --no-loadscope-reorder $files \
      --junitxml="$BUILD/junit-integration.xml")
 }
 
