@@ -182,6 +182,7 @@ def main():
         client, url = connect(module)
         kube = Kube.from_kubeconfig(params["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG"),
                                     params["context"])
+
         def jwt():
             return credentials.service_account_token(kube, params["service_account_namespace"],
                                                      params["service_account"], params["audiences"])

@@ -68,8 +68,8 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
         found["revoked"] = _revoke_token(client)
         if not found["revoked"]:
             raise VaultError("%s issued credentials %s to service account %s but did not revoke its login token: they "
-                             "stay valid for up to %s s" % (describe(url), found["lease_id"], who,
-                                                           found["lease_duration"]), vault_state="unsealed")
+                             "stay valid for up to %s s" % (describe(url), found["lease_id"], who, found["lease_duration"]),
+                             vault_state="unsealed")
     client.token = None
     return found
 
