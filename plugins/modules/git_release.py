@@ -103,9 +103,16 @@ options:
       - The task waits, within O(flux_timeout), for a commit on the branch that holds O(images) (whoever wrote
         it), then follows it like its own. On a rollback, or when Flux cannot apply it, the automation is
         suspended before the commit is reverted (its policy still selects the bad tag and would write it
-        back); RV(automation_suspended) says so. Resume it once a fixed tag is pushed.
+        back); RV(automation_suspended) says so. Resume it once a fixed tag is pushed (O(resume_automation)).
       - O(values) cannot be followed this way.
     type: str
+  resume_automation:
+    description:
+      - With O(image_automation), a suspended automation (a rollback suspended it) is resumed once the task
+        has recorded the canary as it is, so the release of the fixed tag already pushed is followed from its
+        start; RV(automation_resumed) says so. Without it a suspended automation fails the task.
+    type: bool
+    default: false
   wait:
     description: Follow the release to its verdict. With V(false) the task returns once Flux applied the commit.
     type: bool
@@ -156,6 +163,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+automation_resumed:
+  description: The ImageUpdateAutomation (C(namespace/name)) O(resume_automation) resumed.
+  returned: when it was suspended and O(resume_automation) resumed it
+  type: str
 verdict:
   description: As for M(gitops.progressive.canary_rollout) (C(promoted), C(failed), C(superseded), ...).
   returned: when a release was followed or found

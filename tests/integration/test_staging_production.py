@@ -219,10 +219,9 @@ def test_a_tag_pushed_to_the_registry_is_committed_by_image_automation_and_follo
     assert overlay_image(environments, "production", IMAGE) == "6.7.0"
 
 
-def follow_pushed_tag(environments, tag, once_selected=None, variables=None, timeout=900):
-    """Push ``tag`` of podinfo to staging's registry while follow_automation.yml follows it
-    (``once_selected`` is called when the ImagePolicy selected it); the task's result and
-    how many seconds after the push the tag was selected."""
+def follow_pushed_tag(environments, tag, variables=None, timeout=900):
+    """Push ``tag`` of podinfo to staging's registry while follow_automation.yml follows it;
+    the task's result and how many seconds after the push the tag was selected."""
     from conftest import BackgroundPlaybook
 
     from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import push_tag
@@ -237,8 +236,6 @@ def follow_pushed_tag(environments, tag, once_selected=None, variables=None, tim
         pushed = time.monotonic()
         push_tag("http://127.0.0.1:%d" % staging["flux_registry_port"], "stefanprodan/podinfo", tag)
         _selected, scanned = wait_until("the ImagePolicy selecting %s" % tag, lambda: policy_tag(kube) == tag, 180)
-        if once_selected:
-            once_selected()
         run = follow.result(timeout=timeout)
     finally:
         follow.stop()
@@ -291,10 +288,17 @@ def test_a_pushed_tag_rolled_back_in_staging_suspends_image_automation_until_a_f
     assert git(environments, "rev-parse", "main") == head
     # The way out the task's warning names: push a fixed tag, then resume the automation.
     fixed = fresh_tag()
-    resumed = []
-    again, _scan = follow_pushed_tag(environments, fixed, once_selected=lambda: resumed.append(assert_ok(
-        run_playbook("resume_automation.yml", VARIABLES, inventory=environments["inventory"]))))
-    assert resumed[0].changed_tasks() == ["Resume the ImageUpdateAutomation"]
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import push_tag
+
+    push_tag("http://127.0.0.1:%d" % staging["flux_registry_port"], "stefanprodan/podinfo", fixed)
+    wait_until("the ImagePolicy selecting %s" % fixed, lambda: policy_tag(kube) == fixed, 180)
+    assert automation_suspended(kube)  # the fixed tag alone changes nothing yet
+    run = assert_ok(run_playbook("follow_automation.yml", dict(VARIABLES, follow_images={IMAGE: fixed},
+                                                                  follow_resume=True),
+                                 inventory=environments["inventory"]))
+    again = [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
+             if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
+    assert again["automation_resumed"] == "flux-system/apps-staging", again
     assert again["verdict"] == "promoted", again
     assert not automation_suspended(kube)
     assert primary_image(kube, "podinfo") == "%s:%s" % (IMAGE, fixed)

@@ -159,7 +159,8 @@ class GitRelease(Release):
                 raise ReleaseError("git_release: %s not found (option image_automation)" % (
                     objects.IMAGE_UPDATE_AUTOMATION.describe(namespace, self.args["image_automation"])))
             automation.setdefault("kind", "ImageUpdateAutomation")
-            check_not_suspended(automation)
+            if not self.args.get("resume_automation"):
+                check_not_suspended(automation)
 
     # --- the change --------------------------------------------------------------------
     def _edit(self):
@@ -256,7 +257,18 @@ class GitRelease(Release):
             "resume it (gitops.progressive.flux_suspend, suspend: false)" % (namespace, name, why))
         self.say("git_release: suspended image automation %s/%s" % (namespace, name))
 
+    def _resume_automation(self):
+        """Resume the automation a rollback suspended, now that the canary's baseline is recorded."""
+        namespace, name = self.args["kustomization_namespace"], self.args["image_automation"]
+        automation = self.kube.get(objects.IMAGE_UPDATE_AUTOMATION, namespace, name)
+        if automation is not None and objects.is_suspended(automation):
+            set_suspended(self.kube, [(objects.IMAGE_UPDATE_AUTOMATION, automation)], False)
+            self.result.update(changed=True, automation_resumed="%s/%s" % (namespace, name))
+            self.say("git_release: resumed image automation %s/%s" % (namespace, name))
+
     def _follow_automation(self, canary):
+        if self.args.get("resume_automation"):
+            self._resume_automation()
         commit, author = self._awaited_commit()
         seen = self.clock()
         self.result.update(commit=commit, author=author, message=self.repo.subject(commit))
@@ -376,5 +388,6 @@ def git_release_argument_spec():
         revert_on_rollback=dict(type="bool", default=True),
         requested_by=dict(type="str"),
         image_automation=dict(type="str"),
+        resume_automation=dict(type="bool", default=False),
     )
     return spec
