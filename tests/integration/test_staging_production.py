@@ -293,9 +293,8 @@ def test_a_pushed_tag_rolled_back_in_staging_suspends_image_automation_until_a_f
     push_tag("http://127.0.0.1:%d" % staging["flux_registry_port"], "stefanprodan/podinfo", fixed)
     wait_until("the ImagePolicy selecting %s" % fixed, lambda: policy_tag(kube) == fixed, 180)
     assert automation_suspended(kube)  # the fixed tag alone changes nothing yet
-    run = assert_ok(run_playbook("follow_automation.yml", dict(VARIABLES, follow_images={IMAGE: fixed},
-                                                                  follow_resume=True),
-                                 inventory=environments["inventory"]))
+    variables = dict(VARIABLES, follow_images={IMAGE: fixed}, follow_resume=True)
+    run = assert_ok(run_playbook("follow_automation.yml", variables, inventory=environments["inventory"]))
     again = [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
              if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
     assert again["automation_resumed"] == "flux-system/apps-staging", again
