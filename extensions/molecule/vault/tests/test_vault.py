@@ -6,11 +6,23 @@ import json
 import os
 import urllib.request
 
-from platform_checks import listening, off_loopback, pids, state_dir, variable
+import yaml
+from platform_checks import listening, off_loopback, pids, state_dir, variable, variables
+
+DEFAULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "roles", "vault",
+                        "defaults", "main.yml")
+
+
+def vault_port(host):
+    """The inventory's vault_port, else the role's default."""
+    if "vault_port" in variables(host):
+        return int(variable(host, "vault_port"))
+    with open(DEFAULTS) as handle:
+        return int(yaml.safe_load(handle)["vault_port"])
 
 
 def vault_get(host, path, token=None):
-    request = urllib.request.Request("http://127.0.0.1:%s/v1/%s" % (variable(host, "vault_port"), path),
+    request = urllib.request.Request("http://127.0.0.1:%d/v1/%s" % (vault_port(host), path),
                                      headers={"X-Vault-Token": token} if token else {})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
