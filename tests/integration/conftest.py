@@ -133,6 +133,15 @@ def sim_cluster(tmp_path_factory):
     assert_ok(down)
 
 
+@pytest.fixture
+def cluster_now(sim_cluster):
+    """The session cluster as the role reports it now: another test may have restarted a
+    component (test_release_engine restarts kube-apiserver), which gives it a new PID."""
+    run = assert_ok(run_playbook("cluster.yml", sim_cluster["vars"]))
+    result = run.results("Bring the simulated cluster to the wanted state")[0]
+    return dict(sim_cluster, result=result, pids=result["pids"])
+
+
 @pytest.fixture(scope="session")
 def kube(sim_cluster):
     """A kubernetes client on the session's cluster."""

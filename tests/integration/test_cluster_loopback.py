@@ -21,7 +21,8 @@ def recorded_pids(state_dir, name):
     return pids
 
 
-def test_every_component_listens_and_only_on_loopback(sim_cluster):
+def test_every_component_listens_and_only_on_loopback(cluster_now):
+    sim_cluster = cluster_now
     variables = sim_cluster["vars"]
     components = recorded_pids(variables["cluster_state_dir"], variables["cluster_name"])
     assert sorted(components) == ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
@@ -38,7 +39,8 @@ def test_every_component_listens_and_only_on_loopback(sim_cluster):
     assert not exposed, "listening beyond loopback:\n" + describe(exposed)
 
 
-def test_the_kubeconfig_points_at_the_loopback_listener(sim_cluster):
+def test_the_kubeconfig_points_at_the_loopback_listener(cluster_now):
+    sim_cluster = cluster_now
     with open(sim_cluster["kubeconfig"]) as handle:
         config = yaml.safe_load(handle)
     name = "kwok-%s" % sim_cluster["vars"]["cluster_name"]

@@ -10,9 +10,10 @@ from listeners import describe, listening_sockets, not_on_loopback
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 
-def test_the_cluster_is_up_with_ready_nodes_and_live_control_plane(sim_cluster, kube):
+def test_the_cluster_is_up_with_ready_nodes_and_live_control_plane(cluster_now, kube):
     import kubernetes
 
+    sim_cluster = cluster_now
     nodes = kubernetes.client.CoreV1Api(kube).list_node().items
     assert len(nodes) == 2
     assert sorted(sim_cluster["result"]["nodes"]) == sorted(node.metadata.name for node in nodes)
