@@ -45,7 +45,7 @@ def test_vault_is_unsealed_and_holds_the_web_apps_wiring(host):
     status = vault_get(host, "sys/seal-status")
     assert status["initialized"] and not status["sealed"]
     token = host.file(os.path.join(state_dir(host, "vault"), "init", "root-token")).content_string.strip()
-    assert "webapp" in vault_get(host, "sys/policies/acl", token)["data"]["keys"]
+    assert "webapp" in vault_get(host, "sys/policies/acl?list=true", token)["data"]["keys"]
     role = vault_get(host, "auth/kubernetes/role/webapp", token)["data"]
     assert role["bound_service_account_names"] == ["webapp"] and role["token_policies"] == ["webapp"]
     assert vault_get(host, "database/roles/webapp", token)["data"]["db_name"] == "postgres"
