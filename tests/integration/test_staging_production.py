@@ -240,9 +240,13 @@ def follow_pushed_tag(environments, tag, variables=None, timeout=900):
     finally:
         follow.stop()
     assert_ok(run)
-    result = [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
-              if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
-    return result, scanned - pushed
+    return followed(run), scanned - pushed
+
+
+def followed(run):
+    """The result of follow_automation.yml's git_release task."""
+    return [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
+            if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
 
 
 def policy_tag(kube):
@@ -295,8 +299,7 @@ def test_a_pushed_tag_rolled_back_in_staging_suspends_image_automation_until_a_f
     assert automation_suspended(kube)  # the fixed tag alone changes nothing yet
     variables = dict(VARIABLES, follow_images={IMAGE: fixed}, follow_resume=True)
     run = assert_ok(run_playbook("follow_automation.yml", variables, inventory=environments["inventory"]))
-    again = [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
-             if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
+    again = followed(run)
     assert again["automation_resumed"] == "flux-system/apps-staging", again
     assert again["verdict"] == "promoted", again
     assert not automation_suspended(kube)

@@ -28,7 +28,7 @@ def seal_status(client, url):
     try:
         return client.sys.read_seal_status()
     except Exception as error:  # pylint: disable=broad-except
-        raise VaultError("%s does not answer: %s" % (describe(url), _short(error)), vault_state="unreachable")
+        raise VaultError("%s does not answer: %s" % (describe(url), first_line(error)), vault_state="unreachable")
 
 
 def require_unsealed(client, url, doing):
@@ -56,13 +56,14 @@ def request_error(error, url, path, doing):
                           vault_state="sealed")
     if name in ("ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout"):
         return VaultError("%s does not answer while trying to %s (%s): %s" % (
-            describe(url), doing, path, _short(error)), vault_state="unreachable")
-    return VaultError("%s failed %s while trying to %s: %s" % (describe(url), path, doing, _short(error)))
+            describe(url), doing, path, first_line(error)), vault_state="unreachable")
+    return VaultError("%s failed %s while trying to %s: %s" % (describe(url), path, doing, first_line(error)))
 
 
-def _short(error):
+def first_line(error, limit=300):
+    """The first line of an error's message (at most ``limit`` characters), else its type's name."""
     text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
+    return text[0][:limit] if text else type(error).__name__
 
 
 def connect(module):
@@ -79,7 +80,7 @@ def authenticate(module, client, url):
         module.authenticator.authenticate(client)
     except Exception as error:  # pylint: disable=broad-except
         raise VaultError("could not log in to %s with auth method %s: %s" % (
-            describe(url), module.params.get("auth_method"), _short(error)))
+            describe(url), module.params.get("auth_method"), first_line(error)))
     finally:
         # The token auth method copies a token read from token_path/token_file into the
         # module's parameters after no_log was worked out: mask it in the invocation too.

@@ -16,6 +16,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import (
     VaultError,
     describe,
+    first_line,
     request_error,
     require_unsealed,
 )
@@ -52,7 +53,7 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
         if type(error).__name__ in ("Forbidden", "InvalidRequest"):
             raised = VaultError("%s refused the login of service account %s with Kubernetes auth role %s (%s): "
                                 "is the role bound to this service account and namespace?" % (
-                                    describe(url), who, auth_role, _first_line(error)), vault_state="unsealed")
+                                    describe(url), who, auth_role, first_line(error, 200)), vault_state="unsealed")
         raise raised
     policies = sorted(login["auth"].get("token_policies") or login["auth"].get("policies") or [])
     try:
@@ -80,8 +81,3 @@ def _revoke_token(client):
         return True
     except Exception:  # pylint: disable=broad-except
         return False  # the login token (and its leases) end with its TTL anyway
-
-
-def _first_line(error):
-    lines = str(error).strip().splitlines()
-    return lines[0][:200] if lines else type(error).__name__

@@ -78,8 +78,8 @@ def initialize(client, url, keys_file, token_file, shares, threshold):
     """Initialise Vault; the keys go to ``keys_file`` and the root token to ``token_file``.
 
     Both files are created (empty, 0600) before Vault is asked, so keys are never issued
-    with nowhere to keep them; they are removed again if Vault refuses."""
-    refuse_existing(url, keys_file, token_file)
+    with nowhere to keep them (never over existing ones, see :func:`ensure`); they are
+    removed again if Vault refuses."""
     reserved = [(keys_file, reserve_private(keys_file))]
     try:
         if token_file:
