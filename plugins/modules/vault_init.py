@@ -37,6 +37,7 @@ attributes:
     details: What changes are keys; they are never shown.
 requirements:
   - hvac >= 1.2.1
+  - cryptography (with O(keys_file_password))
 options:
   keys_file:
     description:
@@ -44,10 +45,21 @@ options:
         with C(keys_base64), C(root_token), C(shares), C(threshold); mode 0600, its directory
         0700 when created), and read from to unseal it.
       - An existing file is never overwritten; initialising a Vault while it exists fails.
-      - Keep it out of git. To store it encrypted, run C(ansible-vault encrypt) on it once
-        Vault is configured, and decrypt it to unseal.
+      - With O(keys_file_password) it is written encrypted in Ansible Vault's format
+        (1.1, AES256) and never lies on disk in plain text; C(ansible-vault view) reads it.
+      - Keep it out of git.
     type: path
     required: true
+  keys_file_password:
+    description:
+      - The Ansible Vault password O(keys_file) is encrypted with when Vault is initialised,
+        and decrypted with to unseal. A file encrypted with C(ansible-vault encrypt) is
+        read the same way.
+      - Without it the file is plain JSON (mode 0600); an encrypted one cannot be read.
+      - The root token of O(token_file) stays plain (mode 0600): community.hashi_vault reads
+        it from there. Leave O(token_file) out and revoke or rotate the root token where
+        that file is not wanted.
+    type: str
   token_file:
     description: Where the root token alone is written when Vault is initialised (mode 0600).
     type: path
@@ -73,6 +85,13 @@ EXAMPLES = r"""
     token_file: /srv/vault/root-token
     key_shares: 3
     key_threshold: 2
+
+- name: Keep the keys encrypted with Ansible Vault (ansible-vault view reads them)
+  gitops.progressive.vault_init:
+    url: http://127.0.0.1:18200
+    keys_file: /srv/vault/keys.vault
+    keys_file_password: "{{ lookup('ansible.builtin.file', '/etc/ansible/vault-keys.pass') }}"
+    token_file: /srv/vault/root-token
 
 - name: Configure it with the root token from that file
   gitops.progressive.vault_config:
@@ -108,7 +127,8 @@ version:
 """
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.vault import init
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import encrypted, init
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import connect
 
 
@@ -122,6 +142,7 @@ def main():
     spec.update(
         # Paths of files that hold secrets, not secrets.
         keys_file=dict(type="path", required=True, no_log=False),
+        keys_file_password=dict(type="str", no_log=True),
         token_file=dict(type="path", no_log=False),
         # Counts of keys, not keys.
         key_shares=dict(type="int", default=5, no_log=False),
@@ -130,11 +151,14 @@ def main():
     )
     module = HashiVaultModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
+    password = params["keys_file_password"]
+    if password and not encrypted.HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography", reason="to encrypt the keys file"))
     try:
         client, url = connect(module)
         result = init.ensure(client, url, params["keys_file"],
                              params["token_file"], params["key_shares"], params["key_threshold"], params["unseal"],
-                             module.check_mode)
+                             module.check_mode, password.encode("utf-8") if password else None)
     except CollectionError as error:
         module.fail_json(msg=str(error), **error.details)
     module.exit_json(**result)

@@ -7,6 +7,7 @@ that every process the cluster started is gone.
 
 import json
 import os
+import random
 import socket
 import subprocess
 
@@ -50,9 +51,17 @@ class PlaybookRun:
                 if any(result.get("changed") for result in task["hosts"].values())]
 
     def failures(self):
-        return [(task["task"]["name"], result.get("msg"))
-                for play in self.output.get("plays", []) for task in play.get("tasks", [])
-                for result in task["hosts"].values() if result.get("failed")]
+        """(task, message) for each failed host result; a loop's failed items each with theirs."""
+        found = []
+        for play in self.output.get("plays", []):
+            for task in play.get("tasks", []):
+                for host, result in task["hosts"].items():
+                    if not result.get("failed"):
+                        continue
+                    items = [item for item in result.get("results", []) if item.get("failed")]
+                    found += [("%s [%s: %s]" % (task["task"]["name"], host, item.get("_ansible_item_label", item.get("item"))),
+                               item.get("msg")) for item in items] or [(task["task"]["name"], result.get("msg"))]
+        return found
 
 
 def _playbook_command(playbook, extra_vars, check, inventory=None):
@@ -150,29 +159,67 @@ def kube(sim_cluster):
     return kubernetes.config.new_client_from_config(config_file=sim_cluster["kubeconfig"])
 
 
-def free_port():
+def _port_range():
+    """This process's slice of the ports the tests hand out.
+
+    Ports the kernel never picks by itself (below ``ip_local_port_range``) and above the
+    roles' fixed defaults (below 20000, which molecule uses beside the tests): a port
+    picked here and bound a minute later cannot be taken in between by kwokctl's own
+    picks (port 0) or by an outgoing connection's local port. Each pytest-xdist worker
+    has its own slice, so two workers never pick the same port.
+    """
+    low, high = 20000, 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            first, last = (int(field) for field in handle.read().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999
+    if first - low < 2048:
+        # The ephemeral range starts low here: take the ports above it instead.
+        low, high = last + 1, 65536
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    size = (high - low) // max(workers, 1)
+    return low + index * size, low + (index + 1) * size
+
+
+class _Ports:
+    """Hands out free loopback ports from this process's slice, never the same one twice."""
+
+    def __init__(self):
+        self.low, self.high = _port_range()
+        self.next = self.low + random.randrange(self.high - self.low)
+
+    def block(self, size):
+        for _attempt in range(self.high - self.low):
+            base = self.next if self.next + size <= self.high else self.low
+            self.next = base + size
+            if all(_bindable(port) for port in range(base, base + size)):
+                return base
+        raise RuntimeError("no block of %d free ports in %d-%d" % (size, self.low, self.high - 1))
+
+
+def _bindable(port):
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+_PORTS = _Ports()
+
+
+def free_port():
+    """A free loopback port (see _port_range for where it comes from)."""
+    return _PORTS.block(1)
 
 
 def free_block(size):
-    """``size`` consecutive free loopback ports."""
-    for _attempt in range(50):
-        base = free_port()
-        if base + size > 65535:
-            continue
-        ports = []
-        for port in range(base, base + size):
-            with socket.socket() as probe:
-                try:
-                    probe.bind(("127.0.0.1", port))
-                except OSError:
-                    break
-            ports.append(port)
-        if len(ports) == size:
-            return base
-    raise RuntimeError("no block of %d free ports" % size)
+    """``size`` consecutive free loopback ports; the first is returned."""
+    return _PORTS.block(size)
 
 
 @pytest.fixture(scope="session")

@@ -285,3 +285,49 @@ def test_check_mode_from_nothing_reports_changes_and_starts_or_writes_nothing(si
     for port in (variables["vault_port"], variables["vault_postgres_port"]):
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, "check mode started something on port %d" % port
+
+
+def test_the_keys_file_can_be_kept_encrypted_with_ansible_vault(sim_cluster, tmp_path):
+    """vault_keys_file_password: the keys never lie on disk in plain text, ansible-vault reads
+    them, the role unseals with them, and a wrong password leaves Vault sealed with a clear error."""
+    import hvac
+
+    state, password = str(tmp_path / "vault"), "correct horse %d" % time.time_ns()
+    variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"], vault_state_dir=state,
+                     vault_port=free_port(), vault_cluster_port=free_port(), vault_postgres_port=free_port(),
+                     apps_enabled=[], vault_keys_file_password=password)
+    keys_file = os.path.join(state, "init", "keys.json")
+    outputs = []
+    try:
+        code, output = run(PLAYBOOK, variables)
+        outputs.append(output)
+        assert code == 0, output[-3000:]
+        with open(keys_file) as handle:
+            text = handle.read()
+        assert text.startswith("$ANSIBLE_VAULT;1.1;AES256\n") and "keys_base64" not in text
+        password_file = tmp_path / "vault-pass"
+        password_file.write_text(password)
+        shown = subprocess.run(["ansible-vault", "view", "--vault-password-file", str(password_file), keys_file],
+                               capture_output=True, text=True, check=True).stdout
+        keys = json.loads(shown)
+        assert len(keys["keys_base64"]) == 3 and keys["threshold"] == 2
+
+        root = hvac.Client(url="http://127.0.0.1:%d" % variables["vault_port"], token=keys["root_token"])
+        root.sys.seal()
+        code, output = run(PLAYBOOK, dict(variables, vault_keys_file_password="not it"))
+        outputs.append(output)
+        assert code != 0 and "%s cannot be decrypted with the password given" % keys_file in output, output[-3000:]
+        assert root.sys.read_seal_status()["sealed"]
+        code, output = run(PLAYBOOK, variables)
+        outputs.append(output)
+        assert code == 0, output[-3000:]
+        assert recap(output)["changed"] == 1, output[-3000:]  # unsealed, nothing else
+        assert not root.sys.read_seal_status()["sealed"]
+    finally:
+        code, output = run(PLAYBOOK, dict(variables, vault_state="absent"))
+        outputs.append(output)
+    assert code == 0, output[-3000:]
+    assert not os.path.exists(state)
+    secrets = keys["keys_base64"] + [keys["root_token"], password]
+    for output in outputs:
+        assert not [secret for secret in secrets if secret in output], "a key or the password appears in the output"

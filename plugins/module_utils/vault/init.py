@@ -4,7 +4,7 @@
 """Initialise and unseal a Vault (or OpenBao), keeping its keys out of every output.
 
 The unseal keys and the root token go to one place only: ``keys_file`` (JSON, created
-with mode 0600, never overwritten), and the root token alone to ``token_file`` (0600) for
+with mode 0600, never overwritten; Ansible Vault-encrypted when a password is given), and the root token alone to ``token_file`` (0600) for
 community.hashi_vault's token authentication (``token_path``/``token_file``), so that no
 later task carries the token in a variable. Nothing returned holds a key or a token.
 """
@@ -15,6 +15,7 @@ import json
 import os
 import time
 
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import encrypted
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import (
     VaultError,
     describe,
@@ -50,15 +51,22 @@ def fill(descriptor, path, text):
         raise VaultError("could not write %s: %s" % (path, error.strerror or error))
 
 
-def read_keys(path, url):
-    """The unseal keys in ``path`` (written by :func:`initialize`); clear errors naming the file."""
+def read_keys(path, url, password=None):
+    """The unseal keys in ``path`` (written by :func:`initialize`, in plain JSON or Ansible
+    Vault-encrypted); clear errors naming the file."""
     try:
         with open(path) as handle:
-            keys = json.load(handle).get("keys_base64")
+            text = handle.read()
+        if encrypted.is_encrypted(text):
+            if not password:
+                raise VaultError("the keys file %s is encrypted with Ansible Vault: give its password "
+                                 "(keys_file_password)" % path, vault_state="sealed")
+            text = encrypted.decrypt(text, password, path)
+        keys = json.loads(text).get("keys_base64")
     except FileNotFoundError:
         raise VaultError("%s is sealed and its keys file %s does not exist: give the file written when it was "
                          "initialised" % (describe(url), path), vault_state="sealed")
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, AttributeError) as error:
         raise VaultError("the keys file %s cannot be read as JSON: %s" % (path, type(error).__name__),
                          vault_state="sealed")
     if not keys or not isinstance(keys, list):
@@ -74,8 +82,9 @@ def refuse_existing(url, *paths):
                              vault_state="uninitialized")
 
 
-def initialize(client, url, keys_file, token_file, shares, threshold):
-    """Initialise Vault; the keys go to ``keys_file`` and the root token to ``token_file``.
+def initialize(client, url, keys_file, token_file, shares, threshold, keys_password=None):
+    """Initialise Vault; the keys go to ``keys_file`` (encrypted with ``keys_password`` in
+    Ansible Vault's format when given) and the root token to ``token_file``.
 
     Both files are created (empty, 0600) before Vault is asked, so keys are never issued
     with nowhere to keep them (never over existing ones, see :func:`ensure`); they are
@@ -94,7 +103,10 @@ def initialize(client, url, keys_file, token_file, shares, threshold):
         raise request_error(error, url, "sys/init", "initialise")
     record = dict(keys_base64=answer["keys_base64"], root_token=answer["root_token"], shares=shares,
                   threshold=threshold)
-    fill(reserved[0][1], keys_file, json.dumps(record, indent=2) + "\n")
+    text = json.dumps(record, indent=2) + "\n"
+    if keys_password:
+        text = encrypted.encrypt(text.encode("utf-8"), keys_password)
+    fill(reserved[0][1], keys_file, text)
     if token_file:
         fill(reserved[1][1], token_file, answer["root_token"])
 
@@ -132,8 +144,10 @@ def wait_active(client, url, timeout=30.0, clock=time.monotonic, sleep=time.slee
         sleep(0.5)
 
 
-def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, check_mode):
-    """Initialise (when not) and unseal (when sealed and ``do_unseal``); what was done."""
+def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, check_mode, keys_password=None):
+    """Initialise (when not) and unseal (when sealed and ``do_unseal``); what was done.
+    ``keys_password`` (bytes) encrypts the keys file a new Vault's keys go to, and
+    decrypts an encrypted one to unseal."""
     if not 1 <= threshold <= shares:
         raise VaultError("key_threshold must be between 1 and key_shares (%d), got %d" % (shares, threshold))
     if threshold == 1 and shares > 1:
@@ -147,10 +161,10 @@ def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, che
         if check_mode:
             return dict(changed=True, done=done + (["unsealed"] if do_unseal else []), initialized=False,
                         sealed=True)
-        initialize(client, url, keys_file, token_file, shares, threshold)
+        initialize(client, url, keys_file, token_file, shares, threshold, keys_password)
         status = seal_status(client, url)
     if status.get("sealed") and do_unseal:
-        keys = read_keys(keys_file, url)
+        keys = read_keys(keys_file, url, keys_password)
         done.append("unsealed")
         if not check_mode:
             unseal(client, url, keys)

@@ -14,7 +14,7 @@ import stat
 import pytest
 
 from ansible_collections.gitops.progressive.plugins.module_utils.sim import routing, traffic
-from ansible_collections.gitops.progressive.plugins.module_utils.vault import config, credentials, init
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import config, credentials, encrypted, init
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import VaultError, require_unsealed
 
 
@@ -221,6 +221,62 @@ def test_wrong_keys_leave_it_sealed_with_a_clear_error(tmp_path):
     keys.write_text(json.dumps(dict(keys_base64=["x"])))
     with pytest.raises(VaultError, match="still sealed after the 1 keys"):
         init.ensure(FakeClient(initialized=True), "http://127.0.0.1:1", str(keys), None, 3, 2, True, False)
+
+
+def ansible_vault(password):
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    return VaultLib([("default", VaultSecret(password))])
+
+
+def test_an_encrypted_keys_file_is_ansible_vaults_format_and_unseals(tmp_path):
+    client = FakeClient()
+    keys = tmp_path / "keys.vault"
+    init.ensure(client, "http://127.0.0.1:1", str(keys), None, 3, 2, False, False, b"pass phrase")
+    text = keys.read_text()
+    assert text.startswith("$ANSIBLE_VAULT;1.1;AES256\n") and "k0" not in text and "s.root" not in text
+    assert stat.S_IMODE(os.stat(str(keys)).st_mode) == 0o600
+    # Ansible's own implementation reads it...
+    assert json.loads(ansible_vault(b"pass phrase").decrypt(text))["keys_base64"] == ["k0", "k1", "k2"]
+    # ...and the module unseals with it.
+    result = init.ensure(client, "http://127.0.0.1:1", str(keys), None, 3, 2, True, False, b"pass phrase")
+    assert result["done"] == ["unsealed"] and client.sys.given == ["k0", "k1"]
+
+
+def test_a_keys_file_from_ansible_vault_encrypt_is_read(tmp_path):
+    keys = tmp_path / "keys.vault"
+    keys.write_bytes(ansible_vault(b"other").encrypt(json.dumps(dict(keys_base64=["a", "b"]))))
+    client = FakeClient(initialized=True)
+    init.ensure(client, "http://127.0.0.1:1", str(keys), None, 3, 2, True, False, b"other")
+    assert client.sys.given == ["a", "b"]
+
+
+@pytest.mark.parametrize("password, message", [
+    (None, "is encrypted with Ansible Vault: give its password"),
+    (b"wrong", "cannot be decrypted with the password given"),
+])
+def test_an_encrypted_keys_file_needs_its_password(password, message, tmp_path):
+    keys = tmp_path / "keys.vault"
+    keys.write_text(encrypted.encrypt(b'{"keys_base64": ["a"]}', b"right"))
+    client = FakeClient(initialized=True)
+    with pytest.raises(VaultError, match=message) as raised:
+        init.ensure(client, "http://127.0.0.1:1", str(keys), None, 3, 2, True, False, password)
+    assert raised.value.details["vault_state"] == "sealed" and client.sys.given == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("$ANSIBLE_VAULT;1.1;AES256\nzz\n", "not a well-formed Ansible Vault file"),
+    ("$ANSIBLE_VAULT;1.1;AES128\n00\n", "only AES256 is read"),
+])
+def test_a_malformed_encrypted_file_is_named(text, message):
+    with pytest.raises(VaultError, match=message):
+        encrypted.decrypt(text, b"p", "/k")
+
+
+def test_the_same_text_encrypts_differently_each_time():
+    assert encrypted.encrypt(b"x", b"p") != encrypted.encrypt(b"x", b"p")
+    with pytest.raises(VaultError, match="empty password"):
+        encrypted.encrypt(b"x", b"")
 
 
 @pytest.mark.parametrize("threshold, message", [(0, "between 1 and key_shares"), (4, "between 1 and key_shares"),
