@@ -56,8 +56,8 @@ options:
         and decrypted with to unseal. A file encrypted with C(ansible-vault encrypt) is
         read the same way.
       - Without it the file is plain JSON (mode 0600); an encrypted one cannot be read.
-      - The root token of O(token_file) stays plain (mode 0600): community.hashi_vault reads
-        it from there. Leave O(token_file) out and revoke or rotate the root token where
+      - The root token of O(token_file) stays plain (mode 0600), since community.hashi_vault
+        reads it from there. Leave O(token_file) out and revoke or rotate the root token where
         that file is not wanted.
     type: str
   token_file:
