@@ -27,7 +27,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, os.path.join(ROOT, ".build", "collections"))
 
-from conftest import free_port  # noqa: E402
+from conftest import free_port, recap  # noqa: E402
 
 INVENTORY = os.path.join(ROOT, "tests", "integration", "inventory.yml")
 CLUSTER = os.path.join(ROOT, "tests", "integration", "playbooks", "cluster.yml")
@@ -45,8 +45,7 @@ def playbook(path, variables):
     seconds = time.monotonic() - started
     if done.returncode != 0:
         raise SystemExit("%s failed:\n%s" % (os.path.basename(path), (done.stdout + done.stderr)[-3000:]))
-    changed = [line for line in done.stdout.splitlines() if line.startswith("sim ")][-1].split("changed=")[1].split()[0]
-    return seconds, int(changed)
+    return seconds, recap(done.stdout)["changed"]
 
 
 def app_client(variables, url):

@@ -78,6 +78,15 @@ options:
     description: The database role whose credentials are read.
     type: str
     required: true
+  transit_key:
+    description:
+      - The app's transit key. When given, a random value is encrypted with it and decrypted
+        back as the app's token, as the app does with what it stores (RV(transit_checked)).
+    type: str
+  transit_mount:
+    description: Path of the transit secrets engine.
+    type: str
+    default: transit
   revoke:
     description: Revoke the login token, and the credentials with it, before returning.
     type: bool
@@ -137,6 +146,10 @@ policies:
   returned: success
   type: list
   elements: str
+transit_checked:
+  description: Whether a value was encrypted and decrypted back with O(transit_key).
+  returned: success
+  type: bool
 revoked:
   description: Whether the login token, and the credentials with it, were revoked.
   returned: success
@@ -172,6 +185,9 @@ def main():
         auth_role=dict(type="str", required=True),
         database_mount=dict(type="str", default="database"),
         database_role=dict(type="str", required=True),
+        # A key's name, not a key.
+        transit_key=dict(type="str", no_log=False),
+        transit_mount=dict(type="str", default="transit"),
         revoke=dict(type="bool", default=False),
         return_password=dict(type="bool", default=False, no_log=False),
     )
@@ -188,7 +204,8 @@ def main():
                                                      params["service_account"], params["audiences"])
 
         found = credentials.issue(client, url, jwt, who, params["auth_mount"], params["auth_role"],
-                                  params["database_mount"], params["database_role"], revoke=params["revoke"])
+                                  params["database_mount"], params["database_role"], revoke=params["revoke"],
+                                  transit=(params["transit_mount"], params["transit_key"]) if params["transit_key"] else None)
     except CollectionError as error:
         module.fail_json(msg=str(error), **error.details)
     if not params["return_password"]:

@@ -64,6 +64,12 @@ class PlaybookRun:
         return found
 
 
+def recap(output, host="sim"):
+    """The PLAY RECAP counts of ``host`` in what the default callback printed."""
+    line = [text for text in output.splitlines() if text.startswith(host + " ")][-1]
+    return {key: int(value) for key, value in (part.split("=") for part in line.split()[2:])}
+
+
 def _playbook_command(playbook, extra_vars, check, inventory=None):
     """A test playbook by name (tests/integration/playbooks), or a path (the collection's own)."""
     command = ["ansible-playbook", "-i", inventory or os.path.join(HERE, "inventory.yml"),

@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import HERE, ROOT, free_port
+from conftest import HERE, ROOT, free_port, recap
 from listeners import describe, listening_sockets, not_on_loopback
 
 PLAYBOOK = os.path.join(HERE, "playbooks", "vault.yml")
@@ -36,12 +36,6 @@ def run(playbook, variables, check=False):
                ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     return done.returncode, done.stdout + done.stderr
-
-
-def recap(output):
-    """The PLAY RECAP counts of host sim."""
-    line = [text for text in output.splitlines() if text.startswith("sim ")][-1]
-    return {key: int(value) for key, value in (part.split("=") for part in line.split()[2:])}
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +207,12 @@ def test_the_app_wiring_task_proves_it_and_vault_sealed_or_stopped_fails_clearly
     code, output = run(APP_PLAYBOOK, variables)
     vault["outputs"].append(output)
     assert code == 0, output[-3000:]
-    assert "revoked: true" in output or '"revoked": true' in output
+    assert '"revoked": true' in output and '"transit_checked": true' in output, output[-3000:]
+    # Another app's transit key is refused to webapp's token, named in the error.
+    code, output = run(APP_PLAYBOOK, dict(variables, app_transit_key="brief"))
+    vault["outputs"].append(output)
+    assert code != 0 and "refused transit/encrypt/brief (permission denied) while trying to encrypt and decrypt " \
+        "with transit key transit/brief as service account vault-webapp/webapp" in output, output[-3000:]
 
     root = root_client(vault)
     root.sys.seal()

@@ -80,14 +80,15 @@ def _env_number(pod, name, default, low, high):
 
 class VaultNeed(tuple):
     """What an app asks Vault for: ``(address, namespace, service_account, auth_role,
-    database_role, auth_mount, database_mount)``."""
+    database_role, auth_mount, database_mount, transit_key, transit_mount)``; no transit
+    key, no transit."""
 
     __slots__ = ()
 
     def __new__(cls, address, namespace, service_account, auth_role, database_role, auth_mount="kubernetes",
-                database_mount="database"):
+                database_mount="database", transit_key=None, transit_mount="transit"):
         return tuple.__new__(cls, (address, namespace, service_account, auth_role, database_role, auth_mount,
-                                   database_mount))
+                                   database_mount, transit_key, transit_mount))
 
     address = property(lambda self: self[0])
     namespace = property(lambda self: self[1])
@@ -96,6 +97,8 @@ class VaultNeed(tuple):
     database_role = property(lambda self: self[4])
     auth_mount = property(lambda self: self[5])
     database_mount = property(lambda self: self[6])
+    transit_key = property(lambda self: self[7])
+    transit_mount = property(lambda self: self[8])
 
 
 def _env_text(pod, name):
@@ -107,7 +110,8 @@ def _env_text(pod, name):
 
 
 def vault_need(pod):
-    """The pod's VaultNeed (from VAULT_ADDR and VAULT_ROLE), or None."""
+    """The pod's VaultNeed (from VAULT_ADDR and VAULT_ROLE, and the VAULT_* variables the
+    apps role sets beside them), or None."""
     address, role = _env_text(pod, "VAULT_ADDR"), _env_text(pod, "VAULT_ROLE")
     if not address or not role:
         return None
@@ -115,7 +119,8 @@ def vault_need(pod):
     return VaultNeed(address, (pod.get("metadata") or {}).get("namespace"),
                      spec.get("serviceAccountName") or "default", role,
                      _env_text(pod, "VAULT_DATABASE_ROLE") or role, _env_text(pod, "VAULT_AUTH_MOUNT") or "kubernetes",
-                     _env_text(pod, "VAULT_DATABASE_MOUNT") or "database")
+                     _env_text(pod, "VAULT_DATABASE_MOUNT") or "database", _env_text(pod, "VAULT_TRANSIT_KEY"),
+                     _env_text(pod, "VAULT_TRANSIT_MOUNT") or "transit")
 
 
 def workload_of(pod):

@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, gitops.progressive contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """An app's database credentials, the way the app gets them: its service account's token
-(from the API server's TokenRequest), a Kubernetes-auth login, then ``<mount>/creds/<role>``.
+(from the API server's TokenRequest), a Kubernetes-auth login, then ``<mount>/creds/<role>``,
+and, when it has a transit key, a value encrypted and decrypted back with that key.
 
 Used to prove the wiring of an app (log in, get credentials, hand them back only when
 asked, revoke the lease right away when asked) and to give a job the app's credentials.
@@ -11,6 +12,9 @@ failed login.
 """
 
 from __future__ import annotations
+
+import base64
+import os
 
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import SERVICE_ACCOUNT
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import (
@@ -33,8 +37,9 @@ def service_account_token(kube, namespace, name, audiences=None, seconds=600):
     return answer["status"]["token"]
 
 
-def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revoke=False):
-    """Log in as ``who`` (``namespace/name``) and read ``<db_mount>/creds/<db_role>``.
+def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revoke=False, transit=None):
+    """Log in as ``who`` (``namespace/name``) and read ``<db_mount>/creds/<db_role>``;
+    with ``transit`` (``(mount, key)``) also encrypt a value with that key and decrypt it back.
 
     ``jwt`` is the service account's token, or a function that gets it, called only once
     Vault is known to be unsealed.
@@ -63,7 +68,13 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
         raise request_error(error, url, "%s/creds/%s" % (db_mount, db_role), doing)
     found = dict(username=answer["data"]["username"], password=answer["data"]["password"],
                  lease_id=answer["lease_id"], lease_duration=answer["lease_duration"], policies=policies,
-                 token_ttl=login["auth"].get("lease_duration"), revoked=False)
+                 token_ttl=login["auth"].get("lease_duration"), revoked=False, transit_checked=False)
+    if transit:
+        try:
+            found["transit_checked"] = round_trip(client, url, transit[0], transit[1], who)
+        except VaultError:
+            _revoke_token(client)
+            raise
     if revoke:
         # The lease is the login token's child: revoking the token revokes the credentials.
         found["revoked"] = _revoke_token(client)
@@ -73,6 +84,25 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
                              vault_state="unsealed")
     client.token = None
     return found
+
+
+def round_trip(client, url, mount, key, who):
+    """Encrypt a random value with transit key ``mount/key`` and decrypt it back, as the
+    app does with what it stores; True, or a VaultError naming the key."""
+    doing = "encrypt and decrypt with transit key %s/%s as service account %s" % (mount, key, who)
+    value = base64.b64encode(os.urandom(16)).decode("ascii")
+    try:
+        ciphertext = client.secrets.transit.encrypt_data(name=key, plaintext=value, mount_point=mount)["data"]["ciphertext"]
+    except Exception as error:  # pylint: disable=broad-except
+        raise request_error(error, url, "%s/encrypt/%s" % (mount, key), doing)
+    try:
+        opened = client.secrets.transit.decrypt_data(name=key, ciphertext=ciphertext, mount_point=mount)
+    except Exception as error:  # pylint: disable=broad-except
+        raise request_error(error, url, "%s/decrypt/%s" % (mount, key), doing)
+    if opened["data"]["plaintext"] != value or value in ciphertext:
+        raise VaultError("%s did not give back what transit key %s/%s encrypted for service account %s"
+                         % (describe(url), mount, key, who), vault_state="unsealed")
+    return True
 
 
 def _revoke_token(client):

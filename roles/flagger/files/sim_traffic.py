@@ -182,8 +182,9 @@ def make_handler(registry, rps, find_service, loadtester, loadtester_service, an
 
 def vault_asker(kube):
     """What an app that needs Vault does before it answers: log in to Vault as its service
-    account (a TokenRequest token, Kubernetes auth) and get its database credentials (the
-    login token is revoked at once, and the credentials with it)."""
+    account (a TokenRequest token, Kubernetes auth), get its database credentials and, with
+    a transit key, encrypt and decrypt a value with it (the login token is revoked at once,
+    and the credentials with it)."""
 
     def ask(need):
         import hvac
@@ -195,7 +196,8 @@ def vault_asker(kube):
                           lambda: credentials.service_account_token(kube, need.namespace, need.service_account,
                                                                     seconds=600),
                           "%s/%s" % (need.namespace, need.service_account), need.auth_mount, need.auth_role,
-                          need.database_mount, need.database_role, revoke=True)
+                          need.database_mount, need.database_role, revoke=True,
+                          transit=(need.transit_mount, need.transit_key) if need.transit_key else None)
 
     return ask
 

@@ -329,8 +329,10 @@ def test_a_pod_needs_vault_when_its_template_names_vault_and_a_role():
            "spec": {"serviceAccountName": "web", "containers": [{"env": [
                {"name": "VAULT_ADDR", "value": "http://127.0.0.1:8200"}, {"name": "VAULT_ROLE", "value": "web"}]}]}}
     need = traffic.vault_need(pod)
-    assert need == ("http://127.0.0.1:8200", "web", "web", "web", "web", "kubernetes", "database")
-    assert need.database_role == "web"
+    assert need == ("http://127.0.0.1:8200", "web", "web", "web", "web", "kubernetes", "database", None, "transit")
+    assert need.database_role == "web" and need.transit_key is None
+    pod["spec"]["containers"][0]["env"].append({"name": "VAULT_TRANSIT_KEY", "value": "web-key"})
+    assert traffic.vault_need(pod).transit_key == "web-key"
     pod["spec"]["containers"][0]["env"] = pod["spec"]["containers"][0]["env"][:1]
     assert traffic.vault_need(pod) is None
 
@@ -389,3 +391,44 @@ def test_an_app_that_needs_vault_answers_503_while_vault_does_not_serve_it():
     assert status == 503 and "Vault at http://v is sealed" in body["error"]
     answers.vault_check = lambda need: (True, "")
     assert answers.answer(Service, "GET", "/")[0] == 200
+
+
+class FakeTransit:
+    """transit/encrypt and transit/decrypt of one key; ``broken`` gives back another value."""
+
+    def __init__(self, key="web", broken=False):
+        self.key, self.broken, self.calls = key, broken, []
+
+    def encrypt_data(self, name, plaintext, mount_point):
+        self.calls.append(("encrypt", mount_point, name))
+        if name != self.key:
+            raise type("Forbidden", (Exception,), {})("permission denied")
+        return {"data": {"ciphertext": "vault:v1:" + plaintext[::-1]}}
+
+    def decrypt_data(self, name, ciphertext, mount_point):
+        self.calls.append(("decrypt", mount_point, name))
+        plaintext = ciphertext[len("vault:v1:"):][::-1]
+        return {"data": {"plaintext": "other" if self.broken else plaintext}}
+
+
+def transit_client(**transit):
+    client = FakeClient(initialized=True, sealed=False)
+    client.secrets = type("Secrets", (), {})()
+    client.secrets.transit = FakeTransit(**transit)
+    return client
+
+
+def test_the_transit_round_trip_encrypts_and_decrypts_with_the_apps_key():
+    client = transit_client()
+    assert credentials.round_trip(client, "http://v", "transit", "web", "ns/web") is True
+    assert client.secrets.transit.calls == [("encrypt", "transit", "web"), ("decrypt", "transit", "web")]
+
+
+@pytest.mark.parametrize("transit, key, message", [
+    (dict(), "other", r"refused transit/encrypt/other \(permission denied\) while trying to encrypt and decrypt "
+                      r"with transit key transit/other as service account ns/web"),
+    (dict(broken=True), "web", "did not give back what transit key transit/web encrypted for service account ns/web"),
+])
+def test_a_transit_round_trip_that_fails_names_the_key(transit, key, message):
+    with pytest.raises(VaultError, match=message):
+        credentials.round_trip(transit_client(**transit), "http://v", "transit", key, "ns/web")
