@@ -45,8 +45,10 @@ options:
         with C(keys_base64), C(root_token), C(shares), C(threshold); mode 0600, its directory
         0700 when created), and read from to unseal it.
       - An existing file is never overwritten; initialising a Vault while it exists fails.
-      - With O(keys_file_password) it is written encrypted in Ansible Vault's format
-        (1.1, AES256) and never lies on disk in plain text; C(ansible-vault view) reads it.
+      - With O(keys_file_password) a new Vault's keys are written encrypted in Ansible Vault's
+        format (1.1, AES256) and never lie on disk in plain text; C(ansible-vault view) reads
+        them. A file written in plain JSON before stays so (with a warning) until
+        C(ansible-vault encrypt) is run on it with the same password.
       - Keep it out of git.
     type: path
     required: true
@@ -56,6 +58,7 @@ options:
         and decrypted with to unseal. A file encrypted with C(ansible-vault encrypt) is
         read the same way.
       - Without it the file is plain JSON (mode 0600); an encrypted one cannot be read.
+      - Whitespace around it is dropped, as C(ansible-vault) drops it from a password file.
       - The root token of O(token_file) stays plain (mode 0600), since community.hashi_vault
         reads it from there. Leave O(token_file) out and revoke or rotate the root token where
         that file is not wanted.
@@ -119,6 +122,10 @@ sealed:
   description: Whether Vault is sealed.
   returned: always
   type: bool
+keys_file_encrypted:
+  description: Whether O(keys_file) is encrypted with Ansible Vault; null when it cannot be read.
+  returned: success
+  type: bool
 version:
   description: Vault's version.
   returned: when Vault answered
@@ -151,7 +158,8 @@ def main():
     )
     module = HashiVaultModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
-    password = params["keys_file_password"]
+    # ansible-vault strips the password it reads from a file or a prompt: the same here.
+    password = (params["keys_file_password"] or "").strip()
     if password and not encrypted.HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography", reason="to encrypt the keys file"))
     try:
@@ -161,6 +169,9 @@ def main():
                              module.check_mode, password.encode("utf-8") if password else None)
     except CollectionError as error:
         module.fail_json(msg=str(error), **error.details)
+    if password and result["keys_file_encrypted"] is False:
+        module.warn("%s is plain JSON although keys_file_password is given (it was written without one): run "
+                    "ansible-vault encrypt on it with the same password" % params["keys_file"])
     module.exit_json(**result)
 
 

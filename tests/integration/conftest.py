@@ -172,38 +172,58 @@ def _port_range():
     roles' fixed defaults (below 20000, which molecule uses beside the tests): a port
     picked here and bound a minute later cannot be taken in between by kwokctl's own
     picks (port 0) or by an outgoing connection's local port. Each pytest-xdist worker
-    has its own slice, so two workers never pick the same port.
+    has its own slice, so two workers never pick the same port. Where the ephemeral range
+    leaves no room below it, the ports above it; where neither has room, None.
     """
-    low, high = 20000, 32768
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
             first, last = (int(field) for field in handle.read().split())
     except (OSError, ValueError):
         first, last = 32768, 60999
-    if first - low < 2048:
-        # The ephemeral range starts low here: take the ports above it instead.
-        low, high = last + 1, 65536
+    workers = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    index = int(worker[2:]) if worker[2:].isdigit() else 0
-    size = (high - low) // max(workers, 1)
-    return low + index * size, low + (index + 1) * size
+    index = int(worker[2:]) % workers if worker[2:].isdigit() else 0
+    # Below the ephemeral range, else above it (where it starts low); None: no room outside it.
+    for low, high in ((20000, first), (max(last + 1, 20000), 65536)):
+        if high - low >= 512 * workers:
+            size = (high - low) // workers
+            return low + index * size, low + (index + 1) * size
+    return None
 
 
 class _Ports:
-    """Hands out free loopback ports from this process's slice, never the same one twice."""
+    """Hands out free loopback ports from this process's slice, never the same one twice
+    (until the slice wraps around); the kernel's picks where there is no slice."""
 
     def __init__(self):
-        self.low, self.high = _port_range()
-        self.next = self.low + random.randrange(self.high - self.low)
+        self.slice = _port_range()
+        self.given = set()
+        if self.slice:
+            self.next = self.slice[0] + random.randrange(self.slice[1] - self.slice[0])
 
     def block(self, size):
-        for _attempt in range(self.high - self.low):
-            base = self.next if self.next + size <= self.high else self.low
+        if not self.slice:
+            return self._kernel_block(size)
+        low, high = self.slice
+        if size > high - low:
+            raise RuntimeError("a block of %d ports does not fit in this worker's ports %d-%d" % (size, low, high - 1))
+        for _attempt in range(high - low):
+            base = self.next if self.next + size <= high else low
             self.next = base + size
             if all(_bindable(port) for port in range(base, base + size)):
                 return base
-        raise RuntimeError("no block of %d free ports in %d-%d" % (size, self.low, self.high - 1))
+        raise RuntimeError("no block of %d free ports in %d-%d" % (size, low, high - 1))
+
+    def _kernel_block(self, size):
+        for _attempt in range(200):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                base = probe.getsockname()[1]
+            ports = range(base, base + size)
+            if base + size <= 65536 and self.given.isdisjoint(ports) and all(_bindable(port) for port in ports):
+                self.given.update(ports)
+                return base
+        raise RuntimeError("no block of %d free ports" % size)
 
 
 def _bindable(port):

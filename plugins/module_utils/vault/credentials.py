@@ -60,21 +60,12 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
                                 "is the role bound to this service account and namespace?" % (
                                     describe(url), who, auth_role, first_line(error, 200)), vault_state="unsealed")
         raise raised
-    policies = sorted(login["auth"].get("token_policies") or login["auth"].get("policies") or [])
     try:
-        answer = client.secrets.database.generate_credentials(name=db_role, mount_point=db_mount)
-    except Exception as error:  # pylint: disable=broad-except
+        found = _use_login(client, url, login, doing, db_mount, db_role, transit, who)
+    except BaseException:
+        # Whatever went wrong, the login (and any credentials it got) ends here.
         _revoke_token(client)
-        raise request_error(error, url, "%s/creds/%s" % (db_mount, db_role), doing)
-    found = dict(username=answer["data"]["username"], password=answer["data"]["password"],
-                 lease_id=answer["lease_id"], lease_duration=answer["lease_duration"], policies=policies,
-                 token_ttl=login["auth"].get("lease_duration"), revoked=False, transit_checked=False)
-    if transit:
-        try:
-            found["transit_checked"] = round_trip(client, url, transit[0], transit[1], who)
-        except VaultError:
-            _revoke_token(client)
-            raise
+        raise
     if revoke:
         # The lease is the login token's child: revoking the token revokes the credentials.
         found["revoked"] = _revoke_token(client)
@@ -83,6 +74,21 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
                              "stay valid for up to %s s" % (describe(url), found["lease_id"], who, found["lease_duration"]),
                              vault_state="unsealed")
     client.token = None
+    return found
+
+
+def _use_login(client, url, login, doing, db_mount, db_role, transit, who):
+    """The database credentials (and the transit round trip) as the logged-in app."""
+    try:
+        answer = client.secrets.database.generate_credentials(name=db_role, mount_point=db_mount)
+        found = dict(username=answer["data"]["username"], password=answer["data"]["password"],
+                     lease_id=answer["lease_id"], lease_duration=answer["lease_duration"],
+                     policies=sorted(login["auth"].get("token_policies") or login["auth"].get("policies") or []),
+                     token_ttl=login["auth"].get("lease_duration"), revoked=False, transit_checked=False)
+    except Exception as error:  # pylint: disable=broad-except
+        raise request_error(error, url, "%s/creds/%s" % (db_mount, db_role), doing)
+    if transit:
+        found["transit_checked"] = round_trip(client, url, transit[0], transit[1], who)
     return found
 
 
@@ -96,10 +102,10 @@ def round_trip(client, url, mount, key, who):
     except Exception as error:  # pylint: disable=broad-except
         raise request_error(error, url, "%s/encrypt/%s" % (mount, key), doing)
     try:
-        opened = client.secrets.transit.decrypt_data(name=key, ciphertext=ciphertext, mount_point=mount)
+        opened = client.secrets.transit.decrypt_data(name=key, ciphertext=ciphertext, mount_point=mount)["data"]["plaintext"]
     except Exception as error:  # pylint: disable=broad-except
         raise request_error(error, url, "%s/decrypt/%s" % (mount, key), doing)
-    if opened["data"]["plaintext"] != value or value in ciphertext:
+    if opened != value or value in ciphertext:
         raise VaultError("%s did not give back what transit key %s/%s encrypted for service account %s"
                          % (describe(url), mount, key, who), vault_state="unsealed")
     return True

@@ -19,6 +19,7 @@ import hmac as hmac_compare
 import os
 
 try:
+    from cryptography.hazmat.backends import default_backend
     from cryptography.hazmat.primitives import hashes, padding
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.hmac import HMAC
@@ -38,12 +39,14 @@ def is_encrypted(text):
 
 
 def _keys(password, salt):
-    derived = PBKDF2HMAC(algorithm=hashes.SHA256(), length=80, salt=salt, iterations=ROUNDS).derive(password)
+    # The backend argument, as Ansible passes it: cryptography before 3.1 needs it.
+    derived = PBKDF2HMAC(algorithm=hashes.SHA256(), length=80, salt=salt, iterations=ROUNDS,
+                         backend=default_backend()).derive(password)
     return derived[:32], derived[32:64], derived[64:]
 
 
 def _hmac(key, data):
-    digest = HMAC(key, hashes.SHA256())
+    digest = HMAC(key, hashes.SHA256(), backend=default_backend())
     digest.update(data)
     return digest.finalize()
 
@@ -55,12 +58,26 @@ def encrypt(plaintext, password, salt=None):
     salt = salt or os.urandom(32)
     cipher_key, hmac_key, nonce = _keys(password, salt)
     padder = padding.PKCS7(128).padder()
-    encryptor = Cipher(algorithms.AES(cipher_key), modes.CTR(nonce)).encryptor()
+    encryptor = Cipher(algorithms.AES(cipher_key), modes.CTR(nonce), backend=default_backend()).encryptor()
     ciphertext = encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
     body = binascii.hexlify(b"\n".join([binascii.hexlify(salt), binascii.hexlify(_hmac(hmac_key, ciphertext)),
                                         binascii.hexlify(ciphertext)])).decode("ascii")
     lines = [HEADER + ";1.1;AES256"] + [body[start:start + 80] for start in range(0, len(body), 80)]
     return "\n".join(lines) + "\n"
+
+
+def self_test(password):
+    """Encrypt and decrypt a throwaway text with ``password``; a VaultError if this
+    machine's cryptography cannot (before anything worth keeping is encrypted)."""
+    try:
+        if decrypt(encrypt(b"probe", password), password, "a test text") == b"probe":
+            return
+    except VaultError:
+        raise
+    except Exception as error:  # pylint: disable=broad-except
+        raise VaultError("cannot encrypt the keys file on this machine (%s: %s); nothing was initialised"
+                         % (type(error).__name__, error))
+    raise VaultError("encrypting and decrypting a test text gave another text; nothing was initialised")
 
 
 def decrypt(text, password, path):
@@ -80,7 +97,7 @@ def decrypt(text, password, path):
     if not hmac_compare.compare_digest(_hmac(hmac_key, ciphertext), digest):
         raise VaultError("%s cannot be decrypted with the password given (wrong password, or the file was changed)"
                          % path, vault_state="sealed")
-    decryptor = Cipher(algorithms.AES(cipher_key), modes.CTR(nonce)).decryptor()
+    decryptor = Cipher(algorithms.AES(cipher_key), modes.CTR(nonce), backend=default_backend()).decryptor()
     unpadder = padding.PKCS7(128).unpadder()
     padded = decryptor.update(ciphertext) + decryptor.finalize()
     try:

@@ -62,13 +62,14 @@ def read_keys(path, url, password=None):
                 raise VaultError("the keys file %s is encrypted with Ansible Vault: give its password "
                                  "(keys_file_password)" % path, vault_state="sealed")
             text = encrypted.decrypt(text, password, path)
-        keys = json.loads(text).get("keys_base64")
+        record = json.loads(text)
     except FileNotFoundError:
         raise VaultError("%s is sealed and its keys file %s does not exist: give the file written when it was "
                          "initialised" % (describe(url), path), vault_state="sealed")
-    except (OSError, ValueError, AttributeError) as error:
+    except (OSError, ValueError) as error:
         raise VaultError("the keys file %s cannot be read as JSON: %s" % (path, type(error).__name__),
                          vault_state="sealed")
+    keys = record.get("keys_base64") if isinstance(record, dict) else None
     if not keys or not isinstance(keys, list):
         raise VaultError("the keys file %s holds no keys_base64 list" % path, vault_state="sealed")
     return keys
@@ -158,6 +159,9 @@ def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, che
     if not status.get("initialized"):
         done.append("initialised")
         refuse_existing(url, keys_file, token_file)
+        if keys_password:
+            # Encryption that fails once Vault has issued its keys would lose them: try it first.
+            encrypted.self_test(keys_password)
         if check_mode:
             return dict(changed=True, done=done + (["unsealed"] if do_unseal else []), initialized=False,
                         sealed=True)
@@ -174,4 +178,13 @@ def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, che
     elif not status.get("sealed") and not check_mode:
         wait_active(client, url)
     return dict(changed=bool(done), done=done, initialized=True, sealed=bool(status.get("sealed")),
-                version=status.get("version"))
+                version=status.get("version"), keys_file_encrypted=file_encrypted(keys_file))
+
+
+def file_encrypted(path):
+    """Whether the keys file is in Ansible Vault's format; None when it cannot be read."""
+    try:
+        with open(path) as handle:
+            return encrypted.is_encrypted(handle.read(64))
+    except OSError:
+        return None

@@ -183,7 +183,7 @@ def test_init_writes_keys_and_token_owner_only_and_unseals(tmp_path):
     keys, token = str(tmp_path / "init" / "keys.json"), str(tmp_path / "init" / "root-token")
     result = init.ensure(client, "http://127.0.0.1:1", keys, token, 3, 2, True, False)
     assert result == dict(changed=True, done=["initialised", "unsealed"], initialized=True, sealed=False,
-                          version="2.7.2")
+                          version="2.7.2", keys_file_encrypted=False)
     assert "s.root" not in json.dumps(result)
     for path in (keys, token):
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
@@ -240,7 +240,7 @@ def test_an_encrypted_keys_file_is_ansible_vaults_format_and_unseals(tmp_path):
     assert json.loads(ansible_vault(b"pass phrase").decrypt(text))["keys_base64"] == ["k0", "k1", "k2"]
     # ...and the module unseals with it.
     result = init.ensure(client, "http://127.0.0.1:1", str(keys), None, 3, 2, True, False, b"pass phrase")
-    assert result["done"] == ["unsealed"] and client.sys.given == ["k0", "k1"]
+    assert result["done"] == ["unsealed"] and client.sys.given == ["k0", "k1"] and result["keys_file_encrypted"]
 
 
 def test_a_keys_file_from_ansible_vault_encrypt_is_read(tmp_path):
@@ -432,3 +432,54 @@ def test_the_transit_round_trip_encrypts_and_decrypts_with_the_apps_key():
 def test_a_transit_round_trip_that_fails_names_the_key(transit, key, message):
     with pytest.raises(VaultError, match=message):
         credentials.round_trip(transit_client(**transit), "http://v", "transit", key, "ns/web")
+
+
+def logged_in_client(**transit):
+    """A client whose login and credentials work, recording revocations."""
+    client = transit_client(**transit)
+    revoked = []
+    client.auth = type("Auth", (), {})()
+    client.auth.kubernetes = type("Kubernetes", (), {"login": staticmethod(
+        lambda role, jwt, mount_point, use_token: {"auth": {"token_policies": ["web"], "lease_duration": 60}})})()
+    client.auth.token = type("Token", (), {"revoke_self": staticmethod(lambda: revoked.append(True))})()
+    client.secrets.database = type("Database", (), {"generate_credentials": staticmethod(
+        lambda name, mount_point: {"data": {"username": "u", "password": "p"}, "lease_id": "l", "lease_duration": 60})})()
+    return client, revoked
+
+
+def test_issue_with_transit_checks_it_and_revokes_when_asked():
+    client, revoked = logged_in_client()
+    found = credentials.issue(client, "http://v", "jwt", "ns/web", "kubernetes", "web", "database", "web",
+                              revoke=True, transit=("transit", "web"))
+    assert found["transit_checked"] and found["revoked"] and revoked == [True]
+
+
+@pytest.mark.parametrize("transit, message", [
+    (dict(broken=True), "did not give back what transit key transit/web encrypted"),
+    (dict(key="other"), r"refused transit/encrypt/web \(permission denied\)"),
+])
+def test_a_failed_transit_round_trip_still_revokes_the_login(transit, message):
+    client, revoked = logged_in_client(**transit)
+    with pytest.raises(VaultError, match=message):
+        credentials.issue(client, "http://v", "jwt", "ns/web", "kubernetes", "web", "database", "web",
+                          transit=("transit", "web"))
+    assert revoked == [True]
+
+
+def test_encryption_that_cannot_work_stops_the_init_before_vault_is_asked(tmp_path, monkeypatch):
+    def broken(*args):
+        raise TypeError("backend required")
+
+    monkeypatch.setattr(encrypted, "_keys", broken)
+    client = FakeClient()
+    with pytest.raises(VaultError, match=r"cannot encrypt the keys file on this machine \(TypeError: backend required\); "
+                                         "nothing was initialised"):
+        init.ensure(client, "http://127.0.0.1:1", str(tmp_path / "keys"), None, 3, 2, True, False, b"pw")
+    assert not client.sys.status["initialized"] and not (tmp_path / "keys").exists()
+
+
+def test_keys_file_json_that_is_not_an_object_is_named(tmp_path):
+    keys = tmp_path / "keys.json"
+    keys.write_text("[1, 2]")
+    with pytest.raises(VaultError, match="holds no keys_base64 list"):
+        init.ensure(FakeClient(initialized=True), "http://127.0.0.1:1", str(keys), None, 3, 2, True, False)
