@@ -205,7 +205,7 @@ def main():
 
         found = credentials.issue(client, url, jwt, who, params["auth_mount"], params["auth_role"],
                                   params["database_mount"], params["database_role"], revoke=params["revoke"],
-                                  transit=(params["transit_mount"], params["transit_key"]) if params["transit_key"] else None)
+                                  transit_key=params["transit_key"], transit_mount=params["transit_mount"])
     except CollectionError as error:
         module.fail_json(msg=str(error), **error.details)
     if not params["return_password"]:

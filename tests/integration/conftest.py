@@ -34,15 +34,15 @@ class PlaybookRun:
     def custom_stats(self):
         return self.output.get("global_custom_stats", {})
 
-    def results(self, task_name):
-        """Every host result of the tasks with this name, in run order (at least one)."""
+    def results(self, task_name, host="sim"):
+        """Every result of ``host`` for the tasks with this name, in run order (at least one)."""
         found = []
         for play in self.output.get("plays", []):
             for task in play.get("tasks", []):
                 name = task["task"]["name"]
                 # Role tasks are reported as "<role> : <task name>".
                 if name == task_name or name.endswith(" : " + task_name):
-                    found.append(task["hosts"]["sim"])
+                    found.append(task["hosts"][host])
         assert found, "no result for task %r in:\n%s" % (task_name, self.raw[-3000:])
         return found
 

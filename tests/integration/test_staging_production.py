@@ -245,8 +245,7 @@ def follow_pushed_tag(environments, tag, variables=None, timeout=900):
 
 def followed(run):
     """The result of follow_automation.yml's git_release task."""
-    return [task["hosts"]["staging-sim"] for play in run.output["plays"] for task in play["tasks"]
-            if task["task"]["name"] == "Follow the release image automation makes of the pushed tag"][0]
+    return run.results("Follow the release image automation makes of the pushed tag", host="staging-sim")[0]
 
 
 def policy_tag(kube):

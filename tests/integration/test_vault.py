@@ -38,13 +38,16 @@ def run(playbook, variables, check=False):
     return done.returncode, done.stdout + done.stderr
 
 
+def own_vault(sim_cluster, state_dir, **more):
+    """The role's variables for a Vault of the test's own: its state directory and free ports."""
+    return dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"], vault_state_dir=state_dir,
+                vault_port=free_port(), vault_cluster_port=free_port(), vault_postgres_port=free_port(), **more)
+
+
 @pytest.fixture(scope="module")
 def vault(sim_cluster, kube, tmp_path_factory):
     state = str(tmp_path_factory.mktemp("vault"))
-    variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"],
-                     vault_state_dir=os.path.join(state, "vault"), vault_port=free_port(),
-                     vault_cluster_port=free_port(), vault_postgres_port=free_port(),
-                     apps_enabled=list(CATALOG), apps_catalog=CATALOG)
+    variables = own_vault(sim_cluster, os.path.join(state, "vault"), apps_enabled=list(CATALOG), apps_catalog=CATALOG)
     outputs = []
     try:
         started = time.monotonic()
@@ -273,9 +276,7 @@ def test_no_key_token_or_password_appears_in_any_output_at_vvv(vault, kube):
 
 def test_check_mode_from_nothing_reports_changes_and_starts_or_writes_nothing(sim_cluster, tmp_path):
     state = str(tmp_path / "vault")
-    variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"], vault_state_dir=state,
-                     vault_port=free_port(), vault_cluster_port=free_port(), vault_postgres_port=free_port(),
-                     apps_enabled=["webapp"], apps_catalog={"webapp": CATALOG["webapp"]})
+    variables = own_vault(sim_cluster, state, apps_enabled=["webapp"], apps_catalog={"webapp": CATALOG["webapp"]})
     code, output = run(PLAYBOOK, variables, check=True)
     assert code == 0, output[-3000:]
     assert recap(output)["changed"] > 0
@@ -293,9 +294,7 @@ def test_the_keys_file_can_be_kept_encrypted_with_ansible_vault(sim_cluster, tmp
     import hvac
 
     state, password = str(tmp_path / "vault"), "correct horse %d" % time.time_ns()
-    variables = dict(sim_cluster["vars"], cluster_kubeconfig=sim_cluster["kubeconfig"], vault_state_dir=state,
-                     vault_port=free_port(), vault_cluster_port=free_port(), vault_postgres_port=free_port(),
-                     apps_enabled=[], vault_keys_file_password=password)
+    variables = own_vault(sim_cluster, state, apps_enabled=[], vault_keys_file_password=password)
     keys_file = os.path.join(state, "init", "keys.json")
     outputs = []
     try:

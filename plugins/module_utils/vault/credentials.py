@@ -37,9 +37,10 @@ def service_account_token(kube, namespace, name, audiences=None, seconds=600):
     return answer["status"]["token"]
 
 
-def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revoke=False, transit=None):
+def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revoke=False, transit_key=None,
+          transit_mount="transit"):
     """Log in as ``who`` (``namespace/name``) and read ``<db_mount>/creds/<db_role>``;
-    with ``transit`` (``(mount, key)``) also encrypt a value with that key and decrypt it back.
+    with ``transit_key`` also encrypt a value with that key and decrypt it back.
 
     ``jwt`` is the service account's token, or a function that gets it, called only once
     Vault is known to be unsealed.
@@ -61,7 +62,9 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
                                     describe(url), who, auth_role, first_line(error, 200)), vault_state="unsealed")
         raise raised
     try:
-        found = _use_login(client, url, login, doing, db_mount, db_role, transit, who)
+        found = _database_credentials(client, url, login, doing, db_mount, db_role)
+        if transit_key:
+            found["transit_checked"] = round_trip(client, url, transit_mount, transit_key, who)
     except BaseException:
         # Whatever went wrong, the login (and any credentials it got) ends here.
         _revoke_token(client)
@@ -77,8 +80,8 @@ def issue(client, url, jwt, who, auth_mount, auth_role, db_mount, db_role, revok
     return found
 
 
-def _use_login(client, url, login, doing, db_mount, db_role, transit, who):
-    """The database credentials (and the transit round trip) as the logged-in app."""
+def _database_credentials(client, url, login, doing, db_mount, db_role):
+    """The database credentials as the logged-in app."""
     try:
         answer = client.secrets.database.generate_credentials(name=db_role, mount_point=db_mount)
         found = dict(username=answer["data"]["username"], password=answer["data"]["password"],
@@ -87,8 +90,6 @@ def _use_login(client, url, login, doing, db_mount, db_role, transit, who):
                      token_ttl=login["auth"].get("lease_duration"), revoked=False, transit_checked=False)
     except Exception as error:  # pylint: disable=broad-except
         raise request_error(error, url, "%s/creds/%s" % (db_mount, db_role), doing)
-    if transit:
-        found["transit_checked"] = round_trip(client, url, transit[0], transit[1], who)
     return found
 
 

@@ -4,9 +4,10 @@
 """Initialise and unseal a Vault (or OpenBao), keeping its keys out of every output.
 
 The unseal keys and the root token go to one place only: ``keys_file`` (JSON, created
-with mode 0600, never overwritten; Ansible Vault-encrypted when a password is given), and the root token alone to ``token_file`` (0600) for
-community.hashi_vault's token authentication (``token_path``/``token_file``), so that no
-later task carries the token in a variable. Nothing returned holds a key or a token.
+with mode 0600, never overwritten; Ansible Vault-encrypted when a password is given),
+and the root token alone to ``token_file`` (0600) for community.hashi_vault's token
+authentication (``token_path``/``token_file``), so that no later task carries the token
+in a variable. Nothing returned holds a key or a token.
 """
 
 from __future__ import annotations

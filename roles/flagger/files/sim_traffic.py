@@ -197,7 +197,7 @@ def vault_asker(kube):
                                                                     seconds=600),
                           "%s/%s" % (need.namespace, need.service_account), need.auth_mount, need.auth_role,
                           need.database_mount, need.database_role, revoke=True,
-                          transit=(need.transit_mount, need.transit_key) if need.transit_key else None)
+                          transit_key=need.transit_key, transit_mount=need.transit_mount)
 
     return ask
 

@@ -450,7 +450,7 @@ def logged_in_client(**transit):
 def test_issue_with_transit_checks_it_and_revokes_when_asked():
     client, revoked = logged_in_client()
     found = credentials.issue(client, "http://v", "jwt", "ns/web", "kubernetes", "web", "database", "web",
-                              revoke=True, transit=("transit", "web"))
+                              revoke=True, transit_key="web")
     assert found["transit_checked"] and found["revoked"] and revoked == [True]
 
 
@@ -462,7 +462,7 @@ def test_a_failed_transit_round_trip_still_revokes_the_login(transit, message):
     client, revoked = logged_in_client(**transit)
     with pytest.raises(VaultError, match=message):
         credentials.issue(client, "http://v", "jwt", "ns/web", "kubernetes", "web", "database", "web",
-                          transit=("transit", "web"))
+                          transit_key="web")
     assert revoked == [True]
 
 
