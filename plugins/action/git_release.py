@@ -2,16 +2,14 @@
 # Copyright: (c) 2026, gitops.progressive contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """git_release runs on the controller (the working copy lives there; progress reaches the
-console as it happens). The workflow is module_utils/git/release.py."""
+console as it happens). The release engine is module_utils/release/ (pipeline.py)."""
 
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.gitops.progressive.plugins.module_utils.git.release import (
-    GitRelease,
-    git_release_argument_spec,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.release.args import git_release_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.release.pipeline import git_release
 from ansible_collections.gitops.progressive.plugins.plugin_utils.release_action import run_release
 
 
@@ -20,4 +18,4 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
-        return run_release(self, super().run(tmp, task_vars), GitRelease, git_release_argument_spec())
+        return run_release(self, super().run(tmp, task_vars), git_release, git_release_argument_spec())

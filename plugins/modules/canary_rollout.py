@@ -239,7 +239,7 @@ watch:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.rollout_args import rollout_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.release.args import rollout_argument_spec
 
 
 def main():

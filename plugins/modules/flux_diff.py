@@ -22,6 +22,9 @@ description:
     it prunes.
   - Reports C(changed) when anything would change, so a playbook can branch on it; with
     C(--diff) the differences are shown.
+  - A Secret's values are never shown, nor anything derived from them, as with C(flux diff).
+    A value that changes reads C(***) marked "(before)" and "(after)", any other value
+    C(***); the output is the same whatever the values are.
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
@@ -36,7 +39,7 @@ attributes:
     details: Never stores anything, in or out of check mode; only dry runs are sent.
   diff_mode:
     support: full
-    details: The live and the would-be objects, as YAML.
+    details: The live and the would-be objects, as YAML, with Secret values masked.
 requirements:
   - kubernetes >= 24.2.0
   - C(kustomize) or C(kubectl) on PATH for paths with a C(kustomization.yaml)

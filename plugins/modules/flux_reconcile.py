@@ -11,10 +11,16 @@ module: flux_reconcile
 short_description: Reconcile a Flux object now and wait until Flux has handled that request
 version_added: 0.7.0
 description:
-  - What C(flux reconcile <kind> <name> [--with-source]) does, from a playbook. Sets
-    C(reconcile.fluxcd.io/requestedAt) to a fresh token, then waits until the object's
-    C(status.lastHandledReconcileAt) is that token (Flux reconciled because of this
-    request, not an earlier one) and it is C(Ready) at its current generation.
+  - What C(flux reconcile <kind> <name> [--with-source]) does, from a playbook. Records the
+    object's C(status.lastHandledReconcileAt), sets C(reconcile.fluxcd.io/requestedAt) to a
+    fresh token, then waits until C(status.lastHandledReconcileAt) has changed (Flux
+    reconciled on a request made after this one was, not an earlier one) and the object is
+    C(Ready) at its current generation.
+  - Any new value counts, whatever its format - another client may have replaced the
+    token before Flux read it, such as notification-controller's Receiver after a push,
+    which writes C(2026-12-07 01:02:03.456 +0000 UTC m=+5.000000001). Tokens are never
+    compared as times. Whether that reconcile brought a given commit is what O(revision)
+    decides.
   - With O(revision), also until the object reports that revision (a commit SHA or its
     prefix, or a whole revision such as C(main@sha1:...)). The way to wait for a pushed
     commit to be applied.

@@ -14,6 +14,8 @@ description:
   - Starts a long-running local process (Flagger, its load tester, Prometheus, the traffic
     simulator) detached from the task, records its PID and start time in a PID file, and
     optionally waits until it answers on an HTTP address.
+  - The process starts with a minimal environment plus O(env), never the task's whole
+    environment.
   - Idempotent. A process already running with the same command line reports C(ok); a
     changed command line restarts it (C(changed)); C(state=absent) stops it by its PID
     (SIGTERM, then SIGKILL) and never by name.
@@ -52,7 +54,10 @@ options:
     required: true
   env:
     description:
-      - Environment variables added to the process's environment.
+      - Environment variables the process gets. Of the task's own environment it keeps only
+        C(PATH), C(HOME), C(LANG), C(LC_ALL), C(LC_CTYPE), C(TZ) and C(TMPDIR); credentials the
+        operator exported (C(K8S_AUTH_*), C(VAULT_TOKEN), C(GITHUB_TOKEN), C(AWS_*), ...) never
+        reach it. Whatever else the process needs (C(KUBECONFIG), a proxy) is given here.
       - Values may be credentials. They are never returned or shown (C(no_log)), and the
         record of how the process was started keeps only their names and a SHA-256 digest.
     type: dict
@@ -61,7 +66,13 @@ options:
     description: Working directory of the process.
     type: path
   ready_url:
-    description: An HTTP address that answers 2xx once the process is ready.
+    description:
+      - An HTTP address that answers 2xx once the process is ready.
+      - When its host is local (C(127.0.0.1), C(::1), C(localhost)), the answer must come
+        from this process - the socket listening on its port must belong to the process or
+        one of its descendants (Linux). A port held by another process (another platform
+        on the same ports) fails at once, naming that process, and before anything is
+        started when it is held already.
     type: str
   wait_timeout:
     description: Seconds to wait for O(ready_url). Must be positive.
@@ -167,11 +178,17 @@ def main():
         module.exit_json(**result)
     if running:
         process.stop_pidfile(pidfile)
+    ready_port = process.loopback_port(params["ready_url"]) if params["ready_url"] else None
+    if ready_port is not None:
+        # Started anyway, it would fail to bind, or a readiness probe would be answered
+        # by the other process: refuse before starting anything.
+        problem = process.foreign_holder_problem(ready_port)
+        if problem:
+            module.fail_json(msg="sim_process %s: not started: %s" % (name, problem), **result)
     process.make_private_dir(params["state_dir"])
-    env = dict(os.environ)
-    env.update({key: str(value) for key, value in params["env"].items()})
     try:
-        pid = process.start(params["argv"], pidfile, log, env=env, cwd=params["chdir"])
+        # Only the variables the task gives, on a minimal environment (process.child_environment).
+        pid = process.start(params["argv"], pidfile, log, env=params["env"], cwd=params["chdir"])
     except OSError as error:
         # Names the program and the OS error only: the environment stays out of messages.
         module.fail_json(msg="sim_process %s: cannot start %s: %s" % (name, params["argv"][0], error.strerror or error),

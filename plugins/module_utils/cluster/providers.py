@@ -21,6 +21,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import tempfile
 import time
 
@@ -103,12 +104,28 @@ class Provider:
         return []
 
 
+# How far apart a kwok component's start and the write of its PID file may be. kwokctl
+# writes the file right after the start (milliseconds); the margin covers the clock-tick
+# resolution of /proc and a small step of the wall clock. A PID reused by a later process
+# (after the component ended, or after a reboot) started long after the file was written.
+PIDFILE_SLACK_SECONDS = 5.0
+
+
 class KwokProvider(Provider):
     """kwokctl's binary runtime, pointed at binaries built from source.
 
     kwokctl keeps each cluster in ``<workdir>/clusters/<name>`` and records the PID of
-    every component it starts in ``pids/``; teardown reads those files before asking
-    kwokctl to delete, then makes sure each recorded PID is gone.
+    every component it starts in ``pids/<binary name>.pid``; teardown reads those files
+    before asking kwokctl to delete, then makes sure each recorded process is gone.
+
+    Those files hold a PID only (kwok v0.8.0, ``pkg/kwokctl/runtime/exec.go``), and a PID
+    alone may name any program by now. A recorded process counts as this cluster's
+    component only when /proc shows it is: its ``argv[0]`` is the binary the file is
+    named after, it runs in the cluster's directory (kwokctl starts every component
+    there) or names that directory in its arguments, and it started within
+    ``PIDFILE_SLACK_SECONDS`` of the file's last write. Any other live PID is *stale*:
+    never signalled, its file removed before kwokctl (which trusts any live PID) could
+    signal it or skip starting the component, and reported in ``stale``/``warnings()``.
 
     Every component listens on 127.0.0.1 only. kwokctl v0.8.0 has no flag for that but
     a configuration option, ``KwokctlConfiguration.options.bindAddress`` (default
@@ -129,6 +146,11 @@ class KwokProvider(Provider):
         ("kube-scheduler", "--kube-scheduler-binary"),
         ("kwok", "--kwok-controller-binary"),
     )
+
+    def __init__(self, params, run):
+        super().__init__(params, run)
+        # What the last delete() or start() found stale: one line per PID file.
+        self.stale = []
 
     @property
     def kwokctl(self):
@@ -176,19 +198,78 @@ class KwokProvider(Provider):
     def pidfiles(self):
         return sorted(glob.glob(os.path.join(self.cluster_dir, "pids", "*.pid")))
 
-    def pids(self):
-        pids = []
+    def component_problem(self, path, pid):
+        """Why the live process ``pid`` is not the component PID file ``path`` names (None: it is)."""
+        component = os.path.splitext(os.path.basename(path))[0]
+        argv = process.command_line(pid) or []
+        # kwokctl names the file after the binary without its extension (path.OnlyName).
+        program = os.path.basename(argv[0]) if argv else ""
+        if component not in (program, os.path.splitext(program)[0]):
+            return "it runs %s, not %s" % (program or "an unknown program", component)
+        directories = (os.path.realpath(self.cluster_dir), os.path.normpath(self.cluster_dir))
+        # A path under the directory, not merely one starting with the same text (sim, sim2).
+        under = re.compile("(%s)(/|$)" % "|".join(re.escape(directory) for directory in directories))
+        in_cluster_dir = process.working_directory(pid) in directories or any(
+            under.search(arg) for arg in argv[1:])
+        if not in_cluster_dir:
+            return "it is not run from %s" % self.cluster_dir
+        try:
+            written = os.stat(path).st_mtime
+        except OSError as error:
+            return "its PID file cannot be read: %s" % error.strerror
+        started = process.started_at(pid)
+        if started is None or abs(started - written) > PIDFILE_SLACK_SECONDS:
+            return "it started %s, the PID file was written %s" % (
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started else "at an unknown time",
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(written)))
+        return None
+
+    def recorded(self):
+        """Each PID file as ``(path, pid, start_time, stale)``.
+
+        ``start_time`` identifies the live component (None: nothing of it runs);
+        ``stale`` says why a live PID is not the component (None: it is, or nothing runs).
+        """
+        found = []
         for path in self.pidfiles():
             pid, start_time = process.read_pidfile(path)
-            if process.is_running(pid, start_time):
-                pids.append(pid)
-        return pids
+            if start_time is not None:
+                # A file with a start time (written by this collection): that decides.
+                found.append((path, pid, start_time if process.is_running(pid, start_time) else None, None))
+                continue
+            if not process.is_running(pid):
+                found.append((path, pid, None, None))
+                continue
+            problem = self.component_problem(path, pid)
+            if problem:
+                found.append((path, pid, None, "%s names pid %d, which is not this cluster's %s: %s" % (
+                    path, pid, os.path.splitext(os.path.basename(path))[0], problem)))
+            else:
+                found.append((path, pid, process.start_time_of(pid), None))
+        return found
+
+    def remove_stale_pidfiles(self):
+        """Remove the PID files naming a live process that is not the component.
+
+        kwokctl signals (delete) or takes for running (start) whatever PID a file holds.
+        """
+        self.stale = []
+        for path, _pid, _start_time, stale in self.recorded():
+            if stale:
+                self.stale.append("%s: treated as stale, not signalled, file removed" % stale)
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+
+    def pids(self):
+        return [pid for _path, pid, start_time, _stale in self.recorded() if start_time is not None]
 
     def status(self):
         if not os.path.exists(os.path.join(self.cluster_dir, "kwok.yaml")):
             return ABSENT
-        pidfiles = self.pidfiles()
-        if pidfiles and all(process.pidfile_running(path) for path in pidfiles):
+        recorded = self.recorded()
+        if recorded and all(start_time is not None for _path, _pid, start_time, _stale in recorded):
             return RUNNING
         return STOPPED
 
@@ -216,6 +297,7 @@ class KwokProvider(Provider):
             super().create()
 
     def start(self):
+        self.remove_stale_pidfiles()
         with self.ports_lock():
             super().start()
 
@@ -272,12 +354,14 @@ class KwokProvider(Provider):
                   "--kubeconfig", self.params["kubeconfig"]], "delete")]
 
     def delete(self):
-        recorded = [process.read_pidfile(path) for path in self.pidfiles()]
+        identified = [(pid, start_time) for _path, pid, start_time, _stale in self.recorded() if start_time]
+        self.remove_stale_pidfiles()
         super().delete()
-        # kwokctl stops its components itself; anything it missed is stopped by the
-        # PID it recorded, so no process outlives the cluster.
+        # kwokctl stops its components itself; anything it missed is stopped by the PID
+        # it recorded, pinned to the start time read above, so no process outlives the
+        # cluster and no other process is signalled.
         leftover = []
-        for pid, start_time in recorded:
+        for pid, start_time in identified:
             if process.stop(pid, start_time, timeout=5):
                 leftover.append(pid)
         try:
@@ -301,12 +385,14 @@ class KwokProvider(Provider):
         return None
 
     def warnings(self):
+        found = ["kwok cluster %r: %s: treated as stale, not signalled" % (self.cluster, stale)
+                 for _path, _pid, _start_time, stale in self.recorded() if stale]
         address = self.saved_bind_address()
         if address and address != LOOPBACK:
-            return ["kwok cluster %r listens on %s: it was created before the collection bound every component to "
-                    "%s, and kwokctl keeps the address it was created with; delete it (state=absent) and create "
-                    "it again" % (self.cluster, address, LOOPBACK)]
-        return []
+            found.append("kwok cluster %r listens on %s: it was created before the collection bound every component "
+                         "to %s, and kwokctl keeps the address it was created with; delete it (state=absent) and "
+                         "create it again" % (self.cluster, address, LOOPBACK))
+        return found
 
     def kubeconfig_entries(self):
         # kwokctl names cluster, context and user "kwok-<name>" (config.ClusterName).
@@ -427,11 +513,22 @@ class MinikubeProvider(Provider):
         if self.params.get("tunnel"):
             self.start_tunnel()
 
+    # What minikube itself reads from its environment to find the profile and the Docker
+    # engine: configuration, not credentials, and the tunnel cannot work without it.
+    TUNNEL_PASSED_VARIABLES = ("MINIKUBE_HOME", "MINIKUBE_IN_STYLE", "DOCKER_HOST", "DOCKER_CONTEXT",
+                               "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+    def tunnel_env(self):
+        """The variables the background tunnel is given, on top of process.start's minimal environment."""
+        env = {key: os.environ[key] for key in self.TUNNEL_PASSED_VARIABLES if key in os.environ}
+        env["KUBECONFIG"] = self.params["kubeconfig"]
+        return env
+
     def start_tunnel(self):
         if process.pidfile_running(self.tunnel_pidfile):
             return
         log = os.path.join(self.params["state_dir"], "minikube-%s-tunnel.log" % self.cluster)
-        process.start(self.tunnel_command(), self.tunnel_pidfile, log, env=self.env())
+        process.start(self.tunnel_command(), self.tunnel_pidfile, log, env=self.tunnel_env())
 
     def pids(self):
         pid, start_time = process.read_pidfile(self.tunnel_pidfile)

@@ -25,17 +25,16 @@ import re
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError
-from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import redact, redact_text
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import (
     IN_FLIGHT,
     ROLLBACK_PHASES,
     gate_webhooks,
     phase_of,
-    progress_key,
     revision_of,
     rollback_webhooks,
 )
@@ -44,20 +43,39 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait impor
 
 RETRY_ANNOTATION = "gitops.progressive/retry-at"
 _ENDPOINT = re.compile(r"/(gate|rollback)/[a-z]+/?$")
+# The gate that holds a release in each phase (scheduler.go, scheduler_hooks.go): Flagger sets
+# Waiting for confirm-rollout and WaitingPromotion for confirm-promotion; a held
+# confirm-traffic-increase leaves the canary Progressing at the same weight.
+GATE_OF_PHASE = {"Waiting": "confirm-rollout", "WaitingPromotion": "confirm-promotion"}
+TRAFFIC_GATE = "confirm-traffic-increase"
+# The phases a release reaches once Flagger has passed each gate.
+_PAST_GATE = {
+    "confirm-rollout": ("Progressing", "WaitingPromotion", "Promoting", "Finalising", "Succeeded"),
+    "confirm-traffic-increase": ("WaitingPromotion", "Promoting", "Finalising", "Succeeded"),
+    "confirm-promotion": ("Promoting", "Finalising", "Succeeded"),
+}
 
 
 class GateError(CollectionError):
     """A gate could not be worked: no gate webhooks, load tester unreachable, refused."""
 
 
-def redact(url):
-    """``url`` without the credentials it may carry (user:password@host)."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+def _hook_types(canary):
+    return {hook.get("type") for hook in gate_webhooks(canary)}
+
+
+def _outcome(canary, revision, past):
+    """True once ``past(phase)``; the reason as a string when the release can no longer pass; else None.
+
+    ``revision``: the revision the approval is for (None: any, as at confirm-rollout, where
+    Flagger records the new revision only once the gate is passed).
+    """
+    phase = phase_of(canary)
+    if revision is not None and revision_of(canary) != revision:
+        return "a new revision restarted the analysis"
+    if phase == "Failed":
+        return "Flagger rolled the release back"
+    return True if past(phase) else None
 
 
 def valid_url(url):
@@ -94,7 +112,7 @@ class LoadTester:
             return error.code
         except Exception as error:  # pylint: disable=broad-except
             raise GateError("the load tester at %s did not answer %s for canary %s/%s: %s" % (
-                redact(self.url), path, namespace, name, _redacted_error(error, self.url)))
+                redact(self.url), path, namespace, name, redact_text(error, self.url)))
 
     def gate_is_open(self, name, namespace):
         return self._post("/gate/check", name, namespace) == 200
@@ -119,14 +137,6 @@ class LoadTester:
 
     def clear_rollback(self, name, namespace):
         self._set("/rollback/close", name, namespace)
-
-
-def _redacted_error(error, url):
-    text = str(error)
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        text = text.replace(parts.netloc.rsplit("@", 1)[0], "***")
-    return text
 
 
 def approval_tester(canary, override=None, opener=open_url):
@@ -160,25 +170,74 @@ class GateActions:
                 action, self.obj, kind))
         return tester
 
+    def _gate_to_pass(self):
+        """``(gate, passed)`` for the gate that holds the release now; GateError when none can.
+
+        ``passed(canary)`` is None while Flagger has not passed that gate, True once it
+        has, or the reason it never will (rolled back, restarted with a new revision).
+        """
+        status = self.canary.get("status") or {}
+        revision = revision_of(self.canary)
+        if self.phase in GATE_OF_PHASE:
+            gate = GATE_OF_PHASE[self.phase]
+            past = _PAST_GATE[gate]
+            if gate not in _hook_types(self.canary):
+                raise GateError("promote: %s is %s, the %s gate, but has no %s webhook to approve it with" % (
+                    self.obj, self.phase, gate, gate), phase=self.phase)
+
+            def passed(canary):
+                return _outcome(canary, None if gate == "confirm-rollout" else revision, lambda phase: phase in past)
+        elif self.phase == "Progressing" and TRAFFIC_GATE in _hook_types(self.canary):
+            gate = TRAFFIC_GATE
+            analysis = (self.canary.get("spec") or {}).get("analysis") or {}
+            if analysis.get("iterations"):
+                raise GateError("promote: %s runs iterations (blue/green or A/B), which never ask its %s webhook; "
+                                "its next gate is confirm-promotion at WaitingPromotion: promote then" % (
+                                    self.obj, gate), phase=self.phase)
+            weight = status.get("canaryWeight") or 0
+            past = _PAST_GATE[gate]
+
+            def passed(canary):
+                return _outcome(canary, revision, lambda phase: phase in past or (
+                    phase == "Progressing" and ((canary.get("status") or {}).get("canaryWeight") or 0) > weight))
+        elif self.phase == "Progressing":
+            raise GateError(
+                "promote: nothing to approve: %s is Progressing (weight %s) and has no confirm-traffic-increase "
+                "webhook, so no gate holds it now; its confirm-promotion gate is asked at WaitingPromotion: promote "
+                "then" % (self.obj, status.get("canaryWeight") or 0), phase=self.phase)
+        else:
+            return None, None
+        return gate, passed
+
     def promote(self):
+        """Approve the gate that holds the release now, and only that one.
+
+        Changed only when Flagger passed that gate while it was open: Waiting (confirm-
+        rollout) until the release progresses, WaitingPromotion (confirm-promotion) until
+        it is promoting, a held traffic increase until the weight rises. The load tester
+        has one approval gate per canary, so it is closed as soon as that gate is
+        passed: left open it would approve the next gate and every later release.
+        """
         tester = self._need(self.approval, "confirm-rollout, confirm-traffic-increase or confirm-promotion", "promote")
         if self.phase not in IN_FLIGHT:
             return False, "nothing to promote: the canary is %s" % self.phase, self.phase
+        gate, passed = self._gate_to_pass()
+        if gate is None:
+            return False, "nothing to approve: the canary is %s, past its gates" % self.phase, self.phase
         said = []
         if self.rollback_gate and self.rollback_gate.rollback_requested(self.name, self.namespace):
             said.append("rollback request cleared")
             if not self.check_mode:
                 self.rollback_gate.clear_rollback(self.name, self.namespace)
         if self.check_mode:
-            return True, "; ".join(said + ["approval gate would be opened until Flagger passes it"]), self.phase
-        before = progress_key(self.canary) + (revision_of(self.canary),)
+            return True, "; ".join(said + ["approval gate would be opened until Flagger passes the %s gate" % gate]), \
+                self.phase
         tester.open_gate(self.name, self.namespace)
         try:
-            final = self._wait(lambda canary: progress_key(canary) + (revision_of(canary),) != before,
-                               "Flagger to pass the gate")
+            final = self._wait(passed, "Flagger to pass the %s gate" % gate)
         finally:
             tester.close_gate(self.name, self.namespace)
-        said.append("approval gate opened, passed (%s), closed again" % final)
+        said.append("approval gate opened, Flagger passed the %s gate (now %s), closed again" % (gate, final))
         return True, "; ".join(said), final
 
     def hold(self):
@@ -235,14 +294,22 @@ class GateActions:
         return bool(said), "; ".join(said) or "no gate open", self.phase
 
     def _wait(self, moved, what):
-        """Wait until ``moved(canary)``; the phase then. Fails at the timeout with the phase."""
+        """Wait until ``moved(canary)`` is true; the phase then. Fails at the timeout with the phase.
+
+        ``moved`` may also return a string: the reason the wait can never succeed, which ends it as an error.
+        """
         key = "%s/%s" % (self.namespace, self.name)
 
         def predicate(objects):
             canary = objects.get(key)
             if canary is None:
-                return Verdict(done=True, ok=False, message="deleted")
-            return Verdict(done=moved(canary), message=phase_of(canary) or "Pending")
+                return Verdict(done=True, ok=False, message="%s was deleted while waiting for %s" % (self.obj, what))
+            outcome = moved(canary)
+            phase = phase_of(canary) or "Pending"
+            if isinstance(outcome, str):
+                return Verdict(done=True, ok=False, message="%s: %s while waiting for %s (it is %s)" % (
+                    self.obj, outcome, what, phase))
+            return Verdict(done=bool(outcome), message=phase)
 
         lister, watcher = self.kube.source(CANARY, self.namespace, self.name)
         try:
@@ -251,5 +318,5 @@ class GateActions:
             raise GateError("%s: waited %ds for %s, it is still %s" % (
                 self.obj, self.wait_timeout, what, error.last.message if error.last else self.phase))
         if not verdict.ok:
-            raise GateError("%s was deleted while waiting for %s" % (self.obj, what))
+            raise GateError(verdict.message)
         return verdict.message

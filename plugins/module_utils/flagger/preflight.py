@@ -3,17 +3,19 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Checks before a release that save it from a verdict it did not earn.
 
-- :func:`analysis_floor`: the least time Flagger's settings allow an analysis (interval ×
-  steps or iterations, plus the progress deadline). A wait shorter than that cannot end
-  in a verdict; it is refused up front with the figure.
+- :func:`check_timeout`: a wait shorter than the analysis itself needs (its steps ×
+  its interval, :func:`model.analysis_need`) cannot end in a verdict; it is refused up
+  front with the figure. A wait that covers the analysis but not the canary's progress
+  deadline on top gets a warning: a slow rollout may end it before Flagger does.
 - :func:`metric_window_left`: after a failed analysis, the metric window (the longest
   metric ``interval``) still holds the failed run's traffic; a release started inside
   it is judged on that traffic. Measured on the simulated platform: a 20 %-error release
   started right after a 75 %-error one was rolled back at weight 5; the same release
-  75 s later was promoted.
+  75 s later was promoted. The time is the API server's (``lastTransitionTime`` is its
+  clock), so the caller passes the server's time; the answer never exceeds the window.
 - :class:`MetricProbe`: Prometheus answers and each of the canary's metrics returns data
   for the workload that serves now (the primary). Flagger otherwise rolls healthy
-  releases back on "no values found".
+  releases back on "no values found". Addresses are shown without their credentials.
 """
 
 from __future__ import annotations
@@ -22,82 +24,112 @@ import json
 import math
 import re
 import urllib.parse
-from datetime import datetime, timezone
 
 from ansible.module_utils.urls import open_url
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import (
+    DEFAULT_METRIC_INTERVAL,
+    DurationError,
+    analysis_interval,
+    analysis_need,
+    analysis_of,
+    analysis_steps,
+    go_duration_seconds,
+    kube_time,
+    metric_template_model,
+    progress_deadline,
+    redact,
+    redact_text,
+)
 
-DEFAULT_METRIC_INTERVAL = 60.0
-DEFAULT_PROGRESS_DEADLINE = 600
 PROBE_TIMEOUT = 5
+
+__all__ = ["PreflightError", "TemplateError", "UnsupportedTemplate", "analysis_steps", "check_timeout",
+           "longest_metric_interval", "metric_window_left", "render_template_query", "MetricProbe"]
 
 
 class PreflightError(CollectionError):
     """The release would not get a fair verdict; the message says why and what to do."""
 
 
-def seconds_of(duration, default=0.0):
-    """Seconds in a Go duration like ``1m30s``, ``15s``, ``500ms``."""
-    if not duration:
-        return default
-    total, found = 0.0, False
-    for value, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", str(duration)):
-        found = True
-        total += float(value) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
-    return total if found else default
+class TemplateError(PreflightError):
+    """A MetricTemplate query Flagger itself could not render: its metric check would fail."""
 
 
-def analysis_steps(analysis):
-    """How many analysis runs a release takes: iterations (blue/green, A/B) or weight steps."""
-    if analysis.get("iterations"):
-        return int(analysis["iterations"])
-    if analysis.get("stepWeights"):
-        return len(analysis["stepWeights"])
-    step, top = analysis.get("stepWeight") or 0, analysis.get("maxWeight") or 100
-    return int(math.ceil(float(top) / step)) if step else 1
+class UnsupportedTemplate(ValueError):
+    """A MetricTemplate query using Go template features beyond Flagger's variables; it is not probed."""
 
 
-def analysis_floor(canary):
-    """``(seconds, explanation)``: interval × steps + progress deadline."""
-    spec = canary.get("spec") or {}
-    analysis = spec.get("analysis") or {}
-    interval = seconds_of(analysis.get("interval"), 60.0)
-    steps = analysis_steps(analysis)
-    deadline = spec.get("progressDeadlineSeconds") or DEFAULT_PROGRESS_DEADLINE
-    floor = interval * steps + deadline
-    return floor, "interval %s × %d steps + progress deadline %d s = %d s" % (
-        analysis.get("interval") or "1m", steps, deadline, floor)
+def _key(canary):
+    metadata = canary.get("metadata") or {}
+    return "%s/%s" % (metadata.get("namespace"), metadata.get("name"))
 
 
-def check_timeout(canary, timeout, spent=0.0):
-    """Refuse a timeout below the analysis floor (plus what the task spends before it)."""
-    floor, why = analysis_floor(canary)
-    if timeout is not None and timeout < floor + spent:
-        key = "%s/%s" % (canary["metadata"]["namespace"], canary["metadata"]["name"])
-        raise PreflightError("wait_timeout %d s is too short for canary %s: its analysis needs at least %s%s. "
-                             "Raise wait_timeout to %d or more." % (
-                                 timeout, key, why, " plus %d s for git and Flux" % spent if spent else "",
-                                 math.ceil(floor + spent)), floor=floor)
-    return floor
+def check_timeout(canary, timeout, overhead=0.0, spent=0.0):
+    """Refuse a ``timeout`` the analysis cannot fit in; the warning for one that may be short, else None.
+
+    ``overhead`` is what the task needs besides the analysis (git, Flux), ``spent`` what
+    it has used of ``timeout`` already; both come off the budget. Raises PreflightError
+    when ``timeout`` is below the analysis's minimum (steps × interval) plus those;
+    returns a warning when it is below the worst case (plus the progress deadline).
+    """
+    if timeout is None:
+        return None
+    minimum, worst = analysis_need(canary)
+    extra = (overhead or 0.0) + (spent or 0.0)
+    interval, steps = analysis_interval(canary), analysis_steps(analysis_of(canary),
+                                                                (canary.get("spec") or {}).get("provider"))
+    besides = " plus %d s the task needs besides the analysis" % math.ceil(extra) if extra else ""
+    if timeout < minimum + extra:
+        raise PreflightError(
+            "wait_timeout %d s is too short for canary %s: its analysis alone takes %d s (interval %d s × %d steps)%s, "
+            "so the wait would end before any verdict. Raise wait_timeout to %d or more." % (
+                timeout, _key(canary), minimum, interval, steps, besides, math.ceil(minimum + extra)),
+            minimum=minimum, worst=worst)
+    if timeout < worst + extra:
+        return ("wait_timeout %d s covers the analysis of canary %s (%d s) but not its worst case of %d s (with "
+                "progressDeadlineSeconds %d s for pods slow to become ready)%s: a slow rollout would end in a "
+                "timeout, not a verdict. %d s covers it." % (
+                    timeout, _key(canary), minimum, worst, progress_deadline(canary), besides,
+                    math.ceil(worst + extra)))
+    return None
+
+
+def _metric_interval_seconds(metric):
+    try:
+        return go_duration_seconds(metric.get("interval") or DEFAULT_METRIC_INTERVAL)
+    except DurationError:
+        return go_duration_seconds(DEFAULT_METRIC_INTERVAL)
 
 
 def longest_metric_interval(canary):
-    metrics = ((canary.get("spec") or {}).get("analysis") or {}).get("metrics") or []
-    return max([seconds_of(metric.get("interval"), DEFAULT_METRIC_INTERVAL) for metric in metrics] or [0.0])
-
-
-def parse_time(text):
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    """Seconds of the longest metric window of ``canary`` (1m where unset), 0 without metrics."""
+    metrics = analysis_of(canary).get("metrics") or []
+    return max([max(0.0, _metric_interval_seconds(metric)) for metric in metrics if isinstance(metric, dict)]
+               or [0.0])
 
 
 def metric_window_left(canary, now=None):
-    """Seconds until a failed analysis's traffic has left the metric window (0: clear)."""
+    """Seconds until a failed analysis's traffic has left the metric window (0: clear).
+
+    ``now`` is the API server's time (timezone-aware), the clock ``lastTransitionTime``
+    was written with; None means it is unknown, and the whole window is left. The answer
+    is never more than :func:`longest_metric_interval` nor less than 0, whatever the clocks say.
+    """
     status = canary.get("status") or {}
     if status.get("phase") != "Failed" or not status.get("lastTransitionTime"):
         return 0.0
-    now = now or datetime.now(timezone.utc)
-    elapsed = (now - parse_time(status["lastTransitionTime"])).total_seconds()
-    return max(0.0, longest_metric_interval(canary) - elapsed)
+    window = longest_metric_interval(canary)
+    if now is None:
+        return window
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("metric_window_left needs the API server's time as a timezone-aware datetime, got %r" % (now,))
+    try:
+        failed_at = kube_time(status["lastTransitionTime"])
+    except ValueError:
+        return window
+    elapsed = (now - failed_at).total_seconds()
+    return min(window, max(0.0, window - elapsed))
 
 
 # What each mesh reports per workload, to tell whether telemetry flows at all.
@@ -109,16 +141,65 @@ _TRAFFIC_QUERIES = {
 }
 
 
-def render_template_query(query, namespace, target, interval, variables=None):
-    """A MetricTemplate query with Flagger's variables filled in."""
-    values = dict(namespace=namespace, target=target, interval=interval, name=target)
-    for key, value in (variables or {}).items():
-        values["variables.%s" % key] = value
-    return re.sub(r"{{\s*([\w.]+)\s*}}", lambda match: str(values.get(match.group(1), match.group(0))), query)
+# Go text/template's own functions and constants: a query using them is valid to Flagger
+# but beyond what is rendered here, so it is not probed.
+_GO_TEMPLATE_WORDS = ("and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println",
+                      "urlquery", "eq", "ge", "gt", "le", "lt", "ne", "true", "false", "nil", "block", "break",
+                      "continue", "define", "else", "end", "if", "range", "template", "with")
+# {{ ... }} with Go's trim markers: "{{- " and " -}}" need the space.
+_TEMPLATE_ACTION = re.compile(r"\{\{(-(?=\s))?(.*?)((?<=\s)-)?\}\}", re.S)
+
+
+def _render_action(action, model):
+    if re.match(r"^/\*.*\*/$", action, re.S):
+        return ""
+    variable = re.match(r"^variables\.([A-Za-z_][A-Za-z0-9_]*)$", action)
+    if variable:
+        key = variable.group(1)
+        if key not in model["variables"]:
+            raise TemplateError("{{ %s }} has no value: templateVariables has no %s (Flagger renders with "
+                                "missingkey=error: \"map has no entry for key\")" % (action, key))
+        return str(model["variables"][key])
+    if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", action):
+        if action in model and action != "variables":
+            return str(model[action])
+        if action == "variables" or action in _GO_TEMPLATE_WORDS:
+            raise UnsupportedTemplate(action)
+        raise TemplateError("{{ %s }} is not one of Flagger's template functions (%s): Flagger refuses the query "
+                            "(\"function %s not defined\")" % (action, ", ".join(sorted(model)), action))
+    raise UnsupportedTemplate(action)
+
+
+def render_template_query(query, model):
+    """``query`` (a MetricTemplate's) rendered with ``model`` as Flagger renders it (observers.RenderQuery).
+
+    ``model`` is :func:`model.metric_template_model`'s dict: name, namespace, target,
+    service, ingress, route, interval and variables (``{{ variables.key }}``). Raises
+    TemplateError where Flagger's own rendering fails (an unknown function, a variable
+    the metric does not set) and UnsupportedTemplate for other Go template features
+    (pipelines, conditionals), which Flagger may well render but this does not.
+    """
+    out, position, trim_next = [], 0, False
+    for action in _TEMPLATE_ACTION.finditer(query):
+        text = query[position:action.start()]
+        if trim_next:
+            text = text.lstrip()
+        if action.group(1):
+            text = text.rstrip()
+        out.append(text)
+        out.append(_render_action(action.group(2).strip(), model))
+        position, trim_next = action.end(), bool(action.group(3))
+    rest = query[position:]
+    out.append(rest.lstrip() if trim_next else rest)
+    return "".join(out)
 
 
 class MetricProbe:
-    """Asks Prometheus whether the canary's metrics have data now."""
+    """Asks Prometheus whether the canary's metrics have data now.
+
+    Addresses (``url``, a MetricTemplate's ``address``) may carry credentials; every
+    message shows them redacted.
+    """
 
     def __init__(self, url, opener=None, timeout=PROBE_TIMEOUT):
         self.url = url.rstrip("/")
@@ -126,47 +207,69 @@ class MetricProbe:
         self.timeout = timeout
 
     def query(self, promql, url=None):
-        address = "%s/api/v1/query?%s" % ((url or self.url).rstrip("/"), urllib.parse.urlencode({"query": promql}))
+        base = (url or self.url).rstrip("/")
+        address = "%s/api/v1/query?%s" % (base, urllib.parse.urlencode({"query": promql}))
         try:
             with self.opener(address, timeout=self.timeout) as response:
                 body = json.loads(response.read().decode())
         except (OSError, ValueError) as error:
             raise PreflightError("Prometheus at %s does not answer (%s): Flagger could not judge the release "
-                                 "and would roll it back" % (url or self.url, error))
+                                 "and would roll it back" % (redact(base), redact_text(error, base)))
         if body.get("status") != "success":
-            raise PreflightError("Prometheus at %s refused the query %s: %s" % (
-                url or self.url, promql, body.get("error")))
+            raise PreflightError("Prometheus at %s refused the query %s: %s (Flagger sends the same query and would "
+                                 "fail the check)" % (redact(base), promql, body.get("error")))
         return [item for item in (body.get("data") or {}).get("result") or []
                 if not math.isnan(float(item.get("value", [0, "NaN"])[1]))]
 
     def check(self, canary, provider="istio", templates=None):
-        """Raise PreflightError when a metric of ``canary`` has no data; the queries checked."""
+        """Raise PreflightError when a metric of ``canary`` has no data; the names of the metrics checked.
+
+        ``templates`` maps ``(namespace, name)`` to the MetricTemplates the metrics
+        reference. Queries are asked of the primary (``<target>-primary`` as the target),
+        the workload that serves between releases; every other value is Flagger's.
+        """
         metadata, spec = canary["metadata"], canary.get("spec") or {}
         namespace, target = metadata["namespace"], spec["targetRef"]["name"]
         key = "%s/%s" % (namespace, metadata["name"])
+        primary = "%s-primary" % target
         checked = []
-        for metric in (spec.get("analysis") or {}).get("metrics") or []:
-            interval = metric.get("interval") or "1m"
+        for metric in analysis_of(canary).get("metrics") or []:
             ref = metric.get("templateRef")
             if ref:
-                template = (templates or {}).get((ref.get("namespace") or namespace, ref["name"]))
-                if template is None or ((template.get("spec") or {}).get("provider") or {}).get("type") not in (
-                        None, "prometheus"):
+                template_key = (ref.get("namespace") or namespace, ref["name"])
+                template = (templates or {}).get(template_key)
+                provider_spec = ((template or {}).get("spec") or {}).get("provider") or {}
+                # Credentials from the template's secretRef are Flagger's, not ours: such a query is not probed.
+                if template is None or provider_spec.get("type") not in (None, "prometheus") \
+                        or provider_spec.get("secretRef"):
                     continue
-                query = render_template_query(template["spec"]["query"], namespace, "%s-primary" % target,
-                                              interval, metric.get("templateVariables"))
-                url = template["spec"]["provider"].get("address")
+                source = "MetricTemplate %s/%s" % template_key
+                query, url = template["spec"].get("query") or "", provider_spec.get("address")
+                interval = metric.get("interval") or ""
+            elif metric.get("query"):
+                source, query, url = "its query", metric["query"], None
+                interval = metric.get("interval") or DEFAULT_METRIC_INTERVAL
             else:
                 pattern = _TRAFFIC_QUERIES.get(spec.get("provider") or provider)
                 if pattern is None:
                     continue
-                query = pattern % dict(namespace=namespace, workloads="%s|%s-primary" % (target, target),
-                                       interval=interval)
+                query = pattern % dict(namespace=namespace, workloads="%s|%s" % (target, primary),
+                                       interval=metric.get("interval") or DEFAULT_METRIC_INTERVAL)
                 url = None
+                source = None
+            if source is not None:
+                model = dict(metric_template_model(canary, interval, metric.get("templateVariables")), target=primary)
+                try:
+                    query = render_template_query(query, model)
+                except UnsupportedTemplate:
+                    continue
+                except TemplateError as error:
+                    raise TemplateError("canary %s: metric %s: %s cannot be rendered: %s. Flagger would fail this "
+                                        "check and roll the release back" % (key, metric.get("name"), source, error))
             if not self.query(query, url):
                 raise PreflightError(
-                    "canary %s: metric %s returns no data for %s-primary (query: %s). Flagger would roll a "
+                    "canary %s: metric %s returns no data for %s (query: %s). Flagger would roll a "
                     "healthy release back with \"no values found\"; is traffic reaching the app and is "
-                    "Prometheus scraping the mesh?" % (key, metric.get("name"), target, query.strip()))
+                    "Prometheus scraping the mesh?" % (key, metric.get("name"), primary, query.strip()))
             checked.append(metric.get("name"))
         return checked

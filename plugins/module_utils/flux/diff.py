@@ -14,7 +14,6 @@ prunes.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import subprocess
@@ -87,24 +86,67 @@ def kustomize_command(explicit=None, which=None):
     return None
 
 
-def clean(obj):
+# flux diff's masks (fluxcd/pkg ssa SanitizeUnstructuredData): the same text for every
+# value, so the output tells whether a value changed and nothing else. Any text derived
+# from the value (a hash, even truncated) lets a dictionary recover a guessable secret
+# from task output and logs, and links equal secrets across objects and runs.
+SECRET_MASK = "***"
+SECRET_MASK_BEFORE = "*** (before)"
+SECRET_MASK_AFTER = "*** (after)"
+_SECRET_FIELDS = ("data", "stringData")
+
+
+def _copy(obj):
+    return json.loads(json.dumps(obj)) if obj is not None else None
+
+
+def _drop_volatile(obj):
     if obj is None:
         return None
-    obj = json.loads(json.dumps(obj))
-    if obj.get("kind") == "Secret":
-        # Like flux diff: a Secret's values are never shown; a changed value still shows as changed.
-        for field in ("data", "stringData"):
-            for key, value in (obj.get(field) or {}).items():
-                obj[field][key] = "<sha256:%s>" % hashlib.sha256(str(value).encode()).hexdigest()[:12]
     metadata = obj.get("metadata") or {}
     for key in _VOLATILE_METADATA:
         metadata.pop(key, None)
     annotations = metadata.get("annotations") or {}
+    # kubectl's copy of the applied object: for a Secret, its values in clear.
     annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
     if not annotations:
         metadata.pop("annotations", None)
     obj.pop("status", None)
     return obj
+
+
+def _secret_values(obj, field):
+    """The ``data`` or ``stringData`` map of a Secret, or None (not a Secret, no such map)."""
+    if obj is None or obj.get("kind") != "Secret" or not isinstance(obj.get(field), dict):
+        return None
+    return obj[field]
+
+
+def clean(obj):
+    """A copy of ``obj`` as shown: no server-owned fields, a Secret's values all ``***``."""
+    obj = _copy(obj)
+    for field in _SECRET_FIELDS:
+        values = _secret_values(obj, field)
+        if values is not None:
+            obj[field] = {key: SECRET_MASK for key in values}
+    return _drop_volatile(obj)
+
+
+def clean_pair(live, merged):
+    """``(live, merged)`` as shown, side by side, like ``flux diff``.
+
+    A Secret value that differs reads ``*** (before)`` / ``*** (after)``; one that is the
+    same on both sides, or is on one side only, reads ``***``.
+    """
+    live, merged = _copy(live), _copy(merged)
+    for field in _SECRET_FIELDS:
+        before, after = _secret_values(live, field), _secret_values(merged, field)
+        changed = {key for key in set(before or ()) & set(after or ()) if before[key] != after[key]}
+        if before is not None:
+            live[field] = {key: SECRET_MASK_BEFORE if key in changed else SECRET_MASK for key in before}
+        if after is not None:
+            merged[field] = {key: SECRET_MASK_AFTER if key in changed else SECRET_MASK for key in after}
+    return _drop_volatile(live), _drop_volatile(merged)
 
 
 def _text(obj):
@@ -143,12 +185,13 @@ def diff_path(kube, objects_to_apply, target_namespace=None, inventory=(), prune
             metadata.pop("namespace", None)
         namespace = metadata.get("namespace")
         rendered_ids.add(inventory_id(obj))
-        live = clean(kube.get(resource, namespace, metadata["name"]))
+        live_obj = kube.get(resource, namespace, metadata["name"])
         try:
             # As kustomize-controller applies: fields it owns and the path dropped show as removed.
-            dry = clean(kube.apply(resource, obj, dry_run=True, field_manager=FLUX_FIELD_MANAGER))
+            dry_obj = kube.apply(resource, obj, dry_run=True, field_manager=FLUX_FIELD_MANAGER)
         except CollectionError as error:
             raise DiffError("%s: the API server refused it (dry run): %s" % (object_ref(obj), error))
+        live, dry = clean_pair(live_obj, dry_obj)
         action = "created" if live is None else ("unchanged" if live == dry else "configured")
         entry = dict(kind=obj["kind"], namespace=namespace, name=metadata["name"], action=action)
         if action != "unchanged":

@@ -3,13 +3,21 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Request a Flux reconcile and wait until Flux has handled *that* request.
 
-The protocol is Flux's own (``flux reconcile``): set the annotation
-``reconcile.fluxcd.io/requestedAt`` to a fresh token; the controller copies the token
-to ``status.lastHandledReconcileAt`` when it has reconciled because of it. Only then do
-the object's conditions describe the result of the request; before that, ``Ready=True``
-is the previous run's. The object is done when the request is handled and Ready is True
-at the current generation (and, when asked, at a given revision); it failed when Flux
-reports Ready=False or Stalled for the handled request.
+The protocol is Flux's own (``flux reconcile``): record ``status.lastHandledReconcileAt``,
+then set the annotation ``reconcile.fluxcd.io/requestedAt`` to a fresh token; the
+controller copies the annotation to ``status.lastHandledReconcileAt`` when it has
+reconciled because of it. The request counts as handled as soon as that field differs
+from what was recorded, whatever the new value is: another client may have overwritten
+our annotation before the controller read it (notification-controller's Receiver writes
+``metav1.Now().String()``, e.g. ``2026-12-07 01:02:03.456 +0000 UTC m=+5.000000001``),
+and that reconcile ran after our request too. Tokens are never compared as times: they
+come from different machines' clocks. Whether the reconcile brought *this* commit is the
+revision predicate's question, not the token's.
+
+Only once the request is handled do the object's conditions describe its result; before
+that, ``Ready=True`` is the previous run's. The object is done when the request is
+handled and Ready is True at the current generation (and, when asked, at a given
+revision); it failed when Flux reports Ready=False or Stalled for the handled request.
 
 No polling: the wait is the collection's one watch engine (kube/wait.py), with its hard
 deadline; a controller that is not running never handles the request, and the timeout
@@ -19,7 +27,6 @@ says which controller that is.
 from __future__ import annotations
 
 import datetime
-import re
 import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
@@ -44,22 +51,23 @@ def request_token(now=None):
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + "%09d" % (now.microsecond * 1000 + time.monotonic_ns() % 1000) + "Z"
 
 
-def _instant(text):
-    """An RFC 3339 time (any fraction of a second) as a comparable tuple, or None."""
-    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text or "")
-    if not match or match.group(3) not in ("Z", "+00:00"):
-        return None
-    return match.group(1), int((match.group(2) or "0").ljust(9, "0")[:9])
+# ``handled_before`` when the caller did not record it: then only our own token counts.
+NOT_RECORDED = object()
 
 
-def handled(last, token):
-    """Whether Flux has handled the request ``token``: it handled that token, or a later
-    request (the Receiver annotates the source too, after a push; a later request
-    handled means ours was superseded by one at least as fresh)."""
-    if last == token:
+def handled(last, token, handled_before=NOT_RECORDED):
+    """Whether Flux has handled the request ``token``, given ``status.lastHandledReconcileAt``.
+
+    ``handled_before``: that field as read before the annotation was written (None when
+    Flux never handled a request). Any change from it means a reconcile ran on a request
+    written after ours was, whatever the token's format. Without it, only ``token``
+    itself proves the request handled.
+    """
+    if last is not None and last == token:
         return True
-    last_at, token_at = _instant(last), _instant(token)
-    return last_at is not None and token_at is not None and last_at >= token_at
+    if handled_before is NOT_RECORDED:
+        return False
+    return last is not None and last != handled_before
 
 
 def describe(obj):
@@ -74,18 +82,20 @@ def check_not_suspended(obj):
                         object=objects.summarize(obj))
 
 
-def judge(obj, token=None, revision=None):
+def judge(obj, token=None, revision=None, handled_before=NOT_RECORDED):
     """The verdict on one object for the request ``token`` (None: its current state).
 
     ``revision``: a commit SHA (or prefix) or a revision string the object must report,
     or a function that accepts the object's revision string or not.
+    ``handled_before``: ``status.lastHandledReconcileAt`` as read before the request was
+    written (see ``handled``).
     """
     if obj is None:
         return Verdict(False, message="the object does not exist (yet)")
     summary = objects.summarize(obj)
     name = describe(obj)
     status = obj.get("status") or {}
-    if token is not None and not handled(status.get("lastHandledReconcileAt"), token):
+    if token is not None and not handled(status.get("lastHandledReconcileAt"), token, handled_before):
         return Verdict(False, message="%s: waiting for %s to handle the reconcile request" % (
             name, objects.controller_of(obj.get("kind"))), data=summary)
     generation = (obj.get("metadata") or {}).get("generation")
@@ -113,27 +123,43 @@ def judge(obj, token=None, revision=None):
                                               or "reconciling"), data=summary)
 
 
-def request(kube, resource, namespace, name, dry_run=False, now=None):
-    """Annotate the object with a fresh request token; returns ``(token, object)``.
+def request_reconcile(kube, resource, namespace, name, dry_run=False, now=None):
+    """Annotate the object with a fresh request token, as ``flux reconcile`` does.
 
-    Refuses (before writing) an object that does not exist or is suspended.
+    Returns ``(token, object, handled_before)``: ``handled_before`` is the object's
+    ``status.lastHandledReconcileAt`` read just before the annotation was written (None
+    when Flux never handled a request), for ``wait_handled``. Refuses (before writing)
+    an object that does not exist or is suspended.
     """
     current = kube.get(resource, namespace, name)
     if current is None:
         raise FluxError("%s not found" % resource.describe(namespace, name))
     current.setdefault("kind", resource.kind)
     check_not_suspended(current)
+    handled_before = (current.get("status") or {}).get("lastHandledReconcileAt")
     token = request_token(now)
     patched = kube.patch(resource, namespace, name, {"metadata": {"annotations": {objects.REQUESTED_AT: token}}},
                          dry_run=dry_run, patch_type="merge")
     patched.setdefault("kind", resource.kind)
+    return token, patched, handled_before
+
+
+def request(kube, resource, namespace, name, dry_run=False, now=None):
+    """``request_reconcile`` without what was handled before: ``(token, object)``.
+
+    A wait on this token alone finishes only when Flux handles that very token; use
+    ``request_reconcile`` to also accept a request that replaced ours.
+    """
+    token, patched, _handled_before = request_reconcile(kube, resource, namespace, name, dry_run=dry_run, now=now)
     return token, patched
 
 
 def wait_handled(kube, resource, namespace, name, token, timeout, revision=None, on_change=None,
-                 clock=time.monotonic):
+                 clock=time.monotonic, handled_before=NOT_RECORDED):
     """Wait until ``token`` is handled and the object is ready (at ``revision``).
 
+    ``handled_before``: ``status.lastHandledReconcileAt`` recorded before the request (from
+    ``request_reconcile``); with it, any change of that field counts as handled.
     Returns the final Verdict; raises FluxError with Flux's message on failure or timeout.
     """
     lister, watcher = kube.source(resource, namespace, name)
@@ -143,7 +169,7 @@ def wait_handled(kube, resource, namespace, name, token, timeout, revision=None,
         obj = found.get(key)
         if obj is not None:
             obj.setdefault("kind", resource.kind)
-        return judge(obj, token, revision)
+        return judge(obj, token, revision, handled_before)
 
     try:
         verdict = wait_for(lister, watcher, predicate, timeout, on_change=on_change, clock=clock)
@@ -229,11 +255,11 @@ class Reconcile:
         final = None
         for (resource, namespace, name), _obj in chain:
             step_started = self.clock()
-            token, _patched = request(self.kube, resource, namespace, name)
+            token, _patched, handled_before = request_reconcile(self.kube, resource, namespace, name)
             # A source is awaited at the wanted revision too: the Kustomization can only
             # apply what its source has fetched.
             verdict = wait_handled(self.kube, resource, namespace, name, token, self._remaining(deadline),
-                                   revision=self.revision, clock=self.clock)
+                                   revision=self.revision, clock=self.clock, handled_before=handled_before)
             self.steps.append(dict(kind=resource.kind, namespace=namespace, name=name, requested_at=token,
                                    revision=verdict.data.get("revision"),
                                    seconds=round(self.clock() - step_started, 3)))

@@ -15,9 +15,16 @@
   or ``spec.ports[0].port``.
 
 Each returns the new text and what it changed (``[(what, old, new)]``); nothing changed
-means the repository already holds the release. A tag (or name, or digest) that changes
-value is edited in place, so comments stay, Flux's image automation markers among them;
-other edits go through PyYAML and do not keep comments.
+means the repository already holds the release.
+
+Every edit of an existing file is made on its text, at the places PyYAML's parser marks
+for the nodes concerned: a value replaced on its own line(s), a key or a list entry added
+or removed as whole lines. The rest of the file stays byte for byte: comments, quoting,
+layout, and Flux's image automation markers (``# {"$imagepolicy": ...}``) of every other
+image. A release commit therefore changes only its own lines, and ``git revert`` of it
+still applies after later commits to the same file. The edited text is parsed again and
+must hold exactly the intended data; when the file's layout does not allow that, the
+edit is refused (:class:`EditError`) rather than made by rewriting the whole file.
 """
 
 from __future__ import annotations
@@ -44,6 +51,206 @@ def _dump_all(docs):
     import yaml
 
     return yaml.safe_dump_all(docs, default_flow_style=False, sort_keys=False)
+
+
+# --- edits on the text, at the places PyYAML's nodes mark ------------------------------
+# Every helper below returns splices, ``(start, end, replacement)`` on the text; nothing
+# outside them changes. :func:`_checked` then parses the result and compares it with the
+# data the edit meant, so a layout these helpers misjudge is refused, never written.
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_NO_FOLDING = 2 ** 30
+
+
+def _compose_all(text, where):
+    import yaml
+
+    try:
+        return list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as error:
+        raise EditError("%s is not valid YAML: %s" % (where, error))
+
+
+def _first_document(text, where):
+    """The first document's node; None for a text with no document."""
+    nodes = _compose_all(text, where) if text and text.strip() else []
+    return nodes[0] if nodes else None
+
+
+def _is_mapping(node):
+    import yaml
+
+    return isinstance(node, yaml.MappingNode)
+
+
+def _is_sequence(node):
+    import yaml
+
+    return isinstance(node, yaml.SequenceNode)
+
+
+def _is_scalar(node):
+    import yaml
+
+    return isinstance(node, yaml.ScalarNode)
+
+
+def _pair(mapping, key):
+    """``(key node, value node)`` of ``key`` in a mapping node (the last one, as PyYAML
+    reads duplicates); None when absent."""
+    found = None
+    for key_node, value_node in mapping.value if _is_mapping(mapping) else ():
+        if _is_scalar(key_node) and key_node.value == key:
+            found = (key_node, value_node)
+    return found
+
+
+def _value_node(mapping, key):
+    found = _pair(mapping, key)
+    return found[1] if found else None
+
+
+def _end(text, node):
+    """Where ``node``'s own text ends: after its last character, before the line break,
+    blank lines and comments that PyYAML counts into the end of block nodes."""
+    if _is_scalar(node):
+        if node.style in ("|", ">"):
+            start = node.start_mark.index
+            return start + len(text[start:node.end_mark.index].rstrip())
+        return node.end_mark.index
+    if node.flow_style or not node.value:
+        return node.end_mark.index
+    last = node.value[-1]
+    return _end(text, last[1] if _is_mapping(node) else last)
+
+
+def _line_start(text, index):
+    return text.rfind("\n", 0, index) + 1
+
+
+def _next_line(text, index):
+    """The start of the line after the one ``index`` ends (the text's end if it is the last)."""
+    if index > 0 and text[index - 1] == "\n":
+        return index
+    newline = text.find("\n", index)
+    return len(text) if newline < 0 else newline + 1
+
+
+def _insertion(text, position, lines):
+    """Whole lines inserted at the start of a line (or at the end of the text)."""
+    if position == len(text) and text and not text.endswith("\n"):
+        lines = "\n" + lines
+    return (position, position, lines)
+
+
+def _splice(text, edits):
+    """``text`` with the splices made; they must not overlap. Insertions at one place keep
+    the order of ``edits``."""
+    done, previous_start = text, len(text) + 1
+    ordered = sorted(((start, end, order, replacement) for order, (start, end, replacement) in enumerate(edits)),
+                     reverse=True)
+    for start, end, _order, replacement in ordered:
+        if end > previous_start:
+            raise EditError("internal: overlapping edits at character %d" % start)
+        done = done[:start] + replacement + done[end:]
+        previous_start = start
+    return done
+
+
+def _scalar(value, style=None):
+    """``value`` as YAML on one line. A string keeps ``style`` (``'"'``, ``"'"``); with no
+    style it is plain when it reads back as the same string, else quoted."""
+    import yaml
+
+    if not isinstance(value, str):
+        style = None  # a number, a boolean or null quoted would become a string
+    elif "\n" in value or style in ("|", ">"):
+        style = '"'  # one line: the line breaks as escapes
+    dumped = yaml.safe_dump(value, default_style=style, default_flow_style=True, width=_NO_FOLDING,
+                            allow_unicode=True)
+    if dumped.endswith("\n...\n"):
+        dumped = dumped[:-len("...\n")]
+    return dumped.rstrip("\n")
+
+
+def _block_entries(entries, dash, offset):
+    """List entries as block-style lines, their dash at column ``dash`` and their content
+    ``offset`` columns further."""
+    import yaml
+
+    lines = []
+    for entry in entries:
+        if isinstance(entry, (dict, list)) and entry:
+            dumped = yaml.safe_dump(entry, default_flow_style=False, sort_keys=False, width=_NO_FOLDING,
+                                    allow_unicode=True).splitlines()
+        else:
+            dumped = [_scalar(entry)]
+        lines.append("%s-%s%s\n" % (" " * dash, " " * (offset - 1), dumped[0]))
+        lines.extend("%s%s\n" % (" " * (dash + offset), line) for line in dumped[1:])
+    return "".join(lines)
+
+
+def _replace_node(text, node, value, plain_as=None):
+    """The splice that puts ``value`` where ``node`` is. A scalar for a scalar keeps its
+    line, quotes and trailing comment; anything else is written in flow style."""
+    if _is_scalar(node) and not isinstance(value, (dict, list)):
+        style = node.style if isinstance(value, str) and node.tag == _STR_TAG else None
+        return (node.start_mark.index, _end(text, node), _scalar(value, style or plain_as))
+    return (node.start_mark.index, _end(text, node), _scalar(value))
+
+
+def _mapping_edits(text, node, old, new, where, what, plain_as=None):
+    """Splices turning mapping ``node`` (which holds ``old``) into ``new``: changed values
+    replaced, dropped keys' lines removed, new keys added as lines after the last key."""
+    if not _is_mapping(node):
+        raise EditError("%s: %s is not a mapping in the file" % (where, what))
+    if node.flow_style:
+        return [(node.start_mark.index, node.end_mark.index, _scalar(new))]
+    edits = []
+    pairs = [(key_node, value_node) for key_node, value_node in node.value]
+    for key in old:
+        found = _pair(node, key)
+        if found is None:
+            raise EditError("%s: %s.%s cannot be found in the text to edit it in place" % (where, what, key))
+        key_node, value_node = found
+        if key not in new:
+            edits.append(_drop_pair(text, pairs, key_node, value_node, where, "%s.%s" % (what, key)))
+        elif old[key] != new[key]:
+            edits.append(_replace_node(text, value_node, new[key], plain_as))
+    added = [key for key in new if key not in old]
+    if added:
+        indent = pairs[0][0].start_mark.column
+        lines = "".join("%s%s: %s\n" % (" " * indent, _scalar(key), _scalar(new[key], plain_as)) for key in added)
+        edits.append(_insertion(text, _next_line(text, _end(text, node)), lines))
+    return edits
+
+
+def _drop_pair(text, pairs, key_node, value_node, where, what):
+    """The splice removing one ``key: value`` of a block mapping, its trailing comment included."""
+    start = key_node.start_mark.index
+    line_start = _line_start(text, start)
+    if not text[line_start:start].strip():
+        return (line_start, _next_line(text, _end(text, value_node)), "")
+    # The key shares its line with the list item's dash ("- digest: ..."): the next key moves up.
+    position = [pair[0] for pair in pairs].index(key_node)
+    if position + 1 >= len(pairs):
+        raise EditError("%s: %s is the item's only key; it cannot be removed in place" % (where, what))
+    return (start, pairs[position + 1][0].start_mark.index, "")
+
+
+def _checked(text, wanted_docs, where, what):
+    """``text`` when it parses to exactly ``wanted_docs``; an EditError otherwise."""
+    import yaml
+
+    try:
+        parsed = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        parsed = None
+    if parsed != wanted_docs:
+        raise EditError("%s: %s cannot be edited in place in this file's layout (an unusual YAML style there); "
+                        "rewriting the whole file would lose its comments and markers, so nothing was changed" % (
+                            where, what))
+    return text
 
 
 def split_image(reference):
@@ -92,33 +299,16 @@ def set_images(text, images, where="kustomization.yaml"):
             changes.append(("images.%s" % name, before, after))
     if not changes:
         return text, changes
-    return _patch_in_place(text, original, entries, kustomization) or _dump_all(docs), changes
-
-
-def _patch_in_place(text, before, after, wanted):
-    """The edit made on the text itself, so that comments stay (Flux's image automation
-    markers, ``# {"$imagepolicy": ...}``, ride on ``newTag`` lines): only values of keys
-    that were there before change. None when that is not enough, or when the result does
-    not parse to exactly ``wanted``."""
-    import yaml
-
-    lines = text.splitlines(True)
-    for old, new in zip(before, after):
+    root = _compose_all(text, where)[0]
+    images_node = _value_node(root, "images")
+    edits = []
+    for index, (old, new) in enumerate(zip(original, entries)):
         if not isinstance(old, dict) or old == new:
             continue
-        if set(old) != set(new):
-            return None
-        start = _item_line(lines, old.get("name"))
-        if start is None:
-            return None
-        for key in old:
-            if old[key] != new[key] and not _replace_value(lines, start, key, new[key]):
-                return None
-    patched = "".join(lines)
-    try:
-        return patched if yaml.safe_load(patched) == wanted else None
-    except yaml.YAMLError:
-        return None
+        # A tag, name or digest is written quoted (a tag like 1.10 is not a number).
+        edits += _mapping_edits(text, images_node.value[index], old, new, where, "images.%s" % new.get("name"),
+                                plain_as='"')
+    return _checked(_splice(text, edits), docs, where, "images"), changes
 
 
 def _item_line(lines, name):
@@ -152,18 +342,6 @@ def _key_line(lines, start, key):
         if match:
             return position, match
     return None
-
-
-def _replace_value(lines, start, key, value):
-    """Replace ``key``'s scalar in the list item that holds line ``start``, keeping its quotes
-    and trailing comment. False when the item has no such line."""
-    found = _key_line(lines, start, key)
-    if found is None:
-        return False
-    position, match = found
-    quote = match.group(2) or '"'
-    lines[position] = "%s%s%s%s%s\n" % (match.group(1), quote, value, quote, match.group(4))
-    return True
 
 
 IMAGE_POLICY = "$imagepolicy"
@@ -263,11 +441,17 @@ def _like(old, value, where, path):
 
 
 def set_value(text, path, value, kind=None, where="file"):
-    """Set ``value`` at ``path`` in the document of ``kind`` (or the one the path fits)."""
+    """Set ``value`` at ``path`` in the document of ``kind`` (or the one the path fits).
+
+    Only the value's own text changes (its line, its quotes and its comment stay), so the
+    commit is a one-line change that ``git revert`` can undo after later commits to the file.
+    """
     steps = parse_path(path)
     docs = _load_all(text, where)
-    candidates = [doc for doc in docs if isinstance(doc, dict) and (kind is None or doc.get("kind") == kind)]
-    for doc in candidates:
+    nodes = _compose_all(text, where)
+    for doc, node in zip(docs, nodes):
+        if not isinstance(doc, dict) or kind is not None and doc.get("kind") != kind:
+            continue
         parent, last = _resolve(doc, steps)
         if parent is None:
             continue
@@ -276,21 +460,43 @@ def set_value(text, path, value, kind=None, where="file"):
         if isinstance(parent, dict):
             if last not in parent:
                 raise EditError("%s: path %s: there is no %r to set (a new key is likely a typo)" % (where, path, last))
-            old = parent[last]
-            value = _like(old, value, where, path)
-            if old == value:
-                return text, []
-            parent[last] = value
-        elif isinstance(parent, list) and isinstance(last, int) and -len(parent) <= last < len(parent):
-            old = parent[last]
-            value = _like(old, value, where, path)
-            if old == value:
-                return text, []
-            parent[last] = value
-        else:
+        elif not (isinstance(parent, list) and isinstance(last, int) and -len(parent) <= last < len(parent)):
             continue
-        return _dump_all(docs), [(path, old, value)]
+        old = parent[last]
+        value = _like(old, value, where, path)
+        if old == value:
+            return text, []
+        target = _node_at(node, doc, steps)  # found before the change: a selector may match the old value
+        if target is None:
+            raise EditError("%s: path %s cannot be found in the text to edit it in place (a merge key or "
+                            "an alias?)" % (where, path))
+        parent[last] = value
+        return _checked(_splice(text, [_replace_node(text, target, value)]), docs, where, "path %s" % path), [
+            (path, old, value)]
     raise EditError("%s: no %sdocument has the path %s" % (where, "%s " % kind if kind else "", path))
+
+
+def _node_at(node, data, steps):
+    """The node at ``steps`` in a document's node tree, walked along with its data (which
+    resolves the ``[field=value]`` selectors); None when the tree and the data part ways."""
+    for step in steps:
+        if isinstance(step, str):
+            if not _is_mapping(node) or not isinstance(data, dict):
+                return None
+            node, data = _value_node(node, step), data.get(step)
+        else:
+            if not _is_sequence(node) or not isinstance(data, list) or len(node.value) != len(data):
+                return None
+            if isinstance(step, tuple):
+                field, wanted = step
+                step = next((index for index, item in enumerate(data)
+                             if isinstance(item, dict) and str(item.get(field)) == wanted), None)
+                if step is None:
+                    return None
+            node, data = node.value[step], data[step]
+        if node is None:
+            return None
+    return node
 
 
 # What identifies an entry of each kustomization list: a resource or component by its
@@ -343,9 +549,12 @@ def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
     A missing or empty file becomes a new kustomization. Returns ``(text, added)`` with
     ``added`` as ``[(what, None, entry)]``.
 
+    New entries are added as lines after a list's last entry (a list in flow style, or an
+    empty one, is written out in block style), so every comment of the file stays, the
+    image automation markers of other apps' images among them.
+
     An image entry may carry ``$imagepolicy: <namespace>:<policy>``: its ``newTag`` line then
-    gets Flux's image automation marker (:func:`mark_image_policies`), every time, since a
-    rewrite by PyYAML (when entries are added) drops comments.
+    gets Flux's image automation marker (:func:`mark_image_policies`) unless it has one.
     """
     check_kustomization_entries(entries, where)
     policies = {}
@@ -355,7 +564,7 @@ def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
     entries = dict(entries, images=[{key: value for key, value in image.items() if key != IMAGE_POLICY}
                                     for image in entries.get("images") or []])
     kustomization = _kustomization(text, where)
-    added = []
+    added, additions = [], {}
     for key in KUSTOMIZATION_LISTS:
         ident = KUSTOMIZATION_LISTS[key]
         present = kustomization.get(key) or []
@@ -366,39 +575,89 @@ def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
             if ident(entry) not in known:
                 present.append(entry)
                 known.add(ident(entry))
+                additions.setdefault(key, []).append(entry)
                 added.append(("%s[%s]" % (key, ident(entry)), None, entry))
         if present or key in kustomization:
             kustomization[key] = present
-    if not added and text and text.strip():
-        new = text
-    else:
-        kustomization.setdefault("resources", [])
+    document = _first_document(text, where)
+    if document is None:
+        kustomization.setdefault("resources", [])  # a new file: there is nothing to keep
         new = _dump_all([kustomization])
+    elif added:
+        new = _checked(_splice(text, _entry_additions(text, document, additions, kustomization, where)),
+                       [kustomization], where, ", ".join(sorted(additions)))
+    else:
+        new = text
     if policies:
         new, marked = mark_image_policies(new, policies, where)
         added += marked
     return new, added
 
 
+def _entry_additions(text, document, additions, kustomization, where):
+    """Splices adding ``additions`` (``{list: [entry]}``) to the kustomization's lists."""
+    if not _is_mapping(document) or document.flow_style:
+        raise EditError("%s: the kustomization must be a block-style mapping to add entries in place" % where)
+    edits, new_lists = [], ""
+    indent = document.value[0][0].start_mark.column if document.value else 0
+    for key, entries in additions.items():
+        found = _pair(document, key)
+        if found is None:
+            new_lists += "%s%s:\n%s" % (" " * indent, key, _block_entries(entries, indent + 2, 2))
+            continue
+        key_node, entries_node = found
+        if _is_sequence(entries_node) and not entries_node.flow_style and entries_node.value:
+            first = entries_node.value[0]
+            dash = entries_node.start_mark.column
+            offset = first.start_mark.column - dash if first.start_mark.line == entries_node.start_mark.line else 2
+            edits.append(_insertion(text, _next_line(text, _end(text, entries_node)),
+                                    _block_entries(entries, dash, max(offset, 2))))
+        else:
+            # "[a, b]", "[]" or nothing: the whole list, in block style, in its place.
+            edits.append((key_node.end_mark.index, _end(text, entries_node), ":\n" + _block_entries(
+                kustomization[key], key_node.start_mark.column + 2, 2).rstrip("\n")))
+    if new_lists:
+        edits.append(_insertion(text, _next_line(text, _end(text, document)), new_lists))
+    return edits
+
+
 def drop_kustomization_entries(text, entries, where="kustomization.yaml"):
     """Remove the entries of ``entries`` (matched like :func:`ensure_kustomization_entries`).
 
-    Returns ``(text, dropped)``; a missing file drops nothing.
+    Each dropped entry's lines are removed; the rest of the file stays as it is (a list left
+    empty becomes ``[]``). Returns ``(text, dropped)``; a missing file drops nothing.
     """
     check_kustomization_entries(entries, where)
     if not text or not text.strip():
         return text, []
     kustomization = _kustomization(text, where)
-    dropped = []
+    document = _first_document(text, where)
+    dropped, edits = [], []
     for key, wanted in entries.items():
         ident = KUSTOMIZATION_LISTS[key]
         gone = set(ident(entry) for entry in wanted)
-        kept = []
-        for entry in kustomization.get(key) or []:
+        kept, gone_positions = [], []
+        for position, entry in enumerate(kustomization.get(key) or []):
             if ident(entry) in gone:
                 dropped.append(("%s[%s]" % (key, ident(entry)), entry, None))
+                gone_positions.append(position)
             else:
                 kept.append(entry)
-        if key in kustomization:
-            kustomization[key] = kept
-    return (_dump_all([kustomization]), dropped) if dropped else (text, [])
+        if not gone_positions:
+            continue
+        kustomization[key] = kept
+        key_node, entries_node = _pair(document, key)
+        if not _is_sequence(entries_node):
+            raise EditError("%s: %s is not a list in the file" % (where, key))
+        if entries_node.flow_style:
+            edits.append((entries_node.start_mark.index, entries_node.end_mark.index, _scalar(kept)))
+        elif not kept:
+            edits.append((key_node.end_mark.index, _end(text, entries_node), ": []"))
+        else:
+            for position in gone_positions:
+                entry_node = entries_node.value[position]
+                edits.append((_line_start(text, entry_node.start_mark.index),
+                              _next_line(text, _end(text, entry_node)), ""))
+    if not dropped:
+        return text, []
+    return _checked(_splice(text, edits), [kustomization], where, ", ".join(sorted(entries))), dropped

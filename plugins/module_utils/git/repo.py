@@ -9,15 +9,27 @@ Everything goes through the ``git`` command. Credentials never reach an argument
 a remote URL, a message or a file: a password or token is sent as an HTTP
 ``Authorization`` header through ``GIT_CONFIG_*`` environment variables of the git
 process alone, and :func:`redact` takes it out of any git output that is reported.
+
+One working copy serves every task on the controller that names the same repository and
+branch, so a change is made under :meth:`PlatformRepo.locked` (an exclusive ``flock`` on
+``<workdir>.lock``): :func:`commit_and_push` and :func:`revert_and_push` run
+sync, edit, commit and push under it and redo the whole change when another writer
+pushed first. Files are reached only through :meth:`PlatformRepo.path`, which refuses a
+path that leaves the working copy, enters ``.git`` or goes through a symbolic link
+(the repository's content must not redirect a write elsewhere on the controller).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import (
@@ -26,10 +38,25 @@ from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import
 )
 
 GIT_TIMEOUT = 120
+# How long a task waits for another task's change to the same working copy. A change holds
+# the lock for sync, edit, commit and push only (seconds; each git command is bounded by
+# GIT_TIMEOUT), never while Flux or Flagger are followed.
+LOCK_TIMEOUT = 600
+LOCK_POLL_MAX = 0.5
 
 
 class GitError(CollectionError):
-    """A git command failed; the message names the repository and the step."""
+    """A git command failed; the message names the repository and the step.
+
+    ``race`` is true when a push lost a race with another writer (the branch moved since
+    the fetch: rejected, non-fast-forward, "fetch first"); redoing the change on the new
+    head is then the cure. ``timed_out`` is true when git did not answer in time.
+    """
+
+    def __init__(self, message, race=False, timed_out=False, **details):
+        super().__init__(message, **details)
+        self.race = race
+        self.timed_out = timed_out
 
 
 def redact(text, secrets):
@@ -46,7 +73,8 @@ class PlatformRepo:
                  timeout=GIT_TIMEOUT, runner=subprocess.run):
         if re.match(r"^https?://[^/]*@", url or ""):
             raise GitError("url: put credentials in username/password, not in the URL (it would be logged)")
-        self.url, self.workdir, self.branch = url, workdir, branch
+        # Absolute: path() compares against it, and git runs with it as its cwd.
+        self.url, self.workdir, self.branch = url, os.path.abspath(os.path.expanduser(workdir)), branch
         self.username, self.password = username, password
         self.author = author or ("gitops.progressive", "gitops-progressive@localhost")
         self.timeout = timeout
@@ -75,7 +103,7 @@ class PlatformRepo:
                                  capture_output=True, text=True, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
             raise GitError("git %s: %s did not answer within %d s" % (
-                doing or args[0], redact(self.url, self._secrets()), self.timeout))
+                doing or args[0], redact(self.url, self._secrets()), self.timeout), timed_out=True)
         except OSError as error:
             raise GitError("git %s: cannot run git: %s" % (doing or args[0], error))
         if quiet and result.returncode != 0:
@@ -86,10 +114,82 @@ class PlatformRepo:
                 redact((result.stderr or result.stdout).strip(), self._secrets())))
         return result.stdout.strip()
 
+    # --- the lock ---------------------------------------------------------------------------
+    @property
+    def lock_path(self):
+        return self.workdir + ".lock"
+
+    @contextlib.contextmanager
+    def locked(self, timeout=LOCK_TIMEOUT):
+        """Hold the working copy for this task: an exclusive ``flock`` on ``<workdir>.lock``
+        (created 0600 next to the working copy), waited for up to ``timeout`` seconds.
+
+        Another task (a process, or another thread here) waits; a thread that holds it
+        already may enter again (so a caller can hold it across several steps). Raises
+        GitError naming the working copy when another task holds it longer than ``timeout``.
+        """
+        path, me = self.lock_path, threading.get_ident()
+        with _HELD_GUARD:
+            held = _HELD.get(path)
+            again = held is not None and held[0] == me
+            if again:
+                held[1] += 1
+        if again:
+            try:
+                yield self
+            finally:
+                with _HELD_GUARD:
+                    held[1] -= 1
+            return
+        descriptor = self._take_lock(path, timeout)
+        with _HELD_GUARD:
+            _HELD[path] = [me, 1]
+        try:
+            yield self
+        finally:
+            with _HELD_GUARD:
+                _HELD.pop(path, None)
+            os.close(descriptor)  # closing the descriptor releases the flock
+
+    def _take_lock(self, path, timeout):
+        import fcntl
+
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                                 | getattr(os, "O_CLOEXEC", 0), 0o600)
+        except OSError as error:
+            raise GitError("working copy %s: cannot open its lock file %s: %s" % (self.workdir, path, error))
+        deadline, pause = time.monotonic() + timeout, 0.05
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return descriptor
+            except OSError as error:
+                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(descriptor)
+                    raise GitError("working copy %s: cannot lock %s: %s" % (self.workdir, path, error))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    os.close(descriptor)
+                    raise GitError("working copy %s is in use: another task holds its lock %s and did not "
+                                   "release it within %d s (a release or platform_repo task on the same "
+                                   "repository and branch)" % (self.workdir, path, timeout))
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, LOCK_POLL_MAX)
+
     # --- the working copy ----------------------------------------------------------------
     def sync(self):
         """Bring the working copy to the remote branch (clone it the first time); its HEAD,
-        or "" when the remote has no such branch yet (a new, empty repository)."""
+        or "" when the remote has no such branch yet (a new, empty repository).
+
+        Runs under :meth:`locked`. Lock files a killed git command left in ``.git`` are
+        removed first, when no git process is working in this copy."""
+        with self.locked():
+            return self._sync()
+
+    def _sync(self):
+        self.clear_stale_locks()
         if not os.path.isdir(os.path.join(self.workdir, ".git")):
             os.makedirs(os.path.dirname(os.path.abspath(self.workdir)), exist_ok=True)
             self.git("clone", "--quiet", "--no-checkout", self.url, self.workdir, doing="clone",
@@ -109,6 +209,41 @@ class PlatformRepo:
         self.git("clean", "--quiet", "-fdx")
         return self.head()
 
+    def clear_stale_locks(self):
+        """Remove the lock files (``.git/index.lock``, ``HEAD.lock``, ref locks, ...) that a
+        git command killed by a timeout or a signal left behind; the paths removed.
+
+        Called under :meth:`locked`, so no task of this collection is using the copy: a lock
+        file is stale when no running git process works in it either (one started by hand,
+        say). Where processes cannot be listed (no /proc), only lock files older than the
+        git timeout are removed."""
+        git_dir = os.path.join(self.workdir, ".git")
+        if not os.path.isdir(git_dir) or os.path.islink(git_dir):
+            return []
+        candidates = [os.path.join(git_dir, name) for name in GIT_LOCK_FILES
+                      if os.path.lexists(os.path.join(git_dir, name))]
+        for directory, _subdirectories, names in os.walk(os.path.join(git_dir, "refs")):
+            candidates += [os.path.join(directory, name) for name in names if name.endswith(".lock")]
+        if not candidates:
+            return []
+        users = git_processes_using(self.workdir)
+        if users:
+            return []  # a git command is running here: its lock files are live
+        if users is None:
+            now = time.time()
+            candidates = [path for path in candidates if now - os.lstat(path).st_mtime > self.timeout]
+        removed = []
+        for path in candidates:
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+            except OSError as error:
+                raise GitError("working copy %s: cannot remove the stale git lock file %s: %s" % (
+                    self.workdir, path, error))
+        return removed
+
     def contains(self, commit, revision_commit):
         """Whether ``revision_commit`` is ``commit`` or a descendant of it (fetching it if needed)."""
         if not revision_commit:
@@ -123,9 +258,29 @@ class PlatformRepo:
         return self.git("rev-parse", "HEAD")
 
     def path(self, relative):
-        full = os.path.normpath(os.path.join(self.workdir, relative))
-        if not full.startswith(os.path.abspath(self.workdir) + os.sep) and full != os.path.abspath(self.workdir):
-            raise GitError("path %r leaves the repository" % relative)
+        """The absolute path of ``relative`` in the working copy.
+
+        Refused (GitError naming the path) when it leaves the working copy, enters ``.git``,
+        or goes through a symbolic link inside the working copy: a link committed to the
+        repository must not make a write (or a read that is written back) land elsewhere
+        on the controller. A link *to* the working copy itself is fine."""
+        root = self.workdir
+        full = os.path.normpath(os.path.join(root, relative))
+        if not _inside(full, root):
+            raise GitError("path %r leaves the repository %s" % (relative, root))
+        inside = os.path.relpath(full, root)
+        parts = [] if inside == os.curdir else inside.split(os.sep)
+        if any(part.lower() == ".git" for part in parts):
+            raise GitError("path %r is inside .git, not in the repository's tree" % relative)
+        current = root
+        for part in parts:
+            current = os.path.join(current, part)
+            if os.path.islink(current):
+                raise GitError("path %r goes through the symbolic link %s (to %s) in the repository; "
+                               "files are only written and read through real directories" % (
+                                   relative, os.path.relpath(current, root), os.readlink(current)))
+        if not _inside(os.path.realpath(full), os.path.realpath(root)):
+            raise GitError("path %r leaves the repository %s once links are resolved" % (relative, root))
         return full
 
     def diff(self):
@@ -144,24 +299,100 @@ class PlatformRepo:
         return self.head()
 
     def push(self):
-        """Push the branch. A push the server rejects leaves the local commit undone."""
+        """Push the branch. A push the server rejects leaves the local commit undone; the
+        GitError's ``race`` says whether it lost a race with another writer.
+
+        A push that does not answer in time may still have landed (a slow hook, a lost
+        response): the remote branch is then read back, and when it holds our commit the
+        push counts as done. Otherwise the error says the outcome was checked and the push
+        did not land, or that the outcome could not be checked."""
         try:
             self.git("push", "--quiet", "origin", "HEAD:refs/heads/%s" % self.branch, doing="push")
-        except GitError:
+            return
+        except GitError as error:
+            failure = error
+        if failure.timed_out:
+            local = self.head()
+            try:
+                remote = self.remote_head()
+            except GitError as error:
+                self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch, check=False)
+                raise GitError("%s; whether the push of %s landed could not be checked (%s): look at branch %s "
+                               "before running the task again" % (failure, local[:12], error, self.branch),
+                               timed_out=True)
+            if remote == local:
+                return  # the server took it; only its answer was lost
             self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch, check=False)
-            raise
+            raise GitError("%s; the push's outcome was checked: branch %s is at %s, not at %s, so the push did not "
+                           "land" % (failure, self.branch, remote[:12] or "(no branch)", local[:12]), timed_out=True)
+        self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch, check=False)
+        raise GitError(str(failure), race=_push_race(failure))
 
-    def revert(self, sha, message):
+    def remote_head(self):
+        """The commit the remote branch is at ("" when it has no such branch)."""
+        listed = self.git("ls-remote", "origin", "refs/heads/%s" % self.branch, doing="ls-remote")
+        return listed.split()[0] if listed else ""
+
+    def apply_revert(self, sha):
+        """Undo ``sha``'s changes in the working copy and the index, without committing;
+        whether that changed anything. A conflict is a GitError (and is cleaned up)."""
         try:
-            self.git("revert", "--no-edit", "--no-commit", sha, doing="revert")
+            self.git("revert", "--no-edit", "--no-commit", sha, doing="revert of %s" % sha[:12])
         except GitError:
             self.git("revert", "--abort", check=False)
             raise
+        return self.dirty()
+
+    def revert(self, sha, message):
+        """Commit the revert of ``sha`` in the working copy (not pushed); the new commit's SHA."""
+        self.apply_revert(sha)
         self.git("commit", "--quiet", "-m", message, doing="commit the revert")
         return self.head()
 
     def subject(self, sha):
         return self.git("log", "-1", "--format=%s", sha)
+
+
+# Lock files git leaves in .git when it is killed; ref locks (refs/**/*.lock) come on top.
+GIT_LOCK_FILES = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock",
+                  "ORIG_HEAD.lock", "FETCH_HEAD.lock")
+
+# The working copies this process holds (lock path -> [thread, depth]): flock is per open
+# file, so a second flock by the same thread would wait for itself.
+_HELD = {}
+_HELD_GUARD = threading.Lock()
+
+
+def _inside(path, root):
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def git_processes_using(workdir):
+    """PIDs of running git processes working in ``workdir`` (their current directory or
+    an absolute argument inside it); None when processes cannot be listed (no /proc)."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    roots = {os.path.abspath(workdir), os.path.realpath(workdir)}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                argv = [arg.decode("utf-8", "replace") for arg in handle.read().split(b"\0") if arg]
+        except OSError:
+            continue  # gone, or not ours to read
+        program = os.path.basename(argv[0]) if argv else ""
+        if program != "git" and not program.startswith("git-"):
+            continue
+        try:
+            places = [os.readlink("/proc/%s/cwd" % entry)]
+        except OSError:
+            places = []
+        places += [arg for arg in argv[1:] if os.path.isabs(arg)]
+        if any(_inside(os.path.normpath(place), root) for place in places for root in roots):
+            found.append(int(entry))
+    return found
 
 
 def write_files(repo, files, remove=(), seed_files=None):
@@ -182,10 +413,10 @@ def write_files(repo, files, remove=(), seed_files=None):
             handle.write(text)
         changed.append(relative)
     for relative in remove:
-        full = repo.path(relative)
-        inside = os.path.relpath(os.path.realpath(full), os.path.realpath(repo.workdir))
+        inside = os.path.normpath(relative)
         if inside in (".", os.pardir) or inside.startswith(os.pardir + os.sep) or inside.split(os.sep)[0] == ".git":
             raise GitError("remove: %r is not a path in the repository's tree" % relative)
+        full = repo.path(relative)
         if os.path.isfile(full):
             os.unlink(full)
             changed.append(relative)
@@ -263,38 +494,84 @@ def _push_race(error):
     return any(mark in text for mark in ("[rejected]", "fetch first", "non-fast-forward", "failed to update ref"))
 
 
+def commit_and_push(repo, build, message_for, attempts=PUSH_ATTEMPTS):
+    """Make one change to the branch: under ``repo.locked()``, bring the working copy to
+    the remote head (``repo.sync()``), call ``build(repo)``, commit and push.
+
+    ``build(repo)`` edits the working copy (through ``repo.path``) and returns what it
+    changed, or something falsy when the branch already holds the change. ``message_for``
+    is the commit message, or a function of what ``build`` returned that gives it.
+
+    When the push loses a race with another writer (GitError ``race``), everything is done
+    again from the new head, up to ``attempts`` times in all: ``build`` must therefore
+    compute its change from the working copy it is given, not from an earlier attempt's.
+    Returns the pushed commit's SHA, or None when ``build`` changed nothing. Any other
+    failure is raised as it is (a GitError, or what ``build`` raises).
+    """
+    with repo.locked():
+        for attempt in range(1, attempts + 1):
+            repo.sync()
+            change = build(repo)
+            if not change or not repo.dirty():
+                return None
+            commit = repo.commit(message_for(change) if callable(message_for) else message_for)
+            try:
+                repo.push()
+            except GitError as error:
+                if not error.race:
+                    raise
+                if attempt == attempts:
+                    raise GitError("push to %s lost the race with other writers %d times in a row; last: %s" % (
+                        redact(repo.url, ()), attempts, error), race=True)
+                continue
+            return commit
+    return None
+
+
+def revert_and_push(repo, sha, message, attempts=PUSH_ATTEMPTS):
+    """Revert commit ``sha`` on the remote branch's current head and push it, with
+    ``message``; redone on the new head when the push loses a race (the revert is computed
+    from the commit itself, so it means the same on any head). Returns the revert commit's
+    SHA, or None when the branch no longer holds any of ``sha``'s changes. A revert that
+    conflicts with later commits is a GitError (the working copy is cleaned up)."""
+    return commit_and_push(repo, lambda working_copy: working_copy.apply_revert(sha), message, attempts)
+
+
 def update_tree(repo, message, files=None, remove=(), seed_files=None, ensure=None, drop=None,
                 check_mode=False, want_diff=False, attempts=PUSH_ATTEMPTS):
     """Bring the branch to hold ``files`` (and the rest, see :func:`write_files` and
     :func:`edit_kustomizations`) in one commit, pushed; nothing when it already does.
 
-    A push that loses a race with another writer (two clusters laying the same repository
-    out, a release) is redone from the new head, up to ``attempts`` times: the edits are
-    declarative, so redoing them on top of the other commit is what the caller asked.
-    Returns ``{changed, changed_files, commit[, diff]}``.
+    Done by :func:`commit_and_push`: under the working copy's lock, and redone from the new
+    head when the push loses a race with another writer (two clusters laying the same
+    repository out, a release); the edits are declarative, so redoing them on top of the
+    other commit is what the caller asked. Returns ``{changed, changed_files, commit[, diff]}``.
     """
-    for attempt in range(1, attempts + 1):
-        head = repo.sync()
-        changed_files = write_files(repo, files or {}, remove, seed_files)
-        changed_files = sorted(set(changed_files).union(edit_kustomizations(repo, ensure, drop)))
-        result = dict(changed=bool(changed_files), changed_files=changed_files, commit=head)
-        if not changed_files:
-            return result
-        repo.git("add", "--all")
-        if want_diff:
-            result["diff"] = dict(prepared=repo.git("diff", "--cached"))
-        if check_mode:
+    prepared = {}
+
+    def build(working_copy):
+        prepared.update(head=working_copy.git("rev-parse", "--verify", "--quiet", "HEAD", quiet=True) or "",
+                        diff=None)
+        changed = write_files(working_copy, files or {}, remove, seed_files)
+        prepared["changed_files"] = changed = sorted(set(changed).union(edit_kustomizations(working_copy, ensure, drop)))
+        if changed and want_diff:
+            working_copy.git("add", "--all")
+            prepared["diff"] = working_copy.git("diff", "--cached")
+        return changed
+
+    if check_mode:
+        with repo.locked():
+            repo.sync()
+            build(repo)
             repo.sync()  # the working copy back to the remote's state (also for a new, empty one)
-            return result
-        commit = repo.commit(message)
-        try:
-            repo.push()
-        except GitError as error:
-            if attempt == attempts or not _push_race(error):
-                raise
-            continue
-        result["commit"] = commit
-        return result
+        commit = None
+    else:
+        commit = commit_and_push(repo, build, message, attempts)
+    result = dict(changed=bool(prepared["changed_files"]), changed_files=prepared["changed_files"],
+                  commit=commit or prepared["head"])
+    if result["changed"] and want_diff:
+        result["diff"] = dict(prepared=prepared["diff"])
+    return result
 
 
 def git_argument_spec():

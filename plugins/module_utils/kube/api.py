@@ -5,9 +5,10 @@
 
 Every request goes through :class:`Kube`: kubernetes.core's client (its auth options,
 kubeconfig and ``K8S_AUTH_*`` handling) and that client's raw ``request`` to a resource
-path the collection knows (:class:`Resource`). No API discovery is made: the kinds the
-collection works on are few and fixed, and discovery costs a dozen requests on a cold
-cache, more than the work itself (``canary_info`` makes two requests in all).
+path. The kinds the collection works on are few and fixed (:class:`Resource`), so they
+need no discovery, which costs a dozen requests on a cold cache (``canary_info`` makes
+two requests in all); only the manifests of a Flux path, whose kinds are not known in
+advance, are looked up, once per group version (:meth:`Kube.resource_for`).
 
 Errors are raised here, where the request is sent, as :class:`ApiError` with a message
 that names what was being done and to which object; ``404`` on a read or a delete is
@@ -18,7 +19,10 @@ dead connection is never waited on for longer than asked.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 
@@ -61,6 +65,7 @@ SERVICE_ACCOUNT = Resource("v1", "ServiceAccount", "serviceaccounts")
 INGRESS = Resource("networking.k8s.io/v1", "Ingress", "ingresses")
 NAMESPACE = Resource("v1", "Namespace", "namespaces", namespaced=False)
 DEPLOYMENT = Resource("apps/v1", "Deployment", "deployments")
+LEASE = Resource("coordination.k8s.io/v1", "Lease", "leases")
 DAEMONSET = Resource("apps/v1", "DaemonSet", "daemonsets")
 WORKLOADS = {"Deployment": DEPLOYMENT, "DaemonSet": DAEMONSET}
 
@@ -135,6 +140,10 @@ class Kube:
         from_core = type(k8s_client).__name__ == "K8SClient"
         self.dynamic = k8s_client.client if from_core else k8s_client
         self.requests = 0
+        # The API server's clock minus ours, from the Date of its last answer (None: no answer yet).
+        # Server timestamps (lastTransitionTime, a Lease's renewTime) are compared with server_now(),
+        # never with this machine's clock, which may be off by any amount.
+        self.clock_offset = None
 
     # Construction from the three places a client's settings come from.
     @classmethod
@@ -170,11 +179,30 @@ class Kube:
     def request(self, method, path, doing, obj, body=None, timeout=REQUEST_TIMEOUT, **params):
         """Send a request and return its decoded JSON body."""
         response = self._send(method, path, doing, obj, body=body, timeout=timeout, **params)
+        self._note_server_date(response)
         try:
             data = response.data
         except _transport_errors() as error:
             raise api_error(error, doing, obj)
         return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+    def _note_server_date(self, response):
+        headers = getattr(response, "headers", None) or {}
+        date = headers.get("Date") if hasattr(headers, "get") else None
+        if not date:
+            return
+        try:
+            self.clock_offset = parsedate_to_datetime(date).timestamp() - time.time()
+        except (TypeError, ValueError, OverflowError):
+            return
+
+    def server_now(self):
+        """The API server's time now (timezone-aware), as its last answer's Date says; a
+        cheap request asks for it when nothing was asked yet. Date has a resolution of one
+        second, which is plenty for comparisons with the server's own timestamps."""
+        if self.clock_offset is None:
+            self.request("GET", "/version", "reading", "the API server's version")
+        return datetime.fromtimestamp(time.time() + (self.clock_offset or 0.0), timezone.utc)
 
     def get(self, resource, namespace, name):
         """The object, or None when it does not exist."""
@@ -264,11 +292,25 @@ class Kube:
                             body=patch, content_type=content_type, field_manager=FIELD_MANAGER,
                             dry_run="All" if dry_run else None)
 
-    def delete(self, resource, namespace, name, dry_run=False):
-        """True if it was there to delete."""
+    def create(self, resource, obj, dry_run=False):
+        """Create ``obj``; ApiError with status 409 when it exists already."""
+        namespace = obj["metadata"].get("namespace")
+        return self.request("POST", resource.path(namespace), "creating",
+                            resource.describe(namespace, obj["metadata"]["name"]), body=obj,
+                            field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None)
+
+    def replace(self, resource, obj):
+        """Replace ``obj`` as read: its resourceVersion makes a concurrent change a 409, not a lost write."""
+        namespace, name = obj["metadata"].get("namespace"), obj["metadata"]["name"]
+        return self.request("PUT", resource.path(namespace, name), "replacing", resource.describe(namespace, name),
+                            body=obj, field_manager=FIELD_MANAGER)
+
+    def delete(self, resource, namespace, name, dry_run=False, resource_version=None):
+        """True if it was there to delete; with ``resource_version``, only that version of it (409 otherwise)."""
+        body = {"preconditions": {"resourceVersion": resource_version}} if resource_version else None
         try:
             self.request("DELETE", resource.path(namespace, name), "deleting", resource.describe(namespace, name),
-                         dry_run="All" if dry_run else None)
+                         body=body, dry_run="All" if dry_run else None)
             return True
         except ApiError as error:
             if error.status == 404:

@@ -17,20 +17,21 @@ and ``write(path, data)``; the module gives it hvac through community.hashi_vaul
 
 from __future__ import annotations
 
-import re
-
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import DurationError, go_duration_seconds
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import VaultError
 
-# Vault's durations: a number of seconds, or Go's units plus d (days), like 90s, 1h30m, 1.5h, 7d.
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h|d)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # Fields whose order means nothing.
 _SETS = {"allowed_roles", "bound_service_account_names", "bound_service_account_namespaces", "token_policies",
          "policies"}
 
 
 def seconds(value, field="duration"):
-    """``30``, ``"30"``, ``"90s"``, ``"15m"``, ``"1h30m"``, ``"1.5h"``, ``"7d"`` as whole seconds."""
+    """A Vault duration as whole seconds: ``30``, ``"30"``, ``"90s"``, ``"1h30m"``, ``"1.5h"``, ``"7d"``.
+
+    Vault's grammar (go-secure-stdlib parseutil.ParseDurationSecond): a number is seconds,
+    a whole number of days is written ``<n>d``, anything else is a Go duration, read by
+    the collection's one Go parser. Unlike Vault, an empty string is refused, not 0.
+    """
     if isinstance(value, bool):
         raise VaultError("%s must be a duration, got %r" % (field, value))
     if isinstance(value, int):
@@ -38,10 +39,12 @@ def seconds(value, field="duration"):
     text = str(value).strip()
     if text.isdigit():
         return int(text)
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(number + unit for number, unit in parts) != text:
-        raise VaultError("%s must be a duration like 90s, 15m, 1h30m or 7d, got %r" % (field, value))
-    return int(sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+    if text[:-1].isdigit() and text.endswith("d"):
+        return int(text[:-1]) * 86400
+    try:
+        return int(go_duration_seconds(text))
+    except DurationError as error:
+        raise VaultError("%s must be a duration like 90s, 15m, 1h30m or 7d, got %r (%s)" % (field, value, error))
 
 
 def _is_duration(field):

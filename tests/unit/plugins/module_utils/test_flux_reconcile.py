@@ -97,20 +97,29 @@ def test_kind_names_accept_plurals_short_names_and_any_case():
 
 
 class FakeKube:
-    """Just enough of Kube for Reconcile: get, patch, and a source whose list sees the patch handled."""
+    """Just enough of Kube for Reconcile: get, patch, and a source whose list sees the patch handled.
+
+    ``handle``: True, Flux handles our token; a string, Flux handles that token instead
+    (the Receiver's annotation overwrote ours before the controller read it); False,
+    nobody handles anything. ``calls`` records the order of reads and writes.
+    """
 
     def __init__(self, obj, handle=True):
-        self.obj, self.handle, self.patches = obj, handle, []
+        self.obj, self.handle, self.patches, self.calls = obj, handle, [], []
 
     def get(self, resource, namespace, name):
+        self.calls.append("get")
         return dict(self.obj)
 
     def patch(self, resource, namespace, name, patch, dry_run=False, patch_type="merge"):
+        self.calls.append("patch")
         self.patches.append(patch)
         token = patch["metadata"]["annotations"][objects.REQUESTED_AT]
+        response = dict(self.obj)
         if self.handle:
-            self.obj = dict(self.obj, status=dict(self.obj["status"], lastHandledReconcileAt=token))
-        return dict(self.obj)
+            handled = token if self.handle is True else self.handle
+            self.obj = dict(self.obj, status=dict(self.obj["status"], lastHandledReconcileAt=handled))
+        return response
 
     def source(self, resource, namespace, name, label_selector=None):
         def lister(_timeout):
@@ -127,6 +136,41 @@ def test_reconcile_requests_and_returns_the_applied_revision():
     result = reconcile.Reconcile(kube, objects.KUSTOMIZATION, "flux-system", "apps", 5).run()
     assert result["revision"] == "main@sha1:abcdef1234567890" and result["commit"] == "abcdef1234567890"
     assert len(kube.patches) == 1
+
+
+def fake_clock():
+    ticks = iter([step * 0.25 for step in range(100000)])
+    return lambda: next(ticks)
+
+
+def test_reconcile_finishes_when_the_receivers_token_replaced_ours():
+    kube = FakeKube(kustomization(token="2026-12-07T00:00:00Z"), handle=RECEIVER_TOKEN)
+    result = reconcile.Reconcile(kube, objects.KUSTOMIZATION, "flux-system", "apps", 5, revision="abcdef1",
+                                 clock=fake_clock()).run()
+    assert result["commit"] == "abcdef1234567890"
+
+
+def test_an_unchanged_handled_token_is_not_our_request_even_when_it_reads_as_later():
+    # Written by a client whose clock runs a century ahead, before our request.
+    kube = FakeKube(kustomization(token="2126-01-01T00:00:00Z"), handle=False)
+    with pytest.raises(reconcile.FluxTimeout, match="Is kustomize-controller running"):
+        reconcile.Reconcile(kube, objects.KUSTOMIZATION, "flux-system", "apps", 5, clock=fake_clock()).run()
+
+
+def test_the_handled_token_is_recorded_before_the_request_is_written():
+    kube = FakeKube(kustomization(token="before"), handle=RECEIVER_TOKEN)
+    token, _patched, handled_before = reconcile.request_reconcile(kube, objects.KUSTOMIZATION, "flux-system", "apps")
+    assert kube.calls == ["get", "patch"] and handled_before == "before"
+    assert kube.patches[0]["metadata"]["annotations"][objects.REQUESTED_AT] == token
+    verdict = reconcile.wait_handled(kube, objects.KUSTOMIZATION, "flux-system", "apps", token, 5,
+                                     handled_before=handled_before, clock=fake_clock())
+    assert verdict.ok
+
+
+def test_request_still_answers_token_and_object():
+    kube = FakeKube(kustomization(token="before"))
+    token, patched = reconcile.request(kube, objects.KUSTOMIZATION, "flux-system", "apps")
+    assert patched["kind"] == "Kustomization" and kube.patches[0]["metadata"]["annotations"][objects.REQUESTED_AT] == token
 
 
 def test_check_mode_requests_nothing():
@@ -149,12 +193,42 @@ def test_summaries_read_like_flux_get():
     assert isinstance(Verdict(True), Verdict)
 
 
-def test_a_later_request_handled_counts_as_ours_an_earlier_one_does_not():
+# notification-controller's Receiver annotates with metav1.Now().String(), Go's time.String() form.
+RECEIVER_TOKEN = "2026-12-07 01:02:03.456 +0000 UTC m=+5.000000001"
+
+
+def test_without_a_recorded_baseline_only_our_own_token_counts():
     ours = "2026-11-23T17:00:00.000000500Z"
     assert reconcile.handled(ours, ours)
-    assert reconcile.handled("2026-11-23T17:00:01.5Z", ours)
-    assert not reconcile.handled("2026-11-23T17:00:00Z", ours)
-    assert not reconcile.handled("not a time", ours) and not reconcile.handled(None, ours)
+    # Times are never compared: a "later" time may come from a clock that runs ahead.
+    assert not reconcile.handled("2026-11-23T17:00:01.5Z", ours)
+    assert not reconcile.handled(RECEIVER_TOKEN, ours) and not reconcile.handled(None, ours)
+
+
+def test_any_change_of_the_handled_token_after_the_request_counts_whatever_its_format():
+    ours = "2026-11-23T17:00:00.000000500Z"
+    before = "2026-11-23T16:00:00Z"
+    assert reconcile.handled(RECEIVER_TOKEN, ours, handled_before=before)
+    # Earlier than ours by the text, written by a machine whose clock is behind: still a change.
+    assert reconcile.handled("2001-01-01T00:00:00Z", ours, handled_before=before)
+    assert reconcile.handled(ours, ours, handled_before=before)
+    assert not reconcile.handled(before, ours, handled_before=before)
+    # Never handled before: the first value Flux records is a change.
+    assert reconcile.handled(RECEIVER_TOKEN, ours, handled_before=None)
+    assert not reconcile.handled(None, ours, handled_before=None)
+
+
+def test_judge_accepts_the_receivers_request_and_leaves_this_commit_to_the_revision():
+    ours = reconcile.request_token()
+    handled_by_receiver = kustomization(token=RECEIVER_TOKEN)
+    verdict = reconcile.judge(handled_by_receiver, ours, revision="abcdef1", handled_before="earlier")
+    assert verdict.done and verdict.ok
+    # The Receiver's reconcile fetched an older commit: not ours yet, keep waiting.
+    verdict = reconcile.judge(handled_by_receiver, ours, revision="1234567", handled_before="earlier")
+    assert not verdict.done and "waiting for revision 1234567" in verdict.message
+    # Unchanged since before the request: Ready=True is the previous run's.
+    unchanged = reconcile.judge(kustomization(token="earlier"), ours, handled_before="earlier")
+    assert not unchanged.done and "to handle the reconcile request" in unchanged.message
 
 
 def test_a_revision_may_be_judged_by_a_function():

@@ -180,10 +180,11 @@ def test_a_tag_change_keeps_comments_and_image_automation_markers():
     assert yaml.safe_load(other)["images"][0]["newTag"] == "1.10"
 
 
-def test_an_edit_that_adds_keys_falls_back_to_a_rewrite_that_is_still_right():
+def test_an_edit_that_adds_keys_is_made_in_place_too():
     text, _changes = edit.set_images(MARKED, {"ghcr.io/other/app": "ghcr.io/mirror/app:2"})
     assert yaml.safe_load(text)["images"][0] == {"name": "ghcr.io/other/app", "newTag": "2",
                                                  "newName": "ghcr.io/mirror/app"}
+    assert text == MARKED.replace('    newTag: "1.0"\n', '    newTag: "2"\n    newName: "ghcr.io/mirror/app"\n')
 
 
 def test_a_comment_at_the_margin_inside_images_does_not_lose_the_markers():
@@ -201,7 +202,7 @@ def test_image_policies_are_marked_on_the_tag_line_and_survive_later_registratio
     assert ("images[ghcr.io/stefanprodan/podinfo]", None, "flux-system:podinfo") in added
     # Nothing to add and the marker is there: the text stays as it is.
     assert edit.ensure_kustomization_entries(text, {"images": [policy]}) == (text, [])
-    # Another app registered later rewrites the file; the marker is put back.
+    # Another app registered later: the marker stays.
     more, _added = edit.ensure_kustomization_entries(text, {
         "resources": ["../base/faces"], "images": [policy, {"name": "ghcr.io/buoyantio/faces", "newTag": "1.0"}]})
     assert '# {"$imagepolicy": "flux-system:podinfo:tag"}' in more and "faces" in more
@@ -217,3 +218,160 @@ def test_image_policies_are_marked_on_the_tag_line_and_survive_later_registratio
 def test_bad_image_policies_are_refused(policies, message):
     with pytest.raises(edit.EditError, match=message):
         edit.mark_image_policies(MARKED, policies)
+
+
+TWO_MARKED = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+# The apps of staging.
+resources:
+  - podinfo.yaml
+  - faces.yaml  # the faces demo
+images:
+  # podinfo follows its image policy.
+  - name: ghcr.io/stefanprodan/podinfo
+    newTag: 6.7.1 # {"$imagepolicy": "flux-system:podinfo:tag"}
+  - name: ghcr.io/buoyantio/faces
+    newTag: 1.0.0 # {"$imagepolicy": "flux-system:faces:tag"}
+"""
+FACES_MARKER = '    newTag: 1.0.0 # {"$imagepolicy": "flux-system:faces:tag"}\n'
+
+
+def changed_lines(before, after):
+    """The lines that differ, as (removed, added)."""
+    import difflib
+
+    diff = list(difflib.ndiff(before.splitlines(True), after.splitlines(True)))
+    return [line[2:] for line in diff if line.startswith("- ")], [line[2:] for line in diff if line.startswith("+ ")]
+
+
+@pytest.mark.parametrize("reference, lines", [
+    ("ghcr.io/stefanprodan/podinfo:6.7.2@sha256:" + "a" * 64,
+     ['    newTag: "6.7.2" # {"$imagepolicy": "flux-system:podinfo:tag"}\n', '    digest: "sha256:%s"\n' % ("a" * 64)]),
+    ("registry.local/podinfo:6.7.2",
+     ['    newTag: "6.7.2" # {"$imagepolicy": "flux-system:podinfo:tag"}\n', '    newName: "registry.local/podinfo"\n']),
+])
+def test_a_digest_or_new_name_release_keeps_the_other_images_marker_and_every_comment(reference, lines):
+    text, changes = edit.set_images(TWO_MARKED, {"ghcr.io/stefanprodan/podinfo": reference})
+    assert changes and FACES_MARKER in text
+    assert text.count("$imagepolicy") == 2 and "# The apps of staging.\n" in text and "# the faces demo" in text
+    removed, added = changed_lines(TWO_MARKED, text)
+    assert removed == ['    newTag: 6.7.1 # {"$imagepolicy": "flux-system:podinfo:tag"}\n'] and added == lines
+
+
+def test_dropping_a_digest_or_a_new_name_removes_only_its_line():
+    pinned, _changes = edit.set_images(TWO_MARKED, {
+        "ghcr.io/stefanprodan/podinfo": "registry.local/podinfo:6.7.2@sha256:" + "a" * 64})
+    back, changes = edit.set_images(pinned, {"ghcr.io/stefanprodan/podinfo": "ghcr.io/stefanprodan/podinfo:6.7.3"})
+    assert changes == [("images.ghcr.io/stefanprodan/podinfo", "registry.local/podinfo:6.7.2@sha256:" + "a" * 64,
+                        "ghcr.io/stefanprodan/podinfo:6.7.3")]
+    assert back == TWO_MARKED.replace("newTag: 6.7.1 #", 'newTag: "6.7.3" #')
+
+
+def test_a_digest_only_reference_on_the_first_key_of_an_item_moves_the_next_key_up():
+    text = "images:\n  - newTag: 1.0.0\n    name: app\n  - name: other\n    newTag: 2.0.0 # keep me\n"
+    new, _changes = edit.set_images(text, {"app": "app@sha256:" + "b" * 64})
+    assert new == 'images:\n  - name: app\n    digest: "sha256:%s"\n  - name: other\n    newTag: 2.0.0 # keep me\n' % (
+        "b" * 64)
+
+
+def test_registering_an_entry_keeps_every_marker_and_comment_and_adds_only_lines():
+    text, added = edit.ensure_kustomization_entries(TWO_MARKED, {
+        "resources": ["frontend.yaml"],
+        "images": [{"name": "us-docker.pkg.dev/google-samples/microservices-demo/frontend", "newTag": "v0.10.2"}],
+        "patches": [{"path": "frontend-env.yaml", "target": {"kind": "Deployment"}}]})
+    assert [what for what, _old, _new in added] == [
+        "resources[frontend.yaml]", "patches[frontend-env.yaml]",
+        "images[us-docker.pkg.dev/google-samples/microservices-demo/frontend]"]
+    removed, new_lines = changed_lines(TWO_MARKED, text)
+    assert removed == [] and new_lines == [
+        "  - frontend.yaml\n",
+        "  - name: us-docker.pkg.dev/google-samples/microservices-demo/frontend\n", "    newTag: v0.10.2\n",
+        "patches:\n", "  - path: frontend-env.yaml\n", "    target:\n", "      kind: Deployment\n"]
+    assert text.count("$imagepolicy") == 2
+    assert yaml.safe_load(text)["resources"] == ["podinfo.yaml", "faces.yaml", "frontend.yaml"]
+
+
+def test_registering_into_a_flow_style_or_empty_list_writes_it_out_in_block_style():
+    text = "# kept\nresources: [release.yaml]  # the release\nimages: []\ncomponents:\n"
+    new, _added = edit.ensure_kustomization_entries(text, {
+        "resources": ["source.yaml"], "components": ["../c"],
+        "images": [{"name": "app", "newTag": "1", "$imagepolicy": "flux-system:app"}]})
+    assert new == ("# kept\nresources:\n  - release.yaml\n  - source.yaml  # the release\nimages:\n  - name: app\n"
+                   "    newTag: '1' # {\"$imagepolicy\": \"flux-system:app:tag\"}\ncomponents:\n  - ../c\n")
+
+
+def test_unregistering_an_entry_removes_only_its_lines():
+    text, dropped = edit.drop_kustomization_entries(TWO_MARKED, {
+        "resources": ["podinfo.yaml"], "images": [{"name": "ghcr.io/stefanprodan/podinfo"}]})
+    assert [what for what, _old, _new in dropped] == ["resources[podinfo.yaml]", "images[ghcr.io/stefanprodan/podinfo]"]
+    removed, added = changed_lines(TWO_MARKED, text)
+    assert added == [] and removed == [
+        "  - podinfo.yaml\n", "  - name: ghcr.io/stefanprodan/podinfo\n",
+        '    newTag: 6.7.1 # {"$imagepolicy": "flux-system:podinfo:tag"}\n']
+    assert FACES_MARKER in text and "# the faces demo" in text
+
+
+ENV_FILE = """# podinfo's environment in staging
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+  namespace: demo
+spec:
+  replicas: 2   # two for the canary
+  template:
+    spec:
+      containers:
+        - name: podinfo
+          args: [--level, 'info']
+          env:
+            - name: ERROR_FRACTION   # percent of 5xx
+              value: "0"
+            - name: LATENCY_MS
+              value: '0'
+            - name: BANNER
+              value: |
+                hello
+                world
+
+            - {name: MODE, value: plain}
+"""
+CONTAINER = "spec.template.spec.containers[name=podinfo]"
+
+
+@pytest.mark.parametrize("path, value, old_line, new_line", [
+    (CONTAINER + ".env[name=ERROR_FRACTION].value", "75", '              value: "0"\n', '              value: "75"\n'),
+    (CONTAINER + ".env[name=LATENCY_MS].value", 5, "              value: '0'\n", "              value: '5'\n"),
+    ("spec.replicas", 3, "  replicas: 2   # two for the canary\n", "  replicas: 3   # two for the canary\n"),
+    (CONTAINER + ".args[1]", "debug", "          args: [--level, 'info']\n", "          args: [--level, 'debug']\n"),
+    (CONTAINER + ".env[name=MODE].value", "two words", "            - {name: MODE, value: plain}\n",
+     "            - {name: MODE, value: two words}\n"),
+    (CONTAINER + ".env[name=MODE].value", "7", "            - {name: MODE, value: plain}\n",
+     "            - {name: MODE, value: '7'}\n"),
+])
+def test_a_value_edit_changes_only_its_own_line_and_keeps_quotes_and_comments(path, value, old_line, new_line):
+    text, changes = edit.set_value(ENV_FILE, path, value, where="apps/staging/podinfo-env.yaml")
+    assert len(changes) == 1
+    assert changed_lines(ENV_FILE, text) == ([old_line], [new_line])
+
+
+def test_a_block_scalar_value_is_replaced_on_its_own_lines():
+    text, _changes = edit.set_value(ENV_FILE, CONTAINER + ".env[name=BANNER].value", "bye\n")
+    assert changed_lines(ENV_FILE, text) == (["              value: |\n", "                hello\n",
+                                              "                world\n"], ['              value: "bye\\n"\n'])
+
+
+def test_a_collection_value_is_written_in_flow_style_in_its_place():
+    text, changes = edit.set_value(ENV_FILE, CONTAINER + ".args", ["--level", "debug"])
+    assert changes == [(CONTAINER + ".args", ["--level", "info"], ["--level", "debug"])]
+    assert changed_lines(ENV_FILE, text) == (["          args: [--level, 'info']\n"],
+                                             ["          args: [--level, debug]\n"])
+
+
+@pytest.mark.parametrize("text, path", [
+    ("base: &base\n  value: 1\nitem:\n  <<: *base\n", "item.value"),  # the value lives in the anchor
+    ("a: &one 1\nb: *one\n", "b"),  # the alias is the anchor's text
+])
+def test_a_layout_that_cannot_be_edited_in_place_is_refused_not_rewritten(text, path):
+    with pytest.raises(edit.EditError, match="values.yaml: .*in place"):
+        edit.set_value(text, path, 2, where="values.yaml")

@@ -1,8 +1,12 @@
 import json
 import os
+import socket
 import stat
+import subprocess
 import sys
 import time
+
+import pytest
 
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
@@ -61,7 +65,7 @@ def test_pidfile_log_and_their_new_directory_are_owner_only(tmp_path):
         assert mode(pidfile) == 0o600
         assert mode(log) == 0o600
     finally:
-        process.stop(pid, timeout=5)
+        process.stop_pidfile(pidfile, timeout=5)
 
 
 def test_files_that_existed_with_a_wider_mode_are_narrowed(tmp_path):
@@ -120,5 +124,144 @@ def test_wait_http_ready_answers_none_once_the_address_answers(tmp_path):
             time.sleep(0.05)
         url = "http://127.0.0.1:%s/" % log.read_text().split()[0]
         assert process.wait_http_ready(url, 10, pid, process.read_pidfile(pidfile)[1], str(log)) is None
+    finally:
+        process.stop_pidfile(pidfile, timeout=5)
+
+
+def wait_for_text(path, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(str(path)) and path.read_text().strip():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError("%s stayed empty for %ss" % (path, timeout))
+
+
+PRINT_ENVIRONMENT = "import json, os; print(json.dumps(dict(os.environ)), flush=True)"
+
+
+def test_a_child_gets_a_minimal_environment_and_what_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAULT_TOKEN", "s.operator-token")
+    monkeypatch.setenv("K8S_AUTH_API_KEY", "operator-api-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator-aws-key")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    log = tmp_path / "env.log"
+    process.start([sys.executable, "-c", PRINT_ENVIRONMENT], str(tmp_path / "env.pid"), str(log),
+                  env={"KUBECONFIG": "/srv/kubeconfig"})
+    seen = json.loads(wait_for_text(log))
+    assert "VAULT_TOKEN" not in seen and "K8S_AUTH_API_KEY" not in seen and "AWS_SECRET_ACCESS_KEY" not in seen
+    assert seen["KUBECONFIG"] == "/srv/kubeconfig"
+    assert seen["PATH"] == os.environ["PATH"] and seen["LANG"] == "C.UTF-8"
+
+
+def test_a_child_started_without_env_does_not_inherit_the_operators_tokens(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAULT_TOKEN", "s.operator-token")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_operator")
+    log = tmp_path / "env.log"
+    process.start([sys.executable, "-c", PRINT_ENVIRONMENT], str(tmp_path / "env.pid"), str(log))
+    seen = json.loads(wait_for_text(log))
+    assert "VAULT_TOKEN" not in seen and "GITHUB_TOKEN" not in seen and "PATH" in seen
+
+
+def test_the_child_environment_keeps_only_the_listed_variables():
+    operator = {"PATH": "/usr/bin", "HOME": "/home/op", "TMPDIR": "/tmp/op", "LC_ALL": "C",
+                "VAULT_TOKEN": "s.x", "AWS_PROFILE": "prod", "SSH_AUTH_SOCK": "/run/agent"}
+    assert process.child_environment({"RUNTIME_NAMESPACE": "flux-system"}, environ=operator) == {
+        "PATH": "/usr/bin", "HOME": "/home/op", "TMPDIR": "/tmp/op", "LC_ALL": "C",
+        "RUNTIME_NAMESPACE": "flux-system"}
+    # No PATH at all: the system default, so that argv[0] without a directory is still found.
+    assert process.child_environment(environ={})["PATH"] == os.defpath
+
+
+def sleeper():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_stop_never_signals_a_pid_whose_identity_is_unknown():
+    child = sleeper()
+    try:
+        assert not process.stop(child.pid, None, timeout=0.5)
+        time.sleep(0.2)
+        assert child.poll() is None, "a PID with no start time was signalled"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_pidfile_without_a_start_time_is_not_running_and_not_signalled(tmp_path):
+    child = sleeper()
+    try:
+        pidfile = tmp_path / "bare.pid"
+        pidfile.write_text("%d" % child.pid)
+        assert not process.pidfile_running(str(pidfile))
+        assert not process.stop_pidfile(str(pidfile), timeout=0.5)
+        time.sleep(0.2)
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+
+
+def listening_socket():
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    held.listen(1)
+    return held
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
+def test_a_port_held_by_another_process_fails_at_once_naming_the_holder(tmp_path):
+    held = listening_socket()
+    port = held.getsockname()[1]
+    pidfile = str(tmp_path / "late.pid")
+    try:
+        pid = process.start([sys.executable, "-c", "import time; time.sleep(60)"], pidfile, str(tmp_path / "late.log"))
+        started = time.monotonic()
+        problem = process.wait_http_ready("http://127.0.0.1:%d/healthz" % port, 8, pid,
+                                          process.read_pidfile(pidfile)[1], str(tmp_path / "late.log"))
+        assert time.monotonic() - started < 3
+        assert problem.startswith("port %d is already held by pid %d (" % (port, os.getpid()))
+        assert "python" in problem and "another platform is running on these ports" in problem
+    finally:
+        held.close()
+        process.stop_pidfile(pidfile, timeout=5)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="reads Linux's socket table")
+def test_the_holders_of_a_port_are_read_from_the_socket_table():
+    held = listening_socket()
+    port = held.getsockname()[1]
+    try:
+        assert [pid for pid, _command in process.port_holders(port)] == [os.getpid()]
+        # Held by the process itself: not foreign. Before any process is started: foreign.
+        assert process.foreign_holder_problem(port, os.getpid()) is None
+        assert "port %d is already held by pid %d" % (port, os.getpid()) in process.foreign_holder_problem(port)
+    finally:
+        held.close()
+    assert process.port_holders(port) == [] and process.foreign_holder_problem(port) is None
+
+
+SERVE_HTTP = ("import http.server, sys\n"
+              "class H(http.server.BaseHTTPRequestHandler):\n"
+              "    def do_GET(self):\n"
+              "        self.send_response(200); self.end_headers()\n"
+              "    def log_message(self, *args):\n"
+              "        pass\n"
+              "server = http.server.HTTPServer(('127.0.0.1', 0), H)\n"
+              "print(server.server_address[1], flush=True)\n"
+              "server.serve_forever()\n")
+
+
+def test_a_port_held_by_a_descendant_of_the_started_process_is_ready(tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(SERVE_HTTP)
+    log = tmp_path / "wrapped.log"
+    pidfile = str(tmp_path / "wrapped.pid")
+    # A shell that runs the server as its child (the trailing command keeps it from exec'ing).
+    pid = process.start(["/bin/sh", "-c", '"$0" "$1"; true', sys.executable, str(script)], pidfile, str(log))
+    try:
+        port = int(wait_for_text(log).split()[0])
+        assert process.wait_http_ready("http://127.0.0.1:%d/" % port, 10, pid, process.read_pidfile(pidfile)[1],
+                                       str(log)) is None
     finally:
         process.stop_pidfile(pidfile, timeout=5)

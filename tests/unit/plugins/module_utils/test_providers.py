@@ -265,3 +265,146 @@ def test_kwok_creates_wait_for_one_another_and_the_wait_is_bounded(tmp_path, mon
         assert run.calls == []
     provider.create()
     assert [argv[3] for argv, _env in run.calls[:1]] == ["create"]
+
+
+# kwokctl's PID files hold a PID only (kwok v0.8.0, pkg/kwokctl/runtime/exec.go): which
+# process it is must be established from /proc before anything is signalled.
+
+@pytest.fixture
+def children():
+    started = []
+    yield started
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+
+
+def kwok_cluster(tmp_path, name="sim"):
+    provider = providers.provider_for(params(provider="kwok", name=name, binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), Recorder())
+    os.makedirs(os.path.join(provider.cluster_dir, "pids"))
+    with open(os.path.join(provider.cluster_dir, "kwok.yaml"), "w") as handle:
+        handle.write("kind: KwokctlConfiguration\n")
+    return provider
+
+
+def start_component(children, provider, component, cwd=None):
+    """A process as kwokctl starts one: argv[0] the binary's path, in the cluster's
+    directory, its bare PID written to pids/<component>.pid right after the start."""
+    import subprocess
+
+    child = subprocess.Popen(["/cache/%s" % component, "60"], executable="/bin/sleep",
+                             cwd=cwd or provider.cluster_dir)
+    children.append(child)
+    with open(os.path.join(provider.cluster_dir, "pids", component + ".pid"), "w") as handle:
+        handle.write(str(child.pid))
+    return child
+
+
+def foreign_process(children, provider, component):
+    """Some other program that got the PID kwokctl recorded (a reboot, a reused PID)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    children.append(child)
+    with open(os.path.join(provider.cluster_dir, "pids", component + ".pid"), "w") as handle:
+        handle.write(str(child.pid))
+    return child
+
+
+def still_running(child):
+    import time
+
+    time.sleep(0.3)
+    return child.poll() is None
+
+
+def test_kwok_delete_never_signals_a_recorded_pid_that_is_another_program(tmp_path, children):
+    provider = kwok_cluster(tmp_path)
+    other = foreign_process(children, provider, "etcd")
+    assert provider.delete() == []
+    assert still_running(other), "a PID kwokctl recorded, now another program's, was signalled"
+    assert any("pids/etcd.pid" in line and "%d" % other.pid in line for line in provider.stale)
+
+
+def test_kwok_a_recorded_pid_of_another_program_is_stale_not_running(tmp_path, children):
+    provider = kwok_cluster(tmp_path)
+    other = foreign_process(children, provider, "etcd")
+    assert provider.pids() == []
+    assert provider.status() == providers.STOPPED
+    assert any("%d" % other.pid in warning and "stale" in warning for warning in provider.warnings())
+
+
+def test_kwok_components_it_started_are_identified_and_stopped(tmp_path, children):
+    provider = kwok_cluster(tmp_path)
+    etcd = start_component(children, provider, "etcd")
+    apiserver = start_component(children, provider, "kube-apiserver")
+    assert sorted(provider.pids()) == sorted([etcd.pid, apiserver.pid])
+    assert provider.status() == providers.RUNNING
+    assert sorted(provider.delete()) == sorted([etcd.pid, apiserver.pid])
+    assert etcd.wait(5) is not None and apiserver.wait(5) is not None
+    assert provider.stale == []
+
+
+def test_kwok_a_component_older_than_its_pid_file_allows_is_a_reused_pid(tmp_path, children):
+    import time
+
+    provider = kwok_cluster(tmp_path)
+    etcd = start_component(children, provider, "etcd")
+    pidfile = os.path.join(provider.cluster_dir, "pids", "etcd.pid")
+    # Written an hour before the process started: the PID was recorded for another process.
+    an_hour_ago = time.time() - 3600
+    os.utime(pidfile, (an_hour_ago, an_hour_ago))
+    assert provider.pids() == [] and provider.delete() == []
+    assert still_running(etcd)
+
+
+def test_kwok_a_component_of_another_cluster_is_not_this_ones(tmp_path, children):
+    provider = kwok_cluster(tmp_path)
+    elsewhere = tmp_path / "other-cluster"
+    elsewhere.mkdir()
+    etcd = start_component(children, provider, "etcd", cwd=str(elsewhere))
+    assert provider.pids() == [] and provider.delete() == []
+    assert still_running(etcd)
+
+
+def test_kwok_a_pid_file_naming_another_binary_is_stale(tmp_path, children):
+    provider = kwok_cluster(tmp_path)
+    scheduler = start_component(children, provider, "kube-scheduler")
+    os.rename(os.path.join(provider.cluster_dir, "pids", "kube-scheduler.pid"),
+              os.path.join(provider.cluster_dir, "pids", "etcd.pid"))
+    assert provider.pids() == [] and provider.delete() == []
+    assert still_running(scheduler)
+
+
+def test_kwok_stale_pid_files_are_removed_before_kwokctl_signals_them(tmp_path, children, monkeypatch):
+    # kwokctl's own delete and start trust any live PID: a stale file must be gone first.
+    monkeypatch.setattr(providers.tempfile, "gettempdir", lambda: str(tmp_path))
+    provider = kwok_cluster(tmp_path)
+    before_start = foreign_process(children, provider, "etcd")
+    etcd_pidfile = os.path.join(provider.cluster_dir, "pids", "etcd.pid")
+    provider.start()
+    assert not os.path.exists(etcd_pidfile) and len(provider.stale) == 1
+    before_delete = foreign_process(children, provider, "etcd")
+    provider.delete()
+    assert not os.path.exists(etcd_pidfile)
+    assert still_running(before_start) and still_running(before_delete)
+
+
+def test_kwok_a_directory_that_only_starts_like_the_clusters_is_another(tmp_path, children):
+    provider = kwok_cluster(tmp_path, name="sim")
+    sibling = tmp_path / "kwok" / "clusters" / "sim2"
+    sibling.mkdir(parents=True)
+    etcd = start_component(children, provider, "etcd", cwd=str(sibling))
+    assert provider.pids() == [] and still_running(etcd)
+
+
+def test_minikube_tunnel_gets_the_kubeconfig_but_not_the_operators_tokens(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAULT_TOKEN", "s.operator-token")
+    monkeypatch.setenv("MINIKUBE_HOME", "/srv/minikube")
+    provider = providers.provider_for(params(provider="minikube", name="gitops", state_dir=str(tmp_path)), Recorder())
+    environment = process.child_environment(provider.tunnel_env())
+    assert environment["KUBECONFIG"] == "/tmp/kc" and environment["MINIKUBE_HOME"] == "/srv/minikube"
+    assert "VAULT_TOKEN" not in environment

@@ -1,0 +1,415 @@
+"""PlatformRepo's safety: paths, the working copy's lock, pushes whose outcome is unknown or
+lost to another writer, stale git lock files, and changes redone on a new head. Every test
+runs git against a bare repository in a temporary directory (file:// URL, no server)."""
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.gitops.progressive.plugins.module_utils.git import repo as repo_module
+from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import set_value
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
+    GitError,
+    PlatformRepo,
+    commit_and_push,
+    edit_kustomizations,
+    revert_and_push,
+    update_tree,
+    write_files,
+)
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@localhost"] + list(args), cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def remote(tmp_path):
+    """A bare repository with one commit holding ``files`` (path -> text, or ("link", target))."""
+
+    def make(files):
+        bare = tmp_path / "platform.git"
+        subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(bare)], check=True)
+        seed = tmp_path / "seed"
+        subprocess.run(["git", "clone", "--quiet", str(bare), str(seed)], check=True, capture_output=True)
+        for relative, content in files.items():
+            full = seed / relative
+            full.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, tuple):
+                os.symlink(content[1], str(full))
+            else:
+                full.write_text(content)
+        git(str(seed), "add", "--all")
+        git(str(seed), "commit", "--quiet", "-m", "seed")
+        git(str(seed), "push", "--quiet", "origin", "HEAD:main")
+        return "file://%s" % bare
+
+    return make
+
+
+def remote_file(url, path, revision="main"):
+    return subprocess.run(["git", "--git-dir", url[len("file://"):], "show", "%s:%s" % (revision, path)],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def remote_head(url):
+    return subprocess.run(["git", "--git-dir", url[len("file://"):], "rev-parse", "main"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def files_of(url, sha):
+    return subprocess.run(["git", "--git-dir", url[len("file://"):], "show", "--name-only", "--format=", sha],
+                          check=True, capture_output=True, text=True).stdout.split()
+
+
+# --- paths -----------------------------------------------------------------------------------
+
+def test_a_relative_workdir_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    repo = PlatformRepo("http://127.0.0.1/x.git", "work")
+    assert repo.workdir == str(tmp_path / "work")
+    assert repo.path("apps/staging/kustomization.yaml") == str(tmp_path / "work/apps/staging/kustomization.yaml")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert PlatformRepo("http://127.0.0.1/x.git", "~/copy").workdir == str(tmp_path / "copy")
+
+
+def test_a_committed_symlink_to_a_directory_outside_is_refused_and_nothing_is_written_there(remote, tmp_path):
+    victim = tmp_path / "home-of-the-controller-user"
+    victim.mkdir()
+    url = remote({"apps/base": ("link", str(victim)), "apps/staging/kustomization.yaml": "resources: []\n"})
+    repo = PlatformRepo(url, str(tmp_path / "work"))
+    repo.sync()
+    with pytest.raises(GitError, match=r"path 'apps/base/podinfo/deployment.yaml' goes through the symbolic link "
+                                       r"apps/base \(to %s\)" % victim):
+        write_files(repo, {"apps/base/podinfo/deployment.yaml": "kind: Deployment\n"})
+    with pytest.raises(GitError, match="apps/base"):
+        edit_kustomizations(repo, ensure={"apps/base/kustomization.yaml": {"resources": ["podinfo"]}})
+    assert list(victim.iterdir()) == []
+
+
+def test_a_committed_symlink_as_the_file_itself_is_refused_for_reading_and_writing(remote, tmp_path):
+    secret = tmp_path / "elsewhere.yaml"
+    secret.write_text("resources: [a]\n")
+    url = remote({"apps/staging/kustomization.yaml": ("link", str(secret)),
+                  "apps/staging/inside.yaml": ("link", "kustomization.yaml")})
+    repo = PlatformRepo(url, str(tmp_path / "work"))
+    repo.sync()
+    for relative in ("apps/staging/kustomization.yaml", "apps/staging/inside.yaml"):
+        with pytest.raises(GitError, match="path %r goes through the symbolic link %s" % (relative, relative)):
+            repo.path(relative)
+    with pytest.raises(GitError, match="symbolic link"):
+        edit_kustomizations(repo, ensure={"apps/staging/kustomization.yaml": {"resources": ["b"]}})
+    assert secret.read_text() == "resources: [a]\n"
+
+
+@pytest.mark.parametrize("relative, message", [
+    ("../../etc/passwd", "leaves the repository"),
+    ("/etc/passwd", "leaves the repository"),
+    (".git/config", "inside .git"),
+    ("apps/../.git/hooks/post-checkout", "inside .git"),
+    ("apps/.GIT/x", "inside .git"),
+])
+def test_paths_outside_the_tree_are_refused_naming_the_path(tmp_path, relative, message):
+    repo = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path / "work"))
+    with pytest.raises(GitError, match=message) as error:
+        repo.path(relative)
+    assert repr(relative) in str(error.value)
+
+
+def test_a_working_copy_reached_through_a_link_is_fine(tmp_path):
+    (tmp_path / "real").mkdir()
+    os.symlink(str(tmp_path / "real"), str(tmp_path / "alias"))
+    repo = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path / "alias"))
+    assert write_files(repo, {"apps/a.yaml": "a: 1\n"}) == ["apps/a.yaml"]
+    assert (tmp_path / "real/apps/a.yaml").read_text() == "a: 1\n"
+
+
+# --- the lock --------------------------------------------------------------------------------
+
+def test_the_lock_file_sits_next_to_the_working_copy_owner_only(tmp_path):
+    repo = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path / "cache/git/abc"))
+    with repo.locked(timeout=1):
+        assert repo.lock_path == str(tmp_path / "cache/git/abc.lock")
+        assert stat.S_IMODE(os.stat(repo.lock_path).st_mode) == 0o600
+
+
+def test_another_process_holding_the_lock_makes_a_task_wait_then_fail_naming_the_working_copy(tmp_path):
+    repo = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path / "work"))
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "sys.stdin.read()\n"), repo.lock_path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(GitError, match="working copy %s is in use: another task holds its lock" % repo.workdir):
+            with repo.locked(timeout=0.5):
+                pass
+        assert 0.4 < time.monotonic() - started < 5
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    with repo.locked(timeout=5):
+        pass  # released with the process
+
+
+def test_the_lock_is_reentrant_in_one_thread_and_exclusive_between_threads(tmp_path):
+    one = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path / "work"))
+    two = PlatformRepo("http://127.0.0.1/x.git", str(tmp_path / "work"))
+    outcome = []
+
+    def other_task():
+        try:
+            with two.locked(timeout=0.3):
+                outcome.append("entered")
+        except GitError as error:
+            outcome.append(str(error))
+
+    with one.locked(timeout=1):
+        with two.locked(timeout=1):  # the same thread: no deadlock on its own lock
+            thread = threading.Thread(target=other_task)
+            thread.start()
+            thread.join()
+    assert len(outcome) == 1 and "another task holds its lock" in outcome[0]
+    thread = threading.Thread(target=other_task)
+    thread.start()
+    thread.join()
+    assert outcome[1] == "entered"
+
+
+def test_two_tasks_on_one_working_copy_never_put_their_edits_in_one_commit(remote, tmp_path):
+    url = remote({"apps/staging/values.yaml": "tag: 1\n", "apps/production/values.yaml": "tag: 1\n"})
+    workdir = str(tmp_path / "shared")
+    staging_committing = threading.Event()
+
+    class SlowToCommit(PlatformRepo):
+        def commit(self, message):
+            staging_committing.set()
+            time.sleep(1.0)  # the other task runs now, on the same working copy
+            return super().commit(message)
+
+    staging, production = SlowToCommit(url, workdir), PlatformRepo(url, workdir)
+    results, errors = {}, []
+
+    def release(name, repo):
+        try:
+            results[name] = update_tree(repo, "Release %s" % name, {"apps/%s/values.yaml" % name: "tag: 2\n"})
+        except GitError as error:
+            errors.append(str(error))
+
+    first = threading.Thread(target=release, args=("staging", staging))
+    first.start()
+    assert staging_committing.wait(10)
+    second = threading.Thread(target=release, args=("production", production))
+    second.start()
+    first.join(30)
+    second.join(30)
+    assert errors == []
+    for name in ("staging", "production"):
+        assert files_of(url, results[name]["commit"]) == ["apps/%s/values.yaml" % name]
+        assert remote_file(url, "apps/%s/values.yaml" % name) == "tag: 2\n"
+
+
+# --- pushes ------------------------------------------------------------------------------------
+
+class PushTimesOut:
+    """A runner whose ``git push`` runs (or not) and then does not answer in time."""
+
+    def __init__(self, lands):
+        self.lands = lands
+        self.pushes = 0
+
+    def __call__(self, command, **kwargs):
+        if command[:2] == ["git", "push"]:
+            self.pushes += 1
+            if self.lands:
+                subprocess.run(command, **kwargs)
+            raise subprocess.TimeoutExpired(command, kwargs.get("timeout"))
+        return subprocess.run(command, **kwargs)
+
+
+def test_a_push_that_timed_out_but_landed_counts_as_pushed(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    repo = PlatformRepo(url, str(tmp_path / "work"), runner=PushTimesOut(lands=True))
+    result = update_tree(repo, "change a", {"a.yaml": "a: 2\n"})
+    assert result["changed"] and result["commit"] == remote_head(url)
+    assert remote_file(url, "a.yaml") == "a: 2\n"
+
+
+def test_a_push_that_timed_out_and_did_not_land_says_its_outcome_was_checked(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    before = remote_head(url)
+    runner = PushTimesOut(lands=False)
+    repo = PlatformRepo(url, str(tmp_path / "work"), runner=runner)
+    with pytest.raises(GitError, match="push's outcome was checked: branch main is at %s, not at .*, so the push "
+                                       "did not land" % before[:12]) as error:
+        update_tree(repo, "change a", {"a.yaml": "a: 2\n"})
+    assert error.value.timed_out and not error.value.race and runner.pushes == 1
+    assert remote_head(url) == before
+
+
+def test_a_rejected_push_is_reported_as_a_lost_race(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    mine, other = PlatformRepo(url, str(tmp_path / "mine")), PlatformRepo(url, str(tmp_path / "other"))
+    mine.sync()
+    update_tree(other, "the other writer", {"b.yaml": "b: 1\n"})
+    write_files(mine, {"a.yaml": "a: 2\n"})
+    mine.commit("mine")
+    with pytest.raises(GitError, match="rejected|fetch first|non-fast-forward") as error:
+        mine.push()
+    assert error.value.race and not error.value.timed_out
+    assert mine.head() == git(mine.workdir, "rev-parse", "origin/main")  # the local commit is undone
+
+
+def test_commit_and_push_redoes_the_whole_change_on_the_new_head_after_a_lost_race(remote, tmp_path):
+    url = remote({"log.yaml": "- base\n"})
+    mine, other = PlatformRepo(url, str(tmp_path / "mine")), PlatformRepo(url, str(tmp_path / "other"))
+    builds = []
+
+    def build(repo):
+        if not builds:  # another writer pushes between this attempt's sync and its push
+            update_tree(other, "other", {"log.yaml": "- base\n- other\n"})
+        path = repo.path("log.yaml")
+        with open(path) as handle:
+            text = handle.read()
+        builds.append(text)
+        with open(path, "w") as handle:
+            handle.write(text + "- mine\n")
+        return ["log.yaml"]
+
+    commit = commit_and_push(mine, build, lambda changed: "append to %s" % ", ".join(changed))
+    assert builds == ["- base\n", "- base\n- other\n"]
+    assert commit == remote_head(url) and remote_file(url, "log.yaml") == "- base\n- other\n- mine\n"
+    assert git(mine.workdir, "log", "-1", "--format=%s", commit) == "append to log.yaml"
+    assert commit_and_push(mine, lambda repo: [], "nothing") is None
+
+
+def test_commit_and_push_gives_up_after_its_attempts_with_a_race_error(remote, tmp_path):
+    url = remote({"a.yaml": "a: 0\n"})
+    mine, other = PlatformRepo(url, str(tmp_path / "mine")), PlatformRepo(url, str(tmp_path / "other"))
+    count = []
+
+    def build(repo):
+        count.append(1)
+        update_tree(other, "other %d" % len(count), {"other.yaml": "n: %d\n" % len(count)})
+        write_files(repo, {"a.yaml": "a: 1\n"})
+        return ["a.yaml"]
+
+    with pytest.raises(GitError, match="lost the race with other writers 2 times in a row") as error:
+        commit_and_push(mine, build, "mine", attempts=2)
+    assert error.value.race and len(count) == 2
+
+
+ENV = """# podinfo's environment in staging
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+spec:
+  template:
+    spec:
+      containers:
+        - name: podinfo
+          env:
+            - name: ERROR_FRACTION   # percent of 5xx
+              value: "0"
+            - name: LATENCY_MS
+              value: "0"
+"""
+ENV_PATH = "spec.template.spec.containers[name=podinfo].env[name=%s].value"
+
+
+def set_in(repo, path, value):
+    """One value released the plain way (sync, edit, commit, push); the commit."""
+    repo.sync()
+    full = repo.path("apps/staging/podinfo-env.yaml")
+    with open(full) as handle:
+        text, _changes = set_value(handle.read(), path, value, where="apps/staging/podinfo-env.yaml")
+    with open(full, "w") as handle:
+        handle.write(text)
+    commit = repo.commit("set %s" % path)
+    repo.push()
+    return commit
+
+
+def test_a_value_commit_is_one_line_and_its_revert_applies_after_a_later_commit_to_the_file(remote, tmp_path):
+    url = remote({"apps/staging/podinfo-env.yaml": ENV})
+    ours, theirs = PlatformRepo(url, str(tmp_path / "ours")), PlatformRepo(url, str(tmp_path / "theirs"))
+    release = set_in(ours, ENV_PATH % "ERROR_FRACTION", "75")
+    assert git(ours.workdir, "show", "--numstat", "--format=", release) == "1\t1\tapps/staging/podinfo-env.yaml"
+    set_in(theirs, ENV_PATH % "LATENCY_MS", "5")
+    ours.sync()
+    reverted = ours.revert(release, "Revert the release")
+    ours.push()
+    assert reverted == remote_head(url)
+    assert remote_file(url, "apps/staging/podinfo-env.yaml") == ENV.replace(
+        '- name: LATENCY_MS\n              value: "0"', '- name: LATENCY_MS\n              value: "5"')
+
+
+def test_revert_and_push_is_redone_on_the_new_head_after_a_lost_race(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    mine, other = PlatformRepo(url, str(tmp_path / "mine")), PlatformRepo(url, str(tmp_path / "other"))
+    bad = update_tree(mine, "bad", {"a.yaml": "a: 2\n"})["commit"]
+    reverts = []
+
+    class Racing(PlatformRepo):
+        def apply_revert(self, sha):
+            if not reverts:
+                update_tree(other, "unrelated", {"b.yaml": "b: 1\n"})
+            reverts.append(sha)
+            return super().apply_revert(sha)
+
+    reverted = revert_and_push(Racing(url, mine.workdir), bad, "Revert bad")
+    assert reverts == [bad, bad] and reverted == remote_head(url)
+    assert remote_file(url, "a.yaml") == "a: 1\n" and remote_file(url, "b.yaml") == "b: 1\n"
+    assert git(mine.workdir, "log", "-1", "--format=%s", reverted) == "Revert bad"
+
+
+def test_a_revert_that_conflicts_fails_naming_the_commit_and_leaves_a_clean_copy(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    mine = PlatformRepo(url, str(tmp_path / "mine"))
+    bad = update_tree(mine, "bad", {"a.yaml": "a: 2\n"})["commit"]
+    update_tree(mine, "later", {"a.yaml": "a: 3\n"})
+    with pytest.raises(GitError, match="revert of %s failed" % bad[:12]):
+        revert_and_push(mine, bad, "Revert bad")
+    assert mine.sync() == remote_head(url) and not mine.dirty()
+
+
+# --- stale git lock files ----------------------------------------------------------------------
+
+def test_sync_removes_the_lock_files_a_killed_git_left(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    repo = PlatformRepo(url, str(tmp_path / "work"))
+    head = repo.sync()
+    stale = [os.path.join(repo.workdir, ".git", name) for name in (
+        "index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "refs/heads/main.lock",
+        "refs/remotes/origin/main.lock")]
+    for path in stale:
+        open(path, "w").close()
+    assert repo.sync() == head
+    assert [path for path in stale if os.path.exists(path)] == []
+
+
+def test_a_lock_file_is_kept_while_a_git_process_works_in_the_copy(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    repo = PlatformRepo(url, str(tmp_path / "work"))
+    repo.sync()
+    index_lock = os.path.join(repo.workdir, ".git", "index.lock")
+    open(index_lock, "w").close()
+    running = subprocess.Popen(["git", "cat-file", "--batch"], cwd=os.path.join(repo.workdir, "."),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert running.pid in repo_module.git_processes_using(repo.workdir)
+        assert repo.clear_stale_locks() == [] and os.path.exists(index_lock)
+    finally:
+        running.stdin.close()
+        running.wait(timeout=10)
+    assert repo.clear_stale_locks() == [index_lock] and not os.path.exists(index_lock)

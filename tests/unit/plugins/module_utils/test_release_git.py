@@ -1,0 +1,312 @@
+"""git_release's change strategies (module_utils/release/git_change.py) on real git repositories.
+
+A bare repository stands for the platform repository; "Flux" is a stand-in for the
+reconcile wait that applies a commit the way kustomize-controller would for this test's
+one app: the tag in ``apps/staging/kustomization.yaml`` at that commit becomes the
+Deployment's image. Flagger is the same scripted fake as in test_release_pipeline.py.
+"""
+
+import copy
+import os
+import signal
+import subprocess
+
+import pytest
+from test_release_pipeline import Clock, FakeKube, canary, target
+
+from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import FluxError
+from ansible_collections.gitops.progressive.plugins.module_utils.release import git_change
+from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
+from ansible_collections.gitops.progressive.plugins.module_utils.release.pipeline import git_release
+
+KUSTOMIZATION = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../base/podinfo
+images:
+  # podinfo's version in staging
+  - name: ghcr.io/stefanprodan/podinfo
+    newTag: 6.7.0 # {"$imagepolicy": "flux-system:podinfo"}
+"""
+
+
+def git(cwd, *args):
+    return subprocess.run(["git"] + list(args), cwd=cwd, check=True, capture_output=True, text=True,
+                          env=dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                                   GIT_COMMITTER_EMAIL="t@t")).stdout.strip()
+
+
+@pytest.fixture
+def remote(tmp_path):
+    bare = tmp_path / "platform.git"
+    git(tmp_path, "init", "--quiet", "--bare", "-b", "main", str(bare))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "--quiet", str(bare), str(seed))
+    (seed / "apps" / "staging").mkdir(parents=True)
+    (seed / "apps" / "staging" / "kustomization.yaml").write_text(KUSTOMIZATION)
+    (seed / "apps" / "staging" / "other.yaml").write_text("replicas: 1\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "--quiet", "-m", "seed")
+    git(seed, "push", "--quiet", "origin", "HEAD:main")
+    return bare
+
+
+def someone_else_pushes(remote, tmp_path, relative, text, message="someone else"):
+    other = tmp_path / ("other-%d" % len(os.listdir(tmp_path)))
+    git(tmp_path, "clone", "--quiet", str(remote), str(other))
+    (other / relative).write_text(text)
+    git(other, "commit", "--quiet", "-am", message)
+    git(other, "push", "--quiet", "origin", "HEAD:main")
+    return git(other, "rev-parse", "HEAD")
+
+
+def tag_at(remote, commit):
+    text = git(remote, "show", "%s:apps/staging/kustomization.yaml" % commit)
+    return text.split("newTag: ")[1].split()[0].strip('"')
+
+
+class FluxKube(FakeKube):
+    """The scripted Flagger fake plus the Flux objects git_release checks."""
+
+    def __init__(self, *args, ready="True", branch="main", policies=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.flux = {
+            objects.KUSTOMIZATION: {"kind": "Kustomization", "metadata": {"name": "apps", "namespace": "flux-system"},
+                                    "spec": {"sourceRef": {"kind": "GitRepository", "name": "platform"}},
+                                    "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "Failed"
+                                                               if ready == "False" else "Succeeded",
+                                                               "message": "earlier commit broke it"}]}},
+            objects.GIT_REPOSITORY: {"kind": "GitRepository", "metadata": {"name": "platform",
+                                                                           "namespace": "flux-system"},
+                                     "spec": {"ref": {"branch": branch}}},
+            objects.IMAGE_UPDATE_AUTOMATION: {"kind": "ImageUpdateAutomation", "metadata": {
+                "name": "staging", "namespace": "flux-system"}, "spec": {"suspend": True}},
+        }
+        self.policies = list(policies)
+        self.flux_patches = []
+
+    def get(self, resource, namespace, name):
+        if resource in self.flux:
+            return copy.deepcopy(self.flux[resource])
+        return super().get(resource, namespace, name)
+
+    def list(self, resource, namespace=None, label_selector=None, field_selector=None, timeout=None):
+        if resource is objects.IMAGE_POLICY:
+            return copy.deepcopy(self.policies), "1"
+        return super().list(resource, namespace, label_selector, field_selector, timeout)
+
+    def patch(self, resource, namespace, name, patch, dry_run=False, patch_type="strategic"):
+        if resource in self.flux:
+            self.flux_patches.append((resource.kind, patch))
+            self.flux[resource]["spec"].update(patch.get("spec") or {})
+            return copy.deepcopy(self.flux[resource])
+        return super().patch(resource, namespace, name, patch, dry_run, patch_type)
+
+
+@pytest.fixture
+def flux(monkeypatch, remote):
+    """Replace the reconcile wait with a Flux that applies the branch head (or what the test says)."""
+    state = {"fail": None, "applied": [], "head_override": None}
+
+    def reconcile(self, run, commit, keep=0.0):
+        if state["fail"]:
+            raise FluxError(state["fail"])
+        applied = state["head_override"] or git(remote, "rev-parse", "main")
+        state["applied"].append(applied)
+        self.applied_revision = applied
+        run.kube.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = (
+            "ghcr.io/stefanprodan/podinfo:%s" % tag_at(remote, applied))
+        return dict(seconds=0.1, revision="main@sha1:%s" % applied, steps=[])
+
+    monkeypatch.setattr(git_change.GitCommit, "_reconcile", reconcile)
+    return state
+
+
+def release(kube, clock, remote, tmp_path, check_mode=False, **args):
+    options = dict(name="podinfo", namespace="test", images={"ghcr.io/stefanprodan/podinfo": "6.7.1"},
+                   approval="manual", wait_timeout=600, in_flight="wait", fail_on_rollback=True, progress=True,
+                   repo_url=str(remote), branch="main", workdir=str(tmp_path / "workdir"), path="apps/staging",
+                   values=[], kustomization="apps", kustomization_namespace="flux-system", flux_timeout=60,
+                   revert_on_rollback=True, author_name="gitops.progressive", author_email="g@p")
+    options.update(args)
+    said = []
+    run = git_release(kube, options, check_mode=check_mode, say=said.append, clock=clock, sleep=clock.sleep,
+                      lease_holder={"user": "me", "host": "here", "pid": 1})
+    return run.run(), said
+
+
+def podinfo(tag="6.7.0"):
+    deployment = target(image="ghcr.io/stefanprodan/podinfo:%s" % tag)
+    deployment["spec"]["template"]["spec"]["containers"][0]["name"] = "podinfo"
+    return deployment
+
+
+def test_a_healthy_release_is_one_commit_applied_and_promoted(remote, tmp_path, flux):
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Succeeded", "r2")])
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["verdict"] == "promoted" and result["changed"], result["msg"]
+    head = git(remote, "rev-parse", "main")
+    assert result["commit"] == head and tag_at(remote, head) == "6.7.1"
+    diff = git(remote, "show", "--numstat", "--format=", head)
+    assert diff.split()[:2] == ["1", "1"], "one line changed: %s" % diff
+    assert '"$imagepolicy"' in git(remote, "show", "main:apps/staging/kustomization.yaml")
+    assert kube.leases == {}
+
+
+def test_a_rollback_reverts_the_commit_and_git_is_as_it_was(remote, tmp_path, flux):
+    clock = Clock()
+    before = git(remote, "rev-parse", "main")
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["verdict"] == "failed" and result["revert_commit"] == git(remote, "rev-parse", "main")
+    assert git(remote, "diff", before, "main") == ""
+
+
+def test_a_revert_after_someone_elses_commit_to_the_same_file_still_applies(remote, tmp_path, flux):
+    """#10 and #16: another commit lands on the branch during the analysis; the revert is redone on it."""
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
+    original = kube.source
+
+    def source(*args, **kwargs):
+        lister, watcher = original(*args, **kwargs)
+
+        def meanwhile(version, timeout):
+            if len(kube.script) == 1:
+                someone_else_pushes(remote, tmp_path, "apps/staging/other.yaml", "replicas: 3\n")
+            return watcher(version, timeout)
+
+        return lister, meanwhile
+
+    kube.source = source
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["verdict"] == "failed" and result.get("revert_commit"), result
+    assert tag_at(remote, "main") == "6.7.0"
+    assert git(remote, "show", "main:apps/staging/other.yaml") == "replicas: 3"
+
+
+def test_a_commit_flux_cannot_apply_is_reverted_at_once(remote, tmp_path, flux):
+    clock = Clock()
+    before = git(remote, "rev-parse", "main")
+    flux["fail"] = "kustomize build failed: broken manifest"
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    with pytest.raises(ReleaseError, match="Flux did not apply .*broken manifest.*Reverted it with"):
+        release(kube, clock, remote, tmp_path)
+    assert git(remote, "diff", before, "main") == "" and git(remote, "rev-parse", "main") != before
+    assert kube.leases == {}
+
+
+def test_a_kustomization_failing_already_is_refused_before_anything_is_written(remote, tmp_path, flux):
+    clock = Clock()
+    before = git(remote, "rev-parse", "main")
+    kube = FluxKube(canary(), podinfo(), clock, [], ready="False")
+    with pytest.raises(ReleaseError, match="Kustomization flux-system/apps is failing already.*earlier commit "
+                                           "broke it.*nothing was written"):
+        release(kube, clock, remote, tmp_path)
+    assert git(remote, "rev-parse", "main") == before and kube.leases == {}
+
+
+def test_a_branch_flux_does_not_follow_is_refused(remote, tmp_path, flux):
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [], branch="production")
+    with pytest.raises(ReleaseError, match="follows branch 'production'.*nothing was written"):
+        release(kube, clock, remote, tmp_path)
+
+
+def test_values_git_holds_that_flagger_never_analysed_are_followed_not_called_promoted(remote, tmp_path, flux):
+    """#1 through git: the tag is in git (an interrupted run, another user), Flux applied it,
+    Flagger has not analysed it yet; it then fails."""
+    clock = Clock()
+    someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml", KUSTOMIZATION.replace("6.7.0", "6.7.1"))
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Failed", "r2")], primary=podinfo())
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["verdict"] == "failed" and not result["changed"] and "commit" not in result
+
+
+def test_a_later_commit_that_changed_the_same_file_makes_the_verdict_superseded(remote, tmp_path, flux):
+    """#5 through git: another user's tag is pushed on top of ours before Flux applies either."""
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
+    original_make = git_change.GitCommit.make
+
+    def make_then_someone_else(self, run, obj, change):
+        original_make(self, run, obj, change)
+        flux["head_override"] = someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml",
+                                                    KUSTOMIZATION.replace("6.7.0", "6.7.3"))
+
+    git_change.GitCommit.make = make_then_someone_else
+    try:
+        result, _said = release(kube, clock, remote, tmp_path)
+    finally:
+        git_change.GitCommit.make = original_make
+    assert result["verdict"] == "superseded" and "changed apps/staging/kustomization.yaml again" in result["reason"]
+    assert "revert_commit" not in result and tag_at(remote, "main") == "6.7.3"
+
+
+def test_an_interrupt_while_flagger_rolls_back_pushes_the_revert(remote, tmp_path, flux):
+    """#2 through git: Ctrl-C (SIGTERM from ansible-playbook) arrives once Flagger has failed the release."""
+    clock = Clock()
+    before = git(remote, "rev-parse", "main")
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25)])
+    original = kube.source
+
+    def source(*args, **kwargs):
+        lister, watcher = original(*args, **kwargs)
+
+        def interrupted(version, timeout):
+            if not kube.script:
+                kube.canary["status"]["phase"] = "Failed"
+                os.kill(os.getpid(), signal.SIGTERM)
+            return watcher(version, timeout)
+
+        return lister, interrupted
+
+    kube.source = source
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["interrupted"] == "SIGTERM" and result["reverted_on_interrupt"]
+    assert git(remote, "diff", before, "main") == "" and kube.leases == {}
+
+
+def test_an_interrupt_mid_analysis_reports_the_pushed_commit_unreverted(remote, tmp_path, flux):
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25)])
+    original = kube.source
+
+    def source(*args, **kwargs):
+        lister, watcher = original(*args, **kwargs)
+
+        def interrupted(version, timeout):
+            if not kube.script:
+                os.kill(os.getpid(), signal.SIGINT)
+            return watcher(version, timeout)
+
+        return lister, interrupted
+
+    kube.source = source
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["interrupted"] == "SIGINT" and "revert_commit" not in result
+    assert "commit %s is pushed and not reverted" % result["commit"][:12] in result["msg"]
+    assert kube.leases == {}
+
+
+def test_automation_is_not_resumed_while_its_policy_selects_another_tag(remote, tmp_path, flux):
+    """#15: resuming now would write the bad tag back."""
+    clock = Clock()
+    policies = [{"metadata": {"name": "podinfo", "namespace": "flux-system"},
+                 "status": {"latestRef": {"name": "ghcr.io/stefanprodan/podinfo", "tag": "6.7.2"}}}]
+    kube = FluxKube(canary(), podinfo(), clock, [], policies=policies)
+    with pytest.raises(ReleaseError, match="not resumed: ImagePolicy flux-system/podinfo selects 6.7.2, not 6.7.1"):
+        release(kube, clock, remote, tmp_path, image_automation="staging", resume_automation=True)
+    assert kube.flux_patches == [] and kube.flux[objects.IMAGE_UPDATE_AUTOMATION]["spec"]["suspend"] is True
+
+
+def test_check_mode_computes_the_diff_and_writes_nothing(remote, tmp_path, flux):
+    clock = Clock()
+    before = git(remote, "rev-parse", "main")
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    result, _said = release(kube, clock, remote, tmp_path, check_mode=True)
+    added = [line for line in result["diff"]["prepared"].splitlines() if line.startswith("+ ")]
+    assert result["changed"] and len(added) == 1 and "newTag:" in added[0] and "6.7.1" in added[0]
+    assert git(remote, "rev-parse", "main") == before and kube.lease_writes == []
