@@ -166,7 +166,7 @@ def _scalar(value, style=None):
         style = None  # a number, a boolean or null quoted would become a string
     elif "\n" in value or style in ("|", ">"):
         style = '"'  # one line: the line breaks as escapes
-    dumped = yaml.safe_dump(value, default_style=style, default_flow_style=True, width=_NO_FOLDING,
+    dumped = yaml.safe_dump(value, default_style=style, default_flow_style=True, sort_keys=False, width=_NO_FOLDING,
                             allow_unicode=True)
     if dumped.endswith("\n...\n"):
         dumped = dumped[:-len("...\n")]
@@ -193,10 +193,13 @@ def _block_entries(entries, dash, offset):
 def _replace_node(text, node, value, plain_as=None):
     """The splice that puts ``value`` where ``node`` is. A scalar for a scalar keeps its
     line, quotes and trailing comment; anything else is written in flow style."""
+    start, end = node.start_mark.index, _end(text, node)
+    # "key:" with nothing after it: the value needs its space after the colon.
+    space = " " if start == end and _is_scalar(node) else ""
     if _is_scalar(node) and not isinstance(value, (dict, list)):
         style = node.style if isinstance(value, str) and node.tag == _STR_TAG else None
-        return (node.start_mark.index, _end(text, node), _scalar(value, style or plain_as))
-    return (node.start_mark.index, _end(text, node), _scalar(value))
+        return (start, end, space + _scalar(value, style or plain_as))
+    return (start, end, space + _scalar(value))
 
 
 def _mapping_edits(text, node, old, new, where, what, plain_as=None):
@@ -238,15 +241,18 @@ def _drop_pair(text, pairs, key_node, value_node, where, what):
     return (start, pairs[position + 1][0].start_mark.index, "")
 
 
-def _checked(text, wanted_docs, where, what):
-    """``text`` when it parses to exactly ``wanted_docs``; an EditError otherwise."""
+def _parses_to(text, wanted_docs):
     import yaml
 
     try:
-        parsed = list(yaml.safe_load_all(text))
+        return list(yaml.safe_load_all(text)) == wanted_docs
     except yaml.YAMLError:
-        parsed = None
-    if parsed != wanted_docs:
+        return False
+
+
+def _checked(text, wanted_docs, where, what):
+    """``text`` when it parses to exactly ``wanted_docs``; an EditError otherwise."""
+    if not _parses_to(text, wanted_docs):
         raise EditError("%s: %s cannot be edited in place in this file's layout (an unusual YAML style there); "
                         "rewriting the whole file would lose its comments and markers, so nothing was changed" % (
                             where, what))
@@ -471,8 +477,11 @@ def set_value(text, path, value, kind=None, where="file"):
             raise EditError("%s: path %s cannot be found in the text to edit it in place (a merge key or "
                             "an alias?)" % (where, path))
         parent[last] = value
-        return _checked(_splice(text, [_replace_node(text, target, value)]), docs, where, "path %s" % path), [
-            (path, old, value)]
+        edited = _splice(text, [_replace_node(text, target, value)])
+        if isinstance(value, str) and not _parses_to(edited, docs):
+            # A plain scalar that is fine in block context may not be in a flow one ("a,b" in [..]).
+            edited = _splice(text, [_replace_node(text, target, value, plain_as='"')])
+        return _checked(edited, docs, where, "path %s" % path), [(path, old, value)]
     raise EditError("%s: no %sdocument has the path %s" % (where, "%s " % kind if kind else "", path))
 
 
