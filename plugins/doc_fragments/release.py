@@ -73,7 +73,30 @@ options:
         C(interval) ago. That window still holds the failed run's traffic and would fail this release.
       - C(wait) waits it out, saying so on the console (the time counts in O(wait_timeout)); C(fail) refuses
         with the time left.
+      - The window is measured on the API server's clock (the C(Date) of its answers), never
+        this machine's, so a skewed clock neither lengthens nor skips the wait.
     type: str
     choices: [wait, fail]
     default: wait
+notes:
+  - B(One release per app at a time.) A release that changes something holds a
+    C(coordination.k8s.io/v1) Lease C(gitops-progressive-release-<name>) in the canary's
+    namespace, naming who holds it (user, host, PID, the AWX job). A second release of the
+    app, from this controller or another, is refused before anything is written, naming the
+    holder and since when. The Lease is renewed while the release runs and released on every
+    way out; a Lease its holder stopped renewing (a controller that died) is taken over once
+    it has expired (60 s after its last renewal, on the API server's clock). The task's
+    credentials need C(get), C(create), C(update) and C(delete) on C(leases) in that namespace.
+  - B(A verdict is this release's own.) Taken only from an analysis of the template this
+    release wrote; a change already in place that Flagger has not promoted is followed, not
+    answered from the previous revision; a revision written by someone else before Flagger
+    takes this one up, or promoted instead of it, is reported C(superseded).
+  - B(Time.) O(wait_timeout) is refused only when it is below what the analysis itself needs
+    (interval times steps or iterations, plus git and Flux for C(git_release)), and a warning
+    says when it is below the worst case (every step to the progress deadline). The floor is
+    checked again against the time left right before the change, after a release in flight
+    was waited for and after the metric window.
+  - B(Interrupted) (Ctrl-C, an AWX cancel: SIGINT or SIGTERM), the task closes the gates it
+    opened, releases the Lease, and says what it leaves behind (a patched target, a pushed
+    commit); during a rollback C(git_release) still pushes the revert.
 """

@@ -30,8 +30,10 @@ description:
   - Without a change it follows the release in flight (started by Flux, for example), or
     the next one. If Flagger takes up no new revision within a start window derived from
     the canary's analysis interval (two intervals and 30 s), the task says there is
-    nothing to follow, naming the window, instead of waiting for O(wait_timeout). With a
-    change that is already in place it reports the verdict the canary holds for it.
+    nothing to follow, naming the window, instead of waiting for O(wait_timeout). A change
+    that is already in place is promoted only when the primary runs it; otherwise Flagger has
+    not analysed it yet and it is followed (or, when Flagger rolled it back before and does not
+    take it up again, reported C(failed)).
   - Knows when Flagger stopped reacting. When the canary does not move and Flagger
     records no event on it for three analysis intervals and 30 s while a release is
     under way, the task fails with the canary's last state and Flagger's last event.
@@ -157,11 +159,27 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+lease:
+  description: The Lease that held the app for this release (released again at the end), and its holder.
+  returned: when the release changed something
+  type: dict
+  contains:
+    name:
+      description: C(Lease <namespace>/gitops-progressive-release-<name>).
+      type: str
+    holder:
+      description: Who held it (user@host pid N, and the AWX job).
+      type: str
+interrupted:
+  description: The signal that interrupted the release (C(SIGINT), C(SIGTERM)); the message says what it left behind (a patched target).
+  returned: when interrupted
+  type: str
 verdict:
   description:
     - C(promoted), C(failed) (rolled back), C(superseded) (another change replaced this one before its
       verdict), C(not_approved), C(not_started) (Flagger took up no new revision in its start window),
-      C(stalled) (Flagger stopped moving the release), C(timeout), or C(deleted).
+      C(stalled) (Flagger stopped moving the release), C(timeout), C(deleted), or C(unknown) (promoted,
+      but what was promoted could not be compared with this release's template).
   returned: when a release was followed or found
   type: str
   sample: promoted

@@ -28,8 +28,15 @@ description:
     engine, live progress on the console (see M(gitops.progressive.canary_rollout)).
   - B(Revert on rollback). When Flagger rolls the release back, the task reverts its own
     commit, pushes, reconciles and reports both commits, so git and the cluster agree again.
-  - Idempotent. Releasing what git already holds commits nothing and reports the verdict the
-    canary holds for it.
+  - Idempotent. Releasing what git already holds commits nothing; once Flux applied it, it is
+    C(promoted) only when the primary runs it, and otherwise followed like any release.
+  - B(Refuses up front) a Kustomization that is failing already (C(Ready=False) from an
+    earlier commit: this one would be blamed and reverted), and a O(branch) other than the one
+    the GitRepository follows (nothing would ever apply the commit).
+  - Every git step takes the working copy's file lock, so tasks on one controller (two
+    environments of C(release.yml)) never mix their edits; a push that loses a race with
+    another writer is redone on the new head, for the commit and the revert alike; a push
+    that timed out is checked against the remote before it is called unwritten.
   - Runs on the controller (an action plugin), where the working copy lives; it must reach
     the git server and the API server.
 author:
@@ -163,6 +170,21 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+lease:
+  description: The Lease that held the app for this release (released again at the end), and its holder.
+  returned: when the release changed something
+  type: dict
+  contains:
+    name:
+      description: C(Lease <namespace>/gitops-progressive-release-<name>).
+      type: str
+    holder:
+      description: Who held it (user@host pid N, and the AWX job).
+      type: str
+interrupted:
+  description: The signal that interrupted the release (C(SIGINT), C(SIGTERM)); the message says what it left behind (a pushed commit).
+  returned: when interrupted
+  type: str
 automation_resumed:
   description: The ImageUpdateAutomation (C(namespace/name)) O(resume_automation) resumed.
   returned: when it was suspended and O(resume_automation) resumed it
@@ -175,6 +197,10 @@ commit:
   description: The release's commit.
   returned: when a commit was pushed
   type: str
+reverted_on_interrupt:
+  description: True when the task was interrupted while Flagger rolled the release back, and pushed the revert anyway.
+  returned: when that happened
+  type: bool
 revert_commit:
   description: The commit that reverted it (after a rollback, or when Flux could not apply it).
   returned: when the release was reverted

@@ -8,8 +8,10 @@ that every process the cluster started is gone.
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -278,3 +280,44 @@ def wait_canary(kubeconfig, namespace, name, done, timeout=180):
 
 def phase_is(*phases):
     return lambda canary: (canary.get("status") or {}).get("phase") in phases
+
+
+def lease(kube, namespace, app="podinfo"):
+    """The release Lease of an app, or None."""
+    import kubernetes
+
+    try:
+        return kubernetes.client.CoordinationV1Api(kube).read_namespaced_lease(
+            "gitops-progressive-release-%s" % app, namespace)
+    except kubernetes.client.exceptions.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def children(pid):
+    """PIDs of the processes whose parent is ``pid`` (ansible-playbook's workers)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def interrupt(follower, timeout=90):
+    """Ctrl-C to ansible-playbook (SIGINT to it alone, as a terminal sends it to its group,
+    where the worker is not: it has a session of its own); wait until it and its workers are gone."""
+    workers = children(follower.process.pid)
+    assert workers, "ansible-playbook has a worker running the task"
+    follower.process.send_signal(signal.SIGINT)
+    follower.process.communicate(timeout=timeout)
+    deadline = time.monotonic() + 30
+    while any(os.path.exists("/proc/%d" % pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return [pid for pid in workers if os.path.exists("/proc/%d" % pid)]

@@ -12,7 +12,8 @@ import time
 
 import pytest
 import yaml
-from conftest import assert_ok, free_block, free_port, phase_is, run_playbook, wait_canary
+from conftest import BackgroundPlaybook, assert_ok, free_block, free_port, interrupt, lease, phase_is, run_playbook, \
+    wait_canary
 
 NAMESPACE = "gitops"
 IMAGE = "ghcr.io/stefanprodan/podinfo"
@@ -168,6 +169,50 @@ def test_a_failing_version_is_rolled_back_and_its_commit_reverted(gitops, kube):
         "spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "0"
     assert result["revert_flux"]["revision"].endswith(result["revert_commit"])
     assert target_image(kube) == "%s:%s" % (IMAGE, old_tag)
+
+
+def background_release(gitops, **variables):
+    return BackgroundPlaybook("git_release.yml", dict(gitops["vars"], **variables))
+
+
+def canary_phase(kube):
+    import kubernetes
+
+    return kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "flagger.app", "v1beta1", NAMESPACE, "canaries", "podinfo")["status"].get("phase")
+
+
+def test_ctrl_c_mid_analysis_leaves_the_pushed_commit_and_no_lease(gitops, kube):
+    tag = fresh_tag()
+    follower = background_release(gitops, release_images={IMAGE: tag})
+    try:
+        wait_canary(gitops["kubeconfig"], NAMESPACE, "podinfo", phase_is("Progressing"), timeout=180)
+        assert tag_in_git(gitops) == tag
+        head = git_head(gitops)
+        assert interrupt(follower) == [], "no worker left running"
+    finally:
+        follower.stop()
+    assert git_head(gitops) == head and tag_in_git(gitops) == tag, "the pushed commit stays: not rolled back"
+    assert lease(kube, NAMESPACE) is None
+    # Flagger goes on with the release on its own; the next test starts from its verdict.
+    wait_canary(gitops["kubeconfig"], NAMESPACE, "podinfo", phase_is("Succeeded"), timeout=180)
+
+
+def test_ctrl_c_while_flagger_rolls_back_still_reverts_the_commit(gitops, kube):
+    old_tag = tag_in_git(gitops)
+    tag = fresh_tag()
+    follower = background_release(gitops, release_images={IMAGE: tag}, release_fail_on_rollback=False,
+                                  release_values=[dict(file="apps/staging/podinfo-env.yaml", path=ENV_PATH,
+                                                       value="75")])
+    try:
+        wait_canary(gitops["kubeconfig"], NAMESPACE, "podinfo", phase_is("Failed"), timeout=240)
+        assert interrupt(follower) == [], "no worker left running"
+    finally:
+        follower.stop()
+    assert tag_in_git(gitops) == old_tag, "the revert is pushed"
+    assert yaml.safe_load(git_show(gitops, "apps/staging/podinfo-env.yaml"))[
+        "spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "0"
+    assert lease(kube, NAMESPACE) is None
 
 
 # 4. Suspend and resume ------------------------------------------------------------------

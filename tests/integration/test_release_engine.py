@@ -9,7 +9,7 @@ import os
 import time
 
 import pytest
-from conftest import BackgroundPlaybook, assert_ok, phase_is, run_playbook, wait_canary
+from conftest import BackgroundPlaybook, assert_ok, children, interrupt, lease, phase_is, run_playbook, wait_canary
 from test_canary_releases import deploy, gate, release, rollout_result
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import LoadTester
@@ -88,17 +88,58 @@ def test_a_promote_leaves_no_gate_open_for_the_next_release(platform):
 
 def test_a_release_started_while_another_is_in_flight_gets_its_own_verdict(platform):
     variables, _run = deploy(platform, "inflight", canary_max_weight=50, canary_step_weight=25)
+    # Started and not followed (wait: false): in flight, and no release holds the app.
+    started = rollout_result(assert_ok(release(variables, rollout_env={"ERROR_FRACTION": "5"}, rollout_wait=False)))
+    assert started["changed"] and "not followed" in started["msg"]
+    second = rollout_result(assert_ok(release(variables, rollout_env={"ERROR_FRACTION": "7"})))
+    assert second["waited_for"]["verdict"] == "promoted"
+    assert second["verdict"] == "promoted" and second["revision"] != second["waited_for"]["revision"]
+    assert "Progressing" in [entry["phase"] for entry in second["timeline"]]
+
+
+def test_a_second_release_of_the_same_app_is_refused_naming_the_first(platform, kube):
+    variables, _run = deploy(platform, "twice", canary_max_weight=50, canary_step_weight=50,
+                             canary_gates=["confirm-promotion"], canary_loadtester_url=platform["loadtester_url"])
     first = BackgroundPlaybook("rollout.yml", dict(variables, rollout_env={"ERROR_FRACTION": "5"}))
     try:
-        wait_in_flight(platform, "inflight", first)
-        second = rollout_result(assert_ok(release(variables, rollout_env={"ERROR_FRACTION": "7"})))
-        first_result = rollout_result(assert_ok(first.result()))
+        wait_in_flight(platform, "twice", first, phases=("WaitingPromotion",))
+        held = lease(kube, "twice")
+        assert held is not None and any("pid %d" % worker in held.spec.holder_identity
+                                        for worker in children(first.process.pid)), "the worker running it holds it"
+        before = deployment_version(kube, "twice")
+        run = release(variables, rollout_env={"ERROR_FRACTION": "6"})
+        refused = rollout_result(run)
+        assert run.returncode != 0 and not refused.get("changed")
+        assert "another release of this app is running, held by %s since" % held.spec.holder_identity in refused["msg"]
+        assert deployment_version(kube, "twice") == before, "nothing was written"
+        gate(dict(variables, gate_loadtester_url=platform["loadtester_url"]), "promote")
+        assert rollout_result(assert_ok(first.result()))["verdict"] == "promoted"
     finally:
         first.stop()
-    assert first_result["verdict"] == "promoted"
-    assert second["waited_for"]["verdict"] == "promoted"
-    assert second["verdict"] == "promoted" and second["revision"] != first_result["revision"]
-    assert "Progressing" in [entry["phase"] for entry in second["timeline"]]
+    assert lease(kube, "twice") is None, "the first release let go of the app"
+
+
+def test_ctrl_c_at_an_open_gate_closes_it_and_releases_the_lease(platform, kube):
+    variables, _run = deploy(platform, "interrupted", canary_max_weight=50, canary_step_weight=50,
+                             canary_gates=["confirm-promotion"], canary_loadtester_url=platform["loadtester_url"])
+    tester = LoadTester(platform["loadtester_url"])
+    follower = BackgroundPlaybook("rollout.yml", dict(variables, rollout_env={"ERROR_FRACTION": "5"},
+                                                      rollout_approval="auto", rollout_timeout=600))
+    try:
+        wait_in_flight(platform, "interrupted", follower, phases=("WaitingPromotion",))
+        # Hold the release at its gate: with Flagger stopped nothing passes it.
+        with Stopped(platform, "flagger"):
+            deadline = time.monotonic() + 30
+            while not tester.gate_is_open("podinfo", "interrupted") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert tester.gate_is_open("podinfo", "interrupted"), "approval=auto opened the gate"
+            assert lease(kube, "interrupted") is not None
+            left = interrupt(follower)
+            assert left == [], "workers still running after the interrupt: %s" % left
+            assert not tester.gate_is_open("podinfo", "interrupted"), "the gate is closed again"
+            assert lease(kube, "interrupted") is None, "the Lease is released"
+    finally:
+        follower.stop()
 
 
 def test_a_canary_flagger_has_not_initialised_is_not_released(platform, kube):
@@ -148,9 +189,10 @@ def test_a_load_tester_down_when_a_gate_must_open_is_named(platform):
     variables, _run = deploy(platform, "ltdown", canary_max_weight=50, canary_step_weight=50,
                              canary_gates=["confirm-rollout"], canary_loadtester_url=platform["loadtester_url"])
     with Stopped(platform, "loadtester"):
-        run = release(variables, rollout_env={"ERROR_FRACTION": "5"}, rollout_approval="auto", rollout_timeout=120)
+        run = release(variables, rollout_env={"ERROR_FRACTION": "5"}, rollout_approval="auto", rollout_timeout=60)
     result = rollout_result(run)
-    assert run.returncode != 0 and result["changed"]
+    assert run.returncode != 0 and result["changed"] and result["verdict"] == "timeout"
+    assert "could not open the confirm-rollout gate" in result["msg"]
     assert "load tester at %s did not answer /gate/open" % platform["loadtester_url"] in result["msg"]
 
 
