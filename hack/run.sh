@@ -136,6 +136,25 @@ print("summary: %d passed, %d failed, %d skipped" % (passed + 1, failed, skipped
 PY
 }
 
+# Molecule's scenarios use the roles' fixed default ports, which are also the ports of the
+# platform `make demo` leaves running: a scenario would take the demo's git server or
+# Flagger for its own. Refuse up front, naming what holds them.
+check_default_ports() {
+  local ports held=""
+  ports=$(grep -hoE '^[a-z_]+_port(_base)?: [0-9]+' "$ROOT"/roles/*/defaults/main.yml | awk '$2 > 0 {print $2}' | sort -u)
+  for port in $ports; do
+    local line
+    line=$(ss -ltnpH "sport = :$port" 2>/dev/null | head -n 1)
+    [ -n "$line" ] && held="$held
+  port $port: $(grep -oE 'users:\(\("[^"]+",pid=[0-9]+' <<<"$line" | sed 's/users:((//; s/"//g; s/,/ /')"
+  done
+  if [ -n "$held" ]; then
+    echo "The roles' default ports are in use (the platform \`make demo\` started is still running?):$held" >&2
+    echo "Stop it first with \`make down\`, then run the tests again." >&2
+    exit 1
+  fi
+}
+
 run_molecule() {
   # The default scenario creates the shared cluster first and destroys it last; the role
   # scenarios converge on it in the order the platform is built.
@@ -153,10 +172,11 @@ case "$job" in
   lint) run_lint ;;
   unit) rm -f "$BUILD"/junit-*.xml; run_unit ;;
   integration) run_integration ;;
-  molecule) run_molecule ;;
+  molecule) check_default_ports; run_molecule ;;
   bench) (cd "$ROOT" && python benchmarks/run.py "${@:2}") ;;
   exec) (cd "$ROOT" && exec "${@:2}") ;;
   test)
+    check_default_ports
     # A cold cache means a long Go build: run it beside the static checks, wait before
     # the tests that need the binaries. Tracked by PID, its log in the cache.
     mkdir -p "$CACHE/logs"

@@ -93,7 +93,7 @@ notes:
     takes this one up, or promoted instead of it, is reported C(superseded).
   - B(Time.) O(wait_timeout) is refused only when it is below what the analysis itself needs
     (interval times steps or iterations, plus git and Flux for C(git_release)), and a warning
-    says when it is below the worst case (every step to the progress deadline). The floor is
+    says when it is below the worst case (plus the progress deadline, for slow pods). The floor is
     checked again against the time left right before the change, after a release in flight
     was waited for and after the metric window.
   - B(Interrupted) (Ctrl-C, an AWX cancel: SIGINT or SIGTERM), the task closes the gates it

@@ -50,8 +50,11 @@ def set_suspended(kube, selected, suspend, check_mode=False, now=None):
             patch["metadata"] = {"annotations": {objects.REQUESTED_AT: token}}
         kube.patch(resource, metadata.get("namespace"), metadata["name"], patch, dry_run=check_mode,
                    patch_type="merge")
+        # What Flux handled before this request: any change of it afterwards is a handled request,
+        # whatever the token's format (the Receiver writes its own).
         changed.append(dict(kind=resource.kind, namespace=metadata.get("namespace"), name=metadata["name"],
-                            requested_at=token, resource=resource))
+                            requested_at=token, resource=resource,
+                            handled_before=(obj.get("status") or {}).get("lastHandledReconcileAt")))
     return changed
 
 
@@ -64,9 +67,10 @@ def wait_resumed(kube, changed, timeout, clock):
             raise FluxError("resume: the timeout of %d s ran out before %s was ready" % (
                 timeout, entry["resource"].describe(entry["namespace"], entry["name"])))
         verdict = wait_handled(kube, entry["resource"], entry["namespace"], entry["name"], entry["requested_at"],
-                               left, clock=clock)
+                               left, clock=clock, handled_before=entry["handled_before"])
         entry["revision"] = verdict.data.get("revision")
 
 
 def public(entries):
-    return [{key: value for key, value in entry.items() if key != "resource"} for entry in entries]
+    return [{key: value for key, value in entry.items() if key not in ("resource", "handled_before")}
+            for entry in entries]

@@ -149,7 +149,7 @@ class Release:
 
     def check_floor(self, obj):
         """The timeout against what the analysis needs: refused only below what it needs at
-        the least; a warning below the worst case (every step to its progress deadline)."""
+        the least; a warning below the worst case (plus the progress deadline, for slow pods)."""
         self.need = self.backend.need(obj)
         if not self.args.get("wait", True):
             return
@@ -163,7 +163,7 @@ class Release:
                 "%d or more; nothing was written" % (timeout, self.describe(), minimum, extra, minimum + before_min),
                 floor=minimum + before_min)
         if timeout < worst + before_worst:
-            self.warn("wait_timeout %d s is below the worst case of %s (%d s: every analysis step up to its progress "
+            self.warn("wait_timeout %d s is below the worst case of %s (%d s: the analysis plus its progress "
                       "deadline%s); a slow analysis may end as a timeout" % (
                           timeout, self.describe(), worst + before_worst,
                           " and flux_timeout" if before_worst else ""))

@@ -247,3 +247,19 @@ def test_image_automation_kinds_report_their_own_revisions():
     automation = {"kind": "ImageUpdateAutomation", "status": {"lastPushCommit": "0123456789abcdef"}}
     assert [objects.summarize(obj)["revision"] for obj in (policy, repository, automation)] == [
         "6.8.1", "sha256:abc", "0123456789abcdef"]
+
+
+def test_a_resume_is_handled_when_the_receivers_token_replaced_ours():
+    """flux_suspend state=resumed waits the way flux reconcile does: any change of the handled token."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.flux import suspend
+
+    suspended = kustomization(token="2026-12-07T00:00:00Z")
+    suspended["spec"] = dict(suspended.get("spec") or {}, suspend=True)
+    kube = FakeKube(suspended, handle=RECEIVER_TOKEN)
+    kube.patch = lambda resource, namespace, name, patch, dry_run=False, patch_type="merge": (
+        setattr(kube, "obj", dict(kube.obj, status=dict(kube.obj["status"], lastHandledReconcileAt=RECEIVER_TOKEN)))
+        or kube.obj)
+    changed = suspend.set_suspended(kube, [(objects.KUSTOMIZATION, suspended)], False)
+    suspend.wait_resumed(kube, changed, 5, fake_clock())
+    assert changed[0]["revision"] == "main@sha1:abcdef1234567890"
+    assert "handled_before" not in suspend.public(changed)[0]
