@@ -170,12 +170,13 @@ class KwokProvider(Provider):
         return os.path.join(self.workdir, "configs", "%s.yaml" % self.cluster)
 
     def env(self):
-        env = dict(os.environ)
-        env["KWOK_WORKDIR"] = self.workdir
+        # kwokctl starts etcd, kube-apiserver and the rest with its own environment: they get
+        # a minimal one, never the operator's tokens (K8S_AUTH_*, VAULT_TOKEN, cloud keys).
+        explicit = {"KWOK_WORKDIR": self.workdir}
         if self.params.get("kube_version"):
             # kwokctl takes the version from its environment; it has no flag for it.
-            env["KWOK_KUBE_VERSION"] = self.params["kube_version"]
-        return env
+            explicit["KWOK_KUBE_VERSION"] = self.params["kube_version"]
+        return process.CleanEnvironment(process.child_environment(explicit))
 
     def kwokctl_configuration(self):
         """The KwokctlConfiguration given to ``kwokctl create cluster --config``."""

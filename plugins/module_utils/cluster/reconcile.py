@@ -114,6 +114,10 @@ class Runner:
     def __call__(self, argv, env, read_only=False):
         if self.check_mode and not read_only:
             return 0, "", ""
+        if isinstance(env, process.CleanEnvironment):
+            # run_command can only add to the module's environment; env -i starts from nothing.
+            assignments = ["%s=%s" % item for item in sorted(env.items())]
+            return self.run_command(["env", "-i"] + assignments + list(argv))
         return self.run_command(list(argv), environ_update=_env_update(env))
 
 
@@ -199,6 +203,8 @@ def ensure_absent(provider, params, check_mode, result):
         result["commands"] += _argvs(provider.delete_commands())
         if not check_mode:
             result["stopped_pids"] = provider.delete()
+            # PID files whose process could not be proven to be the component (a reused PID): not signalled.
+            result["warnings"] += list(getattr(provider, "stale", None) or [])
     try:
         removed, deleted = kubeconfig.remove_entries(params["kubeconfig"], provider.kubeconfig_entries(),
                                                      check_mode=check_mode, owned=owned)

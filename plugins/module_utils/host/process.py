@@ -181,6 +181,11 @@ def child_environment(explicit=None, environ=None):
     return env
 
 
+class CleanEnvironment(dict):
+    """An environment that is the whole environment of a command (nothing inherited):
+    a runner that can only add variables runs the command under ``env -i`` instead."""
+
+
 def start(argv, pidfile, log_path, env=None, cwd=None):
     """Start ``argv`` detached in its own session; record its PID in ``pidfile``.
 

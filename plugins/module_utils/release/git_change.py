@@ -36,11 +36,14 @@ from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import
     repo_from_params,
     revert_and_push,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import Change
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
 
 # Seconds git and Flux need at the least before an analysis can start (a push, two reconciles).
 FLUX_MINIMUM = 15.0
+# Seconds between two requests to reconcile when the API server did not take the first.
+RETRY_PAUSE = 2.0
 
 
 def requested_by(args, environ=None):
@@ -237,8 +240,21 @@ class GitCommit(Change):
         def applied(revision):
             return self.repo.contains(commit, objects.commit_of(revision))
 
-        result = Reconcile(run.kube, objects.KUSTOMIZATION, namespace, name, timeout, with_source=True,
-                           revision=applied, report=run.say, clock=run.budget.clock).run()
+        deadline = run.budget.clock() + timeout
+        while True:
+            try:
+                result = Reconcile(run.kube, objects.KUSTOMIZATION, namespace, name,
+                                   max(1.0, deadline - run.budget.clock()), with_source=True, revision=applied,
+                                   report=run.say, clock=run.budget.clock).run()
+                break
+            except ApiError as error:
+                # A blip on the request itself (the wait retries on its own): asking again is
+                # cheap, while giving up would revert a commit Flux may well apply.
+                transient = error.unreachable or (error.status or 0) >= 500 or error.status == 429
+                if not transient or deadline - run.budget.clock() < RETRY_PAUSE * 2:
+                    raise
+                run.warn("asking Flux to reconcile failed (%s); asking again" % error)
+                run.budget.sleep(RETRY_PAUSE)
         self.applied_revision = result.get("commit") or objects.commit_of(result.get("revision"))
         return dict(seconds=result["seconds"], revision=result["revision"], steps=result["steps"])
 

@@ -27,7 +27,13 @@ class RunCommand:
         self.answers = answers or {}
 
     def __call__(self, argv, environ_update=None):
-        self.calls.append(list(argv))
+        argv = list(argv)
+        if argv[:2] == ["env", "-i"]:  # a minimal environment (kwokctl): the command after the assignments
+            self.environments = getattr(self, "environments", []) + [argv[2:]]
+            argv = argv[2:]
+            while argv and "=" in argv[0] and not argv[0].startswith("/"):
+                argv = argv[1:]
+        self.calls.append(argv)
         for prefix, answer in self.answers.items():
             if " ".join(argv[1:]).startswith(prefix):
                 return answer
@@ -288,3 +294,17 @@ def test_a_cluster_created_listening_on_all_interfaces_is_named_in_a_warning(tmp
     with open(saved, "w") as handle:
         handle.write("kind: KwokctlConfiguration\noptions:\n  bindAddress: 127.0.0.1\n")
     assert run(values)[0]["warnings"] == []
+
+
+def test_kwokctl_runs_with_a_minimal_environment_not_the_operators(monkeypatch, tmp_path):
+    """#25: kwokctl passes its environment to etcd and kube-apiserver: no token reaches them."""
+    monkeypatch.setenv("VAULT_TOKEN", "s.operator-token")
+    monkeypatch.setenv("K8S_AUTH_API_KEY", "operator-key")
+    calls = []
+    runner = reconcile.Runner(lambda argv, environ_update=None: calls.append((argv, environ_update)) or (0, "", ""))
+    provider = reconcile.provider_for(params(tmp_path), runner)
+    runner(["kwokctl", "get", "clusters"], provider.env())
+    argv, update = calls[0]
+    assert argv[:2] == ["env", "-i"] and argv[-3:] == ["kwokctl", "get", "clusters"] and update is None
+    assert "KWOK_WORKDIR=%s" % provider.workdir in argv and any(item.startswith("PATH=") for item in argv)
+    assert not any("operator" in item for item in argv)

@@ -310,3 +310,30 @@ def test_check_mode_computes_the_diff_and_writes_nothing(remote, tmp_path, flux)
     added = [line for line in result["diff"]["prepared"].splitlines() if line.startswith("+ ")]
     assert result["changed"] and len(added) == 1 and "newTag:" in added[0] and "6.7.1" in added[0]
     assert git(remote, "rev-parse", "main") == before and kube.lease_writes == []
+
+
+def test_a_blip_on_the_reconcile_request_is_asked_again_not_a_revert(remote, tmp_path, monkeypatch):
+    """#22: the API server did not answer the reconcile request once; the good commit stays."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
+
+    calls = []
+
+    class FlakyReconcile:
+        def __init__(self, kube, *args, **kwargs):
+            self.kube = kube
+
+        def run(self):
+            calls.append(1)
+            if len(calls) == 1:
+                raise ApiError("changing Kustomization flux-system/apps: the API server did not answer")
+            head = git(remote, "rev-parse", "main")
+            self.kube.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = (
+                "ghcr.io/stefanprodan/podinfo:%s" % tag_at(remote, head))
+            return dict(seconds=0.1, revision="main@sha1:%s" % head, commit=head, steps=[])
+
+    monkeypatch.setattr(git_change, "Reconcile", FlakyReconcile)
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Succeeded", "r2")])
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["verdict"] == "promoted" and "revert_commit" not in result, result["msg"]
+    assert len(calls) == 2 and any("asking again" in warning for warning in result["warnings"])
