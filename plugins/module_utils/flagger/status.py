@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import strategy_of
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import analysis_interval, strategy_of
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict
 
 TERMINAL = ("Succeeded", "Failed")
@@ -49,7 +49,6 @@ PROMOTING = ("Promoting", "Finalising")
 ROLLBACK_PHASES = ("Progressing", "WaitingPromotion")
 UNINITIALISED = (None, "", "Initializing")
 GATE_TYPES = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")
-MIN_INTERVAL = 10  # Flagger raises shorter analysis intervals to 10 s (GetAnalysisInterval)
 
 _ROLLBACK_EVENT = re.compile(r"^(Canary failed!|Rolling back )")
 _METRICS_DOWN = re.compile(r"Prometheus query failed|Error building Prometheus client|metric providers|"
@@ -88,14 +87,6 @@ class Baseline:
         if follow and status.get("phase") in IN_FLIGHT and status.get("lastPromotedSpec"):
             return cls("%s|" % status["lastPromotedSpec"], "Succeeded", configs)
         return cls(revision_of(canary), status.get("phase"), configs)
-
-
-def analysis_interval(canary):
-    """Seconds between Flagger's analysis steps for this canary (at least 10, as Flagger runs it)."""
-    interval = str((((canary or {}).get("spec") or {}).get("analysis") or {}).get("interval") or "1m")
-    match = re.match(r"^(\d+)(s|m)$", interval)
-    seconds = int(match.group(1)) * (60 if match.group(2) == "m" else 1) if match else 60
-    return max(MIN_INTERVAL, seconds)
 
 
 def windows_for(canary):
