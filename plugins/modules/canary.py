@@ -15,13 +15,16 @@ description:
     metrics, webhooks and gates, alerts) or from a raw O(definition), or both (the
     options are laid over the definition).
   - The Canary is validated before anything is written, against what Flagger v1.41.0 does
-    with it - the rules of its CRD (which the API server enforces or, for unknown fields,
-    silently drops) and the settings Flagger would quietly change or ignore (an analysis
-    interval under 10s, weights with the C(kubernetes) provider, a metric without a
-    threshold). Every problem is reported at once, each by its path in the Canary, after
-    the object (C(Canary test/podinfo is invalid)), for example
+    with it - the C(openAPIV3Schema) of Flagger's own Canary CRD, checked with C(jsonschema)
+    (types, required fields, enums, patterns; a field the CRD does not know is an error,
+    where the API server would silently drop it), and the settings Flagger would quietly
+    change or ignore (an analysis interval under 10s, weights with the C(kubernetes)
+    provider, a metric without a threshold). Every problem is reported at once, each by
+    its path in the Canary, after the object (C(Canary test/podinfo is invalid)), for example
     C(spec.analysis.stepWeight must be <= maxWeight (60 > 50)) or
     C(spec.analysis.metrics[1].templateRef - MetricTemplate test/latency not found).
+  - The server-side dry run asks for strict field validation (C(fieldValidation=Strict)), so
+    the API server refuses an unknown field too, also where C(jsonschema) is not installed.
   - The target (O(target) or C(spec.targetRef)) and any MetricTemplate referenced must
     exist on the server.
   - O(name) and O(namespace) may come from O(definition) (C(metadata.name),
@@ -51,6 +54,8 @@ attributes:
     details: Shows the Canary before and after (the dry run's result in check mode).
 requirements:
   - kubernetes >= 24.2.0
+  - jsonschema (optional, on the host that runs the module; without it the CRD's schema
+    is checked only by the API server's dry run)
 options:
   name:
     description:
@@ -109,7 +114,8 @@ options:
       - Time between analysis steps, in whole seconds or minutes, like C(1m), C(30s) or C(1m30s)
         (Flagger's CRD refuses C(1h) or C(1.5m); write C(60m) or C(90s)).
       - At least C(10s); Flagger would silently raise a shorter one to 10s.
-      - Required, here or as C(spec.analysis.interval) in O(definition).
+      - Required, here or as C(spec.analysis.interval) in O(definition). The Canary CRD's C(oneOf) on
+        C(spec.analysis) requires C(interval) and C(threshold) with each strategy.
     type: str
   threshold:
     description:
@@ -333,14 +339,18 @@ from ansible_collections.gitops.progressive.plugins.module_utils.args import (
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import (
-    CanarySpecError,
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.build import (
     build_canary,
     canary_identity,
-    deleted_predicate,
     identity_errors,
+)
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import strategy_of
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import (
+    deleted_predicate,
     initialised_predicate,
-    strategy_of,
+)
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.validate import (
+    CanarySpecError,
     validate_canary,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import failure_reason

@@ -21,8 +21,17 @@ description:
     C(promote) opens the gate, waits until Flagger has passed it, and closes it again;
     C(rollback) requests the rollback, waits until the canary is C(Failed), and clears
     the request again. Both close what they opened on every way out, a timeout included.
-  - C(promote) lets a release held at its gate (C(Waiting), C(WaitingPromotion), or a
-    held traffic increase) go on, and clears a pending rollback request.
+  - C(promote) approves the gate that holds the release now, and only that one -
+    C(Waiting) (confirm-rollout) until the release is C(Progressing), C(WaitingPromotion)
+    (confirm-promotion) until it is C(Promoting), or, while C(Progressing) with a
+    confirm-traffic-increase webhook, the next traffic increase (until the weight rises).
+    It is C(changed) only when Flagger passed that gate. It also clears a pending
+    rollback request.
+  - C(promote) fails, and changes nothing, when no gate holds the release. A canary
+    C(Progressing) without a confirm-traffic-increase webhook is asked its
+    confirm-promotion gate only at C(WaitingPromotion), so promote then. It fails as well
+    when Flagger rolls the release back, or a new revision restarts the analysis, before
+    the gate is passed. A canary that is not in a release (or is already C(Promoting)) is C(ok).
   - C(hold) closes the approval gate; the release stops at its next gate.
   - C(rollback) asks Flagger to roll the release in progress back now. Flagger acts on
     it only while a release is C(Progressing) or C(WaitingPromotion); in other phases
@@ -115,7 +124,7 @@ message:
   description: What was done, or why nothing needed doing.
   returned: always
   type: str
-  sample: approval gate opened, passed (Promoting), closed again
+  sample: approval gate opened, Flagger passed the confirm-promotion gate (now Promoting), closed again
 """
 
 from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import (
     CANARY,
+    FIELD_MANAGER,
     METRIC_TEMPLATE,
     WORKLOADS,
 )
@@ -70,18 +71,36 @@ def comparable(obj):
     return result
 
 
+def _strict_apply(kube, canary, dry_run):
+    """Server-side apply of ``canary`` with ``fieldValidation=Strict``.
+
+    Without it the API server prunes a field the CRD does not know and answers 200; with
+    it the apply fails and names the field. Kube.apply cannot ask for that, and the
+    kubernetes client's ``request`` passes only the query parameters it knows by name,
+    so the parameter goes as a raw query parameter (a fresh list: the client appends to it).
+    """
+    namespace, name = canary["metadata"]["namespace"], canary["metadata"]["name"]
+    return kube.request("PATCH", CANARY.path(namespace, name),
+                        "applying (dry run)" if dry_run else "applying", CANARY.describe(namespace, name),
+                        body=canary, content_type="application/apply-patch+yaml", field_manager=FIELD_MANAGER,
+                        force_conflicts=True, dry_run="All" if dry_run else None,
+                        query_params=[("fieldValidation", "Strict")])
+
+
 def apply_canary(kube, canary, check_mode):
     """Server-side apply; a dry run first decides whether anything would change.
 
-    Returns ``(changed, before, after)``. In check mode only the dry run is made.
+    Both requests ask for strict field validation, so a field the API server would drop
+    fails the dry run instead. Returns ``(changed, before, after)``. In check mode only
+    the dry run is made.
     """
     namespace, name = canary["metadata"]["namespace"], canary["metadata"]["name"]
     before = get_canary(kube, namespace, name)
-    preview = kube.apply(CANARY, canary, dry_run=True)
+    preview = _strict_apply(kube, canary, dry_run=True)
     changed = comparable(before) != comparable(preview)
     after = preview
     if changed and not check_mode:
-        after = kube.apply(CANARY, canary)
+        after = _strict_apply(kube, canary, dry_run=False)
     return changed, before, after
 
 

@@ -91,7 +91,7 @@ def go_duration_seconds(text):
 
 
 def kube_time(text):
-    """A Kubernetes timestamp (RFC 3339, as ``lastTransitionTime``) as an aware datetime; ValueError if it is not one."""
+    """A Kubernetes timestamp (RFC 3339, like ``lastTransitionTime``) as an aware datetime; else ValueError."""
     value = str(text).strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"

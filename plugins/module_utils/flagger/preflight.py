@@ -82,7 +82,8 @@ def check_timeout(canary, timeout, overhead=0.0, spent=0.0):
     besides = " plus %d s the task needs besides the analysis" % math.ceil(extra) if extra else ""
     if timeout < minimum + extra:
         raise PreflightError(
-            "wait_timeout %d s is too short for canary %s: its analysis alone takes %d s (interval %d s × %d steps)%s, "
+            "wait_timeout %d s is too short for canary %s: its analysis alone takes %d s (interval %d s × %d "
+            "steps)%s, "
             "so the wait would end before any verdict. Raise wait_timeout to %d or more." % (
                 timeout, _key(canary), minimum, interval, steps, besides, math.ceil(minimum + extra)),
             minimum=minimum, worst=worst)

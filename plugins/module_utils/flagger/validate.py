@@ -80,6 +80,8 @@ MAX_INT32 = 2147483647
 _REQUIRED_HINTS = {
     "spec.targetRef": "name the Deployment the canary takes over (option target)",
     "spec.analysis": "interval, threshold and a strategy",
+    "spec.analysis.interval": "the time between analysis steps, for example 1m (option interval)",
+    "spec.analysis.threshold": "the number of failed checks before a rollback (option threshold)",
     "spec.service.port": "the port of the services Flagger creates (option service_port)",
 }
 _ONE_OF_HINTS = {
@@ -108,15 +110,18 @@ def validate_canary(canary, metric_template_exists=None, target_exists=None):
     """
     metadata = canary.get("metadata") if isinstance(canary.get("metadata"), dict) else {}
     obj = "%s/%s" % (metadata.get("namespace") or "<no namespace>", metadata.get("name") or "<no name>")
-    found = schema_errors(canary)
-    said = [_path_of(error) for error in found]
+    findings = _schema_findings(canary)
+    errors = [message for _path, _kind, message in findings]
+    reported = {path for path, _kind, _message in findings}
+    wrong_type = [path for path, kind, _message in findings if kind == "type"]
     for error in semantic_errors(canary, metric_template_exists, target_exists):
         path = _path_of(error)
-        if path not in said and not any(path.startswith(parent + ".") or path.startswith(parent + "[")
-                                        for parent, kind in zip(said, found) if " must be " in kind):
-            found.append(error)
-    if found:
-        raise CanarySpecError(obj, _in_document_order(canary, found))
+        # Said once: the schema's word on a field wins, and below a field of the wrong type nothing more is said.
+        if path not in reported and not any(path.startswith(parent + ".") or path.startswith(parent + "[")
+                                            for parent in wrong_type):
+            errors.append(error)
+    if errors:
+        raise CanarySpecError(obj, _in_document_order(canary, errors))
     return canary
 
 
@@ -158,13 +163,19 @@ def _validator():
 
 
 def schema_errors(canary):
-    """The Canary CRD schema's objections to ``canary``, each starting with the field's path (none without jsonschema)."""
+    """The Canary CRD schema's objections to ``canary``, each starting with the field's path.
+
+    None without jsonschema: the API server's strict dry run is then the check.
+    """
+    return [message for _path, _kind, message in _schema_findings(canary)]
+
+
+def _schema_findings(canary):
+    """``(path, kind, message)`` for each objection of the schema (``kind``: the JSON schema keyword)."""
     if jsonschema is None:
         return []
-    errors = []
-    for error in _validator().iter_errors(canary):
-        errors += _schema_messages(error)
-    return errors
+    return [(_path_of(message), error.validator, message)
+            for error in _validator().iter_errors(canary) for message in _schema_messages(error)]
 
 
 def field_path(parts):
@@ -183,11 +194,7 @@ def _schema_messages(error):
         known = list((node.get("properties") or {}).keys())
         return [_unknown_field(path, key, known) for key in instance if key not in known]
     if kind == "required":
-        missing = [field for field in value if field not in instance]
-        return ["%s is required by the Canary CRD%s" % (
-            field_path(list(error.absolute_path) + [field]),
-            ": " + _REQUIRED_HINTS[field_path(list(error.absolute_path) + [field])]
-            if field_path(list(error.absolute_path) + [field]) in _REQUIRED_HINTS else "") for field in missing]
+        return [_required(field_path(list(error.absolute_path) + [field])) for field in value if field not in instance]
     if kind == "type":
         if node.get("pattern") == CRD_DURATION_PATTERN:
             return ["%s must be a duration string like 30s or 1m, got %r" % (path, instance)]
@@ -203,10 +210,15 @@ def _schema_messages(error):
         return ["%s %r is not one of %s (the Canary CRD's values)" % (
             path, instance, ", ".join(repr(item) if item == "" else str(item) for item in value))]
     if kind == "oneOf":
-        return [_one_of_message(path, instance, value, error.message)]
+        return _one_of_messages(error.absolute_path, instance, value, error.message)
     if kind in ("minimum", "maximum"):
         return ["%s must be %s %s, got %r" % (path, "at least" if kind == "minimum" else "at most", value, instance)]
     return ["%s: %s (the Canary CRD's %s)" % (path or "the Canary", error.message, kind)]
+
+
+def _required(path):
+    hint = _REQUIRED_HINTS.get(path)
+    return "%s is required by the Canary CRD%s" % (path, ": " + hint if hint else "")
 
 
 def _unknown_field(path, key, known):
@@ -234,29 +246,34 @@ def _required_sets(branches):
     return sets, none_allowed
 
 
-def _one_of_message(path, instance, branches, fallback):
-    """The CRD's ``oneOf`` in words: which fields it wants, what is missing or given twice."""
+def _one_of_messages(parts, instance, branches, fallback):
+    """The CRD's ``oneOf`` in words: a field every choice requires is named as required; then
+    which of the alternatives is missing or given twice."""
+    path = field_path(parts)
     sets, none_allowed = _required_sets(branches)
     where = path or "the Canary"
     if not sets or not isinstance(instance, dict):
-        return "%s: %s (the Canary CRD's oneOf)" % (where, fallback)
+        shapes = ["with %s" % " and ".join(branch["required"]) if branch.get("required") else "another shape"
+                  for branch in branches]
+        return ["%s %s: the Canary CRD accepts exactly one of its forms (%s)" % (
+            where, "fits more than one form" if "valid under each of" in fallback else "fits none of its forms",
+            "; ".join(shapes))]
     common = [field for field in sets[0] if all(field in fields for fields in sets)]
+    messages = [_required(field_path(list(parts) + [field])) for field in common if field not in instance]
     choices = [[field for field in fields if field not in common] for fields in sets]
     names = [" and ".join(fields) for fields in choices]
     given = [name for name, fields in zip(names, choices) if fields and all(field in instance for field in fields)]
-    missing = [field for field in common if field not in instance]
-    wants = "%s%s of %s" % ("%s and " % ", ".join(common) if common else "",
-                            "at most one" if none_allowed else "exactly one", ", ".join(names))
-    problems = []
-    if missing:
-        problems.append("lacks %s" % ", ".join(missing))
     if len(given) > 1:
-        problems.append("has %s at once" % " and ".join(given))
+        problem = "has %s at once" % " and ".join(given)
     elif not given and not none_allowed:
-        problems.append("has none of %s" % ", ".join(names))
+        problem = "has none of %s" % ", ".join(names)
+    else:
+        return messages
     hint = _ONE_OF_HINTS.get(path)
-    return "%s %s: the Canary CRD requires %s%s" % (where, "; ".join(problems) or "is refused", wants,
-                                                    " (%s)" % hint if hint else "")
+    messages.append("%s %s: the Canary CRD accepts %s of %s%s" % (
+        where, problem, "at most one" if none_allowed else "exactly one", ", ".join(names),
+        " (%s)" % hint if hint else ""))
+    return messages
 
 
 def _suggest_duration(value):
@@ -277,6 +294,12 @@ def _path_of(error):
     return re.match(r"^[^ :]*", error).group(0)
 
 
+def _parent(path):
+    """``spec.analysis.metrics[0]`` for ``spec.analysis.metrics[0].interval``; "" for a top-level field."""
+    match = re.match(r"^(.*)(\.[^.\[\]]*|\[\d+\])$", path)
+    return match.group(1) if match else ""
+
+
 def _in_document_order(canary, errors):
     """``errors`` sorted by where their field is in ``canary`` (a missing field: where its parent is)."""
     order = {}
@@ -295,7 +318,7 @@ def _in_document_order(canary, errors):
     def position(error):
         path = _path_of(error)
         while path and path not in order:
-            path = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path) if re.search(r"(\.[^.\[]*|\[\d+\])$", path) else ""
+            path = _parent(path)
         return order.get(path, 0)
 
     return sorted(errors, key=position)

@@ -10,6 +10,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.canarie
     without_env_values,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import (
+    GateActions,
     GateError,
     LoadTester,
     redact,
@@ -125,3 +126,140 @@ def test_a_reference_is_replaced_by_a_value_and_values_are_not_returned():
     assert patch["spec"]["template"]["spec"]["containers"][0]["env"] == [
         {"name": "TOKEN", "value": "hunter2", "valueFrom": None}]
     assert "hunter2" not in str(without_env_values(patch))
+
+
+# -- canary_gate action=promote: the gate asked for, and only that one -------------------------
+
+GATE_URL = "http://127.0.0.1:18888/gate/check"
+
+
+def gated(phase, weight=0, revision="r2", hooks=("confirm-promotion",), **status):
+    analysis = {"interval": "10s", "stepWeight": 10, "maxWeight": 50,
+                "webhooks": [{"name": "ask-%s" % hook, "type": hook, "url": GATE_URL} for hook in hooks]}
+    return {"metadata": {"name": "podinfo", "namespace": "test"}, "spec": {"analysis": analysis},
+            "status": dict({"phase": phase, "canaryWeight": weight, "lastAppliedSpec": revision,
+                            "lastPromotedSpec": "r1"}, **status)}
+
+
+class FakeKube:
+    """Flagger's next states of the canary, one watch event each; the gate as it was at each event."""
+
+    def __init__(self, tester, first, states):
+        self.tester, self.first, self.states = tester, first, list(states)
+        self.gate_at_event = []
+
+    def source(self, resource, namespace, name):
+        def lister(timeout):
+            return [self.first], "1"
+
+        def watcher(resource_version, timeout):
+            while self.states:
+                self.gate_at_event.append(bool(self.tester.gates.get("podinfo.test")))
+                yield "MODIFIED", self.states.pop(0)
+
+        return lister, watcher
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        self.now += 1.0
+        return self.now
+
+
+def promote(first, states, check_mode=False, wait_timeout=120):
+    tester = FakeLoadTester()
+    kube = FakeKube(tester, first, states)
+    actions = GateActions(kube, first, wait_timeout=wait_timeout, check_mode=check_mode, clock=Clock(), opener=tester)
+    return actions, tester, kube
+
+
+def test_promote_while_progressing_without_a_traffic_gate_approves_nothing_and_says_so():
+    """The confirm-promotion gate is asked at WaitingPromotion; opening it during Progressing approves nothing."""
+    actions, tester, _kube = promote(gated("Progressing", 10),
+                                     [gated("Progressing", 20), gated("WaitingPromotion", 50)])
+    with pytest.raises(GateError, match="nothing to approve: canary test/podinfo is Progressing .* no "
+                                        "confirm-traffic-increase webhook.*WaitingPromotion"):
+        actions.promote()
+    assert "/gate/open" not in tester.calls
+
+
+def test_promote_at_waiting_promotion_keeps_the_gate_open_until_flagger_promotes():
+    """Analysis goes on while WaitingPromotion (checks, iterations): those changes do not pass the gate."""
+    actions, tester, kube = promote(gated("WaitingPromotion", 50), [
+        gated("WaitingPromotion", 50, failedChecks=1), gated("WaitingPromotion", 50, iterations=4),
+        gated("Promoting", 50), gated("Finalising", 0)])
+    changed, message, final = actions.promote()
+    assert (changed, final) == (True, "Promoting")
+    assert message == "approval gate opened, Flagger passed the confirm-promotion gate (now Promoting), closed again"
+    assert kube.gate_at_event == [True, True, True]
+    assert tester.gates["podinfo.test"] is False
+
+
+def test_promote_at_waiting_passes_confirm_rollout_when_the_release_progresses():
+    actions, tester, _kube = promote(gated("Waiting", 0, revision="r1", hooks=("confirm-rollout",)),
+                                     [gated("Progressing", 0, revision="r2", hooks=("confirm-rollout",))])
+    changed, message, final = actions.promote()
+    assert (changed, final) == (True, "Progressing") and "confirm-rollout gate" in message
+    assert tester.gates["podinfo.test"] is False
+
+
+def test_promote_a_held_traffic_increase_waits_for_the_weight_to_rise():
+    hooks = ("confirm-traffic-increase", "confirm-promotion")
+    actions, tester, kube = promote(gated("Progressing", 10, hooks=hooks), [
+        gated("Progressing", 10, hooks=hooks, failedChecks=1), gated("Progressing", 20, hooks=hooks)])
+    changed, message, final = actions.promote()
+    assert (changed, final) == (True, "Progressing") and "confirm-traffic-increase gate" in message
+    assert kube.gate_at_event == [True, True]
+    assert tester.gates["podinfo.test"] is False
+
+
+def test_a_traffic_gate_is_never_asked_by_iterations():
+    hooks = ("confirm-traffic-increase",)
+    first = gated("Progressing", 0, hooks=hooks)
+    first["spec"]["analysis"] = {"iterations": 5, "webhooks": first["spec"]["analysis"]["webhooks"]}
+    actions, tester, _kube = promote(first, [])
+    with pytest.raises(GateError, match="runs iterations"):
+        actions.promote()
+    assert "/gate/open" not in tester.calls
+
+
+@pytest.mark.parametrize("after,words", [
+    (gated("Failed", 0), "Flagger rolled the release back"),
+    (gated("Progressing", 0, revision="r3"), "a new revision restarted the analysis"),
+])
+def test_promote_fails_when_the_release_can_no_longer_pass_and_closes_the_gate(after, words):
+    actions, tester, _kube = promote(gated("WaitingPromotion", 50), [after])
+    with pytest.raises(GateError, match=words):
+        actions.promote()
+    assert tester.gates["podinfo.test"] is False
+
+
+def test_promote_that_times_out_closes_the_gate_and_reports_no_change():
+    actions, tester, _kube = promote(gated("WaitingPromotion", 50), [], wait_timeout=5)
+    with pytest.raises(GateError, match="waited 5s for Flagger to pass the confirm-promotion gate, it is still "
+                                        "WaitingPromotion"):
+        actions.promote()
+    assert tester.gates["podinfo.test"] is False
+
+
+def test_promote_in_check_mode_names_the_gate_and_opens_nothing():
+    actions, tester, _kube = promote(gated("WaitingPromotion", 50), [], check_mode=True)
+    changed, message, _final = actions.promote()
+    assert changed and "until Flagger passes the confirm-promotion gate" in message
+    assert "/gate/open" not in tester.calls
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Promoting", "Finalising"])
+def test_promote_past_the_gates_is_ok_and_unchanged(phase):
+    actions, tester, _kube = promote(gated(phase, 0), [])
+    changed, _message, final = actions.promote()
+    assert (changed, final) == (False, phase) and "/gate/open" not in tester.calls
+
+
+def test_promote_needs_the_webhook_of_the_gate_it_is_at():
+    actions, _tester, _kube = promote(gated("WaitingPromotion", 50, hooks=("confirm-rollout",)), [])
+    with pytest.raises(GateError, match="WaitingPromotion, the confirm-promotion gate, but has no confirm-promotion"):
+        actions.promote()

@@ -1,10 +1,11 @@
 import io
 import json
+import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger import preflight
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger import model, preflight
 
 
 def canary(analysis=None, deadline=60, phase="Succeeded", transition=None, provider=None):
@@ -20,25 +21,31 @@ def canary(analysis=None, deadline=60, phase="Succeeded", transition=None, provi
     return {"metadata": {"name": "podinfo", "namespace": "demo"}, "spec": spec, "status": status}
 
 
-def test_the_floor_is_interval_times_steps_plus_the_progress_deadline():
-    floor, why = preflight.analysis_floor(canary())
-    assert floor == 10 * 3 + 60 and "3 steps" in why
+def test_a_timeout_below_what_the_analysis_needs_is_refused_with_the_figure():
+    """10 s × 3 steps: no verdict can come before 30 s."""
+    with pytest.raises(preflight.PreflightError, match=r"wait_timeout 29 s is too short for canary demo/podinfo: its "
+                                                       r"analysis alone takes 30 s \(interval 10 s × 3 steps\).*"
+                                                       r"30 or more") as raised:
+        preflight.check_timeout(canary(), 29)
+    assert raised.value.details == {"minimum": 30, "worst": 90}
 
 
-def test_iterations_and_step_weights_count_as_steps():
-    assert preflight.analysis_steps({"iterations": 5}) == 5
-    assert preflight.analysis_steps({"stepWeights": [1, 5, 20, 50]}) == 4
+def test_a_timeout_that_covers_the_analysis_but_not_the_progress_deadline_is_a_warning():
+    """Refusing it would refuse a release that usually finishes; the progress deadline is a worst case."""
+    warning = preflight.check_timeout(canary(), 60)
+    assert "wait_timeout 60 s covers the analysis of canary demo/podinfo (30 s) but not its worst case of 90 s" in warning
+    assert "90 s covers it" in warning
+    assert preflight.check_timeout(canary(), 90) is None
+    assert preflight.check_timeout(canary(), None) is None
 
 
-def test_a_timeout_below_the_floor_is_refused_with_the_figure():
-    with pytest.raises(preflight.PreflightError, match="wait_timeout 60 s is too short.*90 s.*90 or more"):
-        preflight.check_timeout(canary(), 60)
-    assert preflight.check_timeout(canary(), 90) == 90
-
-
-def test_durations_are_read_like_go():
-    assert preflight.seconds_of("1m30s") == 90 and preflight.seconds_of("500ms") == 0.5
-    assert preflight.seconds_of("", 7) == 7
+def test_what_the_task_needs_besides_the_analysis_comes_off_the_timeout():
+    with pytest.raises(preflight.PreflightError, match="plus 10 s the task needs besides the analysis.*40 or more"):
+        preflight.check_timeout(canary(), 35, 10)
+    with pytest.raises(preflight.PreflightError, match="40 or more"):
+        preflight.check_timeout(canary(), 35, spent=10)
+    assert "100 s covers it" in preflight.check_timeout(canary(), 95, 5, spent=5)
+    assert preflight.check_timeout(canary(), 100, overhead=5, spent=5) is None
 
 
 def test_the_metric_window_is_the_longest_metric_interval_after_a_failure():
@@ -47,6 +54,36 @@ def test_the_metric_window_is_the_longest_metric_interval_after_a_failure():
     assert preflight.metric_window_left(failed, now) == 40
     assert preflight.metric_window_left(canary(phase="Failed", transition=now - timedelta(seconds=90)), now) == 0
     assert preflight.metric_window_left(canary(phase="Succeeded", transition=now), now) == 0
+    assert preflight.longest_metric_interval(failed) == 60
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=1), timedelta(hours=-1)], ids=["server ahead", "server behind"])
+def test_the_metric_window_is_measured_on_the_servers_clock(skew):
+    """The failure was 20 s ago by the API server's clock, which is an hour off this machine's."""
+    server_now = datetime.now(timezone.utc) + skew
+    failed = canary(phase="Failed", transition=server_now - timedelta(seconds=20))
+    assert preflight.metric_window_left(failed, server_now) == pytest.approx(40, abs=1)
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=1), timedelta(hours=-1)], ids=["server ahead", "server behind"])
+def test_the_metric_window_never_exceeds_the_window_whatever_clock_is_given(skew):
+    """This machine's clock against a skewed server: at most the window (never an hour), never negative."""
+    server_now = datetime.now(timezone.utc) + skew
+    failed = canary(phase="Failed", transition=server_now - timedelta(seconds=20))
+    left = preflight.metric_window_left(failed, datetime.now(timezone.utc))
+    assert 0 <= left <= preflight.longest_metric_interval(failed) == 60
+
+
+def test_an_unknown_server_time_leaves_the_whole_window_and_no_more():
+    ahead = datetime.now(timezone.utc) + timedelta(hours=1)
+    assert preflight.metric_window_left(canary(phase="Failed", transition=ahead)) == 60
+    assert preflight.metric_window_left(canary(phase="Succeeded", transition=ahead)) == 0
+
+
+def test_the_servers_time_must_carry_its_zone():
+    failed = canary(phase="Failed", transition=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        preflight.metric_window_left(failed, datetime(2026, 1, 1))
 
 
 class Answer(io.BytesIO):
@@ -84,7 +121,104 @@ def test_prometheus_down_is_a_clear_error():
         preflight.MetricProbe("http://127.0.0.1:9", opener=opener).check(canary())
 
 
-def test_metric_templates_are_rendered_for_the_primary():
-    query = preflight.render_template_query('sum(x{ns="{{ namespace }}",w="{{ target }}"}[{{ interval }}])',
-                                            "demo", "podinfo-primary", "1m")
-    assert query == 'sum(x{ns="demo",w="podinfo-primary"}[1m])'
+def web_canary():
+    """A canary named apart from its target, with its own service and ingress names."""
+    spec = {"targetRef": {"name": "podinfo"}, "service": {"port": 80, "name": "frontend"},
+            "ingressRef": {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "public"},
+            "analysis": {"interval": "10s", "stepWeight": 20, "metrics": [
+                {"name": "errors", "interval": "30s", "templateRef": {"name": "nginx-errors", "namespace": "ops"},
+                 "templateVariables": {"code": "5.."}, "thresholdRange": {"max": 1}}]}}
+    return {"metadata": {"name": "web", "namespace": "demo"}, "spec": spec}
+
+
+EVERY_VARIABLE = ("{{ name }}|{{ namespace }}|{{ target }}|{{ service }}|{{ ingress }}|{{ route }}|{{ interval }}|"
+                  "{{ variables.code }}")
+
+
+def test_every_flagger_template_variable_is_rendered_as_flagger_renders_it():
+    """scheduler_metrics.go toMetricModel: name is the canary's, service/ingress/route fall back to the target."""
+    flaggers = model.metric_template_model(web_canary(), "30s", {"code": "5.."})
+    assert preflight.render_template_query(EVERY_VARIABLE, flaggers) == "web|demo|podinfo|frontend|public|podinfo|30s|5.."
+
+
+def test_go_template_trim_markers_and_comments_are_honoured():
+    flaggers = model.metric_template_model(web_canary(), "1m")
+    assert preflight.render_template_query('x{a="  {{- target -}}  "}{{/* note */}}[{{interval}}]', flaggers) == \
+        'x{a="podinfo"}[1m]'
+
+
+def test_what_flagger_cannot_render_is_refused_and_what_it_can_but_we_cannot_is_not_guessed():
+    flaggers = model.metric_template_model(web_canary(), "1m", {"code": "5.."})
+    with pytest.raises(preflight.TemplateError, match="templateVariables has no region"):
+        preflight.render_template_query('x{r="{{ variables.region }}"}', flaggers)
+    with pytest.raises(preflight.TemplateError, match="not one of Flagger's template functions"):
+        preflight.render_template_query('x{w="{{ workload }}"}', flaggers)
+    with pytest.raises(preflight.UnsupportedTemplate):
+        preflight.render_template_query('x{w="{{ printf "%s-x" target }}"}', flaggers)
+
+
+TEMPLATES = {("ops", "nginx-errors"): {"spec": {"provider": {"type": "prometheus"},
+                                                "query": 'sum(rate(nginx_requests{ingress="{{ ingress }}",'
+                                                         'svc="{{ service }}",canary="{{ name }}",'
+                                                         'w="{{ target }}",status=~"{{ variables.code }}"}'
+                                                         '[{{ interval }}]))'}}}
+
+
+def test_a_metric_template_is_probed_with_flaggers_values_and_the_primary_as_target():
+    seen = []
+    probe = preflight.MetricProbe("http://127.0.0.1:9090", opener=opener_with([{"value": [0, "1"]}], seen))
+    assert probe.check(web_canary(), templates=TEMPLATES) == ["errors"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(seen[0]).query)["query"][0]
+    assert query == ('sum(rate(nginx_requests{ingress="public",svc="frontend",canary="web",w="podinfo-primary",'
+                     'status=~"5.."}[30s]))')
+
+
+def test_a_template_with_its_own_credentials_or_beyond_flaggers_variables_is_not_probed():
+    seen = []
+    probe = preflight.MetricProbe("http://127.0.0.1:9090", opener=opener_with([], seen))
+    with_secret = {key: {"spec": dict(value["spec"], provider={"type": "prometheus", "secretRef": {"name": "p"}})}
+                   for key, value in TEMPLATES.items()}
+    assert probe.check(web_canary(), templates=with_secret) == [] and seen == []
+    piped = {key: {"spec": dict(value["spec"], query='sum(x{w="{{ target | printf "%s" }}"})')}
+             for key, value in TEMPLATES.items()}
+    assert probe.check(web_canary(), templates=piped) == [] and seen == []
+
+
+def test_a_template_flagger_cannot_render_refuses_the_release_naming_it():
+    broken = {key: {"spec": dict(value["spec"], query='x{r="{{ variables.region }}"}')}
+              for key, value in TEMPLATES.items()}
+    probe = preflight.MetricProbe("http://127.0.0.1:9090", opener=opener_with([{"value": [0, "1"]}], []))
+    with pytest.raises(preflight.TemplateError, match="canary demo/web: metric errors: MetricTemplate ops/nginx-errors "
+                                                      "cannot be rendered: .*region"):
+        probe.check(web_canary(), templates=broken)
+
+
+@pytest.mark.parametrize("failure", ["down", "refused", "no data"])
+def test_credentials_in_a_prometheus_address_never_reach_a_message(failure):
+    url = "https://ops:s3cr3t-token@prometheus.example.com"
+
+    def opener(address, timeout):
+        if failure == "down":
+            raise OSError("connection refused by %s" % address)
+        body = {"status": "error", "error": "bad query"} if failure == "refused" else \
+            {"status": "success", "data": {"result": []}}
+        return Answer(json.dumps(body).encode())
+
+    with pytest.raises(preflight.PreflightError) as raised:
+        preflight.MetricProbe(url, opener=opener).check(canary())
+    assert "s3cr3t-token" not in str(raised.value) and "ops:" not in str(raised.value)
+    if failure != "no data":
+        assert "https://***@prometheus.example.com" in str(raised.value)
+
+
+def test_credentials_in_a_metric_templates_address_never_reach_a_message():
+    address = "http://admin:hunter2@prom.ops:9090"
+    templates = {key: {"spec": dict(value["spec"], provider={"type": "prometheus", "address": address})}
+                 for key, value in TEMPLATES.items()}
+
+    def opener(url, timeout):
+        raise OSError("cannot reach %s" % url)
+
+    with pytest.raises(preflight.PreflightError) as raised:
+        preflight.MetricProbe("http://127.0.0.1:9090", opener=opener).check(web_canary(), templates=templates)
+    assert "hunter2" not in str(raised.value) and "http://***@prom.ops:9090" in str(raised.value)

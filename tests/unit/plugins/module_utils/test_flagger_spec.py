@@ -1,6 +1,13 @@
+import ast
 import copy
+import hashlib
+import json
 import os
 import re
+import subprocess
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
@@ -136,7 +143,8 @@ def test_step_weight_above_max_weight_names_the_field():
 
 def test_missing_target_names_the_field():
     errors = errors_of(spec.build_canary(params(target=None)))
-    assert any(error.startswith("spec.targetRef.name is missing") for error in errors)
+    assert "spec.targetRef is required by the Canary CRD: name the Deployment the canary takes over (option target)" \
+        in errors
 
 
 def test_unknown_metric_template_is_refused():
@@ -180,7 +188,8 @@ def test_a_malformed_target_is_not_looked_up():
 
 def test_strategies_cannot_be_mixed():
     errors = errors_of(spec.build_canary(params(iterations=5)))
-    assert any("cannot be combined" in error for error in errors)
+    assert any(error.startswith("spec.analysis has iterations and stepWeight at once: the Canary CRD accepts exactly "
+                                "one of iterations, stepWeight, stepWeights") for error in errors)
 
 
 def test_ab_testing_needs_iterations_and_a_match_on_something():
@@ -189,7 +198,10 @@ def test_ab_testing_needs_iterations_and_a_match_on_something():
     assert spec.strategy_of(ab["spec"]["analysis"]) == "ab-testing"
     assert spec.validate_canary(ab)
     bad = spec.build_canary(params(max_weight=None, step_weight=None, iterations=10, match=[{"weight": 1}]))
-    assert errors_of(bad) == ["spec.analysis.match[0] must match on headers, queryParams or sourceLabels"]
+    errors = errors_of(bad)
+    assert errors[0] == "spec.analysis.match[0] must match on headers, queryParams or sourceLabels"
+    assert errors[1].startswith("spec.analysis.match[0].weight is not a field of the Canary CRD")
+    assert len(errors) == 2
 
 
 def test_every_problem_is_reported_at_once():
@@ -219,14 +231,6 @@ def test_gates_without_a_load_tester_address_are_refused():
 def test_step_weights_must_rise():
     canary = spec.build_canary(params(max_weight=None, step_weight=None, step_weights=[50, 20]))
     assert any("spec.analysis.stepWeights must rise" in error for error in errors_of(canary))
-
-
-@pytest.mark.parametrize("text,seconds", [
-    ("10s", 10), ("1m", 60), ("1m30s", 90), ("10ms", 0.01), ("1.5m", 90), ("2h", 7200), ("0", 0),
-    ("90", None), ("", None), ("5mx", None), ("m", None), ("1m30", None), ("-5s", None),
-])
-def test_go_durations_are_read_as_flagger_reads_them(text, seconds):
-    assert spec.go_duration_seconds(text) == seconds
 
 
 @pytest.mark.parametrize("changes", [
@@ -288,8 +292,8 @@ MALFORMED = [
     ({"spec.analysis.threshold": DELETE}, "spec.analysis.threshold", "is required"),
     ({"spec.analysis.threshold": 0}, "spec.analysis.threshold", "at least 1"),
     ({"spec.analysis.threshold": 2.5}, "spec.analysis.threshold", "whole number"),
-    ({"spec.analysis.iterations": 5}, "spec.analysis.iterations", "cannot be combined"),
-    ({"spec.analysis.stepWeights": [10, 20]}, "spec.analysis.stepWeight and spec.analysis.stepWeights", "exclusive"),
+    ({"spec.analysis.iterations": 5}, "spec.analysis", "has iterations and stepWeight at once"),
+    ({"spec.analysis.stepWeights": [10, 20]}, "spec.analysis", "has stepWeight and stepWeights at once"),
     (dict(BLUE_GREEN, **{"spec.analysis.maxWeight": 50}), "spec.analysis.maxWeight", "ignored with"),
     (dict(NO_STRATEGY, **{"spec.analysis.stepWeights": [10, 50], "spec.analysis.maxWeight": 50}),
      "spec.analysis.maxWeight", "ignored with spec.analysis.stepWeights"),
@@ -299,7 +303,7 @@ MALFORMED = [
     ({"spec.analysis.stepWeight": 60}, "spec.analysis.stepWeight", "<= maxWeight (60 > 50)"),
     ({"spec.analysis.stepWeight": 0}, "spec.analysis.stepWeight", "between 1 and 100"),
     ({"spec.analysis.maxWeight": 150}, "spec.analysis.maxWeight", "between 1 and 100"),
-    (NO_STRATEGY, "spec.analysis", "needs a strategy"),
+    (NO_STRATEGY, "spec.analysis", "has none of iterations, stepWeight, stepWeights"),
     (dict(NO_STRATEGY, **{"spec.analysis.iterations": 0}), "spec.analysis.iterations", "at least 1"),
     (dict(BLUE_GREEN, **{"spec.provider": "kubernetes",
                          "spec.analysis.match": [{"headers": {"x-user": {"exact": "test"}}}]}),
@@ -357,10 +361,10 @@ MALFORMED = [
     ({"spec.targetRef.name": "podinfo.v2"}, "spec.targetRef.name", "DNS-1035 label"),
     ({"spec.targetRef.name": LONG_NAME}, "spec.targetRef.name", "at most 55"),
     ({"spec.service.name": "my.svc"}, "spec.service.name", "DNS-1035 label"),
-    ({"spec.targetRef.kind": "StatefulSet"}, "spec.targetRef.kind", "Deployment, DaemonSet or Service"),
+    ({"spec.targetRef.kind": "StatefulSet"}, "spec.targetRef.kind", "is not one of DaemonSet, Deployment, Service"),
     ({"spec.targetRef.apiVersion": "apps/v1beta1"}, "spec.targetRef.apiVersion", "use apps/v1"),
     ({"spec.targetRef.apiVersion": DELETE}, "spec.targetRef.apiVersion", "is required"),
-    ({"spec.targetRef": DELETE}, "spec.targetRef.name", "is missing"),
+    ({"spec.targetRef": DELETE}, "spec.targetRef", "is required by the Canary CRD"),
     ({"apiVersion": "flagger.app/v1alpha3"}, "apiVersion", "use flagger.app/v1beta1"),
     ({"spec.canaryAnalysis": {"interval": "1m", "threshold": 5, "stepWeight": 10}, "spec.analysis": DELETE},
      "spec.canaryAnalysis", "use spec.analysis"),
@@ -368,7 +372,8 @@ MALFORMED = [
     ({"spec.analysis": DELETE}, "spec.analysis", "is required"),
     ({"spec.service.port": 70000}, "spec.service.port", "1-65535"),
     ({"spec.service.port": 0}, "spec.service.port", "1-65535"),
-    ({"spec.service.port": "9898"}, "spec.service.port", "1-65535"),
+    ({"spec.service.port": "9898"}, "spec.service.port", "must be a number"),
+    ({"spec.service.port": 98.5}, "spec.service.port", "1-65535"),
     ({"spec.service": DELETE}, "spec.service.port", "is required"),
     ({"spec.service.targetPort": 0}, "spec.service.targetPort", "1-65535"),
     ({"spec.service.targetPort": "http_port"}, "spec.service.targetPort", "port name"),
@@ -382,15 +387,18 @@ MALFORMED = [
     ({"spec.analysis.webhooks[1]": {"name": "load-test", "url": "http://flagger-loadtester.test/"}},
      "spec.analysis.webhooks[1].name", "used twice"),
     ({"spec.analysis.alerts": [{"name": "on-call", "severity": "critical", "providerRef": {"name": "slack"}}]},
-     "spec.analysis.alerts[0].severity", "info, warn or error"),
-    ({"spec.analysis.alerts": [{"name": "on-call"}]}, "spec.analysis.alerts[0].providerRef.name", "is required"),
+     "spec.analysis.alerts[0].severity", "is not one of '', info, warn, error"),
+    ({"spec.analysis.alerts": [{"name": "on-call"}]}, "spec.analysis.alerts[0].providerRef", "is required"),
+    ({"spec.analysis.alerts": [{"name": "on-call", "providerRef": {"name": ""}}]},
+     "spec.analysis.alerts[0].providerRef.name", "must name an AlertProvider"),
     ({"spec.provider": "gatewayapi"}, "spec.provider", "write gatewayapi:v1"),
     ({"spec.provider": "smi"}, "spec.provider", "smi:v1alpha3:<mesh>"),
     ({"spec.provider": "nginx-ingress"}, "spec.provider", "route it as istio"),
     ({"spec.analysis.stepweight": 10}, "spec.analysis.stepweight", "did you mean stepWeight"),
     ({"spec.target": "podinfo"}, "spec.target", "not a field of the Canary CRD"),
     ({"spec.autoscalerRef": {"apiVersion": "autoscaling.k8s.io/v1", "kind": "VerticalPodAutoscaler",
-                             "name": "podinfo"}}, "spec.autoscalerRef.kind", "HorizontalPodAutoscaler or ScaledObject"),
+                             "name": "podinfo"}}, "spec.autoscalerRef.kind",
+     "is not one of HorizontalPodAutoscaler, ScaledObject"),
     ({"spec.autoscalerRef": {"kind": "HorizontalPodAutoscaler", "name": "podinfo"}}, "spec.autoscalerRef.apiVersion",
      "is required"),
     ({"spec.autoscalerRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "podinfo",
@@ -405,7 +413,7 @@ MALFORMED = [
     ({"metadata.annotations": {"bad key": "x"}}, "metadata.annotations", "not a valid Kubernetes key"),
     ({"spec.skipAnalysis": "yes"}, "spec.skipAnalysis", "true or false"),
     ({"spec.ingressRef": {"apiVersion": "networking.k8s.io/v1", "kind": "Route", "name": "podinfo"}},
-     "spec.ingressRef.kind", "must be Ingress"),
+     "spec.ingressRef.kind", "is not one of Ingress"),
     ({"statusx": {}}, "statusx", "not a field"),
 ]
 
@@ -487,3 +495,225 @@ def test_the_deletion_wait_ends_when_the_canary_is_gone():
     assert not predicate({KEY: with_status(phase="Terminating")}).done
     verdict = predicate({})
     assert verdict.done and verdict.ok
+
+
+# -- the CRD's own schema ------------------------------------------------------------------------
+
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canary_crd, validate  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
+
+
+@pytest.mark.parametrize("changes,error", [
+    ({"spec.service.gatewayRefs": [{"namespace": "istio"}]}, "spec.service.gatewayRefs[0].name is required by the "
+                                                             "Canary CRD"),
+    ({"spec.service.trafficPolicy": {"tls": {"mode": "STRICT"}}},
+     "spec.service.trafficPolicy.tls.mode 'STRICT' is not one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL"),
+    ({"spec.service.corsPolicy": {"allowOrigins": [{"exact": "a.test", "prefix": "b"}]}},
+     "spec.service.corsPolicy.allowOrigins[0] has exact and prefix at once: the Canary CRD accepts exactly one of "
+     "exact, prefix, regex"),
+    ({"spec.service.retries": {"attemps": 3}}, "spec.service.retries.attemps is not a field of the Canary CRD: the "
+                                               "API server would drop it without a word (did you mean attempts?"),
+    ({"spec.service.timeout": 30}, "spec.service.timeout must be a string, got 30"),
+    ({"spec.service.trafficPolicy": {"loadBalancer": {"simple": "RANDOM", "consistentHash": {"useSourceIp": True}}}},
+     "spec.service.trafficPolicy.loadBalancer fits more than one form"),
+])
+def test_what_only_the_crd_schema_knows_is_refused_by_it(changes, error):
+    """The hand-written lists never went below these fields; the CRD's schema does."""
+    errors = errors_of(changed(valid_canary(), changes), lambda *a: True, lambda *a: True)
+    assert any(item.startswith(error) for item in errors), errors
+
+
+def test_the_crd_requires_interval_and_threshold_with_every_strategy():
+    """The v1.41.0 CRD has no `required` list on spec.analysis, but its oneOf requires both in each branch
+    (flagger commit 43662582, "required fields: spec.analysis.interval and spec.analysis.threshold"); the API
+    server refuses a Canary without them, so they are refused here too."""
+    branches = canary_crd.SCHEMA["properties"]["spec"]["properties"]["analysis"]["oneOf"]
+    assert branches == [{"required": ["interval", "threshold", strategy]}
+                        for strategy in ("iterations", "stepWeight", "stepWeights")]
+    without = changed(valid_canary(), {"spec.analysis.interval": DELETE, "spec.analysis.threshold": DELETE})
+    assert validate.schema_errors(without) == [
+        "spec.analysis.interval is required by the Canary CRD: the time between analysis steps, for example 1m "
+        "(option interval)",
+        "spec.analysis.threshold is required by the Canary CRD: the number of failed checks before a rollback "
+        "(option threshold)"]
+
+
+def test_a_schema_error_is_not_said_twice():
+    errors = errors_of(changed(valid_canary(), {"spec.analysis.interval": "1h", "spec.service.port": "80"}))
+    assert errors == [
+        "spec.service.port must be a number, got '80'",
+        "spec.analysis.interval '1h' is refused by the Canary CRD (pattern ^[0-9]+(m|s): whole seconds or minutes): "
+        "write 60m"]
+
+
+def test_without_jsonschema_the_flagger_checks_still_run(monkeypatch):
+    """The module's host may lack jsonschema: the API server's strict dry run checks the schema then."""
+    monkeypatch.setattr(validate, "jsonschema", None)
+    assert validate.schema_errors(changed(valid_canary(), {"spec.service.retries": {"attemps": 3}})) == []
+    assert errors_of(spec.build_canary(params(step_weight=60))) == [
+        "spec.analysis.stepWeight must be <= maxWeight (60 > 50)"]
+
+
+def _go_module_cache():
+    cache = os.environ.get("GOMODCACHE")
+    if not cache:
+        try:
+            cache = subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, timeout=30,
+                                   check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            cache = os.path.join(os.path.expanduser("~"), "go", "pkg", "mod")
+    return cache
+
+
+def _without_descriptions(node):
+    if isinstance(node, dict):
+        return {key: _without_descriptions(value) for key, value in node.items()
+                if not (key == "description" and isinstance(value, str))}
+    if isinstance(node, list):
+        return [_without_descriptions(value) for value in node]
+    return node
+
+
+def test_the_vendored_schema_is_the_one_the_flagger_role_installs():
+    with open(os.path.join(ROOT, "roles", "flagger", "defaults", "main.yml")) as handle:
+        assert yaml.safe_load(handle)["flagger_version"] == canary_crd.FLAGGER_VERSION, \
+            "flagger_version moved: vendor that Flagger's Canary schema into flagger/canary_crd.py"
+
+
+def test_the_vendored_schema_matches_the_pinned_modules_crd():
+    crd = os.path.join(_go_module_cache(), "github.com", "fluxcd", "flagger@%s" % canary_crd.FLAGGER_VERSION,
+                       "artifacts", "flagger", "crd.yaml")
+    if not os.path.exists(crd):
+        pytest.skip("the Go module cache has no flagger@%s (hack/run.sh setup fetches it)" % canary_crd.FLAGGER_VERSION)
+    with open(crd, "rb") as handle:
+        raw = handle.read()
+    assert hashlib.sha256(raw).hexdigest() == canary_crd.SOURCE_SHA256
+    document = next(doc for doc in yaml.safe_load_all(raw) if doc and doc["spec"]["names"]["kind"] == "Canary")
+    version = next(item for item in document["spec"]["versions"] if item["name"] == "v1beta1")
+    assert _without_descriptions(version["schema"]["openAPIV3Schema"]) == canary_crd.SCHEMA
+
+
+def _schema_node(path):
+    """The schema node of a dotted field path (``spec.analysis.metrics[].interval``), or None."""
+    node = canary_crd.SCHEMA
+    for part in re.findall(r"[^.\[\]]+|\[\]", path):
+        if part == "[]":
+            node = node.get("items")
+        else:
+            # A key of a map (a header name, a template variable) lives under additionalProperties.
+            node = (node.get("properties") or {}).get(part) or node.get("additionalProperties")
+        if not isinstance(node, dict):
+            return None
+    return node
+
+
+def _semantic_field_paths():
+    """Every ``spec....`` field path the hand-written layer names in its messages."""
+    with open(validate.__file__) as handle:
+        tree = ast.parse(handle.read())
+    paths = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            for match in re.findall(r"\bspec(?:\.[A-Za-z]+|\[%d\])+", node.value):
+                paths.add(match.replace("[%d]", "[]"))
+    return paths
+
+
+def test_every_field_the_semantic_layer_names_is_in_the_pinned_crd():
+    """Read from its source: each spec.* path written into a message."""
+    # spec.canaryAnalysis is named only to say that the v1beta1 CRD does not know it.
+    paths = _semantic_field_paths() - {"spec.canaryAnalysis"}
+    assert len(paths) > 20
+    assert [path for path in sorted(paths) if _schema_node(path) is None] == []
+
+
+def test_every_field_the_semantic_layer_reports_on_is_in_the_pinned_crd():
+    """Seen at work: the path of every error it gives on the malformed canaries above."""
+    reported = set()
+    for changes, _path, _words in MALFORMED:
+        for error in validate.semantic_errors(changed(valid_canary(), changes), lambda *a: False, lambda *a: False):
+            if error.startswith("spec"):
+                reported.add(re.sub(r"\[\d+\]", "[]", re.match(r"^[^ :]*", error).group(0)))
+    assert len(reported) > 25
+    assert [path for path in sorted(reported) if _schema_node(path) is None] == []
+
+
+def test_the_semantic_layers_fixed_values_agree_with_the_pinned_crd():
+    spec_schema = canary_crd.SCHEMA["properties"]["spec"]["properties"]
+    analysis = spec_schema["analysis"]["properties"]
+    assert set(validate.TARGET_API_VERSIONS) == set(spec_schema["targetRef"]["properties"]["kind"]["enum"])
+    assert set(spec.GATE_WEBHOOKS) <= set(analysis["webhooks"]["items"]["properties"]["type"]["enum"])
+    for duration in (analysis["interval"], analysis["metrics"]["items"]["properties"]["interval"],
+                     analysis["webhooks"]["items"]["properties"]["timeout"]):
+        assert duration["pattern"] == validate.CRD_DURATION_PATTERN
+    # The strategies model.strategy_of and analysis_steps read are the CRD's oneOf choices.
+    assert [branch["required"][-1] for branch in spec_schema["analysis"]["oneOf"]] == [
+        "iterations", "stepWeight", "stepWeights"]
+    assert {"match", "mirror", "maxWeight"} <= set(analysis)
+
+
+# -- the strict dry run ----------------------------------------------------------------------------
+
+class ApplyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen = []
+
+    def log_message(self, *args):
+        pass
+
+    def _json(self, code, body):
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):  # noqa: N802
+        self._json(404, {"kind": "Status", "code": 404, "message": "not found"})
+
+    def do_PATCH(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.seen.append(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+        self._json(200, body)
+
+
+@pytest.fixture
+def kube_server():
+    import kubernetes
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube import api
+
+    class Dynamic:
+        from kubernetes.dynamic.client import DynamicClient
+
+        request = DynamicClient.request
+
+        def __init__(self, client):
+            self.client = client
+
+    ApplyHandler.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ApplyHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    configuration = kubernetes.client.Configuration()
+    configuration.host = "http://127.0.0.1:%d" % server.server_address[1]
+    try:
+        yield api.Kube(Dynamic(kubernetes.client.ApiClient(configuration)))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_the_apply_asks_the_api_server_for_strict_field_validation(kube_server, check_mode):
+    """Without fieldValidation=Strict the API server prunes an unknown field and answers 200."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
+
+    changed_, before, _after = canaries.apply_canary(kube_server, valid_canary(), check_mode)
+    assert changed_ and before is None
+    assert [query.get("fieldValidation") for query in ApplyHandler.seen] == [["Strict"]] * (1 if check_mode else 2)
+    assert ApplyHandler.seen[0]["dryRun"] == ["All"] and ApplyHandler.seen[0]["fieldManager"] == ["gitops.progressive"]
+    if not check_mode:
+        assert "dryRun" not in ApplyHandler.seen[1]
