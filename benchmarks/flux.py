@@ -37,10 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 from conftest import free_block, free_port  # noqa: E402
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.preflight import (  # noqa: E402
-    analysis_steps,
-    seconds_of,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import analysis_need  # noqa: E402
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import PlatformRepo  # noqa: E402
 
 PLAYBOOKS = os.path.join(ROOT, "tests", "integration", "playbooks")
@@ -192,9 +189,7 @@ def release(bench):
 
     canary = kubernetes.client.CustomObjectsApi(bench.api).get_namespaced_custom_object(
         "flagger.app", "v1beta1", "demo", "canaries", "podinfo")
-    analysis = canary["spec"]["analysis"]
-    floor = seconds_of(analysis.get("interval"), 60) * analysis_steps(analysis)
-    return result, floor
+    return result, analysis_need(canary)[0]
 
 
 def main(options):

@@ -11,6 +11,11 @@ tag pushed to the registry followed to its verdict.
 3. In that platform, a tag pushed to staging's registry: seconds until the ImagePolicy
    selects it (scan), until image automation's commit is seen (commit), until Flux applied
    it (apply), and Flagger's analysis to the verdict, against the analysis floor.
+4. Two ``release.yml`` runs at once on that inventory (each releasing the backend app in
+   both environments, as two people or two AWX jobs would), against one run alone (the
+   baseline): what each environment's release was told (refused by the app's Lease, or its
+   verdict), and corrupted commits: a commit that holds both environments' edits or more
+   than its own tag line (goal: 0).
 
     python benchmarks/run.py site
 """
@@ -146,6 +151,69 @@ def tag_to_verdict(path, inventory, kubeconfig):
                 analysis=timings.get("analysis", 0.0))
 
 
+RELEASE = os.path.join(ROOT, "playbooks", "release.yml")
+RELEASE_TASK = "Ship the release through git and follow it to its verdict"
+
+
+def release_runs(path, inventory, tags):
+    """``release.yml`` runs for ``tags`` at once; per run ``{env: verdict or refused}`` and seconds."""
+    from test_staging_production import BACKEND
+
+    staging = inventory["all"]["children"]["staging"]["hosts"]["staging-sim"]
+    started, processes = time.monotonic(), []
+    for tag in tags:
+        variables = dict(release_app="backend", release_namespace="demo", release_images={BACKEND: tag},
+                         release_timeout=600, release_fail_on_rollback=False,
+                         release_repo_url="http://127.0.0.1:%d/platform.git" % staging["flux_git_port"])
+        processes.append(subprocess.Popen(
+            ["ansible-playbook", "-i", path, RELEASE, "-e", json.dumps(variables)], cwd=ROOT, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")))
+        time.sleep(0.5)
+    runs = []
+    for process in processes:
+        stdout, _stderr = process.communicate(timeout=1200)
+        told = {}
+        try:
+            output = json.loads(stdout[stdout.index("{"):])
+            for play in output["plays"]:
+                for task in play["tasks"]:
+                    if task["task"]["name"] == RELEASE_TASK:
+                        for host, result in task["hosts"].items():
+                            refused = "another release of this app is running" in (result.get("msg") or "")
+                            told[host.split("-")[0]] = "refused" if refused else result.get("verdict") or "error"
+        except (ValueError, KeyError):
+            told = {"run": "crashed"}
+        runs.append(told)
+    return runs, time.monotonic() - started
+
+
+def corrupted_commits(bare, since):
+    def git(*args):
+        return subprocess.run(["git", "--git-dir", bare] + list(args), capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    bad = []
+    for commit in git("rev-list", "%s..main" % since).split():
+        files = git("show", "--format=", "--name-only", commit).split()
+        added = [line for line in git("show", "--format=", "--unified=0", commit).splitlines()
+                 if line.startswith("+") and not line.startswith("+++")]
+        if len({name.split("/")[1] for name in files if name.startswith("apps/")}) > 1 or len(added) != 1:
+            bad.append(commit[:12])
+    return bad
+
+
+def concurrent_releases(path, inventory):
+    from test_staging_production import fresh_tag
+
+    bare = os.path.join(os.path.dirname(path), "staging", "flux", "git", "platform.git")
+    head = subprocess.run(["git", "--git-dir", bare, "rev-parse", "main"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    baseline, baseline_seconds = release_runs(path, inventory, [fresh_tag()])
+    both, seconds = release_runs(path, inventory, [fresh_tag(), fresh_tag()])
+    return dict(baseline=baseline[0], baseline_seconds=baseline_seconds, runs=both, seconds=seconds,
+                corrupted=corrupted_commits(bare, head))
+
+
 def two_environments(state):
     from test_staging_production import VARIABLES, shipped_inventory
 
@@ -157,9 +225,11 @@ def two_environments(state):
                   for env in ENVIRONMENTS}
         print("  a tag pushed to staging's registry, followed to its verdict ...", flush=True)
         tag = tag_to_verdict(path, inventory, os.path.join(state, "staging.kubeconfig"))
+        print("  two release.yml runs at once ...", flush=True)
+        releases = concurrent_releases(path, inventory)
     finally:
         subprocess.run(["ansible-playbook", "-i", path, TEARDOWN], cwd=ROOT, capture_output=True, check=False)
-    return seconds, memory, tag
+    return seconds, memory, tag, releases
 
 
 def main(_options):
@@ -167,7 +237,7 @@ def main(_options):
         os.makedirs(os.path.join(state, "one"))
         first, second, changed, one = one_environment(os.path.join(state, "one"))
         os.makedirs(os.path.join(state, "two"))
-        both_seconds, both, tag = two_environments(os.path.join(state, "two"))
+        both_seconds, both, tag, releases = two_environments(os.path.join(state, "two"))
     print("\nsite.yml on the simulated platform (binaries cached)")
     print("  from nothing to all Ready    %6.1f s  (x%.1f the no-change run)" % (first, first / second))
     print("  second run (changed=%d)       %6.1f s  (baseline)" % (changed, second))
@@ -185,6 +255,17 @@ def main(_options):
         tag["verdict"], tag["total"]))
     print("  scan %.1f s, commit %.1f s, Flux apply %.1f s, Flagger analysis %.1f s (the analysis floor is the baseline:"
           " interval x steps = 20 s)" % (tag["scan"], tag["commit"], tag["apply"], tag["analysis"]))
+    print("\ntwo release.yml runs at once, staging-production inventory (backend app in both environments)")
+    print("  one run alone (baseline): %.1f s, %s" % (releases["baseline_seconds"], releases["baseline"]))
+    counts = {}
+    for run in releases["runs"]:
+        for told in run.values():
+            counts[told] = counts.get(told, 0) + 1
+    print("  two runs at once: %.1f s (x%.2f the baseline), %s" % (
+        releases["seconds"], releases["seconds"] / releases["baseline_seconds"], " | ".join(map(str, releases["runs"]))))
+    print("  told: %s; corrupted commits %d%s" % (", ".join("%s %d" % item for item in sorted(counts.items())),
+                                                  len(releases["corrupted"]), (" (%s)" % ", ".join(
+                                                      releases["corrupted"])) if releases["corrupted"] else ""))
 
 
 if __name__ == "__main__":
