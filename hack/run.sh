@@ -32,6 +32,10 @@ setup_debian() {
 }
 
 setup_venv() {
+  # Two runs at once (a test run and a benchmark) must not build the same environment twice.
+  mkdir -p "$CACHE"
+  exec {venv_lock}>"$CACHE/venv.lock"
+  flock "$venv_lock"
   if [[ ! -f $VENV/.complete ]]; then
     log "creating the virtual environment $VENV"
     rm -rf "$VENV"
@@ -40,6 +44,7 @@ setup_venv() {
     "$VENV/bin/pip" install -q -r "$ROOT/requirements/python.txt"
     touch "$VENV/.complete"
   fi
+  flock -u "$venv_lock"
   export PATH=$VENV/bin:$PATH VIRTUAL_ENV=$VENV
 }
 

@@ -175,8 +175,8 @@ class Release:
         if self.check_mode:
             lease.check()
             return
+        self.lease = lease  # before acquire(): an interrupt in between still releases what was taken
         lease.acquire()
-        self.lease = lease
         self.result["lease"] = dict(name=lease.describe(), holder=lease.identity)
 
     # --- in flight ----------------------------------------------------------------------------
