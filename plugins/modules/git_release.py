@@ -31,8 +31,8 @@ description:
   - Idempotent. Releasing what git already holds commits nothing; once Flux applied it, it is
     C(promoted) only when the primary runs it, and otherwise followed like any release.
   - B(Refuses up front) a Kustomization that is failing already (C(Ready=False) from an
-    earlier commit: this one would be blamed and reverted), and a O(branch) other than the one
-    the GitRepository follows (nothing would ever apply the commit).
+    earlier commit, for which this one would be blamed and reverted), and a O(branch) other
+    than the one the GitRepository follows (nothing would ever apply the commit).
   - Every git step takes the working copy's file lock, so tasks on one controller (two
     environments of C(release.yml)) never mix their edits; a push that loses a race with
     another writer is redone on the new head, for the commit and the revert alike; a push
@@ -46,6 +46,7 @@ extends_documentation_fragment:
   - gitops.progressive.attributes.flux
   - gitops.progressive.attributes.action_plugin
   - gitops.progressive.attributes.canary_object
+  - gitops.progressive.wait
   - gitops.progressive.git
   - gitops.progressive.release
   - ansible.builtin.action_common_attributes

@@ -77,8 +77,14 @@ def catalog_errors(**overrides):
         "{{ lookup('ansible.builtin.template', 'checks/catalog-errors.json.j2') }}"))))
 
 
+_CATALOG = []
+
+
 def default_catalog():
-    return copy.deepcopy(templar().template(trust_as_template("{{ apps_catalog }}")))
+    """The role's default apps_catalog, a copy of its own for each caller."""
+    if not _CATALOG:
+        _CATALOG.append(templar().template(trust_as_template("{{ apps_catalog }}")))
+    return copy.deepcopy(_CATALOG[0])
 
 
 def walk(node):
@@ -167,7 +173,6 @@ def assert_no_key_added(documents, why):
 def test_no_catalog_value_adds_a_key_to_any_template(field):
     """Each field alone, with the review's tag-like value."""
     assert_no_key_added(render_all(poisoned([field], EVIL_TAG)), field)
-    assert_no_key_added(render_all(poisoned([field], EVIL[0])), field)
 
 
 @pytest.mark.parametrize("evil", EVIL)
