@@ -20,7 +20,8 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates i
     redact,
     rollback_tester,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import analysis_need
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import analysis_interval, analysis_need
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import (
     IN_FLIGHT,
     PROMOTING,
@@ -41,10 +42,13 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status 
     summarize,
     windows_for,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY, METRIC_TEMPLATE
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY, EVENT, METRIC_TEMPLATE
 from ansible_collections.gitops.progressive.plugins.module_utils.release.backend import Backend
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
+from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import micro_time
 
+# Seconds on top of an analysis interval for Flagger's control loop to look at a canary.
+CONFIRM_SLACK = 15
 # Pod template annotations Flagger writes on the primary itself (not part of any release).
 _FLAGGER_ANNOTATIONS = ("flagger-id",)
 
@@ -216,8 +220,31 @@ class FlaggerBackend(Backend):
     def events(self, namespace, name):
         return EventBook(lambda: canaries.canary_events(self.kube, namespace, name, 0))
 
-    def judge(self, key, obj, baseline, clock, book, follow, approval, approval_timeout):
+    def confirm_window(self, obj):
+        """Seconds in which Flagger takes up a changed target for sure: its next look at the
+        canary (one analysis interval) and the slack of its control loop."""
+        return analysis_interval(obj) + CONFIRM_SLACK
+
+    def record(self, namespace, name, reason, message, warn):
+        """A Kubernetes Event on the canary, for whoever looks next (``kubectl describe``,
+        canary_info): what a release that could not report to its console left behind."""
+        canary = canaries.get_canary(self.kube, namespace, name) or {"metadata": {}}
+        now = micro_time(self.kube.server_now())
+        event = {"apiVersion": "v1", "kind": "Event",
+                 "metadata": {"generateName": "%s." % name, "namespace": namespace},
+                 "involvedObject": {"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "name": name,
+                                    "namespace": namespace, "uid": canary["metadata"].get("uid")},
+                 "reason": reason, "message": message[:1000], "type": "Warning", "count": 1,
+                 "firstTimestamp": now[:19] + "Z", "lastTimestamp": now[:19] + "Z",
+                 "source": {"component": "gitops.progressive"}}
+        try:
+            self.kube.create(EVENT, event, timeout=(5, 10))
+        except CollectionError as error:
+            warn("could not record %s on canary %s/%s: %s" % (reason, namespace, name, error))
+
+    def judge(self, key, obj, baseline, clock, book, follow, approval, approval_timeout, start_window=None):
         start, stall = windows_for(obj)
+        start = start_window or start
         settings = JudgeSettings(approval=approval, approval_timeout=approval_timeout, start_window=start,
                                  stall_window=stall, traffic_gate=holds_traffic_increase(obj), follow=follow,
                                  evidence=FlaggerEvidence(book, key))

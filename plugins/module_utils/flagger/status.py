@@ -377,8 +377,13 @@ def progressing_weights(entries):
     return [entry["weight"] for entry in entries if entry["phase"] == "Progressing"]
 
 
+# Events the collection itself records on a canary (release/pipeline.py), not Flagger's words.
+OWN_REASONS = ("ReleaseInterrupted",)
+
+
 def release_events(events):
-    """The events of the latest release (from its "New revision detected"), oldest first."""
+    """Flagger's events of the latest release (from its "New revision detected"), oldest first."""
+    events = [event for event in events if event.get("reason") not in OWN_REASONS]
     start = 0
     for index, event in enumerate(events):
         if "New revision detected" in (event.get("message") or ""):

@@ -320,11 +320,19 @@ class PlatformRepo:
                 raise GitError("%s; whether the push of %s landed could not be checked (%s): look at branch %s "
                                "before running the task again" % (failure, local[:12], error, self.branch),
                                timed_out=True)
+            for _look in range(PUSH_CONFIRM_LOOKS):
+                if remote == local:
+                    return  # the server took it; only its answer was lost
+                # A server still running its hooks moves the branch a moment later.
+                time.sleep(PUSH_CONFIRM_PAUSE)
+                remote = self.remote_head()
             if remote == local:
-                return  # the server took it; only its answer was lost
+                return
             self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch, check=False)
-            raise GitError("%s; the push's outcome was checked: branch %s is at %s, not at %s, so the push did not "
-                           "land" % (failure, self.branch, remote[:12] or "(no branch)", local[:12]), timed_out=True)
+            raise GitError("%s; the push's outcome was checked for %d s: branch %s is at %s, not at %s, so the push "
+                           "could not be confirmed; look at the branch before running the task again" % (
+                               failure, PUSH_CONFIRM_LOOKS * PUSH_CONFIRM_PAUSE, self.branch,
+                               remote[:12] or "(no branch)", local[:12]), timed_out=True)
         self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch, check=False)
         raise GitError(str(failure), race=_push_race(failure))
 
@@ -486,6 +494,8 @@ def at_or_after(commit, git_dir, runner=subprocess.run):
 
 
 PUSH_ATTEMPTS = 3
+# After a push that timed out: how often, and how far apart, the remote branch is read back.
+PUSH_CONFIRM_LOOKS, PUSH_CONFIRM_PAUSE = 5, 1.0
 
 
 def _push_race(error):
@@ -494,7 +504,7 @@ def _push_race(error):
     return any(mark in text for mark in ("[rejected]", "fetch first", "non-fast-forward", "failed to update ref"))
 
 
-def commit_and_push(repo, build, message_for, attempts=PUSH_ATTEMPTS):
+def commit_and_push(repo, build, message_for, attempts=PUSH_ATTEMPTS, lock_timeout=LOCK_TIMEOUT, on_commit=None):
     """Make one change to the branch: under ``repo.locked()``, bring the working copy to
     the remote head (``repo.sync()``), call ``build(repo)``, commit and push.
 
@@ -507,14 +517,20 @@ def commit_and_push(repo, build, message_for, attempts=PUSH_ATTEMPTS):
     compute its change from the working copy it is given, not from an earlier attempt's.
     Returns the pushed commit's SHA, or None when ``build`` changed nothing. Any other
     failure is raised as it is (a GitError, or what ``build`` raises).
+
+    ``lock_timeout`` bounds the wait for another task's hold on the working copy (the
+    caller's time budget); ``on_commit(sha)`` is told each commit before it is pushed, so a
+    caller interrupted during the push still knows what may have landed.
     """
-    with repo.locked():
+    with repo.locked(lock_timeout):
         for attempt in range(1, attempts + 1):
             repo.sync()
             change = build(repo)
             if not change or not repo.dirty():
                 return None
             commit = repo.commit(message_for(change) if callable(message_for) else message_for)
+            if on_commit is not None:
+                on_commit(commit)
             try:
                 repo.push()
             except GitError as error:
@@ -528,13 +544,14 @@ def commit_and_push(repo, build, message_for, attempts=PUSH_ATTEMPTS):
     return None
 
 
-def revert_and_push(repo, sha, message, attempts=PUSH_ATTEMPTS):
+def revert_and_push(repo, sha, message, attempts=PUSH_ATTEMPTS, lock_timeout=LOCK_TIMEOUT, on_commit=None):
     """Revert commit ``sha`` on the remote branch's current head and push it, with
     ``message``; redone on the new head when the push loses a race (the revert is computed
     from the commit itself, so it means the same on any head). Returns the revert commit's
     SHA, or None when the branch no longer holds any of ``sha``'s changes. A revert that
     conflicts with later commits is a GitError (the working copy is cleaned up)."""
-    return commit_and_push(repo, lambda working_copy: working_copy.apply_revert(sha), message, attempts)
+    return commit_and_push(repo, lambda working_copy: working_copy.apply_revert(sha), message, attempts,
+                           lock_timeout=lock_timeout, on_commit=on_commit)
 
 
 def update_tree(repo, message, files=None, remove=(), seed_files=None, ensure=None, drop=None,

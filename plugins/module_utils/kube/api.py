@@ -292,25 +292,25 @@ class Kube:
                             body=patch, content_type=content_type, field_manager=FIELD_MANAGER,
                             dry_run="All" if dry_run else None)
 
-    def create(self, resource, obj, dry_run=False):
+    def create(self, resource, obj, dry_run=False, timeout=REQUEST_TIMEOUT):
         """Create ``obj``; ApiError with status 409 when it exists already."""
         namespace = obj["metadata"].get("namespace")
         return self.request("POST", resource.path(namespace), "creating",
-                            resource.describe(namespace, obj["metadata"]["name"]), body=obj,
+                            resource.describe(namespace, obj["metadata"]["name"]), body=obj, timeout=timeout,
                             field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None)
 
-    def replace(self, resource, obj):
+    def replace(self, resource, obj, timeout=REQUEST_TIMEOUT):
         """Replace ``obj`` as read: its resourceVersion makes a concurrent change a 409, not a lost write."""
         namespace, name = obj["metadata"].get("namespace"), obj["metadata"]["name"]
         return self.request("PUT", resource.path(namespace, name), "replacing", resource.describe(namespace, name),
-                            body=obj, field_manager=FIELD_MANAGER)
+                            body=obj, timeout=timeout, field_manager=FIELD_MANAGER)
 
-    def delete(self, resource, namespace, name, dry_run=False, resource_version=None):
+    def delete(self, resource, namespace, name, dry_run=False, resource_version=None, timeout=REQUEST_TIMEOUT):
         """True if it was there to delete; with ``resource_version``, only that version of it (409 otherwise)."""
         body = {"preconditions": {"resourceVersion": resource_version}} if resource_version else None
         try:
             self.request("DELETE", resource.path(namespace, name), "deleting", resource.describe(namespace, name),
-                         body=body, dry_run="All" if dry_run else None)
+                         body=body, timeout=timeout, dry_run="All" if dry_run else None)
             return True
         except ApiError as error:
             if error.status == 404:

@@ -80,8 +80,17 @@ class Backend:
         """An event book (``refresh()``, ``events(key)``) for the judge and the report."""
         raise NotImplementedError
 
-    def judge(self, key, obj, baseline, clock, book, follow, approval, approval_timeout):
-        """A wait-engine predicate; its verdict data says ``outcome``, ``gate``, ``in_flight_seen``."""
+    def judge(self, key, obj, baseline, clock, book, follow, approval, approval_timeout, start_window=None):
+        """A wait-engine predicate; its verdict data says ``outcome``, ``gate``, ``in_flight_seen``.
+        ``start_window``: seconds to wait for a new revision to be taken up (None: the backend's own)."""
+        raise NotImplementedError
+
+    def confirm_window(self, obj):
+        """Seconds in which the controller surely takes up a change the target already holds."""
+        raise NotImplementedError
+
+    def record(self, namespace, name, reason, message, warn):
+        """Leave ``message`` where the next person looks (an Event on the object); best effort."""
         raise NotImplementedError
 
     def timeline(self, clock, started):

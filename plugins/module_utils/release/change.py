@@ -84,8 +84,9 @@ class Change:
         """What an interrupted release leaves, in words, or None."""
         return None
 
-    def finish(self, run):
-        """Leave no local state behind (a working copy's edits)."""
+    def confirm_written(self, run):
+        """After an interrupt: find out whether a write whose answer never came back landed,
+        and record it (``changed``, what to report) if it did."""
 
 
 class TargetPatch(Change):
@@ -96,6 +97,7 @@ class TargetPatch(Change):
     def __init__(self, args):
         super().__init__(args)
         self.template = None
+        self.patching = None  # the patch sent, until its answer is in
 
     def requested(self):
         return bool(self.args.get("images") or self.args.get("env") or self.args.get("annotations"))
@@ -115,9 +117,18 @@ class TargetPatch(Change):
                           msg="%s: would start a release" % run.describe(), phase=run.backend.phase(obj))
 
     def make(self, run, obj, change):
+        self.patching = (obj, change)
         patched = self._patch(run, obj, change, False)
         run.result.update(changed=True, patch=canaries.without_env_values(change))
         self.template = canaries.pod_template(patched)
+        self.patching = None
+
+    def confirm_written(self, run):
+        if self.patching is None:
+            return
+        obj, change = self.patching
+        if self.pending(run, obj) is None:  # the target holds the change: the patch landed
+            run.result.update(changed=True, patch=canaries.without_env_values(change))
 
     def apply(self, run, obj):
         return self.template

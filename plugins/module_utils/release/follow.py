@@ -25,6 +25,7 @@ class Followed:
         self.key, self.obj, self.judge, self.timeline = key, obj, judge, timeline
         self.gate = gate  # opens and closes this release's approval gate (approval=auto), or None
         self.gate_open = False
+        self.gate_touched = False  # an open was sent, its answer perhaps lost: closed at the end whatever it said
         # owned(): whether the revision in flight is this release's (None: any revision is).
         self.owned = owned
         self.ownership_checked = False
@@ -37,9 +38,11 @@ class Followed:
 class Follower:
     """Follow ``Followed`` items through ``backend.source(...)`` within the budget."""
 
-    def __init__(self, backend, budget, say, warn, cleanup, stats, progress=True):
+    def __init__(self, backend, budget, say, warn, cleanup, stats, progress=True, before_write=None):
         self.backend, self.budget, self.say, self.warn = backend, budget, say, warn
         self.cleanup, self.stats, self.progress = cleanup, stats, progress
+        # Asked before a gate is opened (the release must still hold its app); raises to refuse.
+        self.before_write = before_write or (lambda: None)
 
     def follow(self, items, source, keep=0.0):
         """Follow ``items`` to their verdicts within the budget, leaving ``keep`` seconds of it."""
@@ -123,6 +126,11 @@ class Follower:
             return
         gate = None if item.verdict is not None or item.pending is None else item.pending.data.get("gate")
         if gate and not item.gate_open:
+            self.before_write()
+            if ("gate", item) not in self.cleanup:
+                self.cleanup.append(("gate", item))
+            # Recorded before the request: an interrupt while it is on its way still closes the gate.
+            item.gate_touched = True
             try:
                 item.gate.open()
             except CollectionError as error:
@@ -130,18 +138,19 @@ class Follower:
                 self.warn("%s %s: %s (tried again at the next change)" % (self.backend.noun, item.key, item.problem))
                 return
             item.gate_open = True
-            self.cleanup.append(("gate", item))
             self.say("%s %s: %s gate opened (approval=auto)" % (self.backend.noun, item.key, gate))
         elif not gate and item.gate_open:
             self.close_gate(item)
 
-    def close_gate(self, item):
-        if item.gate is None or not item.gate_open:
+    def close_gate(self, item, whatever_it_says=False):
+        """Close the item's gate if this release opened it (``whatever_it_says``: also when the
+        answer to the open never came back; closing a closed gate changes nothing)."""
+        if item.gate is None or not (item.gate_open or (whatever_it_says and item.gate_touched)):
             return True
         try:
             item.gate.close()
         except CollectionError as error:
             self.warn("could not close the approval gate of %s again: %s" % (item.key, error))
             return False
-        item.gate_open = False
+        item.gate_open = item.gate_touched = False
         return True

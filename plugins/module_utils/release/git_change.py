@@ -14,10 +14,9 @@ not be this release's (``superseded``).
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
+import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
@@ -31,6 +30,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile 
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.suspend import set_suspended
 from ansible_collections.gitops.progressive.plugins.module_utils.git import edit
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
+    LOCK_TIMEOUT,
     commit_and_push,
     default_workdir,
     repo_from_params,
@@ -39,6 +39,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import Change
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
+from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import holder
 
 # Seconds git and Flux need at the least before an analysis can start (a push, two reconciles).
 FLUX_MINIMUM = 15.0
@@ -47,16 +48,14 @@ RETRY_PAUSE = 2.0
 
 
 def requested_by(args, environ=None):
-    """Who asked for the release, for the commit message: AWX sets JOB_ID (and the user)."""
-    environ = environ if environ is not None else os.environ
+    """Who asked for the release, for the commit message: the task's ``requested_by``, the
+    AWX job, or user@host (as the release's Lease names its holder)."""
     if args.get("requested_by"):
         return args["requested_by"]
-    if environ.get("JOB_ID"):
-        return "AWX job %s" % environ["JOB_ID"]
-    try:
-        return "%s@%s" % (getpass.getuser(), socket.gethostname())
-    except (KeyError, OSError):
-        return "unknown"
+    who = holder(environ)
+    if who.get("awx_job"):
+        return "AWX job %s" % who["awx_job"]
+    return "%s@%s" % (who["user"], who["host"])
 
 
 def plain(value):
@@ -89,6 +88,25 @@ def check_git_request(args):
     return errors
 
 
+def image_policy_markers(text):
+    """``{image name: "namespace:policy"}`` from the ``# {"$imagepolicy": ...}`` markers of a
+    kustomization's ``images`` entries (a marker belongs to the entry whose lines hold it)."""
+    entries, entry = [], None
+    for line in text.splitlines():
+        if re.match(r"^\s*-\s", line):
+            entry = {}
+            entries.append(entry)
+        if entry is None:
+            continue
+        named = re.match(r"""^\s*(?:-\s+)?name:\s*["']?([^"'#\s]+)""", line)
+        if named:
+            entry["name"] = named.group(1)
+        marker = re.search(r'\{\s*"\$imagepolicy"\s*:\s*"([^"]+)"\s*\}', line)
+        if marker:
+            entry["marker"] = ":".join(marker.group(1).split(":")[:2])
+    return {entry["name"]: entry["marker"] for entry in entries if entry.get("name") and entry.get("marker")}
+
+
 def _changes(changes):
     return [dict(what=what, old=old, new=new) for what, old, new in changes]
 
@@ -103,6 +121,7 @@ class GitCommit(Change):
         super().__init__(args)
         self.repo = repo_from_params(args, default_workdir(args["repo_url"], args.get("branch") or "main"))
         self.commit = None
+        self.pushing = None  # a commit being pushed, until the push's answer is in
         self.reverted = None
         self.applied_revision = None
 
@@ -152,15 +171,23 @@ class GitCommit(Change):
         with self.repo.locked():
             run.result["commit_before"] = self.repo.sync()
 
+    def _edits(self):
+        """``[(file, edit)]``: what this release sets, file by file; ``edit(text, where)`` gives
+        ``(new_text, [(what, old, new)])``, no changes when the text holds it already."""
+        edits = []
+        if self.args.get("images"):
+            edits.append((os.path.join(self.args["path"], "kustomization.yaml"),
+                          lambda text, where: edit.set_images(text, self.args["images"], where)))
+        for value in self.args.get("values") or []:
+            edits.append((value["file"], lambda text, where, value=value: edit.set_value(
+                text, value["path"], value["value"], value.get("kind"), where)))
+        return edits
+
     def _edit(self):
         """The edits on the working copy (synced by the caller); ``[(what, old, new)]``."""
         changes = []
-        if self.args.get("images"):
-            changes += self._edit_file(os.path.join(self.args["path"], "kustomization.yaml"),
-                                       lambda text, where: edit.set_images(text, self.args["images"], where))
-        for value in self.args.get("values") or []:
-            changes += self._edit_file(value["file"], lambda text, where, value=value: edit.set_value(
-                text, value["path"], value["value"], value.get("kind"), where))
+        for relative, change in self._edits():
+            changes += self._edit_file(relative, change)
         return changes
 
     def _edit_file(self, relative, change):
@@ -198,22 +225,42 @@ class GitCommit(Change):
     # --- the change ------------------------------------------------------------------
     def make(self, run, obj, change):
         made = {}
+        need = run.need[0] + self.overhead[0]
 
         def build(_repo):
+            # Another task may have held the working copy for a while: the analysis must still fit.
+            run.budget.require(need, "%s: the analysis, with git and Flux before it" % run.describe())
             made["changes"] = self._edit()
             return made["changes"]
 
-        commit = commit_and_push(self.repo, build, lambda changes: self._message(run, changes))
+        commit = commit_and_push(self.repo, build, lambda changes: self._message(run, changes),
+                                 lock_timeout=self._lock_share(run, keep=need),
+                                 on_commit=lambda sha: setattr(self, "pushing", sha))
+        self.pushing = None
         if commit is None:
             raise ReleaseError("git_release: git received these values from someone else while this task waited; "
                                "nothing was committed. That release is not this task's to judge: follow it with "
                                "canary_rollout (no images), or release again")
+        self._record_commit(run, commit, made["changes"])
+
+    def _record_commit(self, run, commit, changes):
         self.commit = commit
-        message = self._message(run, made["changes"])
-        run.result.update(changed=True, commit=commit, changes=_changes(made["changes"]),
-                          message=message.split("\n")[0])
+        message = self._message(run, changes) if changes else self.repo.subject(commit)
+        run.result.update(changed=True, commit=commit, message=message.split("\n")[0])
+        if changes:
+            run.result["changes"] = _changes(changes)
         run.result["timings"] = dict(preflight_and_git=round(run.budget.spent(), 3))
         run.say("git_release: pushed %s (%s)" % (commit[:12], message.split("\n")[0]))
+
+    @staticmethod
+    def _lock_share(run, keep=0.0):
+        """How long to wait for another task's hold on the working copy: out of the budget."""
+        return max(1.0, run.budget.share(LOCK_TIMEOUT, keep=keep))
+
+    def confirm_written(self, run):
+        """Interrupted while pushing: the remote tells whether the commit landed."""
+        if self.pushing and not self.commit and self.repo.remote_head() == self.pushing:
+            self._record_commit(run, self.pushing, None)
 
     def apply(self, run, obj):
         pushed = run.budget.clock()
@@ -238,7 +285,8 @@ class GitCommit(Change):
             raise FluxError("no time left in wait_timeout for Flux to apply %s" % commit[:12])
 
         def applied(revision):
-            return self.repo.contains(commit, objects.commit_of(revision))
+            with self.repo.locked(self._lock_share(run)):  # contains() may fetch into the shared copy
+                return self.repo.contains(commit, objects.commit_of(revision))
 
         deadline = run.budget.clock() + timeout
         while True:
@@ -259,18 +307,26 @@ class GitCommit(Change):
         return dict(seconds=result["seconds"], revision=result["revision"], steps=result["steps"])
 
     def owns_applied(self, run):
-        """A later commit Flux applied instead of ours that changed the same files holds
-        another writer's change: the revision Flagger analyses is not this release's."""
+        """Flux applied a later commit than ours. If it holds other values for what this
+        release set (another writer's tag for this image, another value at these paths), the
+        revision Flagger analyses is not this release's. Other apps' entries in the same
+        file are none of its business."""
         applied = self.applied_revision
         if not self.commit or not applied or applied == self.commit:
             return None
-        if not self.repo.contains(self.commit, applied):  # fetches the applied commit when it is new here
-            return "Flux applied %s, which does not hold this release's commit %s" % (applied[:12], self.commit[:12])
-        changed = self.repo.git("diff", "--name-only", self.commit, applied, "--", *self.files(), check=False)
+        with self.repo.locked(self._lock_share(run)):
+            if not self.repo.contains(self.commit, applied):  # fetches the applied commit when it is new here
+                return "Flux applied %s, which does not hold this release's commit %s" % (
+                    applied[:12], self.commit[:12])
+            changed = [what for relative, edit_text in self._edits()
+                       for what, _old, _new in edit_text(self._text_at(applied, relative), relative)[1]]
         if changed:
-            return "Flux applied %s, a later commit that changed %s again; its verdict would be that change's" % (
-                applied[:12], ", ".join(changed.split()))
+            return "Flux applied %s, a later commit that set %s again; its verdict would be that change's" % (
+                applied[:12], ", ".join(changed))
         return None
+
+    def _text_at(self, commit, relative):
+        return self.repo.git("show", "%s:%s" % (commit, relative), doing="show %s at %s" % (relative, commit[:12]))
 
     def settle(self, run, obj):
         """Git holds these values already: Flux must have applied them before they are judged."""
@@ -297,7 +353,7 @@ class GitCommit(Change):
         commit = self.commit
         subject = self.repo.subject(commit)
         reverted = revert_and_push(self.repo, commit, 'Revert "%s"\n\n%s\nReverted by gitops.progressive.'
-                                   'git_release.' % (subject, why))
+                                   'git_release.' % (subject, why), lock_timeout=self._lock_share(run))
         if reverted is None:
             # Someone else took the change back already: git holds none of it.
             run.warn("%s was not reverted: the branch no longer holds any of its changes" % commit[:12])
@@ -306,6 +362,8 @@ class GitCommit(Change):
         self.reverted = reverted
         run.result.update(changed=True, revert_commit=reverted)
         run.say("git_release: reverted %s with %s" % (commit[:12], reverted[:12]))
+        if run.interrupted:
+            return reverted  # the revert is pushed; Flux applies it on its own, nobody waits now
         try:
             run.result["revert_flux"] = self._reconcile(run, reverted)
         except FluxError as error:
@@ -318,14 +376,6 @@ class GitCommit(Change):
                 self.commit[:12])
         return None
 
-    def finish(self, run):
-        try:
-            with self.repo.locked():
-                self.repo.discard()
-        except CollectionError as error:
-            run.warn("could not clean the working copy: %s" % error)
-
-
 class ImageAutomation(GitCommit):
     """A tag pushed to a registry: Flux's image automation commits it; this follows that
     commit and, on rollback, suspends the automation before reverting (otherwise its next
@@ -336,9 +386,12 @@ class ImageAutomation(GitCommit):
         self.suspended = None
 
     def preview(self, run, obj, change):
-        run.result.update(changed=False, changes=_changes(change["changes"]), diff=dict(prepared=change["diff"]),
-                          msg="%s: would wait for image automation %s to commit this" % (
-                              run.describe(), self.args["image_automation"]))
+        resume = bool(self.args.get("resume_automation"))
+        if resume:
+            self._check_policies_select(run)  # what the real run refuses, check mode refuses
+        run.result.update(changed=resume, changes=_changes(change["changes"]), diff=dict(prepared=change["diff"]),
+                          msg="%s: would %swait for image automation %s to commit this" % (
+                              run.describe(), "resume and " if resume else "", self.args["image_automation"]))
 
     def prepare(self, run):
         super().prepare(run)
@@ -351,27 +404,38 @@ class ImageAutomation(GitCommit):
         if not self.args.get("resume_automation"):
             check_not_suspended(automation)
 
+    def _wanted_tag(self, image):
+        value = self.args["images"][image]
+        return edit.split_image(value)[1] if re.search(r"[/:@]", value) else value
+
     def _check_policies_select(self, run):
-        """Resuming is only safe once every ImagePolicy in play selects the wanted tag;
-        otherwise the automation writes another tag (the bad one) back."""
-        namespace = self.args["kustomization_namespace"]
-        policies, _version = run.kube.list(objects.IMAGE_POLICY, namespace)
-        wanted = {edit.split_image(image)[1] for image in self.args["images"].values()}
-        selected = {}
-        for policy in policies:
-            latest = ((policy.get("status") or {}).get("latestRef") or {})
-            tag = latest.get("tag") or (policy.get("status") or {}).get("latestImage", ":").rsplit(":", 1)[-1]
-            image = latest.get("name") or ""
-            for wanted_image in self.args["images"]:
-                if wanted_image == image or wanted_image.split("/")[-1] == image.split("/")[-1]:
-                    selected[wanted_image] = (policy["metadata"]["name"], tag)
-        wrong = ["ImagePolicy %s/%s selects %s, not %s" % (namespace, policy, tag, self.args["images"][image])
-                 for image, (policy, tag) in sorted(selected.items()) if tag not in wanted]
+        """Resuming is only safe once the ImagePolicy of each image (the one its entry's
+        ``$imagepolicy`` marker names, which is what the automation writes from) selects the
+        wanted tag; otherwise the automation writes another tag (the bad one) back."""
+        relative = os.path.join(self.args["path"], "kustomization.yaml")
+        with self.repo.locked(self._lock_share(run)):
+            markers = image_policy_markers(self._text_at("HEAD", relative))
+        wrong = []
+        for image in sorted(self.args["images"]):
+            marker = markers.get(image)
+            if not marker:
+                wrong.append("no $imagepolicy marker in %s names the policy of %s" % (relative, image))
+                continue
+            namespace, name = (marker.split(":") + [""])[:2]
+            policy = run.kube.get(objects.IMAGE_POLICY, namespace, name)
+            status = (policy or {}).get("status") or {}
+            tag = (status.get("latestRef") or {}).get("tag") or status.get("latestImage", ":").rsplit(":", 1)[-1]
+            if policy is None:
+                wrong.append("ImagePolicy %s/%s (named by the marker of %s) not found" % (namespace, name, image))
+            elif tag != self._wanted_tag(image):
+                wrong.append("ImagePolicy %s/%s selects %s, not %s" % (namespace, name, tag or "nothing",
+                                                                       self._wanted_tag(image)))
         if wrong:
             raise ReleaseError("git_release: image automation %s/%s is not resumed: %s. Resumed now, it would "
-                               "write that tag back; push the fixed tag so that the policy selects it (a "
-                               "higher version), then run again; nothing was written" % (
-                                   namespace, self.args["image_automation"], "; ".join(wrong)))
+                               "write another tag; push the fixed tag so that the policy selects it (a higher "
+                               "version), then run again; nothing was written" % (
+                                   self.args["kustomization_namespace"], self.args["image_automation"],
+                                   "; ".join(wrong)))
 
     def make(self, run, obj, change):
         if self.args.get("resume_automation"):
@@ -384,18 +448,19 @@ class ImageAutomation(GitCommit):
         run.say("git_release: image automation committed %s (%s)" % (commit[:12], author))
 
     def _awaited_commit(self, run):
-        """Wait, within flux_timeout and the budget, until the branch holds the images."""
+        """Wait, within flux_timeout and the budget, until the branch holds the images; the
+        commit that wrote them (not a later one to the same file, another app's perhaps)."""
         path = os.path.join(self.args["path"], "kustomization.yaml")
         share = run.budget.share(float(self.args.get("flux_timeout") or 120), keep=run.need[0])
         deadline = run.budget.clock() + share
         run.say("git_release: waiting for image automation %s to commit %s" % (
             self.args["image_automation"], ", ".join("%s:%s" % item for item in sorted(self.args["images"].items()))))
         while True:
-            with self.repo.locked():
+            with self.repo.locked(self._lock_share(run)):
                 self.repo.sync()
                 try:
                     if not self._edit():
-                        commit = self.repo.git("log", "-1", "--format=%H", "--", path)
+                        commit = self._writer_of(path, run.result.get("commit_before"))
                         return commit, self.repo.git("log", "-1", "--format=%an <%ae>", commit)
                 finally:
                     self.repo.discard()
@@ -406,6 +471,14 @@ class ImageAutomation(GitCommit):
                                        round(share)))
             run.budget.sleep(min(2.0, max(0.0, deadline - run.budget.clock())))
 
+    def _writer_of(self, path, since):
+        """The first commit after ``since`` whose ``path`` holds the wanted images."""
+        span = "%s..HEAD" % since if since else "HEAD"
+        for commit in self.repo.git("log", "--reverse", "--format=%H", span, "--", path).split():
+            if not edit.set_images(self._text_at(commit, path), self.args["images"], path)[1]:
+                return commit
+        return self.repo.head()
+
     def _automation(self, run):
         namespace, name = self.args["kustomization_namespace"], self.args["image_automation"]
         return namespace, name, run.kube.get(objects.IMAGE_UPDATE_AUTOMATION, namespace, name)
@@ -414,8 +487,8 @@ class ImageAutomation(GitCommit):
         namespace, name, automation = self._automation(run)
         if automation is None:
             return
+        self.suspended = "%s/%s" % (namespace, name)  # before the request: an interrupt still names it
         set_suspended(run.kube, [(objects.IMAGE_UPDATE_AUTOMATION, automation)], True)
-        self.suspended = "%s/%s" % (namespace, name)
         run.result.update(changed=True, automation_suspended=self.suspended)
         run.warn("image automation %s/%s is suspended (%s), or it would write the tag back: push a fixed tag, then "
                  "resume it (gitops.progressive.flux_suspend with state: resumed, or git_release with "

@@ -24,26 +24,39 @@ from ansible_collections.gitops.progressive.plugins.module_utils.release.errors 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class _Guard:
+    """What the block is given: ``quiet()`` ignores any further signal (for the cleanup,
+    which must run to its end once started), and ``signals`` records what arrived."""
+
+    def __init__(self):
+        self.signals = []
+        self.quieted = False
+
+    def quiet(self):
+        self.quieted = True
+
+
 @contextmanager
 def interrupts_raise():
-    """Within the block, SIGINT and SIGTERM raise ReleaseInterrupted (once)."""
+    """Within the block, SIGINT and SIGTERM raise ReleaseInterrupted (once, and never
+    after ``guard.quiet()``)."""
+    guard = _Guard()
     if threading.current_thread() is not threading.main_thread():
         # Signal handlers can only be set from the main thread; there, nothing is delivered either.
-        yield
+        yield guard
         return
-    raised = []
 
     def handler(signum, _frame):
-        if raised:
+        guard.signals.append(signum)
+        if guard.quieted or len(guard.signals) > 1:
             return
-        raised.append(signum)
         raise ReleaseInterrupted(signum)
 
     previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
     for signum in SIGNALS:
         signal.signal(signum, handler)
     try:
-        yield
+        yield guard
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)

@@ -18,12 +18,17 @@ import json
 import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import LEASE, ApiError
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
 
 LEASE_SECONDS = 60
+# A renewal that takes longer than this is given up and tried again soon: one slow request
+# must not let the Lease expire (a request's own timeout is a minute).
+RENEW_TIMEOUT = (5, 10)
+RENEW_RETRY = 2.0
 PREFIX = "gitops-progressive-release-"
 HOLDER_ANNOTATION = "gitops.progressive/holder"
 
@@ -84,6 +89,8 @@ class ReleaseLease:
         self.seconds = seconds
         self.on_problem = on_problem or (lambda message: None)
         self.held = None  # the Lease as last written by us
+        self.attempted = False  # a write to take it was sent (its answer may not have come back)
+        self.renewed_at = None  # monotonic time of the last renewal the server confirmed
         self.lost = None  # why it is no longer ours, when that happened
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -111,7 +118,7 @@ class ReleaseLease:
         if end is not None and end <= now:
             return None
         return ReleaseError(
-            "canary %s/%s: another release of this app is running, held by %s since %s (%s, renewed %s); "
+            "%s/%s: another release of this app is running, held by %s since %s (%s, renewed %s); "
             "nothing was written. Wait for it to end, or for the Lease to expire %d s after its holder "
             "stops renewing it" % (self.namespace, self.app, spec.get("holderIdentity"),
                                    spec.get("acquireTime") or "?", self.describe(), spec.get("renewTime") or "?",
@@ -133,12 +140,15 @@ class ReleaseLease:
             now = self.kube.server_now()
             try:
                 if lease is None:
+                    self.attempted = True
                     self.held = self.kube.create(LEASE, self._body(now, now))
                 else:
                     problem = self.refusal(lease, now)
                     if problem is not None:
                         raise problem
+                    self.attempted = True
                     self.held = self.kube.replace(LEASE, self._body(now, now, lease["metadata"]["resourceVersion"]))
+                self.renewed_at = time.monotonic()
             except ApiError as error:
                 if error.status == 409:
                     continue  # another taker wrote it first: read again and judge that
@@ -146,16 +156,30 @@ class ReleaseLease:
             self._renewer = threading.Thread(target=self._renew_loop, name="lease-renewer", daemon=True)
             self._renewer.start()
             return self.held
-        raise ReleaseError("canary %s/%s: the %s changed under three attempts to take it; another release "
+        raise ReleaseError("%s/%s: the %s changed under three attempts to take it; another release "
                            "is starting: try again" % (self.namespace, self.app, self.describe()))
 
     def _renew_loop(self):
-        while not self._stop.wait(self.seconds / 3.0):
+        pause = self.seconds / 3.0
+        while not self._stop.wait(pause):
             try:
                 self.renew()
+                pause = self.seconds / 3.0
             except Exception as error:  # pylint: disable=broad-except
-                # A thread must not die silently: the problem reaches the task's warnings.
-                self.on_problem("could not renew %s: %s" % (self.describe(), error))
+                # A thread must not die silently: the problem reaches the task's warnings,
+                # and the renewal is tried again soon, well before the Lease expires.
+                self.on_problem("could not renew %s (trying again): %s" % (self.describe(), error))
+                pause = RENEW_RETRY
+
+    def ensure_held(self, what):
+        """Refuse ``what`` (a write) when the Lease is no longer this release's: taken over,
+        deleted, or not renewed for longer than it lasts (another release may hold it now)."""
+        if self.lost:
+            raise ReleaseError("%s/%s: not %s: %s" % (self.namespace, self.app, what, self.lost), lease_lost=True)
+        if self.renewed_at is not None and time.monotonic() - self.renewed_at >= self.seconds:
+            raise ReleaseError("%s/%s: not %s: %s was not renewed for %d s, so another release may hold it now" % (
+                self.namespace, self.app, what, self.describe(), time.monotonic() - self.renewed_at),
+                lease_lost=True)
 
     def renew(self):
         with self._lock:
@@ -165,7 +189,8 @@ class ReleaseLease:
             acquired = parse_micro_time(spec.get("acquireTime")) or self.kube.server_now()
             body = self._body(self.kube.server_now(), acquired, self.held["metadata"]["resourceVersion"])
             try:
-                self.held = self.kube.replace(LEASE, body)
+                self.held = self.kube.replace(LEASE, body, timeout=RENEW_TIMEOUT)
+                self.renewed_at = time.monotonic()
             except ApiError as error:
                 if error.status in (404, 409):
                     self.lost = "%s was deleted or taken over by another release" % self.describe()
@@ -175,17 +200,22 @@ class ReleaseLease:
                 raise
 
     def release(self):
-        """Stop renewing and delete the Lease if it is still ours (bounded: one request)."""
+        """Stop renewing and delete the Lease if it is still ours (bounded: two short requests)."""
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join(timeout=15)
         with self._lock:
             held, self.held = self.held, None
+        if held is None and self.attempted and not self.lost:
+            # Taken, but interrupted before the answer came back: ours if it names us.
+            current = self.kube.get(LEASE, self.namespace, self.name)
+            if current is not None and (current.get("spec") or {}).get("holderIdentity") == self.identity:
+                held = current
         if held is None:
             return False
         try:
             return self.kube.delete(LEASE, self.namespace, self.name,
-                                    resource_version=held["metadata"]["resourceVersion"])
+                                    resource_version=held["metadata"]["resourceVersion"], timeout=RENEW_TIMEOUT)
         except ApiError as error:
             if error.status == 409:
                 return False  # renewed or taken by someone else since: not ours to delete

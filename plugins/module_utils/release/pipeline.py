@@ -69,12 +69,14 @@ class Release:
         self.stats = WaitStats()
         self.cleanup = []  # ("gate", Followed) entries the follower opened
         self.follower = Follower(backend, self.budget, self._say, self.warn, self.cleanup, self.stats,
-                                 progress=args.get("progress", True))
+                                 progress=args.get("progress", True),
+                                 before_write=lambda: self.ensure_lease("opening a gate"))
         self.lease = None
         self.need = (0.0, 0.0)
         self.key = "%s/%s" % (args.get("namespace"), args.get("name"))
         self.book = None
-        self.concluded = False
+        self.concluded = False  # the verdict once concluded
+        self.interrupted = None  # the signal's name once one arrived
 
     # --- small helpers every step uses ----------------------------------------------
     def _say(self, message):
@@ -88,12 +90,15 @@ class Release:
 
     # --- the pipeline -------------------------------------------------------------------
     def run(self):
-        with interrupts_raise():
+        with interrupts_raise() as guard:
             try:
                 return self._pipeline()
             except ReleaseInterrupted as interrupt:
+                guard.quiet()
                 return self._interrupted(interrupt)
             finally:
+                # Once started, the cleanup runs to its end: a second Ctrl-C must not cut it.
+                guard.quiet()
                 self._clean_up()
 
     def _pipeline(self):
@@ -107,11 +112,8 @@ class Release:
         self.check_floor(obj)
         self.change.prepare(self)
         self.lock()
-        change = self.change.pending(self, obj)
-        if change is None:
-            return self.already_there(obj)
         obj = self.in_flight(obj)
-        change = self.change.pending(self, obj)  # the release in flight may have brought the same change
+        change = self.change.pending(self, obj)
         if change is None:
             return self.already_there(obj)
         obj = self.preflight(obj)
@@ -120,26 +122,39 @@ class Release:
             self.result["phase"] = self.backend.phase(obj)
             return self.result
         baseline = self.backend.baseline(obj)
+        self.ensure_lease("writing the change")
         self.change.make(self, obj, change)
         if not self.args.get("wait", True):
             self.result.update(msg="%s: release started (not followed: wait=false)" % self.describe(),
                                phase=self.backend.phase(obj))
             return self.result
-        template = self.change.apply(self, obj)
-        applied = self.budget.clock()
-        self.say("%s: change applied, following the new revision" % self.describe())
         try:
+            template = self.change.apply(self, obj)
+            applied = self.budget.clock()
+            self.say("%s: change applied, following the new revision" % self.describe())
             outcome = self.follow_change(obj, baseline, template)
+        except ReleaseError as error:
+            if error.details.get("revert_commit") or error.details.get("lease_lost"):
+                raise  # the change was taken back (or is not ours to follow): a plain failure
+            return self._stopped(error, obj)
         except CollectionError as error:
-            # The change is made: report that, with what stopped the follow.
-            self.result.update(failed=True, msg="%s: %s" % (self.describe(), error), phase=self.backend.phase(obj))
-            note = self.change.left_behind(self)
-            if note:
-                self.warn(note)
-            return self.result
+            return self._stopped(error, obj)
         if "timings" in self.result:
             self.result["timings"]["analysis"] = round(self.budget.clock() - applied, 3)
         return self.conclude(outcome)
+
+    def _stopped(self, error, obj):
+        """The change is made and the follow could not go on: say so, with what it leaves."""
+        self.result.update(failed=True, msg="%s: %s" % (self.describe(), error), phase=self.backend.phase(obj))
+        note = self.change.left_behind(self)
+        if note:
+            self.warn(note)
+            self.result["msg"] += "; %s" % note
+        return self.result
+
+    def ensure_lease(self, what):
+        if self.lease is not None:
+            self.lease.ensure_held(what)
 
     # --- check ----------------------------------------------------------------------------
     def check(self):
@@ -240,21 +255,28 @@ class Release:
             self.book = self.backend.events(self.args.get("namespace"), self.args.get("name") if single else None)
         return self.book
 
-    def _followed(self, obj, baseline, follow, approve=True, owned=None):
+    def _followed(self, obj, baseline, follow, approve=True, owned=None, start_window=None):
         key = "%s/%s" % (obj["metadata"]["namespace"], obj["metadata"]["name"])
         approval = (self.args.get("approval") or "manual") if approve else "manual"
         timeout = self.budget.timeout
         approval_timeout = (self.args.get("approval_timeout") or timeout) if approve else timeout
         judge = self.backend.judge(key, obj, baseline, self.budget.clock, self._book(), follow, approval,
-                                   approval_timeout)
+                                   approval_timeout, start_window=start_window)
         gate = self.backend.gate(obj) if approval == "auto" else None
         return Followed(key, obj, judge, self.backend.timeline(self.budget.clock, self.budget.started), gate=gate,
                         owned=owned)
 
+    def _events(self, key):
+        """Flagger's latest events on the object: for the report only, so a blip there costs
+        the report its events, never the verdict (or the revert that follows it)."""
+        try:
+            self._book().refresh()
+        except CollectionError as error:
+            self.warn("could not read the events of %s for the report: %s" % (key, error))
+        return self._book().events(key)[-20:]
+
     def _outcome(self, item):
-        self._book().refresh()
-        events = self._book().events(item.key)[-20:]
-        return self.backend.outcome(item.key, item.obj, item.verdict, item.timeline.entries, events)
+        return self.backend.outcome(item.key, item.obj, item.verdict, item.timeline.entries, self._events(item.key))
 
     def _target_template(self, obj):
         return canaries.pod_template(self.backend.target(obj))
@@ -308,31 +330,49 @@ class Release:
         return self.report(self._outcome(item))
 
     def already_there(self, obj):
-        """The target (or git) holds the change already. It is promoted only if what serves
-        runs it; otherwise Flagger has not analysed it yet, or its analysis failed: follow it."""
+        """The target (or git) holds the change already. That is not proof that Flagger
+        analysed it: a change made during Promoting is copied to the primary unanalysed and
+        taken up at Flagger's next look. So a release in flight is followed to its verdict
+        first (which template it analyses cannot be told from the status), and then one
+        look of Flagger's (the analysis interval and some slack) is watched: a new revision
+        is followed as this release; none means there is nothing left to analyse, and the
+        verdict is what the primary runs."""
         obj = self.change.settle(self, obj)
-        if self.backend.in_flight(obj):
-            return self.follow_one(obj)
-        template = self._target_template(obj)
-        if self.backend.serving_matches(obj, template):
-            outcome = self.backend.outcome(self.key, obj, Verdict(done=True, ok=True, data={"outcome": "promoted"}),
-                                           [], self._book().refresh().events(self.key)[-20:])
-            outcome["message"] = "already at that version, nothing to release"
-            return self.report(outcome)
         if self.check_mode or not self.args.get("wait", True):
             self.result.update(phase=self.backend.phase(obj), revision=self.backend.revision(obj),
-                               msg="%s: the target holds this change, and Flagger has not promoted it; %s" % (
-                                   self.describe(), "would follow it" if self.check_mode else "not followed (wait=false)"))
+                               msg="%s: the target holds this change already; %s" % (
+                                   self.describe(), "nothing written, nothing waited for" if self.check_mode
+                                   else "not followed (wait=false)"))
             return self.result
-        self.say("%s: the target holds this change already, but Flagger has not promoted it: following it" %
-                 self.describe())
+        if self.backend.in_flight(obj):
+            self.say("%s: the target holds this change and a release is in flight (%s): following it to its "
+                     "verdict first" % (self.describe(), self.backend.phase(obj)))
+            item = self._followed(obj, self.backend.baseline(obj, follow=True), follow=True)
+            self.follower.follow([item], self._source())
+            earlier = self._outcome(item)
+            if earlier["verdict"] not in ("promoted", "failed"):
+                return self.report(earlier)
+            self.result["waited_for"] = {"verdict": earlier["verdict"], "revision": earlier.get("revision")}
+            obj = self.backend.get(self.args["namespace"], self.args["name"])
+        template = self._target_template(obj)
+        serving = self.backend.serving_matches(obj, template)
         baseline = self.backend.baseline(obj)
-        item = self._followed(obj, baseline, follow=False, owned=lambda: self._target_template(obj) == template)
+        window = self.backend.confirm_window(obj)
+        self.say("%s: the target holds this change already; watching %d s for Flagger to take it up" % (
+            self.describe(), window))
+        item = self._followed(obj, baseline, follow=False, owned=lambda: self._target_template(obj) == template,
+                              start_window=window)
         self.follower.follow([item], self._source())
         outcome = self._outcome(item)
-        if outcome["verdict"] == "not_started" and baseline.phase == "Failed":
-            outcome.update(verdict="failed", reason="Flagger rolled this version back before and does not analyse it "
-                           "again (%s); change something to release it again" % outcome.get("reason", ""))
+        if outcome["verdict"] == "not_started":
+            if serving:
+                outcome.update(verdict="promoted", message="already at that version, nothing to release (the "
+                               "primary runs it, and Flagger took up no new revision within %d s)" % window)
+                outcome.pop("reason", None)
+            elif baseline.phase == "Failed":
+                outcome.update(verdict="failed", reason="Flagger rolled this version back before and does not "
+                               "analyse it again (%s); change something to release it again" % outcome.get(
+                                   "reason", ""))
         return self.report(self._own_verdict(item.obj, outcome, template))
 
     def follow_selected(self):
@@ -366,6 +406,7 @@ class Release:
         self.concluded = outcome["verdict"]
         if outcome["verdict"] == "failed":
             try:
+                self.ensure_lease("taking the change back")
                 self.change.undo(self, "Flagger rolled the release back: %s" % (outcome.get("reason") or
                                                                                "failed analysis"))
             except CollectionError as error:
@@ -404,6 +445,11 @@ class Release:
     def _interrupted(self, interrupt):
         """Ctrl-C or a cancel: finish a rollback under way (git: push the revert), say what is left."""
         self.say = lambda message: None  # the console may be gone with ansible-playbook
+        self.interrupted = interrupt.name
+        try:
+            self.change.confirm_written(self)  # a write whose answer the signal cut off
+        except CollectionError as error:
+            self.warn("interrupted during a write, whose outcome could not be checked: %s" % error)
         if self.result.get("changed") and self.concluded in (False, "failed"):
             try:
                 rolling_back = self.concluded == "failed" or self.backend.phase(
@@ -416,39 +462,42 @@ class Release:
         left = self.change.left_behind(self)
         self.result.update(failed=True, interrupted=interrupt.name, msg="%s: interrupted by %s%s" % (
             self.describe(), interrupt.name, "; %s" % left if left else "; nothing was left open"))
+        # The console that started the task may be gone: the object keeps the record.
+        self.backend.record(self.args["namespace"], self.args["name"], "ReleaseInterrupted", self.result["msg"],
+                            self.warn)
         return self.result
 
     def _clean_up(self):
         for kind, item in list(self.cleanup):
             if kind == "gate":
-                self.follower.close_gate(item)
+                self.follower.close_gate(item, whatever_it_says=True)
         if self.lease is not None:
             try:
                 self.lease.release()
             except CollectionError as error:
                 self.warn("could not release %s (it expires %d s after its last renewal): %s" % (
                     self.lease.describe(), self.lease.seconds, error))
-        self.change.finish(self)
+
+
+def _flagger(kube, args, opener):
+    from ansible_collections.gitops.progressive.plugins.module_utils.flagger.backend import FlaggerBackend
+
+    return FlaggerBackend(kube, opener=opener, loadtester_url=args.get("loadtester_url"),
+                          prometheus_url=args.get("prometheus_url"), mesh_provider=args.get("mesh_provider"))
 
 
 def canary_rollout(kube, args, check_mode=False, say=None, opener=None, **kwargs):
     """canary_rollout's release: a patch of the target, judged by Flagger."""
-    from ansible_collections.gitops.progressive.plugins.module_utils.flagger.backend import FlaggerBackend
-
-    backend = FlaggerBackend(kube, opener=opener, loadtester_url=args.get("loadtester_url"),
-                             prometheus_url=args.get("prometheus_url"), mesh_provider=args.get("mesh_provider"))
-    return Release(kube, args, TargetPatch(args), backend, check_mode=check_mode, say=say, **kwargs)
+    return Release(kube, args, TargetPatch(args), _flagger(kube, args, opener), check_mode=check_mode, say=say,
+                   **kwargs)
 
 
 def git_release(kube, args, check_mode=False, say=None, opener=None, **kwargs):
     """git_release's release: a commit (or image automation's), applied by Flux, judged by Flagger."""
-    from ansible_collections.gitops.progressive.plugins.module_utils.flagger.backend import FlaggerBackend
     from ansible_collections.gitops.progressive.plugins.module_utils.release.git_change import (
         GitCommit,
         ImageAutomation,
     )
 
-    backend = FlaggerBackend(kube, opener=opener, loadtester_url=args.get("loadtester_url"),
-                             prometheus_url=args.get("prometheus_url"), mesh_provider=args.get("mesh_provider"))
     change = (ImageAutomation if args.get("image_automation") else GitCommit)(args)
-    return Release(kube, args, change, backend, check_mode=check_mode, say=say, **kwargs)
+    return Release(kube, args, change, _flagger(kube, args, opener), check_mode=check_mode, say=say, **kwargs)

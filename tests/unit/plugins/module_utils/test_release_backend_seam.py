@@ -32,7 +32,7 @@ class Cluster:
         self.workload = {"metadata": {"name": "web", "namespace": "shop"},
                          "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:1"}]}}}}
         self.stable = copy.deepcopy(self.workload["spec"]["template"])
-        self.leases, self.gate_calls = {}, []
+        self.leases, self.gate_calls, self.recorded = {}, [], []
 
     def server_now(self):
         return datetime(2026, 12, 7, tzinfo=timezone.utc)
@@ -42,15 +42,15 @@ class Cluster:
             return copy.deepcopy(self.leases.get(name))
         return copy.deepcopy(self.rollout if resource is ROLLOUT else self.workload)
 
-    def create(self, resource, obj, dry_run=False):
+    def create(self, resource, obj, dry_run=False, timeout=None):
         obj = dict(obj, metadata=dict(obj["metadata"], resourceVersion="1"))
         self.leases[obj["metadata"]["name"]] = obj
         return obj
 
-    def replace(self, resource, obj):
+    def replace(self, resource, obj, timeout=None):
         return self.create(resource, obj)
 
-    def delete(self, resource, namespace, name, dry_run=False, resource_version=None):
+    def delete(self, resource, namespace, name, dry_run=False, resource_version=None, timeout=None):
         return self.leases.pop(name, None) is not None
 
     def patch(self, resource, namespace, name, patch, dry_run=False, patch_type="strategic"):
@@ -82,8 +82,10 @@ class Cluster:
 
 
 class RolloutJudge:
-    def __init__(self, key, baseline):
+    def __init__(self, key, baseline, clock=None, start_window=None):
         self.key, self.baseline = key, baseline
+        self.clock, self.start_window = clock, start_window
+        self.started = clock() if clock else 0
         self.seen = False
 
     def __call__(self, objects):
@@ -95,7 +97,10 @@ class RolloutJudge:
             return Verdict(done=True, ok=True, message="promoted", data=dict(data, outcome="promoted"))
         if new and status["phase"] == "Degraded":
             return Verdict(done=True, ok=False, message="aborted", data=dict(data, outcome="failed"))
-        return Verdict(done=False, message=status["phase"], data=data)
+        if not new and self.start_window and self.clock() - self.started >= self.start_window:
+            return Verdict(done=True, ok=False, message="nothing new", data=dict(data, outcome="not_started"))
+        return Verdict(done=False, message=status["phase"], data=data,
+                       recheck_in=self.start_window if not new else None)
 
 
 class Timeline:
@@ -177,8 +182,14 @@ class RolloutBackend(Backend):
     def events(self, namespace, name):
         return Book()
 
-    def judge(self, key, obj, baseline, clock, book, follow, approval, approval_timeout):
-        return RolloutJudge(key, baseline)
+    def judge(self, key, obj, baseline, clock, book, follow, approval, approval_timeout, start_window=None):
+        return RolloutJudge(key, baseline, clock, start_window)
+
+    def confirm_window(self, obj):
+        return 20
+
+    def record(self, namespace, name, reason, message, warn):
+        self.cluster.recorded.append((reason, message))
 
     def timeline(self, clock, started):
         return Timeline()

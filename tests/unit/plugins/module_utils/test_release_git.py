@@ -89,6 +89,9 @@ class FluxKube(FakeKube):
     def get(self, resource, namespace, name):
         if resource in self.flux:
             return copy.deepcopy(self.flux[resource])
+        if resource is objects.IMAGE_POLICY:
+            return copy.deepcopy(next((policy for policy in self.policies if policy["metadata"]["name"] == name),
+                                      None))
         return super().get(resource, namespace, name)
 
     def list(self, resource, namespace=None, label_selector=None, field_selector=None, timeout=None):
@@ -241,7 +244,7 @@ def test_a_later_commit_that_changed_the_same_file_makes_the_verdict_superseded(
         result, _said = release(kube, clock, remote, tmp_path)
     finally:
         git_change.GitCommit.make = original_make
-    assert result["verdict"] == "superseded" and "changed apps/staging/kustomization.yaml again" in result["reason"]
+    assert result["verdict"] == "superseded" and "set images.ghcr.io/stefanprodan/podinfo again" in result["reason"]
     assert "revert_commit" not in result and tag_at(remote, "main") == "6.7.3"
 
 
@@ -337,3 +340,76 @@ def test_a_blip_on_the_reconcile_request_is_asked_again_not_a_revert(remote, tmp
     result, _said = release(kube, clock, remote, tmp_path)
     assert result["verdict"] == "promoted" and "revert_commit" not in result, result["msg"]
     assert len(calls) == 2 and any("asking again" in warning for warning in result["warnings"])
+
+
+def test_another_apps_commit_to_the_same_file_is_not_this_releases_business(remote, tmp_path, flux):
+    """Review of the rebuild, #9: app B's tag lands in the shared kustomization before Flux applies ours."""
+    clock = Clock()
+    with_backend = KUSTOMIZATION + "  - name: ghcr.io/x/backend\n    newTag: 1.0.0\n"
+    someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml", with_backend)
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Succeeded", "r2")])
+    original_make = git_change.GitCommit.make
+
+    def make_then_another_app(self, run, obj, change):
+        original_make(self, run, obj, change)
+        current = git(remote, "show", "main:apps/staging/kustomization.yaml")
+        flux["head_override"] = someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml",
+                                                    current.replace("newTag: 1.0.0", "newTag: 1.0.1"))
+
+    git_change.GitCommit.make = make_then_another_app
+    try:
+        result, _said = release(kube, clock, remote, tmp_path)
+    finally:
+        git_change.GitCommit.make = original_make
+    assert result["verdict"] == "promoted", result["msg"]
+
+
+def test_image_automation_follows_the_commit_that_wrote_the_tag_not_a_later_one(remote, tmp_path):
+    """Review of the rebuild, #2: another app's commit to the same file after the automation's."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import PlatformRepo
+
+    before = git(remote, "rev-parse", "main")
+    automation = someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml",
+                                     KUSTOMIZATION.replace("6.7.0", "6.7.1") + "  - name: ghcr.io/x/backend\n"
+                                     "    newTag: 1.0.0\n", message="automation")
+    someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml",
+                        KUSTOMIZATION.replace("6.7.0", "6.7.1") + "  - name: ghcr.io/x/backend\n    newTag: 1.0.1\n")
+    change = git_change.ImageAutomation(dict(
+        repo_url=str(remote), branch="main", workdir=str(tmp_path / "wc"), path="apps/staging",
+        images={"ghcr.io/stefanprodan/podinfo": "6.7.1"}, values=[], image_automation="staging"))
+    change.repo = PlatformRepo(str(remote), str(tmp_path / "wc"))
+    change.repo.sync()
+    assert change._writer_of("apps/staging/kustomization.yaml", before) == automation
+
+
+def test_an_interrupt_during_the_push_still_knows_the_commit_landed(remote, tmp_path, flux, monkeypatch):
+    """Review of the rebuild, #4: the signal arrives after the server took the push, before its answer."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import PlatformRepo
+
+    original_push = PlatformRepo.push
+
+    def push_then_signal(self):
+        original_push(self)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(PlatformRepo, "push", push_then_signal)
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    result, _said = release(kube, clock, remote, tmp_path)
+    assert result["interrupted"] == "SIGTERM" and result["changed"]
+    assert result["commit"] == git(remote, "rev-parse", "main")
+    assert "commit %s is pushed and not reverted" % result["commit"][:12] in result["msg"]
+
+
+def test_check_mode_with_resume_automation_says_changed_and_refuses_what_the_real_run_refuses(remote, tmp_path, flux):
+    """Review of the rebuild, #13."""
+    clock = Clock()
+    policies = [{"metadata": {"name": "podinfo", "namespace": "flux-system"},
+                 "status": {"latestRef": {"name": "ghcr.io/stefanprodan/podinfo", "tag": "6.7.1"}}}]
+    kube = FluxKube(canary(), podinfo(), clock, [], policies=policies)
+    result, _said = release(kube, clock, remote, tmp_path, check_mode=True, image_automation="staging",
+                            resume_automation=True)
+    assert result["changed"] and "would resume" in result["msg"] and kube.flux_patches == []
+    policies[0]["status"]["latestRef"]["tag"] = "6.7.2"
+    with pytest.raises(ReleaseError, match="selects 6.7.2, not 6.7.1"):
+        release(kube, clock, remote, tmp_path, check_mode=True, image_automation="staging", resume_automation=True)

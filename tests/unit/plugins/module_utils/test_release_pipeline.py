@@ -73,7 +73,7 @@ class FakeKube:
         self.primary["metadata"]["name"] = "podinfo-primary"
         self.script = list(script)
         self.patches, self.requests, self.events = [], 0, []
-        self.leases, self.lease_writes = {}, []
+        self.leases, self.lease_writes, self.recorded = {}, [], []
         self.on_patch = None
         self.server_ahead = server_ahead
 
@@ -88,14 +88,17 @@ class FakeKube:
             return copy.deepcopy(self.leases.get(name))
         return copy.deepcopy(self.primary if name.endswith("-primary") else self.deployment)
 
-    def create(self, resource, obj, dry_run=False):
+    def create(self, resource, obj, dry_run=False, timeout=None):
+        if resource is api.EVENT:
+            self.recorded.append(obj)
+            return obj
         assert resource is api.LEASE
         name = obj["metadata"]["name"]
         if name in self.leases:
             raise api.ApiError("exists", status=409)
         return self._store(obj)
 
-    def replace(self, resource, obj):
+    def replace(self, resource, obj, timeout=None):
         current = self.leases.get(obj["metadata"]["name"])
         if current is None:
             raise api.ApiError("gone", status=404)
@@ -110,7 +113,7 @@ class FakeKube:
         self.lease_writes.append(obj)
         return copy.deepcopy(obj)
 
-    def delete(self, resource, namespace, name, dry_run=False, resource_version=None):
+    def delete(self, resource, namespace, name, dry_run=False, resource_version=None, timeout=None):
         current = self.leases.get(name)
         if current is None:
             return False
@@ -406,7 +409,7 @@ def test_a_change_the_target_holds_but_flagger_never_analysed_is_followed_not_ca
     result, said = run(kube, clock, images={"app": "podinfo:6.7.1"})
     assert result["verdict"] == "failed" and result["failed"] and not result["changed"]
     assert kube.patches == []
-    assert any("Flagger has not promoted it: following it" in line for line in said)
+    assert any("the target holds this change already; watching 25 s" in line for line in said)
 
 
 def test_a_change_flagger_never_takes_up_is_not_started_never_promoted():
@@ -552,3 +555,125 @@ def test_an_interrupt_at_an_open_gate_closes_it_and_releases_the_lease(signum):
     assert kube.leases == {}, "the Lease is released"
     assert "the target is patched" in result["msg"]
     assert signal.getsignal(signum) is previous, "the previous handler is back"
+
+
+def test_a_change_copied_to_the_primary_during_promoting_is_still_followed_to_its_own_analysis():
+    """Review of the rebuild, #1: someone changed the target while Flagger promoted an older
+    revision, so the primary runs the new template unanalysed; Flagger takes it up next."""
+    clock = Clock()
+    kube = FakeKube(canary(), target(image="podinfo:6.7.1"), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
+    result, _said = run(kube, clock, images={"app": "podinfo:6.7.1"})
+    assert result["verdict"] == "failed" and not result["changed"] and kube.patches == []
+
+
+def test_the_same_release_again_is_promoted_once_flagger_has_nothing_left_to_analyse():
+    clock = Clock()
+    kube = FakeKube(canary(), target(image="podinfo:6.7.1"), clock)
+    result, _said = run(kube, clock, images={"app": "podinfo:6.7.1"})
+    assert result["verdict"] == "promoted" and not result.get("failed") and not result["changed"]
+    assert "no new revision within 25 s" in result["msg"] and clock.now <= 30
+
+
+def test_an_in_flight_release_when_the_target_holds_the_change_is_not_taken_for_this_release():
+    """Review of the rebuild, #1: r2 (an older template) is Promoting while the target holds
+    6.7.1; r2's promotion is not this release's verdict."""
+    clock = Clock()
+    kube = FakeKube(canary(phase="Promoting", applied="r2", promoted="r1"), target(image="podinfo:6.7.1"), clock,
+                    [("Succeeded", "r2"), ("Progressing", "r3", 25), ("Failed", "r3")],
+                    primary=target(image="podinfo:6.7.0"))
+    original = kube.source
+
+    def source(*args, **kwargs):
+        lister, watcher = original(*args, **kwargs)
+
+        def older_promoted(version, timeout):
+            for event in watcher(version, timeout):
+                if kube.canary["status"]["phase"] == "Succeeded":
+                    kube.primary["spec"]["template"] = copy.deepcopy(target(image="podinfo:6.7.0")["spec"]["template"])
+                yield event
+
+        return lister, older_promoted
+
+    kube.source = source
+    result, _said = run(kube, clock, in_flight="supersede", images={"app": "podinfo:6.7.1"})
+    assert result["waited_for"]["verdict"] == "promoted" and result["verdict"] == "failed", result["msg"]
+
+
+def test_a_blip_reading_events_at_the_verdict_costs_the_report_its_events_not_the_verdict():
+    """Review of the rebuild, #7."""
+    clock = Clock()
+    kube = FakeKube(canary(), target(), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
+    original = kube.list
+
+    def flaky(resource, *args, **kwargs):
+        if resource is api.EVENT and kube.canary["status"]["phase"] == "Failed":
+            raise api.ApiError("listing Events: the API server did not answer")
+        return original(resource, *args, **kwargs)
+
+    kube.list = flaky
+    result, _said = run(kube, clock, env={"ERROR_FRACTION": "75"})
+    assert result["verdict"] == "failed"
+    assert any("could not read the events" in warning for warning in result["warnings"])
+
+
+def test_a_second_signal_during_the_cleanup_does_not_cut_it():
+    """Review of the rebuild, #6: Ctrl-C while the gate is being closed at the end."""
+    clock = Clock()
+    tester = FakeLoadTester()
+    hooks = [{"name": "promotion", "type": "confirm-promotion", "url": URL + "/gate/check"}]
+    kube = FakeKube(canary(webhooks=hooks), target(), clock, [("Progressing", "r2", 25), ("WaitingPromotion", "r2"),
+                                                               ("Promoting", "r2"), ("Succeeded", "r2")])
+    original = tester.__call__
+
+    class Interrupting(FakeLoadTester):
+        def __call__(self, url, data, method, timeout, headers):
+            answer = original(url, data, method, timeout, headers)
+            if url.endswith("/gate/close"):
+                os.kill(os.getpid(), signal.SIGINT)
+            return answer
+
+    interrupting = Interrupting()
+    interrupting.gates, interrupting.rollbacks, interrupting.calls = tester.gates, tester.rollbacks, tester.calls
+    result, _said = run(kube, clock, tester=interrupting, approval="auto", env={"ERROR_FRACTION": "5"})
+    assert kube.leases == {} and not tester.gates.get("podinfo.test")
+    assert result.get("verdict") == "promoted" or result.get("interrupted") == "SIGINT"
+
+
+def test_an_interrupt_is_recorded_on_the_canary_for_whoever_looks_next():
+    """Review of the rebuild, #5: the console that started the task may be gone."""
+    clock = Clock()
+    kube = FakeKube(canary(), target(), clock, [("Progressing", "r2", 25)])
+    original = kube.source
+
+    def source(*args, **kwargs):
+        lister, watcher = original(*args, **kwargs)
+
+        def interrupted(version, timeout):
+            if not kube.script:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return watcher(version, timeout)
+
+        return lister, interrupted
+
+    kube.source = source
+    result, _said = run(kube, clock, env={"ERROR_FRACTION": "5"})
+    assert result["interrupted"] == "SIGTERM"
+    [event] = kube.recorded
+    assert event["reason"] == "ReleaseInterrupted" and event["involvedObject"]["name"] == "podinfo"
+    assert "the target is patched" in event["message"]
+
+
+def test_a_lease_taken_over_mid_release_stops_every_later_write():
+    """Review of the rebuild, #3: the renewal finds the Lease someone else's."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import ReleaseLease
+
+    clock = Clock()
+    kube = FakeKube(canary(), target(), clock)
+    lease = ReleaseLease(kube, "test", "podinfo", who={"user": "me", "host": "here", "pid": 1})
+    lease.acquire()
+    name = lease_name("podinfo")
+    kube.leases[name] = dict(kube.leases[name], metadata=dict(kube.leases[name]["metadata"], resourceVersion="99"))
+    lease.renew()
+    with pytest.raises(ReleaseError, match="not reverting: Lease test/.* was deleted or taken over"):
+        lease.ensure_held("reverting")
+    assert lease.release() is False and name in kube.leases, "another's Lease is not deleted"
