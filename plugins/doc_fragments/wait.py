@@ -8,7 +8,9 @@ from __future__ import annotations
 
 class ModuleDocFragment:
 
-    # A module states what it waits for in its own wait description and may change the defaults.
+    # A module states what it waits for in its own wait description. A module whose defaults
+    # differ restates the option in its own options (a module's option replaces the
+    # fragment's whole entry), with the same default as its argument spec.
     DOCUMENTATION = r"""
 options:
   wait:
@@ -19,6 +21,19 @@ options:
   wait_timeout:
     description:
       - How many seconds the wait may take at most, a hard limit that holds also when the API
+        server stops answering (the watch is resumed with a bounded backoff within it).
+      - Must be positive.
+    type: int
+    default: 300
+"""
+
+    # A module that always waits for what it does: no wait option, only its bound
+    # (wait_argument_spec(wait=None)).
+    TIMEOUT = r"""
+options:
+  wait_timeout:
+    description:
+      - How many seconds the task may wait at most, a hard limit that holds also when the API
         server stops answering (the watch is resumed with a bounded backoff within it).
       - Must be positive.
     type: int

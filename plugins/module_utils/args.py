@@ -13,15 +13,20 @@ from __future__ import annotations
 
 
 def wait_argument_spec(wait=True, wait_timeout=300):
-    return dict(
-        wait=dict(type="bool", default=wait),
-        wait_timeout=dict(type="int", default=wait_timeout),
-    )
+    """``wait`` and ``wait_timeout`` with these defaults; only ``wait_timeout`` when ``wait`` is None.
+
+    A module that always waits for what it does (it has no ``wait`` to turn the wait off)
+    still bounds it with ``wait_timeout``: the fragment ``gitops.progressive.wait.timeout``.
+    """
+    spec = dict(wait_timeout=dict(type="int", default=wait_timeout))
+    if wait is not None:
+        spec = dict(wait=dict(type="bool", default=wait), **spec)
+    return spec
 
 
-def check_wait_timeout(params, obj):
-    """The error for a wait_timeout that cannot be honoured, or None."""
+def check_wait_timeout(params, obj=None):
+    """The error for a wait_timeout that cannot be honoured, naming ``obj`` when given, or None."""
     timeout = params.get("wait_timeout")
     if timeout is not None and timeout <= 0:
-        return "wait_timeout must be a positive number of seconds for %s, got %d" % (obj, timeout)
+        return "wait_timeout must be a positive number of seconds%s, got %d" % (" for %s" % obj if obj else "", timeout)
     return None

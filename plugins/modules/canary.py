@@ -333,43 +333,14 @@ errors:
     - "spec.analysis.interval '1h' is refused by the Canary CRD (pattern ^[0-9]+(m|s): whole seconds or minutes): write 60m"
 """
 
-from ansible_collections.gitops.progressive.plugins.module_utils.args import (
-    check_wait_timeout,
-    wait_argument_spec,
-)
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.build import (
-    build_canary,
-    canary_identity,
-    identity_errors,
-)
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import strategy_of
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.spec import (
-    deleted_predicate,
-    initialised_predicate,
-)
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.validate import (
-    CanarySpecError,
-    validate_canary,
-)
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import failure_reason
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-    auth_argument_spec,
-    module_client,
-)
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import (
-    WaitTimeout,
-    wait_for,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.ensure import describe, ensure_canary
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 GATES = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "rollback"]
 
 
 def argument_spec():
-    spec = auth_argument_spec()
-    spec.update(
+    return dict(
         name=dict(type="str"),
         namespace=dict(type="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -410,87 +381,11 @@ def argument_spec():
         labels=dict(type="dict"),
         annotations=dict(type="dict"),
     )
-    spec.update(wait_argument_spec(wait=False, wait_timeout=180))
-    return spec
-
-
-def wait_canary(client, namespace, name, predicate, timeout):
-    """The wait engine on one canary; returns its Verdict (WaitTimeout carries the last one)."""
-    lister, watcher = client.source(CANARY, namespace, name)
-    return wait_for(lister, watcher, predicate, timeout)
-
-
-def flagger_said(client, namespace, name, canary):
-    """Flagger's own words about the canary: its warnings, else the Promoted condition's message."""
-    reason = failure_reason(canaries.canary_events(client, namespace, name))
-    if reason == "no events from Flagger":
-        conditions = ((canary or {}).get("status") or {}).get("conditions") or []
-        reason = "; ".join(item.get("message") or "" for item in conditions if item.get("message")) or reason
-    return reason
 
 
 def main():
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    namespace, name = canary_identity(params)
-    obj = "Canary %s/%s" % (namespace or "<no namespace>", name or "<no name>")
-    problems = identity_errors(params) if params["state"] == "absent" else []
-    if problems:
-        module.fail_json(msg="%s: %s" % (obj, "; ".join(problems)), errors=problems)
-    timeout_problem = check_wait_timeout(params, obj)
-    if timeout_problem:
-        module.fail_json(msg=timeout_problem)
-    waits = params["wait"] and not module.check_mode
-    client = None
-    doing = "connecting for"
-    try:
-        client = module_client(module)
-        if params["state"] == "absent":
-            doing = "deleting"
-            changed, before = canaries.delete_canary(client, namespace, name, module.check_mode)
-            result = dict(changed=changed)
-            if module._diff:
-                result["diff"] = dict(before=canaries.comparable(before) or {}, after={})
-            if waits:
-                doing = "waiting for the deletion of"
-                wait_canary(client, namespace, name, deleted_predicate("%s/%s" % (namespace, name)),
-                            params["wait_timeout"])
-                result["phase"] = None
-            module.exit_json(**result)
-        doing = "validating"
-        desired = validate_canary(build_canary(params), canaries.metric_template_lookup(client),
-                                  canaries.target_lookup(client))
-        doing = "applying"
-        changed, before, after = canaries.apply_canary(client, desired, module.check_mode)
-        result = dict(changed=changed, canary=after, strategy=strategy_of(after["spec"].get("analysis")))
-        if module._diff:
-            result["diff"] = dict(before=canaries.comparable(before) or {}, after=canaries.comparable(after))
-        if waits:
-            doing = "waiting for Flagger to initialise"
-            try:
-                verdict = wait_canary(client, namespace, name, initialised_predicate("%s/%s" % (namespace, name)),
-                                      params["wait_timeout"])
-            except WaitTimeout as error:
-                last = error.last.data if error.last else {}
-                module.fail_json(msg="%s: Flagger had not initialised it after %ds (phase %s): %s" % (
-                    obj, params["wait_timeout"], last.get("phase") or "Pending",
-                    flagger_said(client, namespace, name, last.get("canary"))),
-                    phase=last.get("phase"), **result)
-            result["phase"] = verdict.data.get("phase")
-            result["canary"] = verdict.data.get("canary") or after
-            if not verdict.ok:
-                module.fail_json(msg="%s: %s: %s" % (obj, verdict.message, flagger_said(
-                    client, namespace, name, verdict.data.get("canary"))), **result)
-    except CanarySpecError as error:
-        module.fail_json(msg=str(error), errors=error.errors)
-    except WaitTimeout as error:
-        module.fail_json(msg="%s %s: %s" % (doing, obj, error))
-    except CollectionError as error:
-        # Raised where the request was sent, with what was done to which object.
-        module.fail_json(msg=str(error))
-    module.exit_json(**result)
+    module = KubeModule(argument_spec(), wait=False, wait_timeout=180, subject=describe)
+    module.run(lambda: ensure_canary(module.client, module.params, module.check_mode, module.diff_mode))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.canary
   - gitops.progressive.attributes.canary_object
+  - gitops.progressive.wait.timeout
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
@@ -75,6 +76,7 @@ options:
     description:
       - Seconds C(promote) waits for Flagger to pass the gate and C(rollback) for the canary to be C(Failed).
       - The gate or the rollback request is closed again when they run out.
+      - Must be positive.
     type: int
     default: 120
 seealso:
@@ -127,45 +129,22 @@ message:
   sample: approval gate opened, Flagger passed the confirm-promotion gate (now Promoting), closed again
 """
 
-from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import GateActions
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-    auth_argument_spec,
-    module_client,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import work_gate
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 
 def main():
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    spec = auth_argument_spec()
-    spec.update(
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", required=True),
-        action=dict(type="str", required=True, choices=["promote", "hold", "rollback", "retry", "reset"]),
-        loadtester_url=dict(type="str", no_log=False),
-        wait_timeout=dict(type="int", default=120),
-    )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    module = KubeModule(
+        dict(
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", required=True),
+            action=dict(type="str", required=True, choices=["promote", "hold", "rollback", "retry", "reset"]),
+            loadtester_url=dict(type="str", no_log=False),
+        ),
+        wait_timeout=120, subject=lambda params: "canary %s/%s" % (params["namespace"], params["name"]))
     params = module.params
-    obj = "canary %s/%s" % (params["namespace"], params["name"])
-    problem = check_wait_timeout(params, obj)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        kube = module_client(module)
-        canary = canaries.get_canary(kube, params["namespace"], params["name"])
-        if canary is None:
-            module.fail_json(msg="%s: %s not found" % (params["action"], obj))
-        actions = GateActions(kube, canary, params["loadtester_url"], params["wait_timeout"],
-                              module.check_mode)
-        changed, message, final_phase = getattr(actions, params["action"])()
-    except CollectionError as error:
-        module.fail_json(msg="%s: %s" % (params["action"], error) if not str(error).startswith(params["action"])
-                         else str(error), **error.details)
-    module.exit_json(changed=changed, phase=actions.phase, final_phase=final_phase, message=message)
+    module.run(lambda: work_gate(module.client, params["namespace"], params["name"], params["action"],
+                                 params["loadtester_url"], params["wait_timeout"], module.check_mode))
 
 
 if __name__ == "__main__":

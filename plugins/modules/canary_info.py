@@ -129,48 +129,21 @@ canaries:
 """
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import summarize
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-    auth_argument_spec,
-    module_client,
-)
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 
 def main():
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    spec = auth_argument_spec()
-    spec.update(
-        name=dict(type="str"),
-        namespace=dict(type="str"),
-        label_selectors=dict(type="list", elements="str", default=[]),
-        events=dict(type="int", default=10),
-    )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True,
-                              required_by={"name": "namespace"})
+    module = KubeModule(
+        dict(
+            name=dict(type="str"),
+            namespace=dict(type="str"),
+            label_selectors=dict(type="list", elements="str", default=[]),
+            events=dict(type="int", default=10),
+        ),
+        required_by={"name": "namespace"})
     params = module.params
-    try:
-        kube = module_client(module)
-        if params["name"]:
-            found = canaries.get_canary(kube, params["namespace"], params["name"])
-            items = [found] if found else []
-        else:
-            items = canaries.list_canaries(kube, params["namespace"], ",".join(params["label_selectors"]) or None)
-        grouped = {}
-        if items and params["events"] > 0:
-            grouped = canaries.events_by_canary(canaries.canary_events(
-                kube, params["namespace"], params["name"], limit=0))
-    except CollectionError as error:
-        module.fail_json(msg=str(error))
-    report = []
-    for canary in items:
-        entry = summarize(canary)
-        entry["events"] = grouped.get("%s/%s" % (entry["namespace"], entry["name"]), [])[-params["events"]:] \
-            if params["events"] > 0 else []
-        report.append(entry)
-    report.sort(key=lambda entry: (entry["namespace"], entry["name"]))
-    module.exit_json(changed=False, canaries=report)
+    module.run(lambda: dict(changed=False, canaries=canaries.report(
+        module.client(), params["namespace"], params["name"], params["label_selectors"], params["events"])))
 
 
 if __name__ == "__main__":

@@ -87,43 +87,20 @@ summary:
   sample: {"created": 0, "configured": 1, "unchanged": 3, "deleted": 0}
 """
 
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.flux import diff
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-    auth_argument_spec,
-    module_client,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.diff import diff_task
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 
 def main():
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    spec = auth_argument_spec()
-    spec.update(
+    module = KubeModule(dict(
         path=dict(type="path", required=True),
         kustomization=dict(type="str"),
         namespace=dict(type="str", default="flux-system"),
         kustomize_command=dict(type="list", elements="str"),
-    )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    ))
     params = module.params
-    try:
-        rendered = diff.render(params["path"], diff.kustomize_command(params["kustomize_command"]))
-        kube = module_client(module)
-        target_namespace, inventory, prune, labels = None, [], False, None
-        if params["kustomization"]:
-            target_namespace, inventory, prune = diff.for_kustomization(kube, params["namespace"],
-                                                                        params["kustomization"])
-            labels = diff.flux_labels(params["namespace"], params["kustomization"])
-        changes, before, after = diff.diff_path(kube, rendered, target_namespace, inventory, prune, labels)
-    except CollectionError as error:
-        module.fail_json(msg=str(error), **error.details)
-    summary = {action: sum(1 for entry in changes if entry["action"] == action)
-               for action in ("created", "configured", "unchanged", "deleted")}
-    result = dict(changed=any(entry["action"] != "unchanged" for entry in changes), changes=changes, summary=summary)
-    if module._diff:
-        result["diff"] = dict(before=before, after=after, before_header=params["path"], after_header=params["path"])
-    module.exit_json(**result)
+    module.run(lambda: diff_task(module.client, params["path"], params["kustomization"], params["namespace"],
+                                 params["kustomize_command"], module.diff_mode))
 
 
 if __name__ == "__main__":

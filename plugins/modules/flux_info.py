@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.flux
+  - gitops.progressive.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
@@ -72,10 +73,6 @@ options:
         then a later commit that holds O(revision) is accepted too, since another writer (a second
         cluster, image automation, a release) may have pushed after it. O(revision) must be a commit SHA.
     type: path
-  wait_timeout:
-    description: Seconds for O(wait); must be positive.
-    type: int
-    default: 300
 """
 
 EXAMPLES = r"""
@@ -140,54 +137,28 @@ missing_kinds:
   elements: str
 """
 
-import time
-
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.flux.info import flux_info, wait_ready
-from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KINDS, kinds_of
-from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import at_or_after
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-    auth_argument_spec,
-    module_client,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.info import info_task
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KINDS, describe_selection
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 
 def main():
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    spec = auth_argument_spec()
-    spec.update(
-        kinds=dict(type="list", elements="str", default=list(KINDS)),
-        name=dict(type="str"),
-        namespace=dict(type="str"),
-        label_selectors=dict(type="list", elements="str", default=[]),
-        events=dict(type="int", default=5),
-        wait=dict(type="bool", default=False),
-        revision=dict(type="str"),
-        revision_repo=dict(type="path"),
-        wait_timeout=dict(type="int", default=300),
-    )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, required_by={"name": "namespace"})
+    module = KubeModule(
+        dict(
+            kinds=dict(type="list", elements="str", default=list(KINDS)),
+            name=dict(type="str"),
+            namespace=dict(type="str"),
+            label_selectors=dict(type="list", elements="str", default=[]),
+            events=dict(type="int", default=5),
+            revision=dict(type="str"),
+            revision_repo=dict(type="path"),
+        ),
+        wait=False, wait_timeout=300, required_by={"name": "namespace"},
+        subject=lambda params: describe_selection(params["kinds"], params["namespace"], params["name"]))
     params = module.params
-    try:
-        kinds = kinds_of(params["kinds"])
-    except ValueError as error:
-        module.fail_json(msg=str(error))
-    if params["wait"] and params["wait_timeout"] <= 0:
-        module.fail_json(msg="wait_timeout must be a positive number of seconds, got %d" % params["wait_timeout"])
-    selector = ",".join(params["label_selectors"]) or None
-    try:
-        kube = module_client(module)
-        if params["wait"]:
-            revision = params["revision"]
-            if revision and params["revision_repo"]:
-                revision = at_or_after(revision, params["revision_repo"])
-            wait_ready(kube, kinds, params["namespace"], params["name"], selector, params["wait_timeout"],
-                       time.monotonic, revision=revision)
-        report, missing = flux_info(kube, kinds, params["namespace"], params["name"], selector, params["events"])
-    except CollectionError as error:
-        module.fail_json(msg=str(error), **error.details)
-    module.exit_json(changed=False, objects=report, missing_kinds=missing)
+    module.run(lambda: info_task(module.client, params["kinds"], params["namespace"], params["name"],
+                                 params["label_selectors"], params["events"], params["wait"], params["wait_timeout"],
+                                 params["revision"], params["revision_repo"]))
 
 
 if __name__ == "__main__":

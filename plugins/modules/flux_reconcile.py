@@ -26,7 +26,7 @@ description:
     commit to be applied.
   - With O(with_source), the object's source (the GitRepository of a Kustomization, the
     HelmChart or chart reference of a HelmRelease) is reconciled first, as with
-    C(--with-source).
+    C(--with-source). O(wait_timeout) bounds both, the source and the object.
   - Fails with Flux's own condition message when Flux reports C(Ready=False) or
     C(Stalled) for the request; refuses a suspended object (or source) before writing
     anything. A timeout names the controller that never handled the request.
@@ -36,6 +36,7 @@ author:
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.flux
+  - gitops.progressive.wait.timeout
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
@@ -73,10 +74,6 @@ options:
         match as a prefix), or a revision string as Flux writes it.
       - With O(with_source), the source is awaited at this revision before the object is reconciled.
     type: str
-  wait_timeout:
-    description: Seconds for everything (source and object); must be positive.
-    type: int
-    default: 300
 """
 
 EXAMPLES = r"""
@@ -120,43 +117,28 @@ objects:
   elements: dict
 """
 
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import kind_of
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import Reconcile
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-    auth_argument_spec,
-    module_client,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 KIND_CHOICES = ["GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "Kustomization",
                 "HelmRelease", "Receiver", "ks", "hr", "gitrepo", "ocirepo", "helmrepo"]
 
 
 def main():
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    spec = auth_argument_spec()
-    spec.update(
-        kind=dict(type="str", required=True, choices=KIND_CHOICES),
-        name=dict(type="str", required=True),
-        namespace=dict(type="str", default="flux-system"),
-        with_source=dict(type="bool", default=False),
-        revision=dict(type="str"),
-        wait_timeout=dict(type="int", default=300),
-    )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
+    module = KubeModule(
+        dict(
+            kind=dict(type="str", required=True, choices=KIND_CHOICES),
+            name=dict(type="str", required=True),
+            namespace=dict(type="str", default="flux-system"),
+            with_source=dict(type="bool", default=False),
+            revision=dict(type="str"),
+        ),
+        wait_timeout=300, subject=lambda params: kind_of(params["kind"]).describe(params["namespace"], params["name"]))
     params = module.params
-    resource = kind_of(params["kind"])
-    if params["wait_timeout"] <= 0:
-        module.fail_json(msg="wait_timeout must be a positive number of seconds for %s, got %d" % (
-            resource.describe(params["namespace"], params["name"]), params["wait_timeout"]))
-    try:
-        result = Reconcile(module_client(module), resource, params["namespace"], params["name"],
-                           params["wait_timeout"], with_source=params["with_source"],
-                           revision=params["revision"]).run(check_mode=module.check_mode)
-    except CollectionError as error:
-        module.fail_json(msg=str(error), **error.details)
-    module.exit_json(**result)
+    module.run(lambda: Reconcile(module.client(), kind_of(params["kind"]), params["namespace"], params["name"],
+                                 params["wait_timeout"], with_source=params["with_source"],
+                                 revision=params["revision"]).run(check_mode=module.check_mode))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,14 @@ description:
   - Idempotent. Only objects whose C(spec.suspend) differs from O(state) are changed.
   - Resuming also requests a reconcile (as C(flux resume) does), so what was pushed
     meanwhile is applied at once; with O(wait) the task waits until each resumed object
-    handled that request and is ready, and fails with Flux's message if it is not.
+    handled that request and is ready (all within O(wait_timeout)), and fails with Flux's
+    message if it is not.
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.flux
+  - gitops.progressive.wait
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options
@@ -59,10 +61,6 @@ options:
     description: After resuming, wait until each resumed object is ready.
     type: bool
     default: true
-  wait_timeout:
-    description: Seconds for the wait (all objects together); must be positive.
-    type: int
-    default: 300
 """
 
 EXAMPLES = r"""
@@ -92,52 +90,26 @@ matched:
   type: int
 """
 
-import time
-
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.flux import suspend
-from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import kinds_of
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import (
-    auth_argument_spec,
-    module_client,
-)
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import describe_selection
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.suspend import suspend_task
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 
 def main():
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    spec = auth_argument_spec()
-    spec.update(
-        kinds=dict(type="list", elements="str", default=["Kustomization"]),
-        name=dict(type="str"),
-        namespace=dict(type="str"),
-        label_selectors=dict(type="list", elements="str", default=[]),
-        state=dict(type="str", choices=["suspended", "resumed"], default="suspended"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=300),
-    )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True, required_by={"name": "namespace"})
+    module = KubeModule(
+        dict(
+            kinds=dict(type="list", elements="str", default=["Kustomization"]),
+            name=dict(type="str"),
+            namespace=dict(type="str"),
+            label_selectors=dict(type="list", elements="str", default=[]),
+            state=dict(type="str", choices=["suspended", "resumed"], default="suspended"),
+        ),
+        wait=True, wait_timeout=300, required_by={"name": "namespace"},
+        subject=lambda params: describe_selection(params["kinds"], params["namespace"], params["name"]))
     params = module.params
-    if params["name"] and params["label_selectors"]:
-        module.fail_json(msg="name and label_selectors are exclusive: one object by name, or those the labels select")
-    try:
-        kinds = kinds_of(params["kinds"])
-    except ValueError as error:
-        module.fail_json(msg=str(error))
-    if not kinds:
-        module.fail_json(msg="kinds must name at least one Flux kind")
-    if params["wait_timeout"] <= 0:
-        module.fail_json(msg="wait_timeout must be a positive number of seconds, got %d" % params["wait_timeout"])
-    try:
-        kube = module_client(module)
-        selected = suspend.select(kube, kinds, params["namespace"], params["name"],
-                                  ",".join(params["label_selectors"]) or None)
-        changed = suspend.set_suspended(kube, selected, params["state"] == "suspended", module.check_mode)
-        if changed and params["state"] == "resumed" and params["wait"] and not module.check_mode:
-            suspend.wait_resumed(kube, changed, params["wait_timeout"], time.monotonic)
-    except CollectionError as error:
-        module.fail_json(msg=str(error), **error.details)
-    module.exit_json(changed=bool(changed), changed_objects=suspend.public(changed), matched=len(selected))
+    module.run(lambda: suspend_task(module.client, params["kinds"], params["namespace"], params["name"],
+                                    params["label_selectors"], params["state"], params["wait"], params["wait_timeout"],
+                                    module.check_mode))
 
 
 if __name__ == "__main__":

@@ -107,20 +107,12 @@ reasons:
   sample: ["trust anchor: none stored", "issuer: none stored"]
 """
 
-import datetime
-
-from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import SECRET
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec, module_client
-from ansible_collections.gitops.progressive.plugins.module_utils.mesh import identity
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
+from ansible_collections.gitops.progressive.plugins.module_utils.mesh.identity import ensure_identity
 
 
 def main():
-    from ansible.module_utils.basic import missing_required_lib
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-
-    spec = auth_argument_spec()
-    spec.update(
+    module = KubeModule(dict(
         namespace=dict(type="str", default="flux-system"),
         # Names of Secrets, not secrets.
         trust_anchor_secret=dict(type="str", default="linkerd-trust-anchor", no_log=False),
@@ -128,31 +120,8 @@ def main():
         trust_anchor_validity_days=dict(type="int", default=3650),
         issuer_validity_days=dict(type="int", default=365),
         renew_before_days=dict(type="int", default=30),
-    )
-    module = AnsibleK8SModule(argument_spec=spec, supports_check_mode=True)
-    params = module.params
-    if not identity.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"))
-    for name in ("trust_anchor_validity_days", "issuer_validity_days"):
-        if params[name] <= 0:
-            module.fail_json(msg="%s must be a positive number of days, got %d" % (name, params[name]))
-    if not 0 <= params["renew_before_days"] < params["issuer_validity_days"]:
-        module.fail_json(msg="renew_before_days must be at least 0 and less than issuer_validity_days (%d), got %d"
-                         % (params["issuer_validity_days"], params["renew_before_days"]))
-    try:
-        kube = module_client(module)
-        namespace = params["namespace"]
-        decided = identity.plan(kube.get(SECRET, namespace, params["trust_anchor_secret"]),
-                                kube.get(SECRET, namespace, params["values_secret"]),
-                                datetime.datetime.now(datetime.timezone.utc),
-                                params["trust_anchor_validity_days"], params["issuer_validity_days"],
-                                params["renew_before_days"])
-        if decided["made"]:
-            for secret in identity.secrets(namespace, params["trust_anchor_secret"], params["values_secret"], decided):
-                kube.apply(SECRET, secret, dry_run=module.check_mode)
-    except CollectionError as error:
-        module.fail_json(msg=str(error), **error.details)
-    module.exit_json(changed=bool(decided["made"]), **identity.summary(decided))
+    ))
+    module.run(lambda: ensure_identity(module.client, module.params, module.check_mode))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ author:
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.sim
+  - gitops.progressive.wait.timeout
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 attributes:
@@ -153,7 +154,9 @@ options:
     elements: str
     default: []
   wait_timeout:
-    description: Seconds to wait for the API and the nodes. Must be positive.
+    description:
+      - Seconds to wait for the API and the nodes, a hard limit.
+      - Must be positive.
     type: int
     default: 120
 notes:
@@ -253,6 +256,7 @@ stopped_pids:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster.reconcile import Runner, reconcile
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 
@@ -277,7 +281,7 @@ def argument_spec():
         driver=dict(type="str", default="docker"),
         tunnel=dict(type="bool", default=False),
         extra_args=dict(type="list", elements="str", default=[]),
-        wait_timeout=dict(type="int", default=120),
+        **wait_argument_spec(wait=None, wait_timeout=120),
     )
 
 

@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - gitops.progressive.attributes
   - gitops.progressive.attributes.sim
+  - gitops.progressive.wait.timeout
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
 attributes:
@@ -75,7 +76,9 @@ options:
         started when it is held already.
     type: str
   wait_timeout:
-    description: Seconds to wait for O(ready_url). Must be positive.
+    description:
+      - Seconds to wait for O(ready_url), a hard limit.
+      - Must be positive.
     type: int
     default: 60
     aliases: [ready_timeout]
@@ -118,16 +121,15 @@ restarted:
   type: bool
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout
-from ansible_collections.gitops.progressive.plugins.module_utils.host import process
+from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.host.managed_process import ensure_process
 
 
 def argument_spec():
-    return dict(
+    spec = dict(
         name=dict(type="str", required=True),
         state=dict(type="str", choices=["started", "absent"], default="started"),
         argv=dict(type="list", elements="str"),
@@ -136,70 +138,19 @@ def argument_spec():
         env=dict(type="dict", default={}, no_log=True),
         chdir=dict(type="path"),
         ready_url=dict(type="str"),
-        wait_timeout=dict(type="int", default=60, aliases=["ready_timeout"]),
+        **wait_argument_spec(wait=None, wait_timeout=60),
     )
+    spec["wait_timeout"]["aliases"] = ["ready_timeout"]
+    return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), required_if=[("state", "started", ("argv",))],
                            supports_check_mode=True)
-    params = module.params
-    name = params["name"]
-    if "/" in name or name in ("", ".", ".."):
-        module.fail_json(msg="sim_process %r: name must not be empty or contain '/' (it names files in state_dir)" % name)
-    problem = check_wait_timeout(params, "process %r" % name)
-    if problem:
-        module.fail_json(msg="sim_process %r: %s" % (name, problem))
-    base = os.path.join(params["state_dir"], name)
-    pidfile, log, record_file = base + ".pid", base + ".log", base + ".argv"
-    result = dict(changed=False, pidfile=pidfile, log=log, restarted=False)
-    running = process.pidfile_running(pidfile)
-
-    if params["state"] == "absent":
-        if running:
-            result["changed"] = True
-            if not module.check_mode:
-                process.stop_pidfile(pidfile)
-        module.exit_json(**result)
-
-    wanted = process.launch_record(params["argv"], params["env"], params["chdir"])
     try:
-        with open(record_file) as recorded:
-            same = recorded.read() == wanted
-    except OSError:
-        same = False
-    if running and same:
-        result["pid"] = process.read_pidfile(pidfile)[0]
-        module.exit_json(**result)
-
-    result["changed"] = True
-    result["restarted"] = running
-    if module.check_mode:
-        module.exit_json(**result)
-    if running:
-        process.stop_pidfile(pidfile)
-    ready_port = process.loopback_port(params["ready_url"]) if params["ready_url"] else None
-    if ready_port is not None:
-        # Started anyway, it would fail to bind, or a readiness probe would be answered
-        # by the other process: refuse before starting anything.
-        problem = process.foreign_holder_problem(ready_port)
-        if problem:
-            module.fail_json(msg="sim_process %s: not started: %s" % (name, problem), **result)
-    process.make_private_dir(params["state_dir"])
-    try:
-        # Only the variables the task gives, on a minimal environment (process.child_environment).
-        pid = process.start(params["argv"], pidfile, log, env=params["env"], cwd=params["chdir"])
-    except OSError as error:
-        # Names the program and the OS error only: the environment stays out of messages.
-        module.fail_json(msg="sim_process %s: cannot start %s: %s" % (name, params["argv"][0], error.strerror or error),
-                         **result)
-    process.write_private(record_file, wanted)
-    result["pid"] = pid
-    if params["ready_url"]:
-        problem = process.wait_http_ready(params["ready_url"], params["wait_timeout"], pid,
-                                          process.read_pidfile(pidfile)[1], log)
-        if problem:
-            module.fail_json(msg="sim_process %s: %s" % (name, problem), **result)
+        result = ensure_process(module.params, module.check_mode)
+    except CollectionError as error:
+        module.fail_json(msg=str(error), **error.details)
     module.exit_json(**result)
 
 

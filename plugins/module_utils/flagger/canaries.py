@@ -10,6 +10,7 @@ one request for the canaries and one for their events.
 from __future__ import annotations
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import summarize
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import (
     CANARY,
     FIELD_MANAGER,
@@ -40,6 +41,28 @@ def canary_events(kube, namespace, name=None, limit=20):
 
 def events_by_canary(events):
     return group_events(events, key="canary")
+
+
+def report(kube, namespace=None, name=None, label_selectors=(), events=10):
+    """canary_info's report: a summary of each canary (status.py) with its last ``events`` events.
+
+    One request for the canaries (one GET with ``name``, which needs ``namespace``) and, when
+    there are canaries and ``events`` > 0, one for their events. Sorted by namespace and name.
+    """
+    if name:
+        found = get_canary(kube, namespace, name)
+        items = [found] if found else []
+    else:
+        items = list_canaries(kube, namespace, ",".join(label_selectors) or None)
+    grouped = {}
+    if items and events > 0:
+        grouped = events_by_canary(canary_events(kube, namespace, name, limit=0))
+    entries = []
+    for canary in items:
+        entry = summarize(canary)
+        entry["events"] = grouped.get("%s/%s" % (entry["namespace"], entry["name"]), [])[-events:] if events > 0 else []
+        entries.append(entry)
+    return sorted(entries, key=lambda entry: (entry["namespace"], entry["name"]))
 
 
 def metric_template_lookup(kube):

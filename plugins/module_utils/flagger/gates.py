@@ -320,3 +320,23 @@ class GateActions:
         if not verdict.ok:
             raise GateError(verdict.message)
         return verdict.message
+
+
+def work_gate(connect, namespace, name, action, loadtester_url=None, wait_timeout=120, check_mode=False):
+    """canary_gate's task: ``action`` on canary ``namespace/name``; ``connect()`` gives the Kube.
+
+    Returns the task's result. Every failure's message starts with the action (``promote:
+    ...``), whichever step failed, connecting included.
+    """
+    try:
+        kube = connect()
+        canary = canaries.get_canary(kube, namespace, name)
+        if canary is None:
+            raise GateError("%s: canary %s/%s not found" % (action, namespace, name))
+        actions = GateActions(kube, canary, loadtester_url, wait_timeout, check_mode)
+        changed, message, final_phase = getattr(actions, action)()
+    except CollectionError as error:
+        if str(error).startswith(action):
+            raise
+        raise CollectionError("%s: %s" % (action, error), **error.details) from error
+    return dict(changed=changed, phase=actions.phase, final_phase=final_phase, message=message)

@@ -230,3 +230,24 @@ def for_kustomization(kube, namespace, name):
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     return (spec.get("targetNamespace"), (status.get("inventory") or {}).get("entries") or [],
             bool(spec.get("prune")))
+
+
+def diff_task(connect, path, kustomization=None, namespace="flux-system", kustomize=None, diff=False):
+    """flux_diff's result: ``path`` rendered first, then ``connect()`` (a Kube) for the dry runs.
+
+    ``kustomize`` is the task's command option (kustomize_command resolves it); with
+    ``diff``, the live and would-be objects as the task's diff.
+    """
+    rendered = render(path, kustomize_command(kustomize))
+    kube = connect()
+    target_namespace, inventory, prune, labels = None, [], False, None
+    if kustomization:
+        target_namespace, inventory, prune = for_kustomization(kube, namespace, kustomization)
+        labels = flux_labels(namespace, kustomization)
+    changes, before, after = diff_path(kube, rendered, target_namespace, inventory, prune, labels)
+    summary = {action: sum(1 for entry in changes if entry["action"] == action)
+               for action in ("created", "configured", "unchanged", "deleted")}
+    result = dict(changed=any(entry["action"] != "unchanged" for entry in changes), changes=changes, summary=summary)
+    if diff:
+        result["diff"] = dict(before=before, after=after, before_header=path, after_header=path)
+    return result

@@ -6,8 +6,11 @@ request per kind that has objects."""
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import FluxError, judge
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import at_or_after
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.events import group_events, object_events
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
@@ -76,3 +79,21 @@ def wait_ready(kube, kinds, namespace, name, label_selector, timeout, clock, rev
                 timeout, error.last.message if error.last else "no answer from the API server"))
         if not verdict.ok:
             raise FluxError(verdict.message, object=verdict.data)
+
+
+def info_task(connect, kind_names, namespace=None, name=None, label_selectors=(), events=5, wait=False,
+              wait_timeout=300, revision=None, revision_repo=None, clock=time.monotonic):
+    """flux_info's result; ``connect()`` gives the Kube. With ``wait``, the objects are awaited first.
+
+    ``revision_repo``: a git directory in which a later commit holding ``revision`` is
+    accepted too (git/repo.py at_or_after).
+    """
+    kinds = objects.kinds_of(kind_names)
+    selector = ",".join(label_selectors) or None
+    kube = connect()
+    if wait:
+        if revision and revision_repo:
+            revision = at_or_after(revision, revision_repo)
+        wait_ready(kube, kinds, namespace, name, selector, wait_timeout, clock, revision=revision)
+    report, missing = flux_info(kube, kinds, namespace, name, selector, events)
+    return dict(changed=False, objects=report, missing_kinds=missing)

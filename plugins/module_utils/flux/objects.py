@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Resource
 
 GIT_REPOSITORY = Resource("source.toolkit.fluxcd.io/v1", "GitRepository", "gitrepositories")
@@ -55,6 +56,10 @@ _SHORT_NAMES = {"gitrepo": "GitRepository", "ocirepo": "OCIRepository", "helmrep
                 "imagerepo": "ImageRepository", "imageupdate": "ImageUpdateAutomation"}
 
 
+class KindError(CollectionError, ValueError):
+    """A kind option that names no Flux kind (a ValueError too, for callers that check values)."""
+
+
 def kind_of(name, field="kind"):
     """The Resource for a kind name: ``Kustomization``, ``kustomizations``, ``ks``, any case."""
     wanted = (name or "").lower()
@@ -63,12 +68,22 @@ def kind_of(name, field="kind"):
             return resource
     if wanted in _SHORT_NAMES:
         return KINDS[_SHORT_NAMES[wanted]]
-    raise ValueError("%s: %r is not a Flux kind; choose from %s" % (field, name, ", ".join(KINDS)))
+    raise KindError("%s: %r is not a Flux kind; choose from %s" % (field, name, ", ".join(KINDS)))
 
 
 def kinds_of(names):
-    """Resources for a ``kinds`` option; ValueError naming ``kinds[i]`` for a wrong one."""
+    """Resources for a ``kinds`` option; KindError naming ``kinds[i]`` for a wrong one."""
     return [kind_of(name, "kinds[%d]" % index) for index, name in enumerate(names)]
+
+
+def describe_selection(kinds, namespace=None, name=None):
+    """What a task's ``kinds``, ``namespace`` and ``name`` select, for messages (kinds as the task wrote them).
+
+    ``Kustomization flux-system/apps``, or ``Kustomization, HelmRelease objects in namespace apps``.
+    """
+    if name:
+        return "%s %s/%s" % (" or ".join(kinds) or "Flux object", namespace, name)
+    return "%s objects in %s" % (", ".join(kinds) or "Flux", "namespace %s" % namespace if namespace else "all namespaces")
 
 
 def controller_of(kind):

@@ -11,6 +11,8 @@ what was pushed meanwhile is applied at once; the caller may wait for it.
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import (
     FluxError,
@@ -74,3 +76,22 @@ def wait_resumed(kube, changed, timeout, clock):
 def public(entries):
     return [{key: value for key, value in entry.items() if key not in ("resource", "handled_before")}
             for entry in entries]
+
+
+def suspend_task(connect, kind_names, namespace=None, name=None, label_selectors=(), state="suspended", wait=True,
+                 wait_timeout=300, check_mode=False, clock=time.monotonic):
+    """flux_suspend's result; ``connect()`` gives the Kube once the options are known good.
+
+    With ``wait``, resumed objects are awaited (all within ``wait_timeout``); never in check mode.
+    """
+    if name and label_selectors:
+        raise FluxError("name and label_selectors are exclusive: one object by name, or those the labels select")
+    kinds = objects.kinds_of(kind_names)
+    if not kinds:
+        raise FluxError("kinds must name at least one Flux kind")
+    kube = connect()
+    selected = select(kube, kinds, namespace, name, ",".join(label_selectors) or None)
+    changed = set_suspended(kube, selected, state == "suspended", check_mode)
+    if changed and state == "resumed" and wait and not check_mode:
+        wait_resumed(kube, changed, wait_timeout, clock)
+    return dict(changed=bool(changed), changed_objects=public(changed), matched=len(selected))

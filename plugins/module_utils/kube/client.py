@@ -46,11 +46,6 @@ def auth_argument_spec():
     return dict(AUTH_ARG_SPEC)
 
 
-def module_client(module):
-    """The collection's API access for an AnsibleK8SModule's connection options."""
-    return Kube.from_module(module)
-
-
 def client_from_args(args):
     """The collection's API access from task arguments (action plugins, on the controller)."""
     return Kube.from_args(args)

@@ -29,6 +29,7 @@ import base64
 import datetime
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import SECRET
 
 try:
     from cryptography import x509
@@ -232,3 +233,39 @@ def summary(decided):
     issuer = x509.load_pem_x509_certificate(decided["issuer"][0].encode())
     return dict(trust_anchor_pem=decided["anchor"][0], trust_anchor_not_after=not_after(anchor).isoformat(),
                 issuer_not_after=not_after(issuer).isoformat(), made=decided["made"], reasons=decided["reasons"])
+
+
+def option_errors(params):
+    """The first problem with linkerd_identity's validity options, or None."""
+    for name in ("trust_anchor_validity_days", "issuer_validity_days"):
+        if params[name] <= 0:
+            return "%s must be a positive number of days, got %d" % (name, params[name])
+    if not 0 <= params["renew_before_days"] < params["issuer_validity_days"]:
+        return "renew_before_days must be at least 0 and less than issuer_validity_days (%d), got %d" % (
+            params["issuer_validity_days"], params["renew_before_days"])
+    return None
+
+
+def ensure_identity(connect, params, check_mode=False, now=None):
+    """linkerd_identity's result: the two Secrets kept (:func:`plan`), written only when something was made.
+
+    ``params`` are the module's options; ``connect()`` gives the Kube once they are known good.
+    Check mode sends the Secrets as a server-side dry run.
+    """
+    if not HAS_CRYPTOGRAPHY:
+        from ansible.module_utils.basic import missing_required_lib
+
+        raise IdentityError(missing_required_lib("cryptography"))
+    problem = option_errors(params)
+    if problem:
+        raise IdentityError(problem)
+    kube = connect()
+    namespace = params["namespace"]
+    decided = plan(kube.get(SECRET, namespace, params["trust_anchor_secret"]),
+                   kube.get(SECRET, namespace, params["values_secret"]),
+                   now or datetime.datetime.now(datetime.timezone.utc),
+                   params["trust_anchor_validity_days"], params["issuer_validity_days"], params["renew_before_days"])
+    if decided["made"]:
+        for secret in secrets(namespace, params["trust_anchor_secret"], params["values_secret"], decided):
+            kube.apply(SECRET, secret, dry_run=check_mode)
+    return dict(changed=bool(decided["made"]), **summary(decided))

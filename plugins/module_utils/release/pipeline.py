@@ -42,7 +42,7 @@ import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
-from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitStats
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import WaitStats
 from ansible_collections.gitops.progressive.plugins.module_utils.release.args import check_request
 from ansible_collections.gitops.progressive.plugins.module_utils.release.budget import Budget
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import TargetPatch

@@ -20,8 +20,8 @@ patches are part of the recipe's fingerprint, so a changed patch builds again.
 Every version is checked against :data:`VERSION_PATTERN` before it is written anywhere
 (``go.mod``, link flags, cache paths): it is a path component and a ``go.mod`` token.
 
-This file has no Ansible imports: the ``sim_binaries`` module, the benchmarks and the
-test harness all call it.
+This file has no Ansible imports (only the collection's ``errors.py``, which has none): the
+``sim_binaries`` module, the benchmarks and the test harness all call it.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 
 STAMP_NAME = ".recipe.json"
 DOWNLOAD_TIMEOUT = 900
@@ -73,7 +75,7 @@ func main() {
 """
 
 
-class BuildError(Exception):
+class BuildError(CollectionError):
     """A Go build failed; the message carries the tail of its log."""
 
 
