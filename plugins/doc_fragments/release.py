@@ -96,7 +96,8 @@ notes:
     says when it is below the worst case (plus the progress deadline, for slow pods). The floor is
     checked again against the time left right before the change, after a release in flight
     was waited for and after the metric window.
-  - B(Interrupted) (Ctrl-C, an AWX cancel: SIGINT or SIGTERM), the task closes the gates it
-    opened, releases the Lease, and says what it leaves behind (a patched target, a pushed
-    commit); during a rollback C(git_release) still pushes the revert.
+  - B(Interrupted) (Ctrl-C or an AWX cancel, that is SIGINT or SIGTERM), the task closes the
+    gates it opened, releases the Lease, and says what it leaves behind (a patched target, a
+    pushed commit), in its result and as a C(ReleaseInterrupted) Event on the canary; during a
+    rollback C(git_release) still pushes the revert.
 """

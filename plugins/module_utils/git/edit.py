@@ -210,7 +210,7 @@ def _mapping_edits(text, node, old, new, where, what, plain_as=None):
     if node.flow_style:
         return [(node.start_mark.index, node.end_mark.index, _scalar(new))]
     edits = []
-    pairs = [(key_node, value_node) for key_node, value_node in node.value]
+    pairs = list(node.value)
     for key in old:
         found = _pair(node, key)
         if found is None:

@@ -366,13 +366,14 @@ class Release:
         outcome = self._outcome(item)
         if outcome["verdict"] == "not_started":
             if serving:
-                outcome.update(verdict="promoted", message="already at that version, nothing to release (the "
-                               "primary runs it, and Flagger took up no new revision within %d s)" % window)
                 outcome.pop("reason", None)
+                outcome.update(verdict="promoted", message=(
+                    "already at that version, nothing to release (the primary runs it, and Flagger took up no "
+                    "new revision within %d s)" % window))
             elif baseline.phase == "Failed":
-                outcome.update(verdict="failed", reason="Flagger rolled this version back before and does not "
-                               "analyse it again (%s); change something to release it again" % outcome.get(
-                                   "reason", ""))
+                outcome.update(verdict="failed", reason=(
+                    "Flagger rolled this version back before and does not analyse it again (%s); change something "
+                    "to release it again" % outcome.get("reason", "")))
         return self.report(self._own_verdict(item.obj, outcome, template))
 
     def follow_selected(self):

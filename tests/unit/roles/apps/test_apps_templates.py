@@ -384,8 +384,8 @@ def test_a_tag_may_be_an_integer():
     catalog = default_catalog()
     catalog["podinfo"]["tag"] = 7
     assert catalog_errors(apps_enabled=["podinfo"], apps_catalog=catalog) == []
-    out = render_template(templar(), "repo/deployment.yaml.j2", app=dict(catalog["podinfo"], name="podinfo",
-                                                                          routing="mesh"))
+    app = dict(catalog["podinfo"], name="podinfo", routing="mesh")
+    out = render_template(templar(), "repo/deployment.yaml.j2", app=app)
     assert yaml.safe_load(out)["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/stefanprodan/podinfo:7"
 
 

@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sim_process's task: one background process kept running as the task describes it, or stopped.
+
+The process is known by its files in ``state_dir``: ``<name>.pid`` (PID and start time,
+process.py), ``<name>.log`` and ``<name>.argv``, the digest of the command line, working
+directory and environment it was started with (process.launch_record), so a changed
+command line restarts it and an unchanged one is ``ok``. Every failure is a ProcessError
+whose message starts with ``sim_process <name>``; one after the files are known carries
+the task's result so far (``pidfile``, ``log``, ``changed``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
+
+
+class ProcessError(CollectionError):
+    """The process cannot be started, or did not become ready."""
+
+
+def option_problem(params):
+    """What is wrong with the options before anything is looked at, or None."""
+    name = params["name"]
+    if "/" in name or name in ("", ".", ".."):
+        return "sim_process %r: name must not be empty or contain '/' (it names files in state_dir)" % name
+    problem = check_wait_timeout(params, "process %r" % name)
+    if problem:
+        return "sim_process %r: %s" % (name, problem)
+    return None
+
+
+def ensure_process(params, check_mode=False):
+    """sim_process's result for its options (``name``, ``state``, ``argv``, ``state_dir``, ``env``,
+    ``chdir``, ``ready_url``, ``wait_timeout``); ProcessError on failure."""
+    problem = option_problem(params)
+    if problem:
+        raise ProcessError(problem)
+    name = params["name"]
+    base = os.path.join(params["state_dir"], name)
+    pidfile, log, record_file = base + ".pid", base + ".log", base + ".argv"
+    result = dict(changed=False, pidfile=pidfile, log=log, restarted=False)
+    running = process.pidfile_running(pidfile)
+
+    if params["state"] == "absent":
+        if running:
+            result["changed"] = True
+            if not check_mode:
+                process.stop_pidfile(pidfile)
+        return result
+
+    wanted = process.launch_record(params["argv"], params["env"], params["chdir"])
+    try:
+        with open(record_file) as recorded:
+            same = recorded.read() == wanted
+    except OSError:
+        same = False
+    if running and same:
+        result["pid"] = process.read_pidfile(pidfile)[0]
+        return result
+
+    result["changed"] = True
+    result["restarted"] = running
+    if check_mode:
+        return result
+    if running:
+        process.stop_pidfile(pidfile)
+    ready_port = process.loopback_port(params["ready_url"]) if params["ready_url"] else None
+    if ready_port is not None:
+        # Started anyway, it would fail to bind, or a readiness probe would be answered
+        # by the other process: refuse before starting anything.
+        problem = process.foreign_holder_problem(ready_port)
+        if problem:
+            raise ProcessError("sim_process %s: not started: %s" % (name, problem), **result)
+    process.make_private_dir(params["state_dir"])
+    try:
+        # Only the variables the task gives, on a minimal environment (process.child_environment).
+        pid = process.start(params["argv"], pidfile, log, env=params["env"], cwd=params["chdir"])
+    except OSError as error:
+        # Names the program and the OS error only: the environment stays out of messages.
+        raise ProcessError("sim_process %s: cannot start %s: %s" % (name, params["argv"][0], error.strerror or error),
+                           **result)
+    process.write_private(record_file, wanted)
+    result["pid"] = pid
+    if params["ready_url"]:
+        problem = process.wait_http_ready(params["ready_url"], params["wait_timeout"], pid,
+                                          process.read_pidfile(pidfile)[1], log)
+        if problem:
+            raise ProcessError("sim_process %s: %s" % (name, problem), **result)
+    return result
