@@ -244,13 +244,16 @@ def test_a_push_that_timed_out_but_landed_counts_as_pushed(remote, tmp_path):
     assert remote_file(url, "a.yaml") == "a: 2\n"
 
 
-def test_a_push_that_timed_out_and_did_not_land_says_its_outcome_was_checked(remote, tmp_path):
+def test_a_push_that_timed_out_and_did_not_land_says_its_outcome_was_checked(remote, tmp_path, monkeypatch):
+    from ansible_collections.gitops.progressive.plugins.module_utils.git import repo as repo_module
+
+    monkeypatch.setattr(repo_module, "PUSH_CONFIRM_PAUSE", 0.01)  # the branch is read back 5 times, not for 5 s
     url = remote({"a.yaml": "a: 1\n"})
     before = remote_head(url)
     runner = PushTimesOut(lands=False)
     repo = PlatformRepo(url, str(tmp_path / "work"), runner=runner)
-    with pytest.raises(GitError, match="push's outcome was checked: branch main is at %s, not at .*, so the push "
-                                       "did not land" % before[:12]) as error:
+    with pytest.raises(GitError, match="push's outcome was checked for .* s: branch main is at %s, not at .*, so the "
+                                       "push could not be confirmed" % before[:12]) as error:
         update_tree(repo, "change a", {"a.yaml": "a: 2\n"})
     assert error.value.timed_out and not error.value.race and runner.pushes == 1
     assert remote_head(url) == before
