@@ -376,6 +376,7 @@ class GitCommit(Change):
                 self.commit[:12])
         return None
 
+
 class ImageAutomation(GitCommit):
     """A tag pushed to a registry: Flux's image automation commits it; this follows that
     commit and, on rollback, suspends the automation before reverting (otherwise its next

@@ -408,8 +408,8 @@ class Release:
         if outcome["verdict"] == "failed":
             try:
                 self.ensure_lease("taking the change back")
-                self.change.undo(self, "Flagger rolled the release back: %s" % (outcome.get("reason") or
-                                                                               "failed analysis"))
+                why = outcome.get("reason") or "failed analysis"
+                self.change.undo(self, "Flagger rolled the release back: %s" % why)
             except CollectionError as error:
                 self.warn("could not take the change back after the rollback: %s" % error)
         return self.report(outcome)

@@ -621,8 +621,8 @@ def test_a_second_signal_during_the_cleanup_does_not_cut_it():
     clock = Clock()
     tester = FakeLoadTester()
     hooks = [{"name": "promotion", "type": "confirm-promotion", "url": URL + "/gate/check"}]
-    kube = FakeKube(canary(webhooks=hooks), target(), clock, [("Progressing", "r2", 25), ("WaitingPromotion", "r2"),
-                                                               ("Promoting", "r2"), ("Succeeded", "r2")])
+    script = [("Progressing", "r2", 25), ("WaitingPromotion", "r2"), ("Promoting", "r2"), ("Succeeded", "r2")]
+    kube = FakeKube(canary(webhooks=hooks), target(), clock, script)
     original = tester.__call__
 
     class Interrupting(FakeLoadTester):
