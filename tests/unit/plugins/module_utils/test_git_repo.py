@@ -410,6 +410,11 @@ def test_a_lock_file_is_kept_while_a_git_process_works_in_the_copy(remote, tmp_p
     running = subprocess.Popen(["git", "cat-file", "--batch"], cwd=os.path.join(repo.workdir, "."),
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
+        # Until the child has exec'd git in the working copy, /proc shows the forked Python:
+        # wait for that (bounded) before asking.
+        deadline = time.monotonic() + 10
+        while running.pid not in repo_module.git_processes_using(repo.workdir) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert running.pid in repo_module.git_processes_using(repo.workdir)
         assert repo.clear_stale_locks() == [] and os.path.exists(index_lock)
     finally:
