@@ -3,6 +3,7 @@ import os
 import socket
 import stat
 import subprocess
+import signal
 import sys
 import time
 
@@ -264,4 +265,9 @@ def test_a_port_held_by_a_descendant_of_the_started_process_is_ready(tmp_path):
         assert process.wait_http_ready("http://127.0.0.1:%d/" % port, 10, pid, process.read_pidfile(pidfile)[1],
                                        str(log)) is None
     finally:
+        # The server is the shell's child, in the session the shell leads: stop them both, by group.
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         process.stop_pidfile(pidfile, timeout=5)
