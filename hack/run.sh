@@ -198,7 +198,7 @@ case "$job" in
       | grep --line-buffered -E '^(sim_binaries: |building |built |found )' >&2 || true
     wait "$build_pid" || { tail -n 40 "$CACHE/logs/binaries.log"; exit 1; }
     # Molecule's scenarios use the roles' fixed default ports (below 20000), the integration
-    # tests free ones the kernel picks (its ephemeral range), and kwok clusters start one
+    # tests per-worker slices between 20000 and the kernel's ephemeral range, and kwok clusters start one
     # at a time machine-wide: both run at once, molecule into its log, its own process group.
     log "molecule scenarios in the background (log: $BUILD/molecule.log)"
     (cd "$ROOT" && exec setsid molecule test -s default -s flux -s mesh -s flagger -s apps -s vault > "$BUILD/molecule.log" 2>&1) &

@@ -91,6 +91,7 @@ def test_a_release_started_while_another_is_in_flight_gets_its_own_verdict(platf
     # Started and not followed (wait: false): in flight, and no release holds the app.
     started = rollout_result(assert_ok(release(variables, rollout_env={"ERROR_FRACTION": "5"}, rollout_wait=False)))
     assert started["changed"] and "not followed" in started["msg"]
+    wait_canary(platform["kubeconfig"], "inflight", "podinfo", phase_is("Progressing"), timeout=120)
     second = rollout_result(assert_ok(release(variables, rollout_env={"ERROR_FRACTION": "7"})))
     assert second["waited_for"]["verdict"] == "promoted"
     assert second["verdict"] == "promoted" and second["revision"] != second["waited_for"]["revision"]
@@ -203,8 +204,9 @@ def test_the_api_server_restarting_while_a_release_waits(platform, sim_cluster):
         wait_in_flight(platform, "apirestart", follower)
         pidfile = os.path.join(sim_cluster["vars"]["cluster_state_dir"], "kwok", "clusters",
                                sim_cluster["vars"]["cluster_name"], "pids", "kube-apiserver.pid")
-        pid, start_time = process.read_pidfile(pidfile)
-        assert process.stop(pid, start_time)
+        pid, _none = process.read_pidfile(pidfile)  # kwokctl's PID files hold the PID alone
+        assert "kube-apiserver" in " ".join(process.command_line(pid) or []), "the PID file names the API server"
+        assert process.stop(pid, process.start_time_of(pid))
         time.sleep(5)
         assert_ok(run_playbook("cluster.yml", sim_cluster["vars"]))  # kwokctl starts what is not running
         result = rollout_result(assert_ok(follower.result(timeout=400)))

@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Checks before a release that save it from a verdict it did not earn.
 
-- :func:`check_timeout`: a wait shorter than the analysis itself needs (its steps ×
-  its interval, :func:`model.analysis_need`) cannot end in a verdict; it is refused up
-  front with the figure. A wait that covers the analysis but not the canary's progress
-  deadline on top gets a warning: a slow rollout may end it before Flagger does.
 - :func:`metric_window_left`: after a failed analysis, the metric window (the longest
   metric ``interval``) still holds the failed run's traffic; a release started inside
   it is judged on that traffic. Measured on the simulated platform: a 20 %-error release
@@ -30,21 +26,18 @@ from ansible_collections.gitops.progressive.plugins.module_utils.errors import C
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import (
     DEFAULT_METRIC_INTERVAL,
     DurationError,
-    analysis_interval,
-    analysis_need,
     analysis_of,
     analysis_steps,
     go_duration_seconds,
     kube_time,
     metric_template_model,
-    progress_deadline,
     redact,
     redact_text,
 )
 
 PROBE_TIMEOUT = 5
 
-__all__ = ["PreflightError", "TemplateError", "UnsupportedTemplate", "analysis_steps", "check_timeout",
+__all__ = ["PreflightError", "TemplateError", "UnsupportedTemplate", "analysis_steps",
            "longest_metric_interval", "metric_window_left", "render_template_query", "MetricProbe"]
 
 
@@ -63,37 +56,6 @@ class UnsupportedTemplate(ValueError):
 def _key(canary):
     metadata = canary.get("metadata") or {}
     return "%s/%s" % (metadata.get("namespace"), metadata.get("name"))
-
-
-def check_timeout(canary, timeout, overhead=0.0, spent=0.0):
-    """Refuse a ``timeout`` the analysis cannot fit in; the warning for one that may be short, else None.
-
-    ``overhead`` is what the task needs besides the analysis (git, Flux), ``spent`` what
-    it has used of ``timeout`` already; both come off the budget. Raises PreflightError
-    when ``timeout`` is below the analysis's minimum (steps × interval) plus those;
-    returns a warning when it is below the worst case (plus the progress deadline).
-    """
-    if timeout is None:
-        return None
-    minimum, worst = analysis_need(canary)
-    extra = (overhead or 0.0) + (spent or 0.0)
-    interval, steps = analysis_interval(canary), analysis_steps(analysis_of(canary),
-                                                                (canary.get("spec") or {}).get("provider"))
-    besides = " plus %d s the task needs besides the analysis" % math.ceil(extra) if extra else ""
-    if timeout < minimum + extra:
-        raise PreflightError(
-            "wait_timeout %d s is too short for canary %s: its analysis alone takes %d s (interval %d s × %d "
-            "steps)%s, "
-            "so the wait would end before any verdict. Raise wait_timeout to %d or more." % (
-                timeout, _key(canary), minimum, interval, steps, besides, math.ceil(minimum + extra)),
-            minimum=minimum, worst=worst)
-    if timeout < worst + extra:
-        return ("wait_timeout %d s covers the analysis of canary %s (%d s) but not its worst case of %d s (with "
-                "progressDeadlineSeconds %d s for pods slow to become ready)%s: a slow rollout would end in a "
-                "timeout, not a verdict. %d s covers it." % (
-                    timeout, _key(canary), minimum, worst, progress_deadline(canary), besides,
-                    math.ceil(worst + extra)))
-    return None
 
 
 def _metric_interval_seconds(metric):

@@ -25,7 +25,7 @@ after it. Facts from Flagger's scheduler (v1.41) the judge stands on:
   changes nothing in the status.
 - A change during ``Progressing`` or ``WaitingPromotion`` restarts the analysis with
   the new revision; during ``Promoting`` or ``Finalising`` it would be copied to the
-  primary with no analysis of its own (see release.py for what is done about it).
+  primary with no analysis of its own (see release/pipeline.py for what is done about it).
 
 The judge is a pure function of the objects and the clock; what it needs from outside
 (Flagger's events, to tell a missed failure from a re-sync and a silent Flagger from a
@@ -49,6 +49,8 @@ PROMOTING = ("Promoting", "Finalising")
 ROLLBACK_PHASES = ("Progressing", "WaitingPromotion")
 UNINITIALISED = (None, "", "Initializing")
 GATE_TYPES = ("confirm-rollout", "confirm-traffic-increase", "confirm-promotion")
+# Events the collection itself records on a canary (release/pipeline.py), not Flagger's words.
+OWN_REASONS = ("ReleaseInterrupted",)
 
 _ROLLBACK_EVENT = re.compile(r"^(Canary failed!|Rolling back )")
 _METRICS_DOWN = re.compile(r"Prometheus query failed|Error building Prometheus client|metric providers|"
@@ -192,11 +194,13 @@ class FlaggerEvidence:
 
     @staticmethod
     def _marks(events):
-        return {event.get("uid") or event.get("message"): event.get("count") or 1 for event in events}
+        return {event.get("uid") or event.get("message"): event.get("count") or 1 for event in events
+                if event.get("reason") not in OWN_REASONS}
 
     def _news(self, events, marks):
-        return [event for event in events
-                if (event.get("count") or 1) > marks.get(event.get("uid") or event.get("message"), 0)]
+        # The collection's own records on the canary are not Flagger speaking.
+        return [event for event in events if event.get("reason") not in OWN_REASONS
+                and (event.get("count") or 1) > marks.get(event.get("uid") or event.get("message"), 0)]
 
     def rolled_back(self):
         """Flagger has rolled this canary back since the release started."""
@@ -375,10 +379,6 @@ class Timeline:
 def progressing_weights(entries):
     """The traffic weights a timeline went through while progressing."""
     return [entry["weight"] for entry in entries if entry["phase"] == "Progressing"]
-
-
-# Events the collection itself records on a canary (release/pipeline.py), not Flagger's words.
-OWN_REASONS = ("ReleaseInterrupted",)
 
 
 def release_events(events):

@@ -262,9 +262,12 @@ def _one_of_messages(parts, instance, branches, fallback):
     messages = [_required(field_path(list(parts) + [field])) for field in common if field not in instance]
     choices = [[field for field in fields if field not in common] for fields in sets]
     names = [" and ".join(fields) for fields in choices]
-    given = [name for name, fields in zip(names, choices) if fields and all(field in instance for field in fields)]
+    given_choices = [fields for fields in choices if fields and all(field in instance for field in fields)]
+    given = [" and ".join(fields) for fields in given_choices]
     if len(given) > 1:
-        problem = "has %s at once" % " and ".join(given)
+        # Named by the first field given, so the message starts with a field path like every other.
+        where = field_path(list(parts) + [given_choices[0][0]])
+        problem = "is given with %s" % " and ".join(given[1:])
     elif not given and not none_allowed:
         problem = "has none of %s" % ", ".join(names)
     else:

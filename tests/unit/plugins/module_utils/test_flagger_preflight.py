@@ -21,33 +21,6 @@ def canary(analysis=None, deadline=60, phase="Succeeded", transition=None, provi
     return {"metadata": {"name": "podinfo", "namespace": "demo"}, "spec": spec, "status": status}
 
 
-def test_a_timeout_below_what_the_analysis_needs_is_refused_with_the_figure():
-    """10 s × 3 steps: no verdict can come before 30 s."""
-    with pytest.raises(preflight.PreflightError, match=r"wait_timeout 29 s is too short for canary demo/podinfo: its "
-                                                       r"analysis alone takes 30 s \(interval 10 s × 3 steps\).*"
-                                                       r"30 or more") as raised:
-        preflight.check_timeout(canary(), 29)
-    assert raised.value.details == {"minimum": 30, "worst": 90}
-
-
-def test_a_timeout_that_covers_the_analysis_but_not_the_progress_deadline_is_a_warning():
-    """Refusing it would refuse a release that usually finishes; the progress deadline is a worst case."""
-    warning = preflight.check_timeout(canary(), 60)
-    assert "wait_timeout 60 s covers the analysis of canary demo/podinfo (30 s) but not its worst case of 90 s" in warning
-    assert "90 s covers it" in warning
-    assert preflight.check_timeout(canary(), 90) is None
-    assert preflight.check_timeout(canary(), None) is None
-
-
-def test_what_the_task_needs_besides_the_analysis_comes_off_the_timeout():
-    with pytest.raises(preflight.PreflightError, match="plus 10 s the task needs besides the analysis.*40 or more"):
-        preflight.check_timeout(canary(), 35, 10)
-    with pytest.raises(preflight.PreflightError, match="40 or more"):
-        preflight.check_timeout(canary(), 35, spent=10)
-    assert "100 s covers it" in preflight.check_timeout(canary(), 95, 5, spent=5)
-    assert preflight.check_timeout(canary(), 100, overhead=5, spent=5) is None
-
-
 def test_the_metric_window_is_the_longest_metric_interval_after_a_failure():
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     failed = canary(phase="Failed", transition=now - timedelta(seconds=20))

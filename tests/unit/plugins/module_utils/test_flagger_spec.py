@@ -188,7 +188,7 @@ def test_a_malformed_target_is_not_looked_up():
 
 def test_strategies_cannot_be_mixed():
     errors = errors_of(spec.build_canary(params(iterations=5)))
-    assert any(error.startswith("spec.analysis has iterations and stepWeight at once: the Canary CRD accepts exactly "
+    assert any(error.startswith("spec.analysis.iterations is given with stepWeight: the Canary CRD accepts exactly "
                                 "one of iterations, stepWeight, stepWeights") for error in errors)
 
 
@@ -292,8 +292,8 @@ MALFORMED = [
     ({"spec.analysis.threshold": DELETE}, "spec.analysis.threshold", "is required"),
     ({"spec.analysis.threshold": 0}, "spec.analysis.threshold", "at least 1"),
     ({"spec.analysis.threshold": 2.5}, "spec.analysis.threshold", "whole number"),
-    ({"spec.analysis.iterations": 5}, "spec.analysis", "has iterations and stepWeight at once"),
-    ({"spec.analysis.stepWeights": [10, 20]}, "spec.analysis", "has stepWeight and stepWeights at once"),
+    ({"spec.analysis.iterations": 5}, "spec.analysis.iterations", "is given with stepWeight"),
+    ({"spec.analysis.stepWeights": [10, 20]}, "spec.analysis.stepWeight", "is given with stepWeights"),
     (dict(BLUE_GREEN, **{"spec.analysis.maxWeight": 50}), "spec.analysis.maxWeight", "ignored with"),
     (dict(NO_STRATEGY, **{"spec.analysis.stepWeights": [10, 50], "spec.analysis.maxWeight": 50}),
      "spec.analysis.maxWeight", "ignored with spec.analysis.stepWeights"),
@@ -510,7 +510,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
     ({"spec.service.trafficPolicy": {"tls": {"mode": "STRICT"}}},
      "spec.service.trafficPolicy.tls.mode 'STRICT' is not one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL"),
     ({"spec.service.corsPolicy": {"allowOrigins": [{"exact": "a.test", "prefix": "b"}]}},
-     "spec.service.corsPolicy.allowOrigins[0] has exact and prefix at once: the Canary CRD accepts exactly one of "
+     "spec.service.corsPolicy.allowOrigins[0].exact is given with prefix: the Canary CRD accepts exactly one of "
      "exact, prefix, regex"),
     ({"spec.service.retries": {"attemps": 3}}, "spec.service.retries.attemps is not a field of the Canary CRD: the "
                                                "API server would drop it without a word (did you mean attempts?"),
