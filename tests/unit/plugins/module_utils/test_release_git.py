@@ -171,19 +171,12 @@ def test_a_revert_after_someone_elses_commit_to_the_same_file_still_applies(remo
     """#10 and #16: another commit lands on the branch during the analysis; the revert is redone on it."""
     clock = Clock()
     kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
-    original = kube.source
 
-    def source(*args, **kwargs):
-        lister, watcher = original(*args, **kwargs)
+    def meanwhile():
+        if len(kube.script) == 1:
+            someone_else_pushes(remote, tmp_path, "apps/staging/other.yaml", "replicas: 3\n")
 
-        def meanwhile(version, timeout):
-            if len(kube.script) == 1:
-                someone_else_pushes(remote, tmp_path, "apps/staging/other.yaml", "replicas: 3\n")
-            return watcher(version, timeout)
-
-        return lister, meanwhile
-
-    kube.source = source
+    kube.before_watch = meanwhile
     result, _said = release(kube, clock, remote, tmp_path)
     assert result["verdict"] == "failed" and result.get("revert_commit"), result
     assert tag_at(remote, "main") == "6.7.0"
@@ -228,7 +221,7 @@ def test_values_git_holds_that_flagger_never_analysed_are_followed_not_called_pr
     assert result["verdict"] == "failed" and not result["changed"] and "commit" not in result
 
 
-def test_a_later_commit_that_changed_the_same_file_makes_the_verdict_superseded(remote, tmp_path, flux):
+def test_a_later_commit_that_changed_the_same_file_makes_the_verdict_superseded(remote, tmp_path, flux, monkeypatch):
     """#5 through git: another user's tag is pushed on top of ours before Flux applies either."""
     clock = Clock()
     kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
@@ -239,11 +232,8 @@ def test_a_later_commit_that_changed_the_same_file_makes_the_verdict_superseded(
         flux["head_override"] = someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml",
                                                     KUSTOMIZATION.replace("6.7.0", "6.7.3"))
 
-    git_change.GitCommit.make = make_then_someone_else
-    try:
-        result, _said = release(kube, clock, remote, tmp_path)
-    finally:
-        git_change.GitCommit.make = original_make
+    monkeypatch.setattr(git_change.GitCommit, "make", make_then_someone_else)
+    result, _said = release(kube, clock, remote, tmp_path)
     assert result["verdict"] == "superseded" and "set images.ghcr.io/stefanprodan/podinfo again" in result["reason"]
     assert "revert_commit" not in result and tag_at(remote, "main") == "6.7.3"
 
@@ -253,20 +243,13 @@ def test_an_interrupt_while_flagger_rolls_back_pushes_the_revert(remote, tmp_pat
     clock = Clock()
     before = git(remote, "rev-parse", "main")
     kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25)])
-    original = kube.source
 
-    def source(*args, **kwargs):
-        lister, watcher = original(*args, **kwargs)
+    def interrupted():
+        if not kube.script:
+            kube.canary["status"]["phase"] = "Failed"
+            os.kill(os.getpid(), signal.SIGTERM)
 
-        def interrupted(version, timeout):
-            if not kube.script:
-                kube.canary["status"]["phase"] = "Failed"
-                os.kill(os.getpid(), signal.SIGTERM)
-            return watcher(version, timeout)
-
-        return lister, interrupted
-
-    kube.source = source
+    kube.before_watch = interrupted
     result, _said = release(kube, clock, remote, tmp_path)
     assert result["interrupted"] == "SIGTERM" and result["reverted_on_interrupt"]
     assert git(remote, "diff", before, "main") == "" and kube.leases == {}
@@ -275,19 +258,12 @@ def test_an_interrupt_while_flagger_rolls_back_pushes_the_revert(remote, tmp_pat
 def test_an_interrupt_mid_analysis_reports_the_pushed_commit_unreverted(remote, tmp_path, flux):
     clock = Clock()
     kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25)])
-    original = kube.source
 
-    def source(*args, **kwargs):
-        lister, watcher = original(*args, **kwargs)
+    def interrupted():
+        if not kube.script:
+            os.kill(os.getpid(), signal.SIGINT)
 
-        def interrupted(version, timeout):
-            if not kube.script:
-                os.kill(os.getpid(), signal.SIGINT)
-            return watcher(version, timeout)
-
-        return lister, interrupted
-
-    kube.source = source
+    kube.before_watch = interrupted
     result, _said = release(kube, clock, remote, tmp_path)
     assert result["interrupted"] == "SIGINT" and "revert_commit" not in result
     assert "commit %s is pushed and not reverted" % result["commit"][:12] in result["msg"]
@@ -342,7 +318,7 @@ def test_a_blip_on_the_reconcile_request_is_asked_again_not_a_revert(remote, tmp
     assert len(calls) == 2 and any("asking again" in warning for warning in result["warnings"])
 
 
-def test_another_apps_commit_to_the_same_file_is_not_this_releases_business(remote, tmp_path, flux):
+def test_another_apps_commit_to_the_same_file_is_not_this_releases_business(remote, tmp_path, flux, monkeypatch):
     """Review of the rebuild, #9: app B's tag lands in the shared kustomization before Flux applies ours."""
     clock = Clock()
     with_backend = KUSTOMIZATION + "  - name: ghcr.io/x/backend\n    newTag: 1.0.0\n"
@@ -356,11 +332,8 @@ def test_another_apps_commit_to_the_same_file_is_not_this_releases_business(remo
         flux["head_override"] = someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml",
                                                     current.replace("newTag: 1.0.0", "newTag: 1.0.1"))
 
-    git_change.GitCommit.make = make_then_another_app
-    try:
-        result, _said = release(kube, clock, remote, tmp_path)
-    finally:
-        git_change.GitCommit.make = original_make
+    monkeypatch.setattr(git_change.GitCommit, "make", make_then_another_app)
+    result, _said = release(kube, clock, remote, tmp_path)
     assert result["verdict"] == "promoted", result["msg"]
 
 

@@ -75,6 +75,7 @@ class FakeKube:
         self.patches, self.requests, self.events = [], 0, []
         self.leases, self.lease_writes, self.recorded = {}, [], []
         self.on_patch = None
+        self.before_watch = None  # called before each watch request: a test's way to act mid-release
         self.server_ahead = server_ahead
 
     def server_now(self):
@@ -149,6 +150,8 @@ class FakeKube:
             return [copy.deepcopy(self.canary)], "1"
 
         def watcher(_version, timeout):
+            if self.before_watch:
+                self.before_watch()
             if not self.script:
                 self.clock.now += timeout
                 return
@@ -278,19 +281,12 @@ def test_a_load_tester_blip_at_a_gate_is_retried_not_the_end_of_the_release():
     kube = FakeKube(canary(webhooks=hooks), target(), clock, [
         ("Waiting", "r1"), ("Waiting", "r1", 0, 2), ("Progressing", "r2", 25), ("Succeeded", "r2")])
     kube.on_patch = lambda: setattr(tester, "down", True)
-    original = kube.source
 
-    def source(*args, **kwargs):
-        lister, watcher = original(*args, **kwargs)
+    def recovering():
+        if kube.script and kube.script[0][0] == "Waiting" and len(kube.script) == 3:
+            tester.down = False  # back before the second look
 
-        def recovering(version, timeout):
-            if kube.script and kube.script[0][0] == "Waiting" and len(kube.script) == 3:
-                tester.down = False  # back before the second look
-            return watcher(version, timeout)
-
-        return lister, recovering
-
-    kube.source = source
+    kube.before_watch = recovering
     result, _said = run(kube, clock, tester=tester, approval="auto", env={"ERROR_FRACTION": "5"})
     assert result["verdict"] == "promoted", result["msg"]
     assert any("could not open the confirm-rollout gate" in warning for warning in result["warnings"])
@@ -317,18 +313,11 @@ def test_in_flight_fail_refuses():
 def test_a_change_made_by_someone_else_before_the_verdict_is_reported_superseded():
     clock = Clock()
     kube = FakeKube(canary(), target(), clock, [("Progressing", "r2"), ("Succeeded", "r2")])
-    original = kube.source
 
-    def source(*args, **kwargs):
-        lister, watcher = original(*args, **kwargs)
+    def meddling():
+        kube.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "someone:else"
 
-        def meddling(version, timeout):
-            kube.deployment["spec"]["template"]["spec"]["containers"][0]["image"] = "someone:else"
-            return watcher(version, timeout)
-
-        return lister, meddling
-
-    kube.source = source
+    kube.before_watch = meddling
     result, _said = run(kube, clock, env={"ERROR_FRACTION": "5"})
     assert result["verdict"] == "superseded" and result["failed"]
 
@@ -534,20 +523,13 @@ def test_an_interrupt_at_an_open_gate_closes_it_and_releases_the_lease(signum):
     tester = FakeLoadTester()
     hooks = [{"name": "promotion", "type": "confirm-promotion", "url": URL + "/gate/check"}]
     kube = FakeKube(canary(webhooks=hooks), target(), clock, [("Progressing", "r2", 25), ("WaitingPromotion", "r2")])
-    original = kube.source
 
-    def source(*args, **kwargs):
-        lister, watcher = original(*args, **kwargs)
+    def interrupted():
+        if not kube.script:
+            assert tester.gates.get("podinfo.test"), "the gate is open when the signal arrives"
+            os.kill(os.getpid(), signum)  # the real signal, through the real handler
 
-        def interrupted(version, timeout):
-            if not kube.script:
-                assert tester.gates.get("podinfo.test"), "the gate is open when the signal arrives"
-                os.kill(os.getpid(), signum)  # the real signal, through the real handler
-            return watcher(version, timeout)
-
-        return lister, interrupted
-
-    kube.source = source
+    kube.before_watch = interrupted
     previous = signal.getsignal(signum)
     result, _said = run(kube, clock, tester=tester, approval="auto", env={"ERROR_FRACTION": "5"})
     assert result["interrupted"] == signal.Signals(signum).name and result["failed"] and result["changed"]
@@ -643,19 +625,12 @@ def test_an_interrupt_is_recorded_on_the_canary_for_whoever_looks_next():
     """Review of the rebuild, #5: the console that started the task may be gone."""
     clock = Clock()
     kube = FakeKube(canary(), target(), clock, [("Progressing", "r2", 25)])
-    original = kube.source
 
-    def source(*args, **kwargs):
-        lister, watcher = original(*args, **kwargs)
+    def interrupted():
+        if not kube.script:
+            os.kill(os.getpid(), signal.SIGTERM)
 
-        def interrupted(version, timeout):
-            if not kube.script:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return watcher(version, timeout)
-
-        return lister, interrupted
-
-    kube.source = source
+    kube.before_watch = interrupted
     result, _said = run(kube, clock, env={"ERROR_FRACTION": "5"})
     assert result["interrupted"] == "SIGTERM"
     [event] = kube.recorded
