@@ -17,12 +17,14 @@ Why the order:
    analysis floor against the timeout. Nothing is written.
 2. **lock**: a Lease per app (lease.py), so two releases of one app never interleave
    (their verdicts would swap); refused naming the holder, before anything is written.
-3. **in-flight**: a release already in flight is waited for when a change now would get
-   no analysis (Promoting, Finalising) and, with ``in_flight=wait``, always; if that wait
-   ends without a verdict, this release is refused, never started on top of it.
-4. **preflight**: an open rollback request, a gate an earlier release left open, the
-   metric window of a failed analysis (on the API server's clock, out of the budget),
-   the metrics' data; then the floor again, against the time *left*.
+3. **in-flight**: what an earlier release left is cleared or refused first (an open
+   rollback request would roll this release back; a gate left open would approve it).
+   A change the target already holds goes to ``already_there``. Otherwise a release
+   already in flight is waited for when a change now would get no analysis (Promoting,
+   Finalising) and, with ``in_flight=wait``, always; if that wait ends without a
+   verdict, this release is refused, never started on top of it.
+4. **preflight**: the metric window of a failed analysis (on the API server's clock,
+   out of the budget), the metrics' data; then the floor again, against the time *left*.
 5. **change** and **apply**: the strategy writes and waits until the cluster holds it.
 6. **follow**: the backend's judge, through one watch; the revision it takes up must
    be this release's own (the target still holds the template this release wrote).
@@ -32,8 +34,9 @@ Why the order:
 8. **report**: the result, and ``set_stats`` data when asked.
 
 Every way out (a failure, a timeout, an interrupt) runs the cleanup: gates this release
-opened are closed, the Lease is released, the working copy is left clean; an interrupt
-during a rollback still pushes the revert, and whatever is left is said in the result.
+opened are closed and the Lease is released (the working copy needs none: every git step
+starts from the remote's head); an interrupt during a rollback still pushes the revert,
+and whatever is left is said in the result and in an Event on the canary.
 """
 
 from __future__ import annotations
@@ -112,8 +115,14 @@ class Release:
         self.check_floor(obj)
         self.change.prepare(self)
         self.lock()
-        obj = self.in_flight(obj)
+        # What an earlier release left (a rollback request, an open gate) spoils this one, whatever it is.
+        self.backend.before_change(obj, self.args.get("approval") or "manual", self.check_mode, self.result,
+                                   self.say, self.warn)
         change = self.change.pending(self, obj)
+        if change is None:
+            return self.already_there(obj)
+        obj = self.in_flight(obj)
+        change = self.change.pending(self, obj)  # the release in flight may have brought the same change
         if change is None:
             return self.already_there(obj)
         obj = self.preflight(obj)
@@ -201,10 +210,8 @@ class Release:
             policy != "supersede" and self.backend.in_flight(obj) and not self.backend.gate_held(obj))
 
     def in_flight(self, obj):
-        """Close what an earlier release left open; wait for the release in flight when a change
-        now would not get an analysis of its own; refuse when that wait ends without a verdict."""
-        self.backend.before_change(obj, self.args.get("approval") or "manual", self.check_mode, self.result,
-                                   self.say, self.warn)
+        """Wait for the release in flight when a change now would not get an analysis of its
+        own; refuse when that wait ends without a verdict."""
         if not self._busy(obj):
             return obj
         phase = self.backend.phase(obj)
