@@ -44,6 +44,13 @@ PLAYBOOKS = os.path.join(ROOT, "tests", "integration", "playbooks")
 INVENTORY = os.path.join(ROOT, "tests", "integration", "inventory.yml")
 
 
+def _json(stdout):
+    try:
+        return json.loads(stdout[stdout.index("{"):])
+    except ValueError:
+        return {}
+
+
 class Bench:
     def __init__(self, state_dir, interval):
         self.state_dir = state_dir
@@ -61,13 +68,21 @@ class Bench:
     def playbook(self, name, extra=None, check=True):
         command = ["ansible-playbook", "-i", INVENTORY, name if os.path.isabs(name) else os.path.join(PLAYBOOKS, name),
                    "-e", json.dumps(dict(self.vars, **(extra or {})))]
-        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=check,
-                              env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
+                             env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
+        if check and run.returncode != 0:
+            failed = [(task["task"]["name"], result.get("msg")) for play in _json(run.stdout).get("plays", [])
+                      for task in play["tasks"] for result in task["hosts"].values() if result.get("failed")]
+            raise SystemExit("%s failed: %s\n%s" % (os.path.basename(name), failed, run.stderr[-2000:]))
+        return run
 
     def up(self):
-        for name in ("cluster.yml", "flux.yml"):
+        # As the integration tests stand it up: Flagger's local processes beside the cluster, with
+        # the routing CRDs its canaries use (flagger.yml), then Flux, Flagger's charts and the apps.
+        for name, extra in (("cluster.yml", {}), ("flagger.yml", {"flagger_install_mode": "local"}),
+                            ("flux.yml", {"flagger_install_mode": "flux"})):
             print("  bringing up: %s" % name, flush=True)
-            self.playbook(name)
+            self.playbook(name, extra)
         import kubernetes
 
         self.api = kubernetes.config.new_client_from_config(config_file=self.kubeconfig)
