@@ -71,8 +71,10 @@ class Bench:
         run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False,
                              env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json"))
         if check and run.returncode != 0:
-            failed = [(task["task"]["name"], result.get("msg")) for play in _json(run.stdout).get("plays", [])
-                      for task in play["tasks"] for result in task["hosts"].values() if result.get("failed")]
+            failed = [(task["task"]["name"], [item.get("msg") for item in result.get("results") or []
+                                              if item.get("failed")] or result.get("msg"))
+                      for play in _json(run.stdout).get("plays", []) for task in play["tasks"]
+                      for result in task["hosts"].values() if result.get("failed")]
             raise SystemExit("%s failed: %s\n%s" % (os.path.basename(name), failed, run.stderr[-2000:]))
         return run
 
