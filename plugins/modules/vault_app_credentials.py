@@ -18,7 +18,9 @@ description:
     policy, database role, the database itself) with O(revoke=true), which revokes the
     login token and with it the credentials before returning; or hands a job the app's
     credentials with O(return_password=true) (then set C(no_log) on the task).
-  - Vault's seal status is read first; a Vault that is down, not initialised or sealed
+  - Every option is checked first (names and namespaces as Kubernetes and Vault take them,
+    mount paths, an address without credentials), each problem naming its option. Then
+    Vault's seal status is read; a Vault that is down, not initialised or sealed
     fails the task naming its address and state.
   - The credentials are the login token's child lease; they end with the lease's TTL or
     the token's, whichever is first.
@@ -164,7 +166,7 @@ import os
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube
-from ansible_collections.gitops.progressive.plugins.module_utils.vault import credentials
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import checks, credentials
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import connect
 
 
@@ -172,7 +174,6 @@ def main():
     from ansible_collections.community.hashi_vault.plugins.module_utils._connection_options import (
         HashiVaultConnectionOptions,
     )
-    from ansible_collections.community.hashi_vault.plugins.module_utils._hashi_vault_module import HashiVaultModule
 
     spec = dict(HashiVaultConnectionOptions.ARGSPEC)
     spec.update(
@@ -191,10 +192,11 @@ def main():
         revoke=dict(type="bool", default=False),
         return_password=dict(type="bool", default=False, no_log=False),
     )
-    module = HashiVaultModule(argument_spec=spec, supports_check_mode=False)
+    module = checks.vault_module(spec, supports_check_mode=False)
     params = module.params
     who = "%s/%s" % (params["service_account_namespace"], params["service_account"])
     try:
+        checks.check_app_credentials(module)
         client, url = connect(module)
         kube = Kube.from_kubeconfig(params["kubeconfig"] or os.environ.get("K8S_AUTH_KUBECONFIG"),
                                     params["context"])

@@ -24,6 +24,13 @@ description:
     or sealed fails the task naming its address and its state, before any write. A secrets
     engine, auth method or transit key that exists with another type fails the task too
     (replacing it would lose what it holds).
+  - Every option is checked before Vault is asked anything, each problem named with its
+    option (like C(policies[0].name)). Names are one name (no wildcard, no C(/)), mount paths
+    have no empty, C(.) or C(..) part, durations are seconds, C(<n>d) or Go durations
+    (C(1h30m), not C(1 hour)), addresses carry no credentials, an object is given once.
+  - Values Vault takes but that grant more than one app needs are refused unless the option
+    saying so is set, named in the error - O(allow_default_policy_change),
+    O(allow_wildcard_bindings), O(allow_sudo_policies), O(allow_wildcard_policy_paths).
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
@@ -50,7 +57,7 @@ options:
     default: []
     suboptions:
       path:
-        description: Mount path.
+        description: Mount path (not under C(sys), C(auth), C(cubbyhole) or C(identity)).
         type: str
         required: true
       type:
@@ -90,11 +97,11 @@ options:
     default: []
     suboptions:
       name:
-        description: Policy name.
+        description: Policy name, in lower case (C(default) only with O(allow_default_policy_change)).
         type: str
         required: true
       policy:
-        description: The policy in HCL.
+        description: The policy in HCL (or JSON), with at least one C(path) rule.
         type: str
         required: true
   transit_keys:
@@ -134,7 +141,9 @@ options:
         type: str
         required: true
       connection_url:
-        description: Connection address with C({{username}}) and C({{password}}) placeholders.
+        description:
+          - Connection address with C({{username}}) and C({{password}}) placeholders; a password
+            written in it is refused (give it in O(database_connections[].password)).
         type: str
         required: true
       username:
@@ -221,12 +230,12 @@ options:
         type: str
         default: kubernetes
       bound_service_account_names:
-        description: Service accounts that may log in.
+        description: Service accounts that may log in (C(*) only with O(allow_wildcard_bindings)).
         type: list
         elements: str
         required: true
       bound_service_account_namespaces:
-        description: Their namespaces.
+        description: Their namespaces (C(*) only with O(allow_wildcard_bindings)).
         type: list
         elements: str
         required: true
@@ -243,6 +252,29 @@ options:
       audience:
         description: Audience the service account token must have.
         type: str
+  allow_default_policy_change:
+    description:
+      - Allow O(policies) to replace Vault's built-in C(default) policy, which every token
+        holds. C(root) and C(response-wrapping) cannot be written at all.
+    type: bool
+    default: false
+  allow_wildcard_bindings:
+    description:
+      - Allow a role of O(kubernetes_roles) bound to C(*) service accounts or C(*) namespaces
+        (any service account of a namespace, or one name in every namespace, may log in).
+        Both C(*) is refused anyway, as Vault refuses it.
+    type: bool
+    default: false
+  allow_sudo_policies:
+    description: Allow a policy of O(policies) granting the C(sudo) capability (root-protected paths).
+    type: bool
+    default: false
+  allow_wildcard_policy_paths:
+    description:
+      - Allow a policy of O(policies) with a path of wildcards only (C(path "*"), C(path "+/*")),
+        which covers every path.
+    type: bool
+    default: false
   update_secrets:
     description: C(on_create) writes secrets with their object's creation or change; C(always) on every run (then never C(ok)).
     type: str
@@ -309,7 +341,7 @@ vault_state:
 """
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.vault import config
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import checks, config
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import (
     HvacPaths,
     authenticate,
@@ -353,12 +385,14 @@ def main():
 
     spec = HashiVaultModule.generate_argspec(
         update_secrets=dict(type="str", choices=["on_create", "always"], default="on_create"),
+        **{consent: dict(type="bool", default=False) for consent in checks.CONSENTS},
         # Names of sections (secrets engines, transit keys), not secrets.
         **{name: dict(type="list", elements="dict", default=[], options=options, no_log=False)
            for name, options in _SECTIONS.items()})
-    module = HashiVaultModule(argument_spec=spec, supports_check_mode=True)
+    module = checks.vault_module(spec, supports_check_mode=True)
     params = module.params
     try:
+        checks.check_config(module)
         client, url = connect(module)
         require_unsealed(client, url, "be configured")
         authenticate(module, client, url)

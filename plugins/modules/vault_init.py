@@ -49,7 +49,8 @@ options:
         format (1.1, AES256) and never lie on disk in plain text; C(ansible-vault view) reads
         them. A file written in plain JSON before stays so (with a warning) until
         C(ansible-vault encrypt) is run on it with the same password.
-      - Keep it out of git.
+      - An absolute path, not a symbolic link, not in a C(.git) directory; its directory must
+        exist or be creatable. Keep it out of git.
     type: path
     required: true
   keys_file_password:
@@ -57,21 +58,31 @@ options:
       - The Ansible Vault password O(keys_file) is encrypted with when Vault is initialised,
         and decrypted with to unseal. A file encrypted with C(ansible-vault encrypt) is
         read the same way.
-      - Without it the file is plain JSON (mode 0600); an encrypted one cannot be read.
+      - Without it the file is plain JSON (mode 0600), which is refused for a new file unless
+        O(keys_in_clear=true); an encrypted one cannot be read. A blank password is refused.
       - Whitespace around it is dropped, as C(ansible-vault) drops it from a password file.
       - The root token of O(token_file) stays plain (mode 0600), since community.hashi_vault
         reads it from there. Leave O(token_file) out and revoke or rotate the root token where
         that file is not wanted.
     type: str
+  keys_in_clear:
+    description:
+      - Allow the unseal keys and the root token to be written to O(keys_file) in plain JSON
+        (mode 0600) when O(keys_file_password) is not given. Without it a O(keys_file) that
+        does not exist yet, with no password, is refused before Vault is asked anything.
+      - Meant for throwaway platforms (the simulated one); anyone who can read that file owns
+        the Vault.
+    type: bool
+    default: false
   token_file:
     description: Where the root token alone is written when Vault is initialised (mode 0600).
     type: path
   key_shares:
-    description: Number of unseal keys.
+    description: Number of unseal keys (1 to 255).
     type: int
     default: 5
   key_threshold:
-    description: Keys needed to unseal.
+    description: Keys needed to unseal (1 to O(key_shares); more than 1 when O(key_shares) is).
     type: int
     default: 3
   unseal:
@@ -85,6 +96,7 @@ EXAMPLES = r"""
   gitops.progressive.vault_init:
     url: http://127.0.0.1:18200
     keys_file: /srv/vault/keys.json
+    keys_in_clear: true
     token_file: /srv/vault/root-token
     key_shares: 3
     key_threshold: 2
@@ -135,7 +147,7 @@ version:
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.gitops.progressive.plugins.module_utils.vault import encrypted, init
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import checks, encrypted, init
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import connect
 
 
@@ -143,26 +155,27 @@ def main():
     from ansible_collections.community.hashi_vault.plugins.module_utils._connection_options import (
         HashiVaultConnectionOptions,
     )
-    from ansible_collections.community.hashi_vault.plugins.module_utils._hashi_vault_module import HashiVaultModule
 
     spec = dict(HashiVaultConnectionOptions.ARGSPEC)
     spec.update(
         # Paths of files that hold secrets, not secrets.
         keys_file=dict(type="path", required=True, no_log=False),
         keys_file_password=dict(type="str", no_log=True),
+        keys_in_clear=dict(type="bool", default=False),
         token_file=dict(type="path", no_log=False),
         # Counts of keys, not keys.
         key_shares=dict(type="int", default=5, no_log=False),
         key_threshold=dict(type="int", default=3, no_log=False),
         unseal=dict(type="bool", default=True),
     )
-    module = HashiVaultModule(argument_spec=spec, supports_check_mode=True)
+    module = checks.vault_module(spec, supports_check_mode=True)
     params = module.params
     # ansible-vault strips the password it reads from a file or a prompt: the same here.
     password = (params["keys_file_password"] or "").strip()
     if password and not encrypted.HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography", reason="to encrypt the keys file"))
     try:
+        checks.check_init(module)
         client, url = connect(module)
         result = init.ensure(client, url, params["keys_file"],
                              params["token_file"], params["key_shares"], params["key_threshold"], params["unseal"],

@@ -67,16 +67,16 @@ def first_line(error, limit=300):
 
 
 def connect(module):
-    """An unauthenticated hvac client from community.hashi_vault's connection options, and Vault's address."""
-    module.connection_options.process_connection_options()
+    """An unauthenticated hvac client from community.hashi_vault's connection options (processed and checked
+    by ``checks``, before), and Vault's address."""
     client = module.helper.get_vault_client(**module.connection_options.get_hvac_connection_options())
     return client, module.adapter.get_option("url")
 
 
 def authenticate(module, client, url):
-    """Log the client in with community.hashi_vault's authentication options."""
+    """Log the client in with community.hashi_vault's authentication options (validated by
+    ``checks.check_config``, before)."""
     try:
-        module.authenticator.validate()
         module.authenticator.authenticate(client)
     except Exception as error:  # pylint: disable=broad-except
         raise VaultError("could not log in to %s with auth method %s: %s" % (

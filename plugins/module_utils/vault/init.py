@@ -149,12 +149,7 @@ def wait_active(client, url, timeout=30.0, clock=time.monotonic, sleep=time.slee
 def ensure(client, url, keys_file, token_file, shares, threshold, do_unseal, check_mode, keys_password=None):
     """Initialise (when not) and unseal (when sealed and ``do_unseal``); what was done.
     ``keys_password`` (bytes) encrypts the keys file a new Vault's keys go to, and
-    decrypts an encrypted one to unseal."""
-    if not 1 <= threshold <= shares:
-        raise VaultError("key_threshold must be between 1 and key_shares (%d), got %d" % (shares, threshold))
-    if threshold == 1 and shares > 1:
-        raise VaultError("key_threshold must be more than 1 when key_shares is more than 1 (Vault refuses one key "
-                         "of several), got 1 of %d" % shares)
+    decrypts an encrypted one to unseal. The options are checked before (``checks.check_init``)."""
     status = seal_status(client, url)
     done = []
     if not status.get("initialized"):

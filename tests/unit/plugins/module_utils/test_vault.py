@@ -11,10 +11,14 @@ import json
 import os
 import stat
 
+from types import SimpleNamespace
+
 import pytest
 
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import InputError
 from ansible_collections.gitops.progressive.plugins.module_utils.sim import routing, traffic
-from ansible_collections.gitops.progressive.plugins.module_utils.vault import config, credentials, encrypted, init
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import (
+    checks, config, credentials, encrypted, init)
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import VaultError, require_unsealed
 
 
@@ -279,11 +283,165 @@ def test_the_same_text_encrypts_differently_each_time():
         encrypted.encrypt(b"x", b"")
 
 
-@pytest.mark.parametrize("threshold, message", [(0, "between 1 and key_shares"), (4, "between 1 and key_shares"),
-                                                (1, "more than 1 when key_shares is more than 1")])
-def test_a_threshold_vault_would_refuse_is_refused_before_anything(threshold, message, tmp_path):
-    with pytest.raises(VaultError, match="key_threshold must be " + message):
-        init.ensure(FakeClient(), "http://x", str(tmp_path / "k"), None, 3, threshold, True, False)
+class FakeModule:
+    """What the checks read of a module: its parameters, community.hashi_vault's adapter
+    (the address), and the no_log values they add to."""
+
+    def __init__(self, **params):
+        self.params = params
+        self.no_log_values = set()
+        self.adapter = SimpleNamespace(get_option=self.params.get)
+        self.connection_options = SimpleNamespace(process_connection_options=lambda: None)
+        self.authenticator = SimpleNamespace(validate=lambda: None)
+
+
+def init_module(tmp_path, **params):
+    return FakeModule(**dict(dict(url="http://127.0.0.1:8200", keys_file=str(tmp_path / "init" / "keys.json"),
+                                  token_file=None, key_shares=3, key_threshold=2, keys_file_password=None,
+                                  keys_in_clear=True), **params))
+
+
+SECTIONS = ("secrets_engines", "auth_methods", "policies", "transit_keys", "database_connections", "database_roles",
+            "kubernetes_auth", "kubernetes_roles")
+
+
+def config_module(**params):
+    base = dict(url="http://127.0.0.1:8200", auth_method="token", token="s.root-token-of-the-test",
+                **{section: [] for section in SECTIONS}, **{consent: False for consent in checks.CONSENTS})
+    return FakeModule(**dict(base, **params))
+
+
+@pytest.mark.parametrize("shares, threshold, message", [
+    (3, 0, "key_threshold must be between 1 and 255"), (3, 4, "key_threshold must be between 1 and key_shares"),
+    (3, 1, "key_threshold must be more than 1 when key_shares is more than 1"),
+    (0, 1, "key_shares must be between 1 and 255"), (256, 2, "key_shares must be between 1 and 255")])
+def test_a_threshold_vault_would_refuse_is_refused_before_anything(shares, threshold, message, tmp_path):
+    with pytest.raises(InputError, match=message):
+        checks.check_init(init_module(tmp_path, key_shares=shares, key_threshold=threshold))
+
+
+def test_keys_in_clear_need_consent_only_when_a_new_keys_file_would_be_written(tmp_path):
+    module = init_module(tmp_path, keys_in_clear=False)
+    with pytest.raises(InputError, match=r"keys_file: without keys_file_password a new Vault's unseal keys and root "
+                                         r"token would be written to .* in clear; set keys_in_clear: true"):
+        checks.check_init(module)
+    checks.check_init(init_module(tmp_path, keys_in_clear=False, keys_file_password="a password"))
+    (tmp_path / "init").mkdir()
+    (tmp_path / "init" / "keys.json").write_text("{}")
+    checks.check_init(module)  # read to unseal, never written
+    with pytest.raises(InputError, match="keys_file_password is blank"):
+        checks.check_init(init_module(tmp_path, keys_in_clear=False, keys_file_password="  "))
+
+
+def test_every_problem_is_named_at_once_with_vaults_address_and_no_credentials(tmp_path):
+    module = init_module(tmp_path, url="https://admin:pw-in-url@vault.example", keys_file="keys.json", key_shares=0)
+    with pytest.raises(InputError) as raised:
+        checks.check_init(module)
+    message = str(raised.value)
+    assert message.startswith("vault_init (Vault at https://***@vault.example): 3 problems: url may not carry "
+                              "credentials")
+    assert "keys_file must be an absolute path" in message and "key_shares must be between 1 and 255" in message
+    assert "pw-in-url" not in message
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("keys.json", "must be an absolute path"), ("{tmp}/.git/keys.json", "may not be in a git directory"),
+    ("{tmp}/link", "is a symbolic link"), ("{tmp}", "is a directory"), ("{tmp}/file/keys.json", "is not a directory"),
+    ("", "may not be empty")])
+def test_a_keys_file_is_an_absolute_path_to_a_real_file(name, problem, tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    assert problem in " ".join(checks.file_problems("keys_file", name.format(tmp=tmp_path)))
+    assert checks.file_problems("keys_file", str(tmp_path / "new" / "dir" / "keys.json")) == []
+
+
+@pytest.mark.parametrize("value", [30, "30", "90s", "1h30m", "7d", "0", "1.5h"])
+def test_vault_durations_are_accepted_in_each_of_its_forms(value):
+    assert checks.ttl_problems("token_ttl", value) == []
+
+
+@pytest.mark.parametrize("value, problem", [
+    ("1 hour", "must be a duration like 90s"), ("-1h", "may not be negative"), ("1w", "must be a duration"),
+    ("1000000h", "must be at most 10 years"), (" ", "may not be empty"), ("0x10", "must be a duration")])
+def test_vault_durations_in_another_grammar_are_refused(value, problem):
+    assert problem in checks.ttl_problems("token_ttl", value)[0]
+
+
+def test_a_default_ttl_over_its_maximum_is_refused():
+    assert checks.ttl_order_problems("default_ttl", "2h", "max_ttl", "3600") == [
+        "default_ttl (2h) is longer than max_ttl (3600): Vault refuses it"]
+    assert checks.ttl_order_problems("default_ttl", "2h", "max_ttl", "0") == []  # 0: the system's maximum
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("", "may not be empty"), ("web*", "not a pattern"), ("team/web", "not a path"), ("web app", "must be a Vault"),
+    ("a" * 129, "must be a Vault"), ("-web", "must be a Vault")])
+def test_a_vault_name_is_one_name(name, problem):
+    assert problem in checks.vault_name_problems("auth_role", name)[0]
+    assert checks.vault_name_problems("auth_role", "web_app-1.v2") == []
+
+
+def test_policy_names_are_lower_case_and_not_the_immutable_ones():
+    assert "lower case" in checks.policy_name_problems("name", "WebApp")[0]
+    assert "cannot be written" in checks.policy_name_problems("name", "root")[0]
+    assert checks.policy_name_problems("name", "default") == []
+
+
+@pytest.mark.parametrize("path, problem", [
+    ("", "must be a mount path"), ("../sys", "must be a mount path of"), ("a//b", "must be a mount path of"),
+    ("*", "not a pattern"), ("sys", "Vault keeps sys/"), ("cubbyhole/x", "Vault keeps cubbyhole/")])
+def test_mount_paths(path, problem):
+    assert problem in checks.mount_problems("path", path, engine=True)[0]
+    assert checks.mount_problems("path", "/team-a/kv/", engine=True) == []
+
+
+@pytest.mark.parametrize("text, needed", [
+    ('path "sys/seal" { capabilities = ["update", "sudo"] }', ["allow_sudo_policies"]),
+    ('path "sys/seal" { policy = "sudo" }', ["allow_sudo_policies"]),
+    ('path "*" { capabilities = ["read"] }', ["allow_wildcard_policy_paths"]),
+    ('path "+/*" {\n  capabilities = ["read"]\n}', ["allow_wildcard_policy_paths"]),
+    ('{"path": {"*": {"capabilities": ["read", "sudo"]}}}', ["allow_sudo_policies", "allow_wildcard_policy_paths"]),
+    ('path "secret/data/web/*" { capabilities = ["read"] }', []),
+    ('path "+/creds/web" { capabilities = ["read"] }', []),
+])
+def test_policies_that_grant_more_than_an_app_needs_are_found(text, needed):
+    assert checks.policy_dangers(text) == needed
+
+
+def test_dangerous_config_is_refused_naming_each_consent_and_passes_with_it():
+    sections = dict(policies=[dict(name="default", policy='path "*" { capabilities = ["sudo"] }')],
+                    kubernetes_roles=[dict(name="web", mount="kubernetes", bound_service_account_names=["*"],
+                                           bound_service_account_namespaces=["web"], token_policies=None,
+                                           token_ttl=None, token_max_ttl=None, audience=None)])
+    with pytest.raises(InputError) as raised:
+        checks.check_config(config_module(**sections))
+    for consent in checks.CONSENTS:
+        assert "set %s: true" % consent in str(raised.value)
+    checks.check_config(config_module(**dict(sections, **{consent: True for consent in checks.CONSENTS})))
+
+
+def test_a_password_in_a_connection_url_is_refused_but_placeholders_are_not():
+    connection = dict(name="db", mount="database", plugin_name="postgresql-database-plugin", username=None,
+                      password=None, allowed_roles=None)
+    for url in ("postgresql://{{username}}:{{password}}@db:5432/postgres", "{{username}}:{{password}}@tcp(db:3306)/"):
+        checks.check_config(config_module(database_connections=[dict(connection, connection_url=url)]))
+    with pytest.raises(InputError, match=r"connection_url may not carry a password.*\*\*\*@db"):
+        checks.check_config(config_module(database_connections=[
+            dict(connection, connection_url="postgresql://vault:s3cret@db:5432/postgres")]))
+    assert checks.without_placeholders({"a": ["x{{ password }}y"]}) == {"a": ["xy"]}
+
+
+def test_no_log_values_are_found_in_sections_of_any_shape():
+    spec = dict(token=dict(no_log=True), sections=dict(options=dict(password=dict(no_log=True), name=dict())))
+    assert checks.no_log_values(spec, dict(token="t0ken", sections=[dict(password="pw", name="n"), "junk"])) == {
+        "t0ken", "pw"}
+    assert checks.no_log_values(spec, dict(token=None, sections="not a list")) == set()
+
+
+def test_the_token_read_by_the_auth_options_is_masked():
+    module = config_module()
+    checks.check_config(module)
+    assert "s.root-token-of-the-test" in module.no_log_values
 
 
 def test_an_existing_token_file_stops_the_init_before_vault_is_asked(tmp_path):
