@@ -220,7 +220,10 @@ def secrets_of(case):
     for key, value in case.args.items():
         if isinstance(value, str):
             found.extend(url_credentials(value))
-            if any(word in key for word in ("password", "token", "secret")) and len(value) >= 4:
+            # Options that hold a secret, not those that name where one is (token_file) or how it is kept.
+            holds = any(word in key for word in ("password", "token", "secret")) and \
+                not key.endswith(("_file", "_path", "_dir")) and key != "update_secrets"
+            if holds and len(value) >= 4:
                 found.append(value)
     return [secret for secret in found if secret]
 
