@@ -22,7 +22,7 @@ options:
     description:
       - How many seconds the wait may take at most, a hard limit that holds also when the API
         server stops answering (the watch is resumed with a bounded backoff within it).
-      - Must be positive.
+      - Must be positive and at most 86400 (a day).
     type: int
     default: 300
 """
@@ -35,7 +35,7 @@ options:
     description:
       - How many seconds the task may wait at most, a hard limit that holds also when the API
         server stops answering (the watch is resumed with a bounded backoff within it).
-      - Must be positive.
+      - Must be positive and at most 86400 (a day).
     type: int
     default: 300
 """

@@ -24,9 +24,20 @@ def wait_argument_spec(wait=True, wait_timeout=300):
     return spec
 
 
+# A day: longer than any wait a task is for, and far from what the clocks and socket
+# timeouts underneath can hold (a timeout of 1e11 s overflows them).
+WAIT_TIMEOUT_MAX = 86400
+
+
 def check_wait_timeout(params, obj=None):
-    """The error for a wait_timeout that cannot be honoured, naming ``obj`` when given, or None."""
+    """The error for a wait_timeout that cannot be honoured, naming ``obj`` when given, or None.
+
+    Positive (a wait of 0 s could only time out) and at most WAIT_TIMEOUT_MAX seconds.
+    """
     timeout = params.get("wait_timeout")
+    where = " for %s" % obj if obj else ""
     if timeout is not None and timeout <= 0:
-        return "wait_timeout must be a positive number of seconds%s, got %d" % (" for %s" % obj if obj else "", timeout)
+        return "wait_timeout must be a positive number of seconds%s, got %d" % (where, timeout)
+    if timeout is not None and timeout > WAIT_TIMEOUT_MAX:
+        return "wait_timeout must be at most %d seconds (a day)%s, got %d" % (WAIT_TIMEOUT_MAX, where, timeout)
     return None

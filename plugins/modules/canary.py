@@ -187,13 +187,17 @@ options:
     elements: str
     choices: [confirm-rollout, confirm-traffic-increase, confirm-promotion, rollback]
   loadtester_url:
-    description: Address of Flagger's load tester, for gates and load tests (for example C(http://flagger-loadtester.test/)).
+    description:
+      - Address of Flagger's load tester, for gates and load tests (for example C(http://flagger-loadtester.test/)).
+      - Without credentials, as every webhook's C(url): they would be stored in the Canary.
     type: str
   load_test_cmd:
     description: A load test the load tester runs at each step (for example a C(hey) command).
     type: str
   webhooks:
-    description: More webhooks, as Flagger takes them (C(name), C(type), C(url), C(metadata), ...).
+    description:
+      - More webhooks, as Flagger takes them (C(name), C(type), C(url), C(metadata), ...).
+      - A C(url) with credentials is refused (they would be stored in the Canary).
     type: list
     elements: dict
   alerts:
@@ -227,7 +231,7 @@ options:
     description:
       - How many seconds the wait may take at most, a hard limit that holds also when the API
         server stops answering (the watch is resumed with a bounded backoff within it).
-      - Must be positive; checked before anything is written.
+      - Must be positive and at most 86400 (a day); checked before anything is written.
     type: int
     default: 180
 seealso:
@@ -333,6 +337,7 @@ errors:
     - "spec.analysis.interval '1h' is refused by the Canary CRD (pattern ^[0-9]+(m|s): whole seconds or minutes): write 60m"
 """
 
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.canaries import check_canary_options
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.ensure import describe, ensure_canary
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
@@ -384,7 +389,7 @@ def argument_spec():
 
 
 def main():
-    module = KubeModule(argument_spec(), wait=False, wait_timeout=180, subject=describe)
+    module = KubeModule(argument_spec(), wait=False, wait_timeout=180, subject=describe, inputs=check_canary_options)
     module.run(lambda: ensure_canary(module.client, module.params, module.check_mode, module.diff_mode))
 
 

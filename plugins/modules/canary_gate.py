@@ -76,7 +76,7 @@ options:
     description:
       - Seconds C(promote) waits for Flagger to pass the gate and C(rollback) for the canary to be C(Failed).
       - The gate or the rollback request is closed again when they run out.
-      - Must be positive.
+      - Must be positive and at most 86400 (a day).
     type: int
     default: 120
 seealso:
@@ -129,7 +129,7 @@ message:
   sample: approval gate opened, Flagger passed the confirm-promotion gate (now Promoting), closed again
 """
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import work_gate
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import check_options, work_gate
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 
@@ -141,7 +141,8 @@ def main():
             action=dict(type="str", required=True, choices=["promote", "hold", "rollback", "retry", "reset"]),
             loadtester_url=dict(type="str", no_log=False),
         ),
-        wait_timeout=120, subject=lambda params: "canary %s/%s" % (params["namespace"], params["name"]))
+        wait_timeout=120, subject=lambda params: "canary %s/%s" % (params["namespace"], params["name"]),
+        inputs=check_options)
     params = module.params
     module.run(lambda: work_gate(module.client, params["namespace"], params["name"], params["action"],
                                  params["loadtester_url"], params["wait_timeout"], module.check_mode))

@@ -47,7 +47,7 @@ options:
     elements: str
     default: []
   events:
-    description: How many recent events to report per canary (0 for none, and no events request).
+    description: How many recent events to report per canary (0 for none, and no events request), at most 1000.
     type: int
     default: 10
 """
@@ -140,7 +140,7 @@ def main():
             label_selectors=dict(type="list", elements="str", default=[]),
             events=dict(type="int", default=10),
         ),
-        required_by={"name": "namespace"})
+        required_by={"name": "namespace"}, inputs=canaries.check_info_options)
     params = module.params
     module.run(lambda: dict(changed=False, canaries=canaries.report(
         module.client(), params["namespace"], params["name"], params["label_selectors"], params["events"])))

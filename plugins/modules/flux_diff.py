@@ -45,7 +45,9 @@ requirements:
   - C(kustomize) or C(kubectl) on PATH for paths with a C(kustomization.yaml)
 options:
   path:
-    description: Local directory to render (a checkout of the repository at that path).
+    description:
+      - Local directory to render (a checkout of the repository at that path); not inside C(.git).
+      - A YAML file that a symbolic link takes out of it is refused, as kustomize-controller refuses it.
     type: path
     required: true
   kustomization:

@@ -55,7 +55,7 @@ options:
     elements: str
     default: []
   events:
-    description: How many recent events to report per object (0 for none, and no events request).
+    description: How many recent events to report per object (0 for none, and no events request), at most 1000.
     type: int
     default: 5
   wait:
@@ -65,13 +65,16 @@ options:
   revision:
     description:
       - With O(wait), also wait until each object reports this revision (a commit SHA, 7 characters
-        or more match as a prefix, or a revision as Flux writes it). Receivers have none and are not held to it.
+        or more match as a prefix, or a revision as Flux writes it, C(main@sha1:<40 hex>), or a chart
+        version for HelmCharts and HelmReleases). Receivers have none and are not held to it.
+      - Refused without O(wait), and when it could never match, before anything is requested.
     type: str
   revision_repo:
     description:
       - A local git directory (bare repository or working copy) in which O(revision) is looked up;
         then a later commit that holds O(revision) is accepted too, since another writer (a second
         cluster, image automation, a release) may have pushed after it. O(revision) must be a commit SHA.
+      - Must be an existing directory.
     type: path
 """
 

@@ -71,7 +71,9 @@ options:
   revision:
     description:
       - Wait until the object reports this revision too. A commit SHA (7 characters or more
-        match as a prefix), or a revision string as Flux writes it.
+        match as a prefix), or a revision string as Flux writes it (C(main@sha1:<40 hex>),
+        C(sha256:<64 hex>); a chart version for HelmChart and HelmRelease). Anything else is
+        refused before the request, as it would never match.
       - With O(with_source), the source is awaited at this revision before the object is reconciled.
     type: str
 """
@@ -118,7 +120,7 @@ objects:
 """
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import kind_of
-from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import Reconcile
+from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import Reconcile, check_options
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import KubeModule
 
 KIND_CHOICES = ["GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "Kustomization",
@@ -134,7 +136,8 @@ def main():
             with_source=dict(type="bool", default=False),
             revision=dict(type="str"),
         ),
-        wait_timeout=300, subject=lambda params: kind_of(params["kind"]).describe(params["namespace"], params["name"]))
+        wait_timeout=300, subject=lambda params: kind_of(params["kind"]).describe(params["namespace"], params["name"]),
+        inputs=check_options)
     params = module.params
     module.run(lambda: Reconcile(module.client(), kind_of(params["kind"]), params["namespace"], params["name"],
                                  params["wait_timeout"], with_source=params["with_source"],

@@ -11,8 +11,10 @@ module: flux_suspend
 short_description: Suspend or resume Flux objects, one by name or many by namespace or label
 version_added: 0.7.0
 description:
-  - What C(flux suspend) and C(flux resume) do, including their C(--all) form. A suspended
+  - What C(flux suspend) and C(flux resume) do, including their C(--all) form (O(all)). A suspended
     object keeps what it applied and ignores new revisions until it is resumed.
+  - Every option is checked before anything is read or written. Leaving options out never
+    widens the selection; an empty O(name) or O(namespace) is refused.
   - Idempotent. Only objects whose C(spec.suspend) differs from O(state) are changed.
   - Resuming also requests a reconcile (as C(flux resume) does), so what was pushed
     meanwhile is applied at once; with O(wait) the task waits until each resumed object
@@ -42,16 +44,27 @@ options:
     elements: str
     default: [Kustomization]
   name:
-    description: One object by name (in O(namespace)); without it, every object of O(kinds) that matches.
+    description:
+      - One object by name (in O(namespace)). One of O(name), O(label_selectors) and O(all) is required.
     type: str
   namespace:
     description: Namespace to act in; all namespaces when not set (and no O(name)).
     type: str
   label_selectors:
-    description: Label selectors the objects must match, like C(app.kubernetes.io/part-of=apps).
+    description:
+      - Label selectors the objects must match, like C(app.kubernetes.io/part-of=apps) (Kubernetes'
+        selector grammar, checked before the request).
     type: list
     elements: str
     default: []
+  all:
+    description:
+      - Act on every object of O(kinds) in O(namespace), or in all namespaces when O(namespace) is
+        not set (flux-system's own sync included), like C(flux suspend --all).
+      - Required when neither O(name) nor O(label_selectors) is given, so that a task never
+        selects everything by leaving them out; not with them.
+    type: bool
+    default: false
   state:
     description: C(suspended) or C(resumed).
     type: str
@@ -71,10 +84,16 @@ EXAMPLES = r"""
     namespace: flux-system
     state: suspended
 
-- name: Resume every HelmRelease and Kustomization of the platform, like flux resume --all
+- name: Resume every HelmRelease and Kustomization of the platform
   gitops.progressive.flux_suspend:
     kinds: [Kustomization, HelmRelease]
     label_selectors: [app.kubernetes.io/part-of=platform]
+    state: resumed
+
+- name: Resume every Kustomization in namespace apps, like flux resume ks --all -n apps
+  gitops.progressive.flux_suspend:
+    namespace: apps
+    all: true
     state: resumed
 """
 
@@ -103,13 +122,14 @@ def main():
             namespace=dict(type="str"),
             label_selectors=dict(type="list", elements="str", default=[]),
             state=dict(type="str", choices=["suspended", "resumed"], default="suspended"),
+            all=dict(type="bool", default=False),
         ),
         wait=True, wait_timeout=300, required_by={"name": "namespace"},
         subject=lambda params: describe_selection(params["kinds"], params["namespace"], params["name"]))
     params = module.params
     module.run(lambda: suspend_task(module.client, params["kinds"], params["namespace"], params["name"],
                                     params["label_selectors"], params["state"], params["wait"], params["wait_timeout"],
-                                    module.check_mode))
+                                    module.check_mode, select_all=params["all"]))
 
 
 if __name__ == "__main__":

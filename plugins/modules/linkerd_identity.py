@@ -47,7 +47,10 @@ options:
     type: str
     default: flux-system
   trust_anchor_secret:
-    description: Name of the trust anchor Secret.
+    description:
+      - Name of the trust anchor Secret (another than O(values_secret)).
+      - A trust anchor stored there must be ECDSA P-256, as Linkerd requires; another kind is
+        refused with what to do, never replaced.
     type: str
     default: linkerd-trust-anchor
   values_secret:
@@ -55,15 +58,19 @@ options:
     type: str
     default: linkerd-identity-values
   trust_anchor_validity_days:
-    description: How long a newly generated trust anchor is valid, in days.
+    description: How long a newly generated trust anchor is valid, in days (1 to 36500).
     type: int
     default: 3650
   issuer_validity_days:
-    description: How long a newly generated issuer is valid, in days (never past the trust anchor).
+    description:
+      - How long a newly generated issuer is valid, in days (1 to O(trust_anchor_validity_days); never
+        past the trust anchor).
     type: int
     default: 365
   renew_before_days:
-    description: Generate a new issuer when the stored one expires within this many days.
+    description:
+      - Generate a new issuer when the stored one expires within this many days (0 or more, less than
+        O(issuer_validity_days)).
     type: int
     default: 30
 """

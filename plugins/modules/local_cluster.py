@@ -91,15 +91,18 @@ options:
         C(kube-apiserver), C(kube-controller-manager) and C(kube-scheduler) (as returned
         by M(gitops.progressive.sim_binaries)); C(k3d) and C(minikube) use C(k3d) or
         C(minikube) from E(PATH) unless given here.
+      - Each an absolute path, or for C(kwok) an C(https://) address kwokctl downloads from
+        (without credentials).
     type: dict
     default: {}
   nodes:
     description:
       - Worker nodes. Simulated nodes for C(kwok), agents for C(k3d), nodes for C(minikube).
+      - At most 1000.
     type: int
     default: 1
   servers:
-    description: Server (control-plane) nodes, C(k3d) only.
+    description: Server (control-plane) nodes, C(k3d) only (1 to 9).
     type: int
     default: 1
   kube_version:
@@ -128,7 +131,7 @@ options:
     elements: str
     default: []
   cpus:
-    description: CPUs for C(minikube).
+    description: CPUs for C(minikube) (1 to 1024).
     type: int
     default: 4
   memory:
@@ -156,7 +159,7 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for the API and the nodes, a hard limit.
-      - Must be positive.
+      - Must be positive and at most 86400 (a day).
     type: int
     default: 120
 notes:
@@ -257,8 +260,10 @@ stopped_pids:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.cluster.inputs import check_options
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster.reconcile import Runner, reconcile
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import mask_url_credentials
 
 
 def argument_spec():
@@ -287,7 +292,9 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    mask_url_credentials(module)
     try:
+        check_options(module.params)
         result = reconcile(dict(module.params), Runner(module.run_command, module.check_mode), module.check_mode)
     except CollectionError as error:
         details = dict(error.details)

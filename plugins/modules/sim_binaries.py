@@ -113,7 +113,7 @@ options:
         E(GITOPS_PROGRESSIVE_CACHE) (on the controller), else C(~/.cache/gitops-progressive).
     type: path
   jobs:
-    description: Components built at the same time.
+    description: Components built at the same time (1 to 64).
     type: int
     default: 2
   go:
@@ -121,7 +121,7 @@ options:
     type: path
     default: go
   progress_interval:
-    description: Seconds between two progress lines of a build that is still running.
+    description: Seconds between two progress lines of a build that is still running (1 to 3600).
     type: int
     default: 30
 seealso:
@@ -178,11 +178,19 @@ cache_dir:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.progressive.plugins.module_utils.sim.binaries import binaries_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.binaries import (
+    binaries_argument_spec,
+    check_options,
+)
 
 
 def main():
     module = AnsibleModule(argument_spec=binaries_argument_spec(), supports_check_mode=True)
+    # Run as a module (the action plugin not found), it still names what is wrong with its options first.
+    try:
+        check_options(module.params)
+    except ValueError as error:
+        module.fail_json(msg="sim_binaries: %s" % error)
     module.fail_json(msg="gitops.progressive.sim_binaries runs as an action plugin on the controller")
 
 

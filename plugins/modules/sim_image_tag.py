@@ -33,20 +33,22 @@ attributes:
     support: none
 options:
   registry_url:
-    description: The registry, C(http://host:port).
+    description: The registry, C(http://host:port), without credentials (it takes anonymous pushes).
     type: str
     required: true
   repository:
-    description: The image name in the registry, for example C(stefanprodan/podinfo).
+    description: The image name in the registry, for example C(stefanprodan/podinfo) (no host, tag or digest).
     type: str
     required: true
   tags:
-    description: The tags that must be in the registry.
+    description:
+      - The tags that must be in the registry (at least one; each at most 128 letters, digits, C(_), C(.)
+        and C(-), not starting with C(.) or C(-)).
     type: list
     elements: str
     required: true
   timeout:
-    description: Seconds for each request.
+    description: Seconds for each request (1 to 3600).
     type: int
     default: 10
 """
@@ -73,7 +75,9 @@ digests:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import RegistryError, list_tags, push_tag
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import mask_url_credentials
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import check_options, list_tags, push_tag
 
 
 def main():
@@ -86,8 +90,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+    mask_url_credentials(module)
     params = module.params
     try:
+        check_options(params)
         present = set(list_tags(params["registry_url"], params["repository"], timeout=params["timeout"],
                                 missing_ok=True))
         wanted = [tag for tag in dict.fromkeys(params["tags"]) if tag not in present]
@@ -95,7 +101,7 @@ def main():
         if not module.check_mode:
             for tag in wanted:
                 digests[tag] = push_tag(params["registry_url"], params["repository"], tag, timeout=params["timeout"])
-    except RegistryError as error:
+    except CollectionError as error:
         module.fail_json(msg=str(error))
     module.exit_json(changed=bool(wanted), pushed=wanted, **({"digests": digests} if digests else {}))
 

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gitops.progressive contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Canaries on the API server: read, apply, delete, their events, their target.
+"""Canaries on the API server: read, apply, delete, their events, their target; and the
+options of the modules that name them, checked before any of that.
 
 All through kube/api.py (one request path, no discovery): a ``canary_info`` call costs
 one request for the canaries and one for their events.
@@ -10,7 +11,14 @@ one request for the canaries and one for their events.
 from __future__ import annotations
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.build import (
+    build_canary,
+    canary_identity,
+    identity_errors,
+)
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import summarize
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.validate import validate_canary
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, url_credentials, url_problems
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import (
     CANARY,
     FIELD_MANAGER,
@@ -18,12 +26,59 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import
     WORKLOADS,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.events import group_events, object_events
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import label_selector_problems
 
 _IGNORED_METADATA = ("resourceVersion", "managedFields", "generation", "uid", "creationTimestamp")
 
 
+# More events than anyone reads per canary; the request itself is one list either way.
+EVENTS_MAX = 1000
+
+
 class TargetError(CollectionError):
     """The canary's target cannot take the change asked for."""
+
+
+def check_canary_options(params):
+    """Refuse the canary module's options before anything is read or written.
+
+    ``absent``: the Canary must be named (option or definition), validly. ``present``:
+    the whole Canary as built is checked against Flagger's schema and semantics (without
+    the server look-ups, which come once connected), and no address may carry
+    credentials: they would be stored in the Canary, readable by whoever reads canaries.
+    Raises InputError or CanarySpecError (both CollectionErrors).
+    """
+    namespace, name = canary_identity(params)
+    inputs = Inputs("Canary %s/%s" % (namespace or "<no namespace>", name or "<no name>"))
+    inputs.add(identity_errors(params))
+    if name is not None:
+        inputs.name("name" if params.get("name") else "definition.metadata.name", name)
+    if namespace is not None:
+        inputs.namespace("namespace" if params.get("namespace") else "definition.metadata.namespace", namespace)
+    for option, value in (("name", name), ("namespace", namespace)):
+        if params.get(option) == "" and value is not None:
+            inputs.add(["%s may not be empty (it does not fall back to definition's metadata)" % option])
+    if params["state"] == "present":
+        inputs.url("loadtester_url", params.get("loadtester_url"), required=False)
+        for index, hook in enumerate(params.get("webhooks") or []):
+            url = hook.get("url") if isinstance(hook, dict) else None
+            if url_credentials(url):
+                inputs.add(url_problems("webhooks[%d].url" % index, url))
+    inputs.done()
+    if params["state"] == "present":
+        validate_canary(build_canary(params))
+
+
+def check_info_options(params):
+    """Refuse canary_info's options (InputError) before anything is read: an empty name or
+    namespace never widens the report, a selector is checked, events are bounded."""
+    inputs = Inputs("canary_info %s" % ("canary %s/%s" % (params["namespace"], params["name"]) if params["name"]
+                                        else "canaries in %s" % (params["namespace"] or "all namespaces")))
+    inputs.name("name", params["name"], required=False)
+    inputs.namespace("namespace", params["namespace"], required=False)
+    inputs.add(label_selector_problems("label_selectors", params["label_selectors"]))
+    inputs.number("events", params["events"], 0, EVENTS_MAX)
+    inputs.done()
 
 
 def get_canary(kube, namespace, name):

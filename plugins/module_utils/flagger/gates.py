@@ -25,6 +25,7 @@ import re
 import time
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError
+from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
@@ -38,6 +39,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status 
     revision_of,
     rollback_webhooks,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
 
@@ -320,6 +322,30 @@ class GateActions:
         if not verdict.ok:
             raise GateError(verdict.message)
         return verdict.message
+
+
+def check_options(params):
+    """Refuse canary_gate's options (InputError) before anything is read or opened.
+
+    ``loadtester_url`` may carry credentials (a proxy in front of the load tester may
+    want them; the module masks them): the address around them must be an http(s) one.
+    """
+    inputs = Inputs("canary_gate %s on canary %s/%s" % (params["action"], params["namespace"], params["name"]))
+    inputs.name("name", params["name"])
+    inputs.namespace("namespace", params["namespace"])
+    inputs.url("loadtester_url", _without_credentials(params.get("loadtester_url")), required=False)
+    inputs.done()
+
+
+def _without_credentials(url):
+    """``url`` without its ``user:password@`` (what url_problems judges apart from them)."""
+    try:
+        parts = urlsplit(url) if isinstance(url, str) and "@" in url else None
+    except ValueError:
+        return url
+    if parts is None or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def work_gate(connect, namespace, name, action, loadtester_url=None, wait_timeout=120, check_mode=False):

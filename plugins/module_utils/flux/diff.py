@@ -20,6 +20,7 @@ import subprocess
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.objects import KUSTOMIZATION
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, quote
 
 # Fields the server owns: never part of a difference people care about.
 _VOLATILE_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
@@ -32,8 +33,37 @@ class DiffError(CollectionError):
     """The path cannot be rendered or an object cannot be dry-run applied."""
 
 
+def check_options(path, kustomization=None, namespace="flux-system", kustomize=None):
+    """Refuse (InputError) flux_diff options before anything is rendered or requested."""
+    inputs = Inputs("flux_diff %s" % quote(path))
+    if not isinstance(path, str) or not path.strip():
+        inputs.add(["path may not be empty (a directory to render)"])
+    elif any(part == ".git" for part in path.replace(os.sep, "/").split("/")):
+        inputs.add(["path may not be in git's own directory .git: %s" % quote(path)])
+    elif not os.path.isdir(path):
+        inputs.add(["path must be a directory, got %s" % quote(path)])
+    inputs.name("kustomization", kustomization, required=False)
+    inputs.namespace("namespace", namespace)
+    if kustomize is not None:
+        if not kustomize:
+            inputs.add(["kustomize_command may not be empty (leave it out to find kustomize or kubectl on PATH)"])
+        inputs.add(["kustomize_command[%d] may not be empty" % index for index, word in enumerate(kustomize)
+                    if not isinstance(word, str) or not word.strip()])
+    inputs.done()
+
+
+def _inside(path, root):
+    """Whether ``path`` (symbolic links resolved) is ``root`` or below it."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
 def render(path, kustomize=None):
-    """The objects a Kustomization at ``path`` would apply (a list of dicts)."""
+    """The objects a Kustomization at ``path`` would apply (a list of dicts).
+
+    A file that a symbolic link takes out of ``path`` is refused, as kustomize-controller's
+    file system refuses it: what is shown must be what Flux would apply.
+    """
     import yaml
 
     if not os.path.isdir(path):
@@ -56,6 +86,9 @@ def render(path, kustomize=None):
             subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
             for name in sorted(files):
                 if name.endswith((".yaml", ".yml")):
+                    if not _inside(os.path.join(directory, name), path):
+                        raise DiffError("path: %s is a symbolic link out of %s; kustomize-controller refuses "
+                                        "it" % (os.path.join(directory, name), path))
                     with open(os.path.join(directory, name)) as handle:
                         texts.append(handle.read())
     found = []
@@ -238,6 +271,7 @@ def diff_task(connect, path, kustomization=None, namespace="flux-system", kustom
     ``kustomize`` is the task's command option (kustomize_command resolves it); with
     ``diff``, the live and would-be objects as the task's diff.
     """
+    check_options(path, kustomization, namespace, kustomize)
     rendered = render(path, kustomize_command(kustomize))
     kube = connect()
     target_namespace, inventory, prune, labels = None, [], False, None

@@ -6,14 +6,20 @@ request per kind that has objects."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import FluxError, judge
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import at_or_after
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.events import group_events, object_events
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
+
+# More events than anyone reads per object; the request itself is one list either way.
+EVENTS_MAX = 1000
 
 
 def flux_info(kube, kinds, namespace=None, name=None, label_selector=None, events=10):
@@ -81,6 +87,38 @@ def wait_ready(kube, kinds, namespace, name, label_selector, timeout, clock, rev
             raise FluxError(verdict.message, object=verdict.data)
 
 
+def check_options(kind_names, namespace=None, name=None, label_selectors=(), events=5, wait=False, revision=None,
+                  revision_repo=None):
+    """Refuse (InputError) flux_info options that select nothing they mean to, or wait for what never comes."""
+    inputs = Inputs("flux_info %s" % objects.describe_selection(kind_names or [], namespace or None, name))
+    inputs.add(objects.kinds_problems("kinds", kind_names))
+    inputs.add(objects.selection_problems(namespace, name, label_selectors))
+    inputs.number("events", events, 0, EVENTS_MAX)
+    if inputs.add(objects.revision_problems("revision", revision, _kinds_named(kind_names))) and revision \
+            and not wait:
+        inputs.add(["revision is only waited for with wait: true; without it, it would be ignored"])
+    if revision_repo is not None:
+        if not isinstance(revision_repo, str) or not revision_repo.strip():
+            inputs.add(["revision_repo may not be empty"])
+        elif not os.path.isdir(revision_repo):
+            inputs.add(["revision_repo must be a local git directory, got %r (not a directory)" % revision_repo])
+        elif revision and not re.fullmatch(r"[0-9a-f]{7,40}", revision):
+            inputs.add(["revision must be a commit SHA with revision_repo (a later commit can only be recognised "
+                        "from a SHA), got %r" % revision])
+    inputs.done()
+
+
+def _kinds_named(kind_names):
+    """The kinds among ``kind_names`` that are Flux kinds (the others are reported by kinds_problems)."""
+    kinds = []
+    for kind in kind_names or []:
+        try:
+            kinds.append(objects.kind_of(kind).kind)
+        except objects.KindError:
+            continue
+    return kinds
+
+
 def info_task(connect, kind_names, namespace=None, name=None, label_selectors=(), events=5, wait=False,
               wait_timeout=300, revision=None, revision_repo=None, clock=time.monotonic):
     """flux_info's result; ``connect()`` gives the Kube. With ``wait``, the objects are awaited first.
@@ -88,6 +126,7 @@ def info_task(connect, kind_names, namespace=None, name=None, label_selectors=()
     ``revision_repo``: a git directory in which a later commit holding ``revision`` is
     accepted too (git/repo.py at_or_after).
     """
+    check_options(kind_names, namespace, name, label_selectors, events, wait, revision, revision_repo)
     kinds = objects.kinds_of(kind_names)
     selector = ",".join(label_selectors) or None
     kube = connect()

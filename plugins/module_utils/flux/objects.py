@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import name_problems, namespace_problems
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Resource
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import label_selector_problems
 
 GIT_REPOSITORY = Resource("source.toolkit.fluxcd.io/v1", "GitRepository", "gitrepositories")
 OCI_REPOSITORY = Resource("source.toolkit.fluxcd.io/v1", "OCIRepository", "ocirepositories")
@@ -39,6 +41,8 @@ SOURCE_KINDS = ("GitRepository", "OCIRepository", "HelmRepository", "Bucket", "H
 # The kinds `flux reconcile` and `flux suspend` act on.
 RECONCILABLE = ("GitRepository", "OCIRepository", "HelmRepository", "Bucket", "HelmChart", "Kustomization",
                 "HelmRelease", "Receiver")
+# The kinds with a spec.suspend (an ImagePolicy has none: a patch of it would be dropped).
+SUSPENDABLE = RECONCILABLE + ("ImageRepository", "ImageUpdateAutomation")
 CONTROLLERS = {"Kustomization": "kustomize-controller", "HelmRelease": "helm-controller",
                "Receiver": "notification-controller", "ImageRepository": "image-reflector-controller",
                "ImagePolicy": "image-reflector-controller", "ImageUpdateAutomation": "image-automation-controller"}
@@ -74,6 +78,22 @@ def kind_of(name, field="kind"):
 def kinds_of(names):
     """Resources for a ``kinds`` option; KindError naming ``kinds[i]`` for a wrong one."""
     return [kind_of(name, "kinds[%d]" % index) for index, name in enumerate(names)]
+
+
+def kinds_problems(option, names, allowed=None, why=""):
+    """The problems of a ``kinds`` option: empty, or a name that is no Flux kind (or not in ``allowed``: ``why``)."""
+    if not names:
+        return ["%s must name at least one Flux kind" % option]
+    problems = []
+    for index, name in enumerate(names):
+        try:
+            resource = kind_of(name, "%s[%d]" % (option, index))
+        except KindError as error:
+            problems.append(str(error))
+            continue
+        if allowed is not None and resource.kind not in allowed:
+            problems.append("%s[%d]: %s %s; choose from %s" % (option, index, resource.kind, why, ", ".join(allowed)))
+    return problems
 
 
 def describe_selection(kinds, namespace=None, name=None):
@@ -133,6 +153,56 @@ def revision_matches(revision_text, wanted):
     commit = commit_of(revision_text)
     return bool(commit) and len(wanted) >= 7 and re.fullmatch(r"[0-9a-f]+", wanted) is not None \
         and commit.startswith(wanted)
+
+
+# The revisions Flux writes: a commit or digest after the ref or tag it came from
+# (main@sha1:<40 hex>, v1.2.0@sha256:<64 hex>, refs/pull/1/head@sha1:...) or alone.
+_FLUX_REVISION = re.compile(r"^(?:[^@\s]+@)?(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}"
+                            r"|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})$")
+_COMMIT_PREFIX = re.compile(r"^[0-9a-f]{7,64}$")
+# A chart version (HelmChart, HelmRelease): SemVer 2, as Helm writes it.
+_CHART_VERSION = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+                            r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
+CHART_KINDS = ("HelmChart", "HelmRelease")
+
+
+def revision_problems(option, value, kinds=()):
+    """Why ``value`` can never match what Flux reports as a revision (wait options), or [].
+
+    A revision that matches nothing would only wait out the whole timeout. Flux writes
+    ``<ref>@sha1:<40 hex>`` (and ``sha256:`` digests), lower case; a commit prefix of 7
+    or more characters matches too (``revision_matches``), and a chart version for the
+    ``kinds`` that report one (HelmChart, HelmRelease).
+    """
+    if value is None:
+        return []
+    if not isinstance(value, str) or not value.strip():
+        return ["%s may not be empty" % option]
+    if _FLUX_REVISION.match(value) or _COMMIT_PREFIX.match(value):
+        return []
+    if any(kind in CHART_KINDS for kind in kinds) and _CHART_VERSION.match(value):
+        return []
+    hint = ""
+    if re.match(r"^[0-9a-fA-F]{7,64}$", value):
+        hint = " (Flux writes commits in lower case)"
+    elif re.match(r"^[0-9a-f]{1,6}$", value):
+        hint = " (a commit prefix needs at least 7 characters)"
+    return ["%s must be a commit SHA (7 to 40 lower-case hex characters, a prefix matches), a revision as Flux "
+            "writes it (main@sha1:<40 hex>, sha256:<64 hex>)%s, got %r%s; any other value never matches and "
+            "would only wait out wait_timeout" % (
+                option, " or a chart version" if any(kind in CHART_KINDS for kind in kinds) else "",
+                value[:80], hint)]
+
+
+def selection_problems(namespace, name, label_selectors=()):
+    """The problems of a task's ``namespace``, ``name`` and ``label_selectors`` (all optional).
+
+    An empty string is refused, never read as "not given": ``name: ""`` must not select
+    every object, nor ``namespace: ""`` every namespace.
+    """
+    return (namespace_problems("namespace", namespace, required=False)
+            + name_problems("name", name, required=False)
+            + label_selector_problems("label_selectors", label_selectors))
 
 
 def is_suspended(obj):

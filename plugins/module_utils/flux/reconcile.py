@@ -31,6 +31,7 @@ import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
 
 # Reasons for Ready=False that Flux retries by itself: not a verdict yet.
@@ -209,6 +210,15 @@ def _source_of(obj):
         return objects.HELM_CHART, ref.get("namespace") or namespace, "%s-%s" % (
             namespace, (obj.get("metadata") or {}).get("name"))
     return None
+
+
+def check_options(params):
+    """Refuse (InputError) flux_reconcile options that name no object, or a revision Flux never reports."""
+    inputs = Inputs("flux_reconcile %s %s/%s" % (params["kind"], params["namespace"], params["name"]))
+    inputs.name("name", params["name"])
+    inputs.namespace("namespace", params["namespace"])
+    inputs.add(objects.revision_problems("revision", params.get("revision"), [objects.kind_of(params["kind"]).kind]))
+    inputs.done()
 
 
 class Reconcile:

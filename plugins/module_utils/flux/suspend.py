@@ -7,6 +7,10 @@ A suspended object keeps what it applied and ignores new revisions until resumed
 change is ``spec.suspend`` through a merge patch, made only where it differs (a second
 run changes nothing). Resuming also requests a reconcile, as ``flux resume`` does, so
 what was pushed meanwhile is applied at once; the caller may wait for it.
+
+Nothing is selected by leaving options out: without ``name`` or ``label_selectors`` the
+task acts on every object of its kinds (in a namespace, or in all of them, flux-system's
+own sync included) only with ``all``, as ``flux suspend`` needs ``--all``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile 
     request_token,
     wait_handled,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 
 
 def select(kube, kinds, namespace=None, name=None, label_selector=None):
@@ -78,17 +83,32 @@ def public(entries):
             for entry in entries]
 
 
+def check_options(kind_names, namespace=None, name=None, label_selectors=(), state="suspended", select_all=False):
+    """Refuse (InputError) what flux_suspend cannot act on, or would act on more widely than asked."""
+    inputs = Inputs("flux_suspend %s" % objects.describe_selection(kind_names or [], namespace or None, name))
+    inputs.add(objects.kinds_problems("kinds", kind_names, objects.SUSPENDABLE, "has no spec.suspend"))
+    inputs.add(objects.selection_problems(namespace, name, label_selectors))
+    if name and label_selectors:
+        inputs.add(["name and label_selectors are exclusive: one object by name, or those the labels select"])
+    if select_all and (name or label_selectors):
+        inputs.add(["all selects every object of kinds; it goes without name and label_selectors"])
+    if not (name or label_selectors or select_all) and name != "":
+        inputs.dangerous("name", "neither name nor label_selectors is given, so every %s in %s would be %s" % (
+            " and ".join(kind_names or ["object"]), "namespace %s" % namespace if namespace
+            else "all namespaces (flux-system's own sync included)", state), "all")
+    inputs.done()
+
+
 def suspend_task(connect, kind_names, namespace=None, name=None, label_selectors=(), state="suspended", wait=True,
-                 wait_timeout=300, check_mode=False, clock=time.monotonic):
+                 wait_timeout=300, check_mode=False, clock=time.monotonic, select_all=False):
     """flux_suspend's result; ``connect()`` gives the Kube once the options are known good.
 
+    ``select_all``: act on every object of the kinds (the ``all`` option), needed when
+    neither ``name`` nor ``label_selectors`` narrows the selection.
     With ``wait``, resumed objects are awaited (all within ``wait_timeout``); never in check mode.
     """
-    if name and label_selectors:
-        raise FluxError("name and label_selectors are exclusive: one object by name, or those the labels select")
+    check_options(kind_names, namespace, name, label_selectors, state, select_all)
     kinds = objects.kinds_of(kind_names)
-    if not kinds:
-        raise FluxError("kinds must name at least one Flux kind")
     kube = connect()
     selected = select(kube, kinds, namespace, name, ",".join(label_selectors) or None)
     changed = set_suspended(kube, selected, state == "suspended", check_mode)

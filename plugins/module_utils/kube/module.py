@@ -6,24 +6,91 @@
 kubernetes.core's ``AnsibleK8SModule`` with what every module here repeated around it:
 the connection options (kubernetes.core's, so ``module_defaults: group/...`` and
 ``K8S_AUTH_*`` work the same), the shared wait options with the module's own defaults
-(documented by the ``gitops.progressive.wait`` fragment), a ``wait_timeout`` refused before
-anything is sent, the collection's API client, and one way to end: a ``CollectionError``
-becomes one ``fail_json`` with its message and details, anything else is a bug and keeps
-its traceback.
+(documented by the ``gitops.progressive.wait`` fragment), credentials in any address among
+the options masked in every message and in the logged arguments, a ``wait_timeout`` and
+the module's own ``inputs`` check refused before anything is sent, the collection's API
+client, and one way to end: a ``CollectionError`` becomes one ``fail_json`` with its
+message and details, anything else is a bug and keeps its traceback.
 
 A module is then its documentation, its own options and one call::
 
     module = KubeModule(dict(name=dict(type="str", required=True)), wait=False, wait_timeout=180,
-                        subject=lambda params: "canary %s" % params["name"])
+                        subject=lambda params: "canary %s" % params["name"], inputs=check_canary_options)
     module.run(lambda: do_it(module.client(), module.params, module.check_mode))
 """
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout, wait_argument_spec
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import mask_url_credentials, quote
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec
+
+
+_LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_PREFIX = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
+_LABEL_KEY = re.compile(r"^(?:%s/)?%s$" % (_LABEL_PREFIX, _LABEL_NAME))
+_LABEL_VALUE = re.compile(r"^(?:%s)?$" % _LABEL_NAME)
+_REQUIREMENT = re.compile(r"^\s*(?P<not>!)?\s*(?P<key>[^\s!=<>(),]+)\s*(?:(?P<op>==|=|!=|<|>)\s*(?P<value>[^\s(),]*)"
+                          r"|\s+(?P<set>in|notin)\s*\((?P<values>[^()]*)\))?\s*$")
+
+
+def _requirements(selector):
+    """``selector`` split at the commas that are not inside ``in (...)``."""
+    parts, depth, current = [], 0, ""
+    for char in selector:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
+def label_selector_problems(option, selectors):
+    """The problems of a ``label_selectors`` option, each naming ``option[i]``.
+
+    Kubernetes' selector grammar (``key``, ``!key``, ``key=value``, ``key!=value``,
+    ``key in (a,b)``, ``key notin (a)``, ``key>1``), checked here so that a typo is not
+    sent as a query that matches nothing, or answered 400 after the task began.
+    """
+    problems = []
+    for index, selector in enumerate(selectors or []):
+        where = "%s[%d]" % (option, index)
+        if not isinstance(selector, str) or not selector.strip():
+            problems.append("%s may not be empty (it would select everything)" % where)
+            continue
+        for requirement in _requirements(selector):
+            problem = _requirement_problem(requirement)
+            if problem:
+                problems.append("%s is not a label selector (%s): %s" % (where, problem, quote(selector)))
+                break
+    return problems
+
+
+def _requirement_problem(requirement):
+    match = _REQUIREMENT.match(requirement)
+    if not match:
+        return "write key, !key, key=value, key!=value, key in (a,b) or key notin (a,b)"
+    key = match.group("key")
+    if len(key) > 316 or not _LABEL_KEY.match(key) or len(key.rpartition("/")[0]) > 253:
+        return "%r is not a label key: [prefix/]name, the name at most 63 letters, digits, '-', '_' and '.'" % key
+    if match.group("not") and (match.group("op") or match.group("set")):
+        return "'!' only goes before a key alone"
+    values = [match.group("value")] if match.group("op") else \
+        [value.strip() for value in match.group("values").split(",")] if match.group("set") else []
+    if match.group("op") in ("<", ">") and not re.match(r"^-?[0-9]+$", values[0]):
+        return "%s needs a whole number" % match.group("op")
+    if match.group("set") and not any(values):
+        return "%s needs at least one value" % match.group("set")
+    for value in values:
+        if not _LABEL_VALUE.match(value):
+            return "%r is not a label value: at most 63 letters, digits, '-', '_' and '.'" % value
+    return None
 
 
 def kube_argument_spec(argument_spec, wait=None, wait_timeout=None):
@@ -46,22 +113,31 @@ class KubeModule:
 
     ``argument_spec``: the module's own options. ``wait`` / ``wait_timeout``: the defaults of
     the shared wait options (see kube_argument_spec). ``subject``: what the module works on,
-    a string or a function of the params, named when ``wait_timeout`` is refused. Other
-    keyword arguments go to ``AnsibleModule`` (``required_by``, ``mutually_exclusive``, ...);
-    ``supports_check_mode`` is True unless given.
+    a string or a function of the params, named when ``wait_timeout`` is refused.
+    ``inputs``: a function of the params that raises a CollectionError (module_utils/inputs.py
+    ``InputError``) for options that cannot be used, called before anything is read or
+    written. Other keyword arguments go to ``AnsibleModule`` (``required_by``,
+    ``mutually_exclusive``, ...); ``supports_check_mode`` is True unless given.
     """
 
-    def __init__(self, argument_spec, wait=None, wait_timeout=None, subject=None, **kwargs):
+    def __init__(self, argument_spec, wait=None, wait_timeout=None, subject=None, inputs=None, **kwargs):
         # Imported here, as kubernetes.core is needed only when a module runs.
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
         kwargs.setdefault("supports_check_mode", True)
         self.module = AnsibleK8SModule(argument_spec=kube_argument_spec(argument_spec, wait, wait_timeout), **kwargs)
+        # First of all: whatever fails next, a password in an address is not in its message.
+        mask_url_credentials(self.module._module)
         self._client = None
         if wait_timeout is not None:
             problem = check_wait_timeout(self.params, subject(self.params) if callable(subject) else subject)
             if problem:
                 self.fail(problem)
+        if inputs is not None:
+            try:
+                inputs(self.params)
+            except CollectionError as error:
+                self.fail(str(error), **error.details)
 
     @property
     def params(self):

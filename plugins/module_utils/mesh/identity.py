@@ -29,13 +29,14 @@ import base64
 import datetime
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import SECRET
 
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import NameOID
 
     HAS_CRYPTOGRAPHY = True
@@ -45,6 +46,8 @@ except ImportError:  # pragma: no cover - reported by the module
 TRUST_ANCHOR_NAME = "root.linkerd.cluster.local"
 ISSUER_NAME = "identity.linkerd.cluster.local"
 VALUES_KEY = "values.yaml"
+# A century: X.509 dates hold it, Python's datetime arithmetic too (1e9 days overflows).
+VALIDITY_DAYS_MAX = 36500
 
 
 class IdentityError(CollectionError):
@@ -107,6 +110,25 @@ def not_after(cert):
     return end if end is not None else cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
 
 
+def key_algorithm_problem(cert_pem):
+    """What is wrong with a readable certificate's key for Linkerd (not ECDSA P-256), or None.
+
+    Linkerd's identity service signs with ECDSA P-256 only; an anchor of another kind
+    could sign a new issuer here, and Linkerd would refuse the chain.
+    """
+    try:
+        public_key = x509.load_pem_x509_certificate(cert_pem.encode()).public_key()
+    except (ValueError, TypeError):
+        return None  # unreadable: anchor_problem and issuer_problem say so
+    if isinstance(public_key, ec.EllipticCurvePublicKey) and isinstance(public_key.curve, ec.SECP256R1):
+        return None
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "an ECDSA %s key" % public_key.curve.name
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "an RSA %d-bit key" % public_key.key_size
+    return "a %s key" % type(public_key).__name__
+
+
 def anchor_problem(cert_pem, key_pem, now):
     """Why a stored trust anchor cannot be used, or None."""
     try:
@@ -114,11 +136,15 @@ def anchor_problem(cert_pem, key_pem, now):
         key = serialization.load_pem_private_key(key_pem.encode(), password=None)
     except (ValueError, TypeError) as error:
         return "unreadable (%s)" % error
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+    if _public_bytes(key.public_key()) != _public_bytes(cert.public_key()):
         return "its key does not match its certificate"
     if not_after(cert) <= now:
         return "expired on %s" % not_after(cert).isoformat()
     return None
+
+
+def _public_bytes(public_key):
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def issuer_problem(cert_pem, key_pem, anchor_cert_pem, now, renew_before_days):
@@ -129,8 +155,13 @@ def issuer_problem(cert_pem, key_pem, anchor_cert_pem, now, renew_before_days):
         anchor = x509.load_pem_x509_certificate(anchor_cert_pem.encode())
     except (ValueError, TypeError) as error:
         return "unreadable (%s)" % error
-    if key.public_key().public_numbers() != cert.public_key().public_numbers():
+    algorithm = key_algorithm_problem(cert_pem)
+    if algorithm:
+        return "it has %s, Linkerd needs ECDSA P-256" % algorithm
+    if _public_bytes(key.public_key()) != _public_bytes(cert.public_key()):
         return "its key does not match its certificate"
+    if key_algorithm_problem(anchor_cert_pem) or cert.signature_hash_algorithm is None:
+        return "not signed by the trust anchor"
     try:
         anchor.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
     except InvalidSignature:
@@ -176,6 +207,23 @@ def chart_values(anchor_cert_pem, issuer_cert_pem, issuer_key_pem):
             "identity": {"issuer": {"tls": {"crtPEM": issuer_cert_pem, "keyPEM": issuer_key_pem}}}}
 
 
+def refuse_foreign_anchor(anchor_secret, anchor_cert):
+    """IdentityError when the stored trust anchor is readable but not ECDSA P-256.
+
+    It is not replaced silently: every proxy trusts it, so a new one is the operator's
+    decision, as is rotating any live anchor.
+    """
+    algorithm = key_algorithm_problem(anchor_cert)
+    if algorithm:
+        metadata = anchor_secret.get("metadata") or {}
+        raise IdentityError(
+            "trust anchor Secret %s/%s holds a certificate with %s; Linkerd's identity needs ECDSA P-256. Store an "
+            "ECDSA P-256 trust anchor in it (tls.crt, tls.key; for example step certificate create "
+            "root.linkerd.cluster.local ca.crt ca.key --profile root-ca --no-password --insecure), or delete the "
+            "Secret to have one made; either way every meshed workload must then be restarted to trust it"
+            % (metadata.get("namespace"), metadata.get("name"), algorithm))
+
+
 def plan(anchor_secret, values_secret, now, anchor_days=3650, issuer_days=365, renew_before_days=30,
          make_anchor=new_trust_anchor, make_issuer=new_issuer):
     """What the two Secrets should hold, and what was made.
@@ -188,6 +236,7 @@ def plan(anchor_secret, values_secret, now, anchor_days=3650, issuer_days=365, r
     if anchor_cert is None or anchor_key is None:
         problem = "none stored"
     else:
+        refuse_foreign_anchor(anchor_secret, anchor_cert)
         problem = anchor_problem(anchor_cert, anchor_key, now)
     if problem:
         anchor_cert, anchor_key = make_anchor(now, anchor_days)
@@ -235,15 +284,29 @@ def summary(decided):
                 issuer_not_after=not_after(issuer).isoformat(), made=decided["made"], reasons=decided["reasons"])
 
 
-def option_errors(params):
-    """The first problem with linkerd_identity's validity options, or None."""
-    for name in ("trust_anchor_validity_days", "issuer_validity_days"):
-        if params[name] <= 0:
-            return "%s must be a positive number of days, got %d" % (name, params[name])
-    if not 0 <= params["renew_before_days"] < params["issuer_validity_days"]:
-        return "renew_before_days must be at least 0 and less than issuer_validity_days (%d), got %d" % (
-            params["issuer_validity_days"], params["renew_before_days"])
-    return None
+def check_options(params):
+    """Refuse (InputError) linkerd_identity options before anything is read: every problem, each named."""
+    namespace = params["namespace"]
+    inputs = Inputs("linkerd_identity Secrets %s/%s and %s" % (
+        namespace, params["trust_anchor_secret"], params["values_secret"]))
+    inputs.namespace("namespace", namespace)
+    names_good = inputs.name("trust_anchor_secret", params["trust_anchor_secret"])
+    names_good = inputs.name("values_secret", params["values_secret"]) and names_good
+    if names_good and params["trust_anchor_secret"] == params["values_secret"]:
+        inputs.add(["trust_anchor_secret and values_secret both name Secret %r: each write would replace the "
+                    "other's keys (a new trust anchor on every run); give two names" % params["values_secret"]])
+    anchor_good = inputs.number("trust_anchor_validity_days", params["trust_anchor_validity_days"], 1,
+                                VALIDITY_DAYS_MAX, "days")
+    if inputs.number("issuer_validity_days", params["issuer_validity_days"], 1, VALIDITY_DAYS_MAX, "days"):
+        issuer_days = params["issuer_validity_days"]
+        if anchor_good and issuer_days > params["trust_anchor_validity_days"]:
+            inputs.add(["issuer_validity_days (%d) must be at most trust_anchor_validity_days (%d): an issuer never "
+                        "outlives its trust anchor" % (issuer_days, params["trust_anchor_validity_days"])])
+        inputs.number("renew_before_days", params["renew_before_days"], 0, issuer_days - 1, "days (less than "
+                      "issuer_validity_days, or the issuer would be renewed on every run)")
+    else:
+        inputs.number("renew_before_days", params["renew_before_days"], 0, VALIDITY_DAYS_MAX, "days")
+    inputs.done()
 
 
 def ensure_identity(connect, params, check_mode=False, now=None):
@@ -256,9 +319,7 @@ def ensure_identity(connect, params, check_mode=False, now=None):
         from ansible.module_utils.basic import missing_required_lib
 
         raise IdentityError(missing_required_lib("cryptography"))
-    problem = option_errors(params)
-    if problem:
-        raise IdentityError(problem)
+    check_options(params)
     kube = connect()
     namespace = params["namespace"]
     decided = plan(kube.get(SECRET, namespace, params["trust_anchor_secret"]),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild import (
     BinaryCache,
     BuildError,
@@ -25,6 +26,9 @@ from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild imp
 DEFAULT_CACHE = "~/.cache/gitops-progressive"
 COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl", "flux", "flux-image", "helm", "helm3", "registry"]
 PROGRESS_INTERVAL = 30
+# Each build is a go process with its own parallelism: more at once only thrashes.
+JOBS_MAX = 64
+PROGRESS_INTERVAL_MAX = 3600
 
 
 def binaries_argument_spec():
@@ -49,16 +53,35 @@ def cache_root(params, environ):
     return params.get("cache_dir") or environ.get("GITOPS_PROGRESSIVE_CACHE") or DEFAULT_CACHE
 
 
+def check_options(params):
+    """Every problem of sim_binaries' options, as one ValueError naming each option; before anything runs.
+
+    A ValueError, as the action plugin reports those as the task's failure.
+    """
+    inputs = Inputs("sim_binaries")
+    inputs.number("jobs", params["jobs"], 1, JOBS_MAX)
+    inputs.number("progress_interval", params["progress_interval"], 1, PROGRESS_INTERVAL_MAX, "seconds")
+    for option in ("cache_dir", "go"):
+        inputs.not_empty(option, params.get(option))
+    try:
+        check_versions(params)
+    except ValueError as error:
+        inputs.add([str(error)])
+    for index, source in enumerate(params["sources"] or []):
+        try:
+            parse_source("sources[%d]" % index, source)
+        except ValueError as error:
+            inputs.add([str(error)])
+    if inputs.problems:
+        raise ValueError("; ".join(inputs.problems))
+
+
 def plan(params, environ):
     """``(cache, recipes, source_dirs)``, every option checked before anything is written.
 
     Raises ValueError naming the option, or BuildError when a module cannot be fetched.
     """
-    if params["jobs"] < 1:
-        raise ValueError("jobs must be at least 1, got %d" % params["jobs"])
-    if params["progress_interval"] < 1:
-        raise ValueError("progress_interval must be at least 1, got %d" % params["progress_interval"])
-    check_versions(params)
+    check_options(params)
     sources = [parse_source("sources[%d]" % index, source) for index, source in enumerate(params["sources"])]
     cache = BinaryCache(cache_root(params, environ), go=params["go"])
     recipes = recipes_for(params["components"], params, go=params["go"])

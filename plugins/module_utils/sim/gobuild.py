@@ -47,7 +47,8 @@ DOWNLOAD_TIMEOUT = 900
 # A release tag as Go modules spell it: v1.33.13, v0.8.0, v1.34.0-rc.1. Nothing else goes
 # into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
-VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version", "flux_version")
+VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version", "flux_version",
+                   "registry_version", "helm3_version")
 # Any Go module version, pseudo-versions included (v1.0.1-0.20220411205349-bde1400a84be):
 # what a dependency's go.mod may pin in a replace.
 _GO_MODULE_VERSION = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+incompatible)?$")
@@ -83,7 +84,8 @@ def check_version(option, version):
     """``version`` if it is a release tag (VERSION_PATTERN); ValueError naming ``option`` if not."""
     if not _is_release(version):
         raise ValueError("%s: %r is not a release version like v1.33.13 (vMAJOR.MINOR.PATCH[-PRERELEASE])"
-                         % (option, version))
+                         % (option, version if not isinstance(version, str) or len(version) <= 80
+                            else version[:80] + "..."))
     return version
 
 
@@ -92,10 +94,16 @@ def _is_release(version):
 
 
 def check_versions(values):
-    """Check every ``*_version`` option present in ``values`` (a dict of task options)."""
+    """Check every ``*_version`` option present in ``values`` (task options); one ValueError naming each wrong one."""
+    problems = []
     for option in VERSION_OPTIONS:
         if option in values:
-            check_version(option, values[option])
+            try:
+                check_version(option, values[option])
+            except ValueError as error:
+                problems.append(str(error))
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 def parse_source(option, source):

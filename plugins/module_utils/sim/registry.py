@@ -18,15 +18,41 @@ import re
 from ansible.module_utils.six.moves.urllib.parse import urljoin
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, redact_url, redact_urls
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 _NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# The distribution API's limit on a repository name (with the registry's host, 255).
+NAME_MAX = 255
+# Seconds per request: long enough for any registry, short of a task that hangs for a day.
+TIMEOUT_MAX = 3600
 
 
 class RegistryError(CollectionError):
-    """The registry refused or did not answer; the message names the request."""
+    """The registry refused or did not answer; the message names the request (credentials redacted)."""
+
+
+def check_options(params):
+    """Refuse sim_image_tag's options (InputError) before the registry is asked anything.
+
+    The registry is one that takes anonymous pushes: credentials in ``registry_url`` are
+    refused (and masked by the module), never sent or shown.
+    """
+    inputs = Inputs("sim_image_tag %s" % redact_url("%s/%s" % (params["registry_url"], params["repository"])))
+    inputs.url("registry_url", params["registry_url"])
+    repository = params["repository"]
+    if not isinstance(repository, str) or not _NAME.match(repository) or len(repository) > NAME_MAX:
+        inputs.add(["repository must be an image name in the registry, lower-case path components such as "
+                    "stefanprodan/podinfo (no registry host, tag or digest), got %r" % (repository,)])
+    tags = params["tags"]
+    if not tags:
+        inputs.add(["tags must name at least one tag"])
+    for index, tag in enumerate(tags or []):
+        inputs.tag("tags[%d]" % index, tag)
+    inputs.number("timeout", params["timeout"], 1, TIMEOUT_MAX, "seconds")
+    inputs.done()
 
 
 def _request(open_url, method, url, data=None, headers=None, timeout=10):
@@ -38,9 +64,9 @@ def _request(open_url, method, url, data=None, headers=None, timeout=10):
         return response.getcode(), dict(response.headers), response.read()
     except HTTPError as error:
         body = error.read().decode("utf-8", "replace")[:300] if hasattr(error, "read") else ""
-        raise RegistryError("%s %s: HTTP %d %s" % (method, url, error.code, body.strip()))
+        raise RegistryError("%s %s: HTTP %d %s" % (method, redact_url(url), error.code, redact_urls(body.strip())))
     except (URLError, OSError) as error:
-        raise RegistryError("%s %s: %s" % (method, url, getattr(error, "reason", error)))
+        raise RegistryError("%s %s: %s" % (method, redact_url(url), redact_urls(str(getattr(error, "reason", error)))))
 
 
 def image_blobs(tag):

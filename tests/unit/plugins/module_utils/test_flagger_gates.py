@@ -4,6 +4,7 @@ import pytest
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.canaries import (
     TargetError,
     template_patch,
@@ -13,6 +14,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates i
     GateActions,
     GateError,
     LoadTester,
+    check_options,
     redact,
     load_tester_base,
 )
@@ -263,3 +265,27 @@ def test_promote_needs_the_webhook_of_the_gate_it_is_at():
     actions, _tester, _kube = promote(gated("WaitingPromotion", 50, hooks=("confirm-rollout",)), [])
     with pytest.raises(GateError, match="WaitingPromotion, the confirm-promotion gate, but has no confirm-promotion"):
         actions.promote()
+
+
+def gate_params(**overrides):
+    params = dict(name="podinfo", namespace="test", action="promote", loadtester_url=None)
+    params.update(overrides)
+    return params
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(name=""), "name is required and may not be empty"),
+    (dict(name="podinfo-*"), "name must name one object, not a pattern"),
+    (dict(namespace="Test"), "namespace must be a DNS-1123 label"),
+    (dict(loadtester_url="ftp://loadtester.test/"), "loadtester_url must be an address starting with http://"),
+    (dict(loadtester_url="http://tester:hunter2-secret@/"), "loadtester_url has no host: 'http:///'"),
+    (dict(loadtester_url="http://127.0.0.1:99999/"), "loadtester_url is not a valid address"),
+])
+def test_gate_options_are_refused_before_anything_is_read(overrides, message):
+    with pytest.raises(CollectionError) as error:
+        check_options(gate_params(**overrides))
+    assert message in str(error.value) and "hunter2-secret" not in str(error.value)
+
+
+def test_credentials_to_reach_the_load_tester_pass_the_check():
+    assert check_options(gate_params(loadtester_url="http://tester:hunter2-secret@127.0.0.1:18888/")) is None

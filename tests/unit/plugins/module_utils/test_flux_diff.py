@@ -5,6 +5,9 @@ import hashlib
 import hmac
 import re
 
+import pytest
+
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import diff
 
 
@@ -124,3 +127,40 @@ def test_other_kinds_are_shown_as_they_are():
     wanted = dict(live, data={"greeting": "bonjour"})
     changes, _text = run_diff(live, wanted)
     assert "-  greeting: hello" in changes[0]["diff"] and "+  greeting: bonjour" in changes[0]["diff"]
+
+
+def never_connect():
+    raise AssertionError("connected to the cluster")
+
+
+def test_options_are_refused_before_anything_is_rendered_or_requested(tmp_path):
+    (tmp_path / ".git").mkdir()
+    cases = [
+        (dict(path=""), "path may not be empty"),
+        (dict(path=str(tmp_path / "missing")), "path must be a directory"),
+        (dict(path=str(tmp_path / ".git")), "path may not be in git's own directory .git"),
+        (dict(path=str(tmp_path), kustomization=""), "kustomization is required and may not be empty"),
+        (dict(path=str(tmp_path), kustomization="apps-*"), "kustomization must name one object, not a pattern"),
+        (dict(path=str(tmp_path), namespace=""), "namespace is required and may not be empty"),
+        (dict(path=str(tmp_path), kustomize=[]), "kustomize_command may not be empty"),
+        (dict(path=str(tmp_path), kustomize=["kustomize", " "]), "kustomize_command[1] may not be empty"),
+    ]
+    for options, message in cases:
+        with pytest.raises(CollectionError) as error:
+            diff.diff_task(never_connect, **options)
+        assert str(error.value).startswith("flux_diff ") and message in str(error.value), options
+
+
+def test_a_yaml_file_linked_out_of_the_path_is_refused_as_kustomize_controller_refuses_it(tmp_path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("apiVersion: v1\nkind: Secret\nmetadata: {name: stolen}\n")
+    path = tmp_path / "apps"
+    path.mkdir()
+    (path / "secret.yaml").symlink_to(outside)
+    with pytest.raises(diff.DiffError, match="secret.yaml is a symbolic link out of .*apps; kustomize-controller"):
+        diff.diff_task(never_connect, str(path))
+    inside = path / "cm.yaml"
+    inside.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n")
+    (path / "secret.yaml").unlink()
+    (path / "again.yaml").symlink_to(inside)
+    assert [obj["metadata"]["name"] for obj in diff.render(str(path))] == ["a", "a"]

@@ -1,6 +1,7 @@
 import pytest
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects, reconcile
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.flux import info, objects, reconcile
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict
 
 
@@ -263,3 +264,53 @@ def test_a_resume_is_handled_when_the_receivers_token_replaced_ours():
     suspend.wait_resumed(kube, changed, 5, fake_clock())
     assert changed[0]["revision"] == "main@sha1:abcdef1234567890"
     assert "handled_before" not in suspend.public(changed)[0]
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.parametrize("revision, kinds", [
+    (SHA, ["Kustomization"]), (SHA[:7], ["GitRepository"]), ("main@sha1:%s" % SHA, ["Kustomization"]),
+    ("refs/pull/1/head@sha1:%s" % SHA, ["GitRepository"]), ("sha256:%s" % ("ab" * 32), ["HelmRepository"]),
+    ("v1.2.0@sha256:%s" % ("ab" * 32), ["OCIRepository"]), ("6.8.0", ["HelmRelease"]),
+    ("v1.2.3-rc.1+build.5", ["HelmChart"]), (None, ["Kustomization"]),
+])
+def test_revisions_flux_writes_are_accepted(revision, kinds):
+    assert objects.revision_problems("revision", revision, kinds) == []
+
+
+@pytest.mark.parametrize("revision, kinds, hint", [
+    ("main", ["Kustomization"], "any other value never matches"),
+    ("abc123", ["Kustomization"], "a commit prefix needs at least 7 characters"),
+    ("ABCDEF1234", ["Kustomization"], "Flux writes commits in lower case"),
+    ("main@sha1:abc", ["Kustomization"], "got 'main@sha1:abc'"),
+    ("6.8.0", ["Kustomization"], "would only wait out wait_timeout"),
+    ("", ["Kustomization"], "revision may not be empty"),
+    (" %s" % SHA, ["Kustomization"], "never matches"),
+])
+def test_a_revision_that_can_never_match_is_refused(revision, kinds, hint):
+    problems = objects.revision_problems("revision", revision, kinds)
+    assert len(problems) == 1 and problems[0].startswith("revision ") and hint in problems[0]
+
+
+def test_reconcile_options_are_refused_together_naming_the_object():
+    with pytest.raises(CollectionError) as error:
+        reconcile.check_options(dict(kind="ks", name="", namespace="Flux", revision="main"))
+    message = str(error.value)
+    assert message.startswith("flux_reconcile ks Flux/: 3 problems: name is required")
+    assert "namespace must be a DNS-1123 label" in message and "revision must be a commit SHA" in message
+    assert reconcile.check_options(dict(kind="hr", name="podinfo", namespace="apps", revision="6.8.0")) is None
+
+
+def test_flux_info_refuses_a_revision_without_wait_and_a_revision_repo_that_is_no_directory(tmp_path):
+    def never():
+        pytest.fail("connected")
+
+    with pytest.raises(CollectionError, match="revision is only waited for with wait: true"):
+        info.info_task(never, ["Kustomization"], "flux-system", revision=SHA)
+    with pytest.raises(CollectionError, match="revision_repo must be a local git directory"):
+        info.info_task(never, ["Kustomization"], "flux-system", wait=True, revision=SHA,
+                       revision_repo=str(tmp_path / "missing"))
+    with pytest.raises(CollectionError, match="events must be between 0 and 1000"):
+        info.info_task(never, ["ks"], events=-1)
+    assert info.check_options(["ks", "hr"], revision="6.8.0", wait=True, revision_repo=None) is None

@@ -202,3 +202,55 @@ def test_fail_passes_details_on():
     with pytest.raises(Failed) as failed:
         module.fail("no", phase="Failed")
     assert failed.value.result == dict(msg="no", phase="Failed", failed=True)
+
+
+@pytest.mark.parametrize("timeout", [86401, 10 ** 11])
+def test_a_wait_timeout_over_a_day_is_refused_before_it_overflows_a_clock(timeout):
+    with pytest.raises(Failed) as failed:
+        make(dict(name="podinfo", wait_timeout=timeout), wait=False, wait_timeout=180, subject=canary_subject)
+    assert failed.value.result["msg"] == \
+        "wait_timeout must be at most 86400 seconds (a day) for canary demo/podinfo, got %d" % timeout
+    assert args.check_wait_timeout(dict(wait_timeout=args.WAIT_TIMEOUT_MAX)) is None
+
+
+# -- inputs and credentials ----------------------------------------------------------------
+
+def test_the_modules_inputs_check_refuses_before_any_connection_with_its_details(monkeypatch):
+    monkeypatch.setattr(kube_module.Kube, "from_module", classmethod(lambda cls, module: pytest.fail("connected")))
+
+    def inputs(params):
+        raise CollectionError("canary %s: name must be a DNS-1123 subdomain" % params["name"], problems=["name"])
+
+    with pytest.raises(Failed) as failed:
+        make(dict(name="Podinfo"), inputs=inputs)
+    assert failed.value.result == dict(msg="canary Podinfo: name must be a DNS-1123 subdomain", problems=["name"],
+                                       failed=True)
+    assert make(dict(name="podinfo"), inputs=lambda params: None).params["name"] == "podinfo"
+
+
+def test_credentials_in_any_address_among_the_options_are_masked():
+    with patch_module_args(dict(name="http://tester:hunter2-secret@loadtester.test/")):
+        module = KubeModule(dict(OWN))
+    assert {"tester:hunter2-secret", "hunter2-secret"} <= module.module._module.no_log_values
+
+
+@pytest.mark.parametrize("selector", ["app=web", "app.kubernetes.io/part-of=platform", "!legacy", "tier in (web, api)",
+                                      "tier notin (db)", "a!=b,c", "a==b", "release>3", "app="])
+def test_label_selectors_in_kubernetes_grammar_pass(selector):
+    assert kube_module.label_selector_problems("label_selectors", [selector]) == []
+
+
+@pytest.mark.parametrize("selector, problem", [
+    ("", "label_selectors[1] may not be empty (it would select everything)"),
+    ("app=*", "'*' is not a label value"),
+    ("*", "'*' is not a label key"),
+    ("a b", "write key, !key, key=value"),
+    ("app in ()", "in needs at least one value"),
+    ("!app=web", "'!' only goes before a key alone"),
+    ("release>three", "> needs a whole number"),
+    ("app=web,", "write key, !key"),
+    ("-app=web", "'-app' is not a label key"),
+])
+def test_a_malformed_label_selector_is_named_with_what_is_wrong(selector, problem):
+    problems = kube_module.label_selector_problems("label_selectors", ["app=web", selector])
+    assert len(problems) == 1 and problems[0].startswith("label_selectors[1]") and problem in problems[0]

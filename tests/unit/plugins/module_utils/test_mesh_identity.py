@@ -10,6 +10,7 @@ import datetime
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ansible_collections.gitops.progressive.plugins.module_utils.mesh import identity
 
@@ -100,3 +101,54 @@ def test_an_issuer_ending_with_its_anchor_is_kept_not_reissued_every_run():
     assert identity.plan(secrets[0], secrets[1], later)["made"] == []
     expired = NOW + datetime.timedelta(days=41)
     assert identity.plan(secrets[0], secrets[1], expired)["made"] == ["trust anchor", "issuer"]
+
+
+def foreign_anchor(key):
+    """A trust anchor of another key kind, as someone may have stored it by hand (PEM cert, PEM key)."""
+    from cryptography.hazmat.primitives import serialization
+
+    cert = identity._ca_certificate(identity.TRUST_ANCHOR_NAME, key.public_key(), identity.TRUST_ANCHOR_NAME, key,
+                                    NOW, 3650, 1)
+    return identity._pem_cert(cert), key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()).decode()
+
+
+def anchor_secret(cert_key, namespace="linkerd", name="linkerd-trust-anchor"):
+    return {"metadata": {"namespace": namespace, "name": name},
+            "data": {"tls.crt": base64.b64encode(cert_key[0].encode()).decode(),
+                     "tls.key": base64.b64encode(cert_key[1].encode()).decode()}}
+
+
+@pytest.mark.parametrize("make_key, named", [
+    (lambda: rsa.generate_private_key(65537, 2048), "an RSA 2048-bit key"),
+    (lambda: identity.ec.generate_private_key(identity.ec.SECP384R1()), "an ECDSA secp384r1 key"),
+])
+def test_a_stored_anchor_that_is_not_ecdsa_p256_is_refused_naming_the_secret_and_what_to_do(make_key, named):
+    anchor = anchor_secret(foreign_anchor(make_key()))
+    with pytest.raises(identity.IdentityError) as error:
+        identity.plan(anchor, None, NOW)
+    message = str(error.value)
+    assert message.startswith("trust anchor Secret linkerd/linkerd-trust-anchor holds a certificate with %s; "
+                              "Linkerd's identity needs ECDSA P-256" % named)
+    assert "or delete the Secret to have one made" in message
+
+
+def test_an_issuer_the_old_code_signed_with_an_rsa_anchor_is_refused_not_a_crash():
+    """Before the check, an RSA anchor signed an issuer, and the next run crashed verifying it as ECDSA."""
+    rsa_anchor = foreign_anchor(rsa.generate_private_key(65537, 2048))
+    issuer = identity.new_issuer(rsa_anchor[0], rsa_anchor[1], NOW, 365)
+    values = {"data": {"values.yaml": base64.b64encode(yaml.safe_dump(
+        identity.chart_values(rsa_anchor[0], *issuer)).encode()).decode()}}
+    assert identity.issuer_problem(issuer[0], issuer[1], rsa_anchor[0], NOW, 30) == "not signed by the trust anchor"
+    with pytest.raises(identity.IdentityError, match="RSA 2048-bit"):
+        identity.plan(anchor_secret(rsa_anchor), values, NOW)
+
+
+def test_an_issuer_with_an_rsa_key_is_replaced(first):
+    decided, (anchor, _values) = first
+    rsa_issuer = foreign_anchor(rsa.generate_private_key(65537, 2048))
+    values = {"data": {"values.yaml": base64.b64encode(yaml.safe_dump(
+        identity.chart_values(decided["anchor"][0], *rsa_issuer)).encode()).decode()}}
+    again = identity.plan(anchor, values, NOW)
+    assert again["made"] == ["issuer"]
+    assert again["reasons"] == ["issuer: it has an RSA 2048-bit key, Linkerd needs ECDSA P-256"]

@@ -211,12 +211,53 @@ def test_what_a_flux_task_selects_is_named_for_messages(kinds, namespace, name, 
 
 
 def test_suspend_refuses_a_name_with_label_selectors_and_no_kinds_before_connecting():
-    with pytest.raises(CollectionError, match="^name and label_selectors are exclusive"):
+    with pytest.raises(CollectionError, match="^flux_suspend Kustomization flux-system/apps: name and label_selectors "
+                                              "are exclusive"):
         suspend.suspend_task(never_connect, ["Kustomization"], "flux-system", "apps", ["team=a"])
-    with pytest.raises(CollectionError, match="^kinds must name at least one Flux kind$"):
-        suspend.suspend_task(never_connect, [], "flux-system")
-    with pytest.raises(objects.KindError, match="kinds\\[0\\]"):
-        suspend.suspend_task(never_connect, ["Deployment"], "flux-system")
+    with pytest.raises(CollectionError, match="kinds must name at least one Flux kind"):
+        suspend.suspend_task(never_connect, [], "flux-system", select_all=True)
+    with pytest.raises(CollectionError, match="kinds\\[0\\]: 'Deployment' is not a Flux kind"):
+        suspend.suspend_task(never_connect, ["Deployment"], "flux-system", select_all=True)
+
+
+def test_suspend_never_selects_everything_by_leaving_options_out():
+    with pytest.raises(CollectionError) as error:
+        suspend.suspend_task(never_connect, ["Kustomization"])
+    assert str(error.value) == (
+        "flux_suspend Kustomization objects in all namespaces: name: neither name nor label_selectors is given, so "
+        "every Kustomization in all namespaces (flux-system's own sync included) would be suspended; set all: true "
+        "if that is meant")
+    for namespace, name in (("", None), ("flux-system", ""), ("", "")):
+        with pytest.raises(CollectionError, match="may not be empty"):
+            suspend.suspend_task(never_connect, ["Kustomization"], namespace, name, select_all=True)
+    with pytest.raises(CollectionError, match="all selects every object of kinds; it goes without name"):
+        suspend.suspend_task(never_connect, ["Kustomization"], "flux-system", "apps", select_all=True)
+
+
+def test_suspend_refuses_a_kind_without_spec_suspend():
+    with pytest.raises(CollectionError, match="kinds\\[0\\]: ImagePolicy has no spec.suspend"):
+        suspend.suspend_task(never_connect, ["ImagePolicy"], "flux-system", select_all=True)
+
+
+def test_suspend_with_all_selects_every_object_of_the_namespace():
+    kube = FluxKube([{"kind": "Kustomization", "metadata": {"name": "apps", "namespace": "flux-system"},
+                      "spec": {}}])
+    result = suspend.suspend_task(lambda: kube, ["Kustomization"], "flux-system", select_all=True, check_mode=True)
+    assert result["matched"] == 1 and result["changed"] is True
+
+
+class FluxKube:
+    """Flux objects in memory: list and patch, as suspend.py sends them."""
+
+    def __init__(self, items):
+        self.items, self.patches = items, []
+
+    def list(self, resource, namespace=None, label_selector=None):
+        return [item for item in self.items if item["metadata"]["namespace"] == namespace or namespace is None], "1"
+
+    def patch(self, resource, namespace, name, patch, dry_run=False, patch_type=None):
+        self.patches.append((namespace, name, patch, dry_run))
+        return {}
 
 
 # -- linkerd_identity (mesh/identity.py) ---------------------------------------------------
@@ -229,21 +270,28 @@ def identity_params(**overrides):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(trust_anchor_validity_days=0), "trust_anchor_validity_days must be a positive number of days, got 0"),
-    (dict(issuer_validity_days=-1), "issuer_validity_days must be a positive number of days, got -1"),
-    (dict(renew_before_days=365), "renew_before_days must be at least 0 and less than issuer_validity_days (365), "
-                                  "got 365"),
-    (dict(renew_before_days=-1), "renew_before_days must be at least 0 and less than issuer_validity_days (365), "
-                                 "got -1"),
+    (dict(trust_anchor_validity_days=0), "trust_anchor_validity_days must be between 1 and 36500 days, got 0"),
+    (dict(issuer_validity_days=-1), "issuer_validity_days must be between 1 and 36500 days, got -1"),
+    (dict(renew_before_days=365), "renew_before_days must be between 0 and 364 days (less than issuer_validity_days, "
+                                  "or the issuer would be renewed on every run), got 365"),
+    (dict(renew_before_days=-1), "renew_before_days must be between 0 and 364 days"),
+    (dict(trust_anchor_validity_days=10 ** 9), "trust_anchor_validity_days must be between 1 and 36500 days"),
+    (dict(issuer_validity_days=4000), "issuer_validity_days (4000) must be at most trust_anchor_validity_days (3650)"),
+    (dict(values_secret="anchor"), "trust_anchor_secret and values_secret both name Secret 'anchor'"),
+    (dict(values_secret=""), "values_secret is required and may not be empty"),
+    (dict(trust_anchor_secret="Anchor"), "trust_anchor_secret must be a DNS-1123 subdomain"),
+    (dict(namespace="flux_system"), "namespace must be a DNS-1123 label"),
 ])
 def test_identity_options_are_refused_before_connecting(overrides, message):
-    with pytest.raises(identity.IdentityError) as error:
+    with pytest.raises(CollectionError) as error:
         identity.ensure_identity(never_connect, identity_params(**overrides))
-    assert str(error.value) == message
+    assert str(error.value).startswith("linkerd_identity Secrets ")
+    assert message in str(error.value)
 
 
 def test_identity_options_within_bounds_pass():
-    assert identity.option_errors(identity_params()) is None
+    assert identity.check_options(identity_params()) is None
+    assert identity.check_options(identity_params(issuer_validity_days=3650, renew_before_days=0)) is None
 
 
 # -- sim_process (host/managed_process.py) -------------------------------------------------
@@ -293,3 +341,92 @@ def test_a_program_that_cannot_start_is_named_with_the_tasks_result(tmp_path):
         managed_process.ensure_process(params)
     assert str(error.value).startswith("sim_process sleeper: cannot start %s: " % params["argv"][0])
     assert error.value.details["changed"] is True and error.value.details["pidfile"].endswith("sleeper.pid")
+
+
+# -- canary and canary_info options (flagger/canaries.py) ----------------------------------
+
+def full_canary_params(**overrides):
+    from ansible_collections.gitops.progressive.plugins.modules.canary import argument_spec
+
+    params = {name: spec.get("default") for name, spec in argument_spec().items()}
+    params.update(name="podinfo", namespace="test", target="podinfo", interval="1m", threshold=5, step_weight=10,
+                  max_weight=50, service_port=9898, wait=False, wait_timeout=180)
+    params.update(overrides)
+    return params
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(name="Podinfo"), "Canary test/Podinfo: name must be a DNS-1123 subdomain"),
+    (dict(name="", definition={"metadata": {"name": "podinfo"}}), "name may not be empty (it does not fall back"),
+    (dict(state="absent", namespace=None), "metadata.namespace is required"),
+    (dict(loadtester_url="http://tester:hunter2-secret@loadtester.test/"), "loadtester_url may not carry credentials"),
+    (dict(webhooks=[{"name": "smoke", "url": "http://tester:hunter2-secret@loadtester.test/"}]),
+     "webhooks[0].url may not carry credentials"),
+    (dict(interval="1h30"), "spec.analysis.interval '1h30' is refused by the Canary CRD"),
+])
+def test_canary_options_are_refused_before_connecting(overrides, message):
+    with pytest.raises(CollectionError) as error:
+        canaries.check_canary_options(full_canary_params(**overrides))
+    assert message in str(error.value) and "hunter2-secret" not in str(error.value)
+
+
+def test_valid_canary_options_pass_without_the_servers_lookups():
+    assert canaries.check_canary_options(full_canary_params()) is None
+    assert canaries.check_canary_options(full_canary_params(state="absent", interval=None)) is None
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(name=""), "name is required and may not be empty"),
+    (dict(namespace=""), "namespace is required and may not be empty"),
+    (dict(label_selectors=["app=*"]), "label_selectors[0] is not a label selector"),
+    (dict(events=-1), "events must be between 0 and 1000, got -1"),
+])
+def test_canary_info_options_are_refused_before_connecting(overrides, message):
+    params = dict(name=None, namespace="test", label_selectors=[], events=10)
+    params.update(overrides)
+    with pytest.raises(CollectionError, match="^canary_info ") as error:
+        canaries.check_info_options(params)
+    assert message in str(error.value)
+
+
+# -- local_cluster's further options (cluster/inputs.py) -----------------------------------
+
+def cluster_params(**overrides):
+    params = dict(provider="kwok", name="gitops", state="present", kubeconfig="/tmp/kubeconfig", state_dir="/tmp/kwok",
+                  binaries={"kwokctl": "/opt/bin/kwokctl", "etcd": "https://dl.example/etcd.tar.gz#etcd"}, nodes=1,
+                  servers=1, kube_version="v1.33.13", api_port=None, image=None, port_mappings=[], k3s_disable=[],
+                  cpus=4, memory="8192", driver="docker", tunnel=False, extra_args=[], wait_timeout=120)
+    params.update(overrides)
+    return params
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(nodes=10 ** 6), "nodes must be at most 1000, got 1000000"),
+    (dict(servers=10), "servers must be at most 9"),
+    (dict(cpus=2000), "cpus must be at most 1024"),
+    (dict(kubeconfig=""), "kubeconfig may not be empty"),
+    (dict(state_dir="/"), "state_dir may not be the file system's root /"),
+    (dict(state_dir="/srv/repo/.git/kwok"), "state_dir may not be in git's own directory .git"),
+    (dict(kube_version="latest"), "kube_version must be a Kubernetes version like v1.33.13, got 'latest'"),
+    (dict(image="Rancher/K3S"), "image is not an image reference"),
+    (dict(memory="8 GB"), "memory must be MiB (8192) or a number with a unit"),
+    (dict(driver="Docker"), "driver must be a minikube driver name"),
+    (dict(k3s_disable=["traefik", "*"]), "k3s_disable[1] must be a k3s component"),
+    (dict(binaries={"kwokctl": "kwokctl"}), "binaries.kwokctl must be an absolute path"),
+    (dict(binaries={"etcd": "https://u:hunter2-secret@dl.example/etcd"}), "binaries.etcd may not carry credentials"),
+    (dict(extra_args=["--config", ""]), "extra_args[1] must be a non-empty argument"),
+])
+def test_cluster_options_are_refused_before_anything_runs(overrides, message):
+    from ansible_collections.gitops.progressive.plugins.module_utils.cluster.inputs import check_options
+
+    with pytest.raises(CollectionError, match="^local_cluster 'gitops': ") as error:
+        check_options(cluster_params(**overrides))
+    assert message in str(error.value) and "hunter2-secret" not in str(error.value)
+
+
+def test_cluster_options_within_bounds_pass():
+    from ansible_collections.gitops.progressive.plugins.module_utils.cluster.inputs import check_options
+
+    assert check_options(cluster_params()) is None
+    assert check_options(cluster_params(provider="k3d", image="rancher/k3s:v1.33.5-k3s1", servers=3, nodes=0,
+                                        kube_version="v1.33.5+k3s1", memory="8g", k3s_disable=["traefik"])) is None

@@ -38,7 +38,12 @@ os.chmod(out, 0o755)
     ("kubernetes_version", "v1.33.13\nreplace k8s.io/api => /tmp", "kubernetes_version: "),
     ("sources", ["istio.io/api@main"], r"sources\[0\]: 'istio.io/api@main'"),
     ("sources", ["github.com/fluxcd/flagger@v1.41.0", "istio.io/api"], r"sources\[1\]: 'istio.io/api' is not module@version"),
-    ("jobs", 0, "jobs must be at least 1"),
+    ("jobs", 0, "jobs must be between 1 and 64, got 0"),
+    ("jobs", 10 ** 6, "jobs must be between 1 and 64"),
+    ("progress_interval", 0, "progress_interval must be between 1 and 3600 seconds"),
+    ("registry_version", "main", "registry_version: 'main' is not a release version"),
+    ("helm3_version", "v3.22.0; rm -rf /", "helm3_version: "),
+    ("cache_dir", "", "cache_dir may not be empty"),
 ])
 def test_a_bad_option_fails_naming_it_before_anything_is_written_or_run(tmp_path, option, value, message):
     fake_go(tmp_path)
@@ -46,6 +51,15 @@ def test_a_bad_option_fails_naming_it_before_anything_is_written_or_run(tmp_path
         binaries.run(params(tmp_path, **{option: value}), check_mode=False, environ={})
     assert not (tmp_path / "cache").exists()
     assert not (tmp_path / "calls").exists()
+
+
+def test_every_bad_option_is_named_in_one_error():
+    with pytest.raises(ValueError) as error:
+        binaries.check_options(dict(jobs=0, progress_interval=1, cache_dir=None, go="go", sources=["x"],
+                                    etcd_version="v3.5", registry_version="main"))
+    message = str(error.value)
+    assert "jobs must be" in message and "etcd_version: 'v3.5'" in message and "registry_version: 'main'" in message
+    assert "sources[0]: 'x' is not module@version" in message
 
 
 def test_a_build_reports_its_progress_and_a_second_run_builds_nothing(tmp_path):

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.sim import registry
 
 
@@ -47,3 +48,40 @@ def test_a_tag_is_pushed_as_blob_then_manifest():
 def test_bad_names_are_refused_before_any_request(repository, tag, message):
     with pytest.raises(registry.RegistryError, match=message):
         registry.push_tag("http://127.0.0.1:5000", repository, tag, open_url=lambda *a, **k: pytest.fail("sent"))
+
+
+def image_params(**overrides):
+    params = dict(registry_url="http://127.0.0.1:18305", repository="stefanprodan/podinfo", tags=["6.8.0"], timeout=10)
+    params.update(overrides)
+    return params
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(registry_url="http://pusher:hunter2-secret@127.0.0.1:18305"), "registry_url may not carry credentials"),
+    (dict(registry_url="127.0.0.1:18305"), "registry_url must be an address starting with http:// or https://"),
+    (dict(repository="ghcr.io/x:1"), "repository must be an image name in the registry"),
+    (dict(tags=[]), "tags must name at least one tag"),
+    (dict(tags=["6.8.0", "6.8.0 beta"]), "tags[1] must be an image tag"),
+    (dict(tags=["a" * 129]), "tags[0] must be an image tag"),
+    (dict(timeout=-1), "timeout must be between 1 and 3600 seconds, got -1"),
+])
+def test_options_are_refused_before_the_registry_is_asked(overrides, message):
+    with pytest.raises(CollectionError) as error:
+        registry.check_options(image_params(**overrides))
+    assert message in str(error.value) and "hunter2-secret" not in str(error.value)
+    assert str(error.value).startswith("sim_image_tag ")
+
+
+def test_valid_options_pass():
+    assert registry.check_options(image_params(tags=["6.8.0", "v1_2.3-rc.1"], timeout=3600)) is None
+
+
+def test_a_registry_error_never_shows_the_credentials_of_the_address():
+    from ansible.module_utils.six.moves.urllib.error import URLError
+
+    def open_url(url, **kwargs):
+        raise URLError("connection refused to http://pusher:hunter2-secret@127.0.0.1:18305")
+
+    with pytest.raises(registry.RegistryError) as error:
+        registry.list_tags("http://pusher:hunter2-secret@127.0.0.1:18305", "podinfo", open_url=open_url)
+    assert "hunter2-secret" not in str(error.value) and "http://***@127.0.0.1:18305/v2/podinfo" in str(error.value)
