@@ -264,6 +264,27 @@ def mask_url_credentials(module, params=None):
             module.no_log_values.add(secret)
 
 
+def masking(module_class=None):
+    """``module_class`` (AnsibleModule by default) masking credentials in addresses as soon as
+    its options are read: before Ansible checks them, so that its own argument errors (a
+    wrong type in another option) and their logged arguments never show them either."""
+    if module_class is None:
+        from ansible.module_utils.basic import AnsibleModule as module_class
+
+    class Masking(module_class):
+        def _load_params(self):
+            super()._load_params()
+            mask_url_credentials(self)
+
+    Masking.__name__ = Masking.__qualname__ = module_class.__name__
+    return Masking
+
+
+def masked_module(**kwargs):
+    """An AnsibleModule made with ``kwargs`` that masks credentials in addresses (see masking)."""
+    return masking()(**kwargs)
+
+
 def _strings(value):
     if isinstance(value, str):
         yield value

@@ -257,13 +257,12 @@ stopped_pids:
   elements: int
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster.inputs import check_options
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster.reconcile import Runner, reconcile
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.inputs import mask_url_credentials
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import masked_module
 
 
 def argument_spec():
@@ -291,8 +290,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    mask_url_credentials(module)
+    module = masked_module(argument_spec=argument_spec(), supports_check_mode=True)
     try:
         check_options(module.params)
         result = reconcile(dict(module.params), Runner(module.run_command, module.check_mode), module.check_mode)

@@ -176,8 +176,8 @@ cache_dir:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import masked_module
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.binaries import (
     binaries_argument_spec,
     check_options,
@@ -185,7 +185,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.sim.binaries im
 
 
 def main():
-    module = AnsibleModule(argument_spec=binaries_argument_spec(), supports_check_mode=True)
+    module = masked_module(argument_spec=binaries_argument_spec(), supports_check_mode=True)
     # Run as a module (the action plugin not found), it still names what is wrong with its options first.
     try:
         check_options(module.params)

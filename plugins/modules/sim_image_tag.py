@@ -73,15 +73,14 @@ digests:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.inputs import mask_url_credentials
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import masked_module
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import check_options, list_tags, push_tag
 
 
 def main():
-    module = AnsibleModule(
+    module = masked_module(
         argument_spec=dict(
             registry_url=dict(type="str", required=True),
             repository=dict(type="str", required=True),
@@ -90,7 +89,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    mask_url_credentials(module)
     params = module.params
     try:
         check_options(params)

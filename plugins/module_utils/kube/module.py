@@ -25,7 +25,7 @@ import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout, wait_argument_spec
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.inputs import mask_url_credentials, quote
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import masking, quote
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec
 
@@ -125,9 +125,8 @@ class KubeModule:
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
 
         kwargs.setdefault("supports_check_mode", True)
+        kwargs.setdefault("module_class", masking())
         self.module = AnsibleK8SModule(argument_spec=kube_argument_spec(argument_spec, wait, wait_timeout), **kwargs)
-        # First of all: whatever fails next, a password in an address is not in its message.
-        mask_url_credentials(self.module._module)
         self._client = None
         if wait_timeout is not None:
             problem = check_wait_timeout(self.params, subject(self.params) if callable(subject) else subject)

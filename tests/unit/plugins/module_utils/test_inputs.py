@@ -181,3 +181,22 @@ def test_inputs_with_nothing_wrong_is_silent():
 
 def test_a_long_value_is_quoted_cut():
     assert len(inputs.quote("x" * 500)) < 120
+
+
+def test_a_module_masks_credentials_even_in_ansibles_own_argument_errors():
+    """A wrong type in another option fails while the module is made: the password in the
+    address is masked in that message's logged arguments too."""
+    import io
+    import json
+    from contextlib import redirect_stdout
+
+    from ansible.module_utils.testing import patch_module_args
+
+    out = io.StringIO()
+    with patch_module_args({"url": "http://user:hunter2@127.0.0.1:1/", "count": "many"}), redirect_stdout(out):
+        with pytest.raises(SystemExit):
+            inputs.masked_module(argument_spec=dict(url=dict(type="str"), count=dict(type="int")))
+    result = json.loads(out.getvalue())
+    assert result["failed"] and "count" in result["msg"]
+    assert "hunter2" not in out.getvalue()
+    assert result["invocation"]["module_args"]["url"] == "http://********@127.0.0.1:1/"
