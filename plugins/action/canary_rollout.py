@@ -11,7 +11,6 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.gitops.progressive.plugins.module_utils.release.args import rollout_argument_spec
-from ansible_collections.gitops.progressive.plugins.module_utils.release.pipeline import canary_rollout
 from ansible_collections.gitops.progressive.plugins.plugin_utils.release_action import run_release
 
 
@@ -20,4 +19,4 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
-        return run_release(self, super().run(tmp, task_vars), canary_rollout, rollout_argument_spec())
+        return run_release(self, super().run(tmp, task_vars), "canary_rollout", rollout_argument_spec())

@@ -9,7 +9,6 @@ from __future__ import annotations
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.gitops.progressive.plugins.module_utils.release.args import git_release_argument_spec
-from ansible_collections.gitops.progressive.plugins.module_utils.release.pipeline import git_release
 from ansible_collections.gitops.progressive.plugins.plugin_utils.release_action import run_release
 
 
@@ -18,4 +17,4 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
-        return run_release(self, super().run(tmp, task_vars), git_release, git_release_argument_spec())
+        return run_release(self, super().run(tmp, task_vars), "git_release", git_release_argument_spec())

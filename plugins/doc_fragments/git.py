@@ -12,16 +12,17 @@ class ModuleDocFragment:
 options:
   repo_url:
     description:
-      - HTTP(S) URL of the platform repository. Credentials do not belong in it (they
-        would be logged); use O(git_username) and O(git_password).
+      - HTTP(S) URL of the platform repository (or C(file://) for one on this machine).
+      - Credentials do not belong in it (they would be logged); one that holds them is refused,
+        and masked in the output. Use O(git_username) and O(git_password).
     type: str
     required: true
   branch:
-    description: Branch to work on.
+    description: Branch to work on, its short name as git accepts it (C(main), C(release/1.2); not C(refs/heads/main)).
     type: str
     default: main
   git_username:
-    description: User for HTTP basic authentication to the git server.
+    description: User for HTTP basic authentication to the git server (no C(:)).
     type: str
     default: git
   git_password:
@@ -34,13 +35,17 @@ options:
       - Working copy to use (created by cloning when missing, reset to the remote branch
         otherwise). Defaults to a directory per repository and branch under
         C(~/.cache/gitops-progressive/git).
+      - The task resets and cleans it (C(git reset --hard), C(git clean -fdx)), so a directory holding a
+        working copy of another repository is refused, as are C(/) and the home directory. The same
+        repository at another address (the git server on a new port) is fine.
+      - Files are only written through real directories of it; a path through a symbolic link is refused.
     type: path
   author_name:
-    description: Author and committer name of the commits made.
+    description: Author and committer name of the commits made (one line, no C(<) or C(>)).
     type: str
     default: gitops.progressive
   author_email:
-    description: Author and committer e-mail of the commits made.
+    description: Author and committer e-mail of the commits made (one line, no C(<) or C(>)).
     type: str
     default: gitops-progressive@localhost
 """

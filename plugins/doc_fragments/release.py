@@ -23,12 +23,13 @@ options:
     choices: [auto, manual]
     default: manual
   approval_timeout:
-    description: Seconds to wait for a manual approval at each gate; O(wait_timeout) when not set.
+    description: Seconds to wait for a manual approval at each gate (1 to 604800); O(wait_timeout) when not set.
     type: int
   loadtester_url:
     description:
       - How to reach the load tester the canary's gate webhooks name, from where the task runs, when
-        their address does not resolve there (an in-cluster name). Credentials in it are never shown.
+        their address does not resolve there (an in-cluster name). An address with credentials in it is refused
+        (they would be logged).
     type: str
   in_flight:
     description:
@@ -61,10 +62,12 @@ options:
         task checks that it answers and that each of the canary's metrics returns data for
         the workload serving now (C(<target>-primary)); otherwise Flagger would roll a
         healthy release back with "no values found", and the task refuses to start it.
-      - Not checked when not set.
+      - Not checked when not set. An address with credentials in it is refused (they would be logged).
     type: str
   mesh_provider:
-    description: The mesh whose telemetry the built-in metrics read (as Flagger's C(-mesh-provider)), unless the canary names one.
+    description:
+      - The mesh whose telemetry the built-in metrics read (as Flagger's C(-mesh-provider)), unless the canary names one.
+      - One of the providers Flagger knows (C(gatewayapi:v1), not C(gatewayapi)); another would be routed as C(istio).
     type: str
     default: istio
   metric_window:

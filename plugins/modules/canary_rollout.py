@@ -19,6 +19,10 @@ description:
     different revision counts. The old C(Initialized) or C(Succeeded) state, or Flagger's
     C(Promoted) condition, is never taken for success. If the target is changed again
     before the verdict, the verdict is that change's and the task reports C(superseded).
+  - Checks every option before any request, naming each problem and the canary in one
+    failure. Names as Kubernetes accepts them, images as image references (a tag of at most
+    128 letters, digits, C(_), C(.) and C(-)), environment variable names and annotation keys,
+    timeouts between 1 s and a week, addresses with no credentials in them.
   - Checks everything it can before writing. The canary must exist and be initialised by
     Flagger (a release of an uninitialised canary would roll out with no analysis); the
     target must have the containers named; a rollback request left open at the load
@@ -82,7 +86,9 @@ options:
         watch. Takes no O(images), O(env) or O(annotations).
     type: str
   images:
-    description: New image per container name of the target (container name as key, image as value).
+    description:
+      - New image per container name of the target (container name as key, image reference as value,
+        such as C(ghcr.io/stefanprodan/podinfo:6.7.1) or with C(@sha256:...)).
     type: dict
     default: {}
   env:
@@ -109,7 +115,7 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds the whole task may take, waiting for a release in flight included.
+      - Seconds the whole task may take, waiting for a release in flight included; from 1 to 604800 (a week).
       - A timeout below what the canary's analysis needs (analysis interval × steps or
         iterations, plus C(progressDeadlineSeconds)) is refused before anything is written,
         with that figure, since such a wait could never end in a verdict.

@@ -30,9 +30,23 @@ description:
     commit, pushes, reconciles and reports both commits, so git and the cluster agree again.
   - Idempotent. Releasing what git already holds commits nothing; once Flux applied it, it is
     C(promoted) only when the primary runs it, and otherwise followed like any release.
-  - B(Refuses up front) a Kustomization that is failing already (C(Ready=False) from an
-    earlier commit, for which this one would be blamed and reverted), and a O(branch) other
-    than the one the GitRepository follows (nothing would ever apply the commit).
+  - B(Refuses up front) every malformed option, naming each problem and the canary in one
+    failure, before any request. O(repo_url) with credentials (they belong in O(git_password)),
+    a O(branch) git would not accept, paths that are absolute, climb out with C(..) or enter
+    C(.git), tags and image references that are neither, unknown keys in O(values), timeouts
+    below 1 s or above a week.
+  - B(Refuses before anything is written) a commit nothing would apply or follow, that is a
+    O(branch) other than the one the GitRepository follows (Flux's default without a C(ref)
+    is C(master); a GitRepository that follows a tag, a semver range or a commit takes no
+    branch), a source that is not a GitRepository, a O(path) or a O(values) file that the
+    Kustomization does not apply (under its C(spec.path), or reached from there through
+    kustomization C(resources) and C(components), such as C(../base/podinfo)), and another
+    app's change. Each image of O(images) must be one the canary's target runs (as the
+    kustomization renders it, its C(newName) or its name), and each O(values) file must
+    hold the target (a C(kind) and C(metadata.name) like the canary's C(targetRef)) or lie
+    beside a file that does, such as its patch; otherwise the release would be that app's,
+    unfollowed and never reverted. Last, a Kustomization that is failing already
+    (C(Ready=False) from an earlier commit, for which this one would be blamed and reverted).
   - Every git step takes the working copy's file lock, so tasks on one controller (two
     environments of C(release.yml)) never mix their edits; a push that loses a race with
     another writer is redone on the new head, for the commit and the revert alike; a push
@@ -67,12 +81,15 @@ requirements:
   - git
 options:
   path:
-    description: The app's directory in the repository, holding the C(kustomization.yaml) O(images) edits (for example C(apps/staging)).
+    description:
+      - The app's directory in the repository, holding the C(kustomization.yaml) O(images) edits (for example
+        C(apps/staging)). Relative to the repository's top; no C(..), nothing in C(.git).
     type: str
     required: true
   images:
     description:
-      - New version per kustomize image name. A tag (C(6.7.1)) sets C(newTag); a full reference
+      - New version per kustomize image name (the image's repository, as in the kustomization's C(images)).
+        A tag (C(6.7.1), at most 128 letters, digits, C(_), C(.) and C(-); quote a number) sets C(newTag); a full reference
         (C(ghcr.io/stefanprodan/podinfo:6.7.1) or with C(@sha256:...)) sets C(newName), C(newTag) and C(digest).
     type: dict
     default: {}
@@ -81,7 +98,8 @@ options:
       - Values to set at YAML paths in files of the repository, for what is not an image.
       - Each has C(file) (relative to the repository root), C(path) (dotted keys with list selectors,
         like C(spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value) or C(spec.ports[0].port)),
-        C(value), and optionally C(kind) to pick the document of that kind in a multi-document file.
+        C(value) (not null), and optionally C(kind) to pick the document of that kind in a multi-document file.
+        Other keys are refused (a typo).
     type: list
     elements: dict
     default: []
@@ -94,7 +112,7 @@ options:
     type: str
     default: flux-system
   flux_timeout:
-    description: Seconds for Flux to apply the commit (and a revert), counted in O(wait_timeout).
+    description: Seconds for Flux to apply the commit (and a revert), counted in O(wait_timeout); from 1 to 604800.
     type: int
     default: 120
   revert_on_rollback:
@@ -102,7 +120,8 @@ options:
     type: bool
     default: true
   requested_by:
-    description: Who asked for the release, for the commit message. Defaults to the AWX job or the user and host.
+    description:
+      - Who asked for the release, for the commit message (one line). Defaults to the AWX job or the user and host.
     type: str
   image_automation:
     description:
@@ -127,7 +146,8 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds the whole task may take (git, Flux, the analysis, a release in flight waited for).
+      - Seconds the whole task may take (git, Flux, the analysis, a release in flight waited for); from 1 to
+        604800 (a week).
       - A timeout below what the canary's analysis needs (interval × steps or iterations, plus
         C(progressDeadlineSeconds)) is refused before anything is written.
     type: int

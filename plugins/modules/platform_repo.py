@@ -16,6 +16,12 @@ description:
     C(gitops.progressive.flux) role to lay the platform repository out; usable for any
     file set a team keeps in git.
   - Idempotent. Files that already hold the content change nothing; no commit is made.
+  - Every option is checked before git runs, each problem named in one failure. Paths are
+    relative to the repository's top and may not climb out with C(..), enter C(.git) (git
+    would run commands it finds there, such as C(core.fsmonitor)) or go through a symbolic
+    link of the working copy; the keys of O(kustomizations) name kustomization files, and
+    their entries are checked (image names, tags, digests, C($imagepolicy), no credentials
+    in a remote resource's address).
   - A push that loses a race with another writer (another cluster laying the same
     repository out, a release) is redone on top of the new head, up to three times.
   - Credentials are sent as an HTTP header through the environment of the git process,
@@ -110,13 +116,14 @@ changed_files:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
-from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import check_kustomization_entries
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
+    check_tree_request,
     default_workdir,
     git_argument_spec,
     repo_from_params,
     update_tree,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import mask_url_credentials
 
 
 def main():
@@ -130,15 +137,10 @@ def main():
         commit_message=dict(type="str", default="Update the platform repository (gitops.progressive)"),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    mask_url_credentials(module)
     params = module.params
-    for option in ("files", "seed_files"):
-        for path, text in params[option].items():
-            if not isinstance(text, str):
-                module.fail_json(msg="%s.%s must be text, got a %s" % (option, path, type(text).__name__))
     try:
-        for option in ("kustomizations", "kustomizations_absent"):
-            for path, entries in params[option].items():
-                check_kustomization_entries(entries, "%s.%s" % (option, path))
+        check_tree_request(params)
         repo = repo_from_params(params, default_workdir(params["repo_url"], params["branch"]))
         result = update_tree(repo, params["commit_message"], params["files"], params["remove"], params["seed_files"],
                              params["kustomizations"], params["kustomizations_absent"],

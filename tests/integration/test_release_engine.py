@@ -227,3 +227,148 @@ def test_a_rollback_where_flagger_ignores_it_fails_at_once(platform, action):
         run.results("Work the gate")[0]["msg"]
     assert time.monotonic() - started < 30
     assert not LoadTester(platform["loadtester_url"]).rollback_requested("podinfo", "ignored")
+
+
+# --- git_release refuses a change Flux would not apply, or that is not the canary's app -----
+
+FLUX_CRDS = (("source.toolkit.fluxcd.io", "GitRepository", "gitrepositories"),
+             ("kustomize.toolkit.fluxcd.io", "Kustomization", "kustomizations"))
+GIT_RELEASE_PLAYBOOK = """---
+- name: Release through git
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Ship the release through git
+      gitops.progressive.git_release:
+        kubeconfig: "{{ cluster_kubeconfig }}"
+        name: podinfo
+        namespace: "{{ app_namespace }}"
+        repo_url: "{{ repo_url }}"
+        workdir: "{{ release_workdir }}"
+        path: apps/staging
+        images: "{{ release_images }}"
+        kustomization: apps
+        kustomization_namespace: "{{ app_namespace }}"
+        wait_timeout: 300
+        flux_timeout: 30
+"""
+
+
+def _flux_objects_without_flux(kube, namespace, url):
+    """A GitRepository and the Kustomization that applies ./apps/staging from it, with CRDs
+    that only hold them when Flux is not installed in this session (then nothing reconciles
+    them; when it is, its controllers may fail them, which git_release checks after the
+    branch, the path and the app). Returns the CRDs this created, to be deleted afterwards."""
+    import kubernetes
+
+    extensions = kubernetes.client.ApiextensionsV1Api(kube)
+    created = []
+    for group, kind, plural in FLUX_CRDS:
+        try:
+            extensions.read_custom_resource_definition("%s.%s" % (plural, group))
+            continue  # the real one: another test module stood Flux up in this session
+        except kubernetes.client.exceptions.ApiException as error:
+            if error.status != 404:
+                raise
+        extensions.create_custom_resource_definition({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "%s.%s" % (plural, group)},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": kind + "List"},
+                     "versions": [{"name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]}})
+        created.append("%s.%s" % (plural, group))
+    custom = kubernetes.client.CustomObjectsApi(kube)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            custom.create_namespaced_custom_object("source.toolkit.fluxcd.io", "v1", namespace, "gitrepositories", {
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                "metadata": {"name": "platform", "namespace": namespace},
+                "spec": {"url": url, "interval": "1m", "ref": {"branch": "production"}}})
+            break
+        except kubernetes.client.exceptions.ApiException as error:
+            if error.status != 404 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # the new CRD is not served yet
+    custom.create_namespaced_custom_object("kustomize.toolkit.fluxcd.io", "v1", namespace, "kustomizations", {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "apps", "namespace": namespace},
+        "spec": {"path": "./apps/staging", "interval": "1m", "prune": True,
+                 "sourceRef": {"kind": "GitRepository", "name": "platform"}}})
+    return created
+
+
+def _versions(kube, namespace):
+    """The resourceVersions of what a release writes: the target and the canary."""
+    import kubernetes
+
+    canary = kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        "flagger.app", "v1beta1", namespace, "canaries", "podinfo")
+    return dict(deployment=deployment_version(kube, namespace), canary=canary["metadata"]["resourceVersion"])
+
+
+def test_git_release_refuses_a_branch_flux_does_not_read_and_another_apps_image(platform, kube, tmp_path):
+    import subprocess
+
+    import kubernetes
+
+    namespace = "gitrefused"
+    variables, _run = deploy(platform, namespace, canary_max_weight=50, canary_step_weight=50)
+    running = kubernetes.client.AppsV1Api(kube).read_namespaced_deployment("podinfo", namespace)
+    image = running.spec.template.spec.containers[0].image.rsplit(":", 1)[0]
+    bare, seed = tmp_path / "platform.git", tmp_path / "seed"
+    environment = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
+                       GIT_COMMITTER_EMAIL="t@t")
+
+    def git(*args, cwd=tmp_path):
+        return subprocess.run(["git"] + list(args), cwd=str(cwd), check=True, capture_output=True, text=True,
+                              env=environment).stdout.strip()
+
+    git("init", "--quiet", "--bare", "-b", "main", str(bare))
+    git("clone", "--quiet", str(bare), str(seed))
+    (seed / "apps" / "staging").mkdir(parents=True)
+    (seed / "apps" / "staging" / "kustomization.yaml").write_text(
+        "resources: []\nimages:\n  - name: %s\n    newTag: 1.0.0\n  - name: ghcr.io/x/backend\n    newTag: 1.0.0\n"
+        % image)
+    git("add", "-A", cwd=seed)
+    git("commit", "--quiet", "-m", "seed", cwd=seed)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=seed)
+    head = git("--git-dir", str(bare), "rev-parse", "main")
+    playbook = tmp_path / "git_release.yml"
+    playbook.write_text(GIT_RELEASE_PLAYBOOK)
+    created = _flux_objects_without_flux(kube, namespace, "http://127.0.0.1:1/platform.git")
+    options = dict(variables, cluster_kubeconfig=platform["kubeconfig"], app_namespace=namespace,
+                   repo_url="file://%s" % bare, release_workdir=str(tmp_path / "workdir"))
+    try:
+        before = _versions(kube, namespace)
+        started = time.monotonic()
+        wrong_branch = run_playbook(str(playbook), dict(options, release_images={image: "9.9.9"}))
+        refused = wrong_branch.results("Ship the release through git")[0]
+        assert wrong_branch.returncode != 0 and not refused.get("changed")
+        assert "branch is 'main', but GitRepository %s/platform (the source of Kustomization %s/apps) follows " \
+            "branch 'production'" % (namespace, namespace) in refused["msg"]
+        assert time.monotonic() - started < 30, "refused before any wait"
+        assert git("--git-dir", str(bare), "rev-parse", "main") == head, "nothing was pushed"
+        assert _versions(kube, namespace) == before, "nothing was written in the cluster"
+
+        kubernetes.client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+            "source.toolkit.fluxcd.io", "v1", namespace, "gitrepositories", "platform",
+            {"spec": {"ref": {"branch": "main"}}})
+        before = _versions(kube, namespace)
+        wrong_app = run_playbook(str(playbook), dict(options, release_images={"ghcr.io/x/backend": "1.0.1"}))
+        refused = wrong_app.results("Ship the release through git")[0]
+        assert wrong_app.returncode != 0 and not refused.get("changed")
+        assert "images[ghcr.io/x/backend]: the canary's target Deployment %s/podinfo runs %s, not " \
+            "ghcr.io/x/backend" % (namespace, image) in refused["msg"]
+        assert git("--git-dir", str(bare), "rev-parse", "main") == head, "nothing was pushed"
+        assert _versions(kube, namespace) == before, "nothing was written in the cluster"
+        assert lease(kube, namespace) is None
+    finally:
+        custom = kubernetes.client.CustomObjectsApi(kube)
+        custom.delete_namespaced_custom_object("kustomize.toolkit.fluxcd.io", "v1", namespace, "kustomizations", "apps")
+        custom.delete_namespaced_custom_object("source.toolkit.fluxcd.io", "v1", namespace, "gitrepositories",
+                                               "platform")
+        for name in created:
+            kubernetes.client.ApiextensionsV1Api(kube).delete_custom_resource_definition(name)

@@ -530,24 +530,92 @@ def _kustomization(text, where):
     return docs[0] or dict(_KUSTOMIZATION_HEADER)
 
 
-def check_kustomization_entries(entries, where):
-    if not isinstance(entries, dict):
-        raise EditError("%s: the entries must be a mapping of list name to entries" % where)
-    unknown = sorted(set(entries) - set(KUSTOMIZATION_LISTS))
+# The fields of an ``images`` entry kustomize reads, and the marker platform_repo turns into Flux's comment.
+IMAGE_FIELDS = ("name", "newName", "newTag", "digest")
+DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+PATCH_FIELDS = ("path", "patch", "target", "options")
+
+
+def _image_entry_problems(entry, where):
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import REPOSITORY, TAG, quote
+
+    problems = []
+    unknown = sorted(set(entry) - set(IMAGE_FIELDS) - {IMAGE_POLICY})
     if unknown:
-        raise EditError("%s: %s cannot be edited; choose from %s" % (
-            where, ", ".join(unknown), ", ".join(sorted(KUSTOMIZATION_LISTS))))
+        problems.append("%s: unknown field %s (an image entry has %s and %s)" % (
+            where, ", ".join(map(quote, unknown)), ", ".join(IMAGE_FIELDS), IMAGE_POLICY))
+    for field in ("name", "newName"):
+        value = entry.get(field)
+        if value is not None and (not isinstance(value, str) or len(value) > 255 or not REPOSITORY.match(value)):
+            problems.append("%s.%s must be an image repository in lower case (registry/path), got %s" % (
+                where, field, quote(value)))
+    if entry.get("newTag") is not None and not (isinstance(entry["newTag"], str) and TAG.match(entry["newTag"])):
+        problems.append("%s.newTag must be an image tag (at most 128 letters, digits, '_', '.' and '-'; quote a "
+                        "number), got %s" % (where, quote(entry["newTag"])))
+    digest = entry.get("digest")
+    if digest is not None and not (isinstance(digest, str) and DIGEST.match(digest)):
+        problems.append("%s.digest must be algorithm:hex, such as sha256:..., got %s" % (where, quote(digest)))
+    policy = entry.get(IMAGE_POLICY)
+    if policy is not None and not (isinstance(policy, str) and re.match(
+            r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", policy)):
+        problems.append("%s.%s must be <namespace>:<ImagePolicy name>, got %s" % (where, IMAGE_POLICY, quote(policy)))
+    return problems
+
+
+def _reference_problems(value, where):
+    """A resource, component or patch path: no credentials in a remote one, no control characters."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import quote, url_credentials
+
+    if re.search(r"[\x00-\x1f\x7f]", value):
+        return ["%s may not hold line breaks or control characters: %s" % (where, quote(value))]
+    if url_credentials(value) or re.match(r"^[a-z+]+://[^/]*@", value):
+        return ["%s may not carry credentials in its address (they would be committed to git): %s" % (
+            where, quote(value))]
+    return []
+
+
+def kustomization_entry_problems(entries, where):
+    """Every problem with ``entries`` (``{list: [entry]}``, as :func:`ensure_kustomization_entries`
+    takes them), each naming ``where`` and the entry (``where.images[0].newTag``)."""
+    if not isinstance(entries, dict):
+        return ["%s: the entries must be a mapping of list name to entries" % where]
+    unknown = sorted(set(entries) - set(KUSTOMIZATION_LISTS), key=str)
+    if unknown:
+        return ["%s: %s cannot be edited; choose from %s" % (
+            where, ", ".join(map(str, unknown)), ", ".join(sorted(KUSTOMIZATION_LISTS)))]
+    problems = []
     for key, wanted in entries.items():
         if not isinstance(wanted, list):
-            raise EditError("%s: %s must be a list" % (where, key))
-        for entry in wanted:
+            problems.append("%s: %s must be a list" % (where, key))
+            continue
+        for index, entry in enumerate(wanted):
+            at = "%s.%s[%d]" % (where, key, index)
             plain = key in ("resources", "components")
             if plain and not isinstance(entry, str) or not plain and not isinstance(entry, dict):
-                raise EditError("%s: %s entry %r must be %s" % (
+                problems.append("%s: %s entry %r must be %s" % (
                     where, key, entry, "a path (text)" if plain else "a mapping (%s)" % _NEEDS[key]))
+                continue
             ident = KUSTOMIZATION_LISTS[key](entry)
             if not isinstance(ident, str) or not ident.strip():
-                raise EditError("%s: %s entry %r names nothing (%s)" % (where, key, entry, _NEEDS[key]))
+                problems.append("%s: %s entry %r names nothing (%s)" % (where, key, entry, _NEEDS[key]))
+            elif key == "images":
+                problems += _image_entry_problems(entry, at)
+            elif key == "patches":
+                unknown_fields = sorted(set(entry) - set(PATCH_FIELDS), key=str)
+                if unknown_fields:
+                    problems.append("%s: unknown field %s (a patch has %s)" % (
+                        at, ", ".join(map(str, unknown_fields)), ", ".join(PATCH_FIELDS)))
+                if entry.get("path") is not None:
+                    problems += _reference_problems(str(entry["path"]), at + ".path")
+            else:
+                problems += _reference_problems(entry, at)
+    return problems
+
+
+def check_kustomization_entries(entries, where):
+    problems = kustomization_entry_problems(entries, where)
+    if problems:
+        raise EditError("; ".join(problems))
 
 
 def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):

@@ -258,30 +258,8 @@ class PlatformRepo:
         return self.git("rev-parse", "HEAD")
 
     def path(self, relative):
-        """The absolute path of ``relative`` in the working copy.
-
-        Refused (GitError naming the path) when it leaves the working copy, enters ``.git``,
-        or goes through a symbolic link inside the working copy: a link committed to the
-        repository must not make a write (or a read that is written back) land elsewhere
-        on the controller. A link *to* the working copy itself is fine."""
-        root = self.workdir
-        full = os.path.normpath(os.path.join(root, relative))
-        if not _inside(full, root):
-            raise GitError("path %r leaves the repository %s" % (relative, root))
-        inside = os.path.relpath(full, root)
-        parts = [] if inside == os.curdir else inside.split(os.sep)
-        if any(part.lower() == ".git" for part in parts):
-            raise GitError("path %r is inside .git, not in the repository's tree" % relative)
-        current = root
-        for part in parts:
-            current = os.path.join(current, part)
-            if os.path.islink(current):
-                raise GitError("path %r goes through the symbolic link %s (to %s) in the repository; "
-                               "files are only written and read through real directories" % (
-                                   relative, os.path.relpath(current, root), os.readlink(current)))
-        if not _inside(os.path.realpath(full), os.path.realpath(root)):
-            raise GitError("path %r leaves the repository %s once links are resolved" % (relative, root))
-        return full
+        """The absolute path of ``relative`` in the working copy (see :func:`resolve_in`)."""
+        return resolve_in(self.workdir, relative)
 
     def diff(self):
         return self.git("diff")
@@ -373,6 +351,48 @@ _HELD_GUARD = threading.Lock()
 
 def _inside(path, root):
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def resolve_in(root, relative):
+    """The absolute path of ``relative`` in the working copy at ``root``.
+
+    Refused (GitError naming the path) when it leaves the working copy, enters ``.git``,
+    or goes through a symbolic link inside the working copy: a link committed to the
+    repository must not make a write (or a read that is written back) land elsewhere
+    on the controller. A link *to* the working copy itself is fine."""
+    full = os.path.normpath(os.path.join(root, relative))
+    if not _inside(full, root):
+        raise GitError("path %r leaves the repository %s" % (relative, root))
+    inside = os.path.relpath(full, root)
+    parts = [] if inside == os.curdir else inside.split(os.sep)
+    if any(part.lower() == ".git" for part in parts):
+        raise GitError("path %r is inside .git, not in the repository's tree" % relative)
+    current = root
+    for part in parts:
+        current = os.path.join(current, part)
+        if os.path.islink(current):
+            raise GitError("path %r goes through the symbolic link %s (to %s) in the repository; "
+                           "files are only written and read through real directories" % (
+                               relative, os.path.relpath(current, root), os.readlink(current)))
+    if not _inside(os.path.realpath(full), os.path.realpath(root)):
+        raise GitError("path %r leaves the repository %s once links are resolved" % (relative, root))
+    return full
+
+
+def link_problems(workdir, paths):
+    """``paths`` (``[(option, relative path)]``) that an existing working copy at ``workdir``
+    would refuse (:func:`resolve_in`: a symbolic link on the way, ``.git``), before any git
+    command runs. A link the sync brings is still refused when the file is reached."""
+    root = os.path.abspath(os.path.expanduser(workdir))
+    if not os.path.isdir(os.path.join(root, ".git")):
+        return []
+    problems = []
+    for option, relative in paths:
+        try:
+            resolve_in(root, relative)
+        except GitError as error:
+            problems.append("%s: %s" % (option, error))
+    return problems
 
 
 def git_processes_using(workdir):
@@ -570,7 +590,8 @@ def update_tree(repo, message, files=None, remove=(), seed_files=None, ensure=No
         prepared.update(head=working_copy.git("rev-parse", "--verify", "--quiet", "HEAD", quiet=True) or "",
                         diff=None)
         changed = write_files(working_copy, files or {}, remove, seed_files)
-        prepared["changed_files"] = changed = sorted(set(changed).union(edit_kustomizations(working_copy, ensure, drop)))
+        changed = sorted(set(changed).union(edit_kustomizations(working_copy, ensure, drop)))
+        prepared["changed_files"] = changed
         if changed and want_diff:
             working_copy.git("add", "--all")
             prepared["diff"] = working_copy.git("diff", "--cached")
@@ -602,6 +623,132 @@ def git_argument_spec():
         author_name=dict(type="str", default="gitops.progressive"),
         author_email=dict(type="str", default="gitops-progressive@localhost"),
     )
+
+
+GIT_URL_SCHEMES = ("http", "https", "file")
+# git refuses these in an identity (and a line break would forge a header of the commit).
+_IDENTITY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>]")
+
+
+def check_git_options(inputs, params):
+    """The platform repository's options (:func:`git_argument_spec`) into ``inputs`` (inputs.py),
+    before git runs: the address (no credentials: they belong in git_password), the branch
+    as git accepts it, the identity of the commits, and the working copy."""
+    url = params.get("repo_url")
+    inputs.url("repo_url", url, schemes=GIT_URL_SCHEMES, credentials_option="git_password")
+    if inputs.branch("branch", params.get("branch")) and params["branch"] == "HEAD":
+        inputs.add(["branch may not be HEAD: name the branch Flux follows, such as main"])
+    username = params.get("git_username")
+    if username is not None and (not isinstance(username, str) or not username or ":" in username
+                                 or _IDENTITY_FORBIDDEN.search(username)):
+        inputs.add(["git_username must be a user name without ':' or control characters (HTTP basic "
+                    "authentication), got %s" % (type(username).__name__ if not isinstance(username, str)
+                                                 else repr(username[:80]))])
+    password = params.get("git_password")
+    if password is not None and (not isinstance(password, str) or re.search(r"[\x00\r\n]", password)):
+        inputs.add(["git_password must be text on one line (it is sent in an HTTP header); its value is not shown"])
+    for option in ("author_name", "author_email"):
+        value = params.get(option)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or _IDENTITY_FORBIDDEN.search(value) or len(value) > 256:
+            shown = value[:80] if isinstance(value, str) else value
+            inputs.add(["%s must be one line of at most 256 characters without '<', '>' or control characters "
+                        "(git writes it into every commit), got %r" % (option, shown)])
+    workdir = params.get("workdir")
+    if workdir is not None and inputs.add(workdir_problems("workdir", workdir)) and isinstance(url, str):
+        inputs.add(foreign_workdir_problems("workdir", workdir, url))
+
+
+def workdir_problems(option, workdir):
+    if not isinstance(workdir, str) or not workdir.strip():
+        return ["%s must be a directory for the working copy, got %r" % (option, workdir)]
+    if re.search(r"[\x00-\x1f]", workdir):
+        return ["%s may not hold line breaks or control characters: %r" % (option, workdir[:80])]
+    full = os.path.abspath(os.path.expanduser(workdir))
+    if full in (os.sep, os.path.abspath(os.path.expanduser("~"))):
+        return ["%s may not be %s: the task resets and cleans the working copy (git clean -fdx); give it a "
+                "directory of its own" % (option, full)]
+    return []
+
+
+def _repository_of(url):
+    """What names a repository in an address, whatever server serves it: its path, without ``.git``."""
+    from ansible.module_utils.six.moves.urllib.parse import urlsplit
+
+    try:
+        path = urlsplit(url).path if "://" in url else url
+    except ValueError:
+        path = url
+    path = path.rstrip("/")
+    return path[:-4] if path.endswith(".git") else path
+
+
+def foreign_workdir_problems(option, workdir, url):
+    """A ``workdir`` that already holds a working copy of *another* repository: the task would
+    point it at ``url``, then reset and clean it, losing whatever it holds. (The same repository
+    at a new address, a git server on another port, is fine: the copy is pointed there.)"""
+    config = os.path.join(os.path.abspath(os.path.expanduser(workdir)), ".git", "config")
+    try:
+        with open(config) as handle:
+            text = handle.read()
+    except OSError:
+        return []  # no working copy yet (or not one git made): cloning into it is safe
+    found = re.search(r'\[remote "origin"\][^\[]*?^\s*url\s*=\s*(\S+)', text, re.MULTILINE)
+    if found is None or _repository_of(found.group(1)) == _repository_of(url):
+        return []
+    return ["%s %s is a working copy of another repository (%s): the task would reset and clean it (git reset "
+            "--hard, git clean -fdx) and lose what it holds; give a directory of its own, or leave workdir unset"
+            % (option, workdir, redact(found.group(1), ()))]
+
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def check_tree_request(params):
+    """platform_repo's options, all checked before git runs; InputError naming each problem
+    and the repository. Paths are relative, stay out of ``..`` and ``.git`` (where git would
+    find commands to run), and go through no symbolic link of the working copy."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import kustomization_entry_problems
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, quote
+
+    inputs = Inputs("platform_repo (repository %s, branch %s)" % (
+        quote(params.get("repo_url"), 100), quote(params.get("branch"), 60)))
+    check_git_options(inputs, params)
+    paths = []
+    for option in ("files", "seed_files"):
+        for path, text in (params.get(option) or {}).items():
+            where = "%s[%s]" % (option, quote(path, 100))
+            if inputs.repo_path(where, path):
+                paths.append((where, path))
+            if not isinstance(text, str):
+                inputs.add(["%s must be text, got a %s" % (where, type(text).__name__)])
+    for index, path in enumerate(params.get("remove") or []):
+        where = "remove[%d]" % index
+        if inputs.repo_path(where, path):
+            paths.append((where, path))
+    for option in ("kustomizations", "kustomizations_absent"):
+        for path, entries in (params.get(option) or {}).items():
+            where = "%s[%s]" % (option, quote(path, 100))
+            if inputs.repo_path(where, path):
+                if os.path.basename(path) not in KUSTOMIZATION_FILES:
+                    inputs.add(["%s must name a kustomization file (%s)" % (where, ", ".join(KUSTOMIZATION_FILES))])
+                else:
+                    paths.append((where, path))
+            inputs.add(kustomization_entry_problems(entries, where))
+    written = set(os.path.normpath(path) for path in params.get("files") or {} if isinstance(path, str) and path)
+    for index, path in enumerate(params.get("remove") or []):
+        if isinstance(path, str) and path and os.path.normpath(path) in written:
+            inputs.add(["remove[%d] %s is also in files: write it or remove it" % (index, quote(path))])
+    message = params.get("commit_message")
+    if not isinstance(message, str) or not message.strip():
+        inputs.add(["commit_message may not be empty or blank"])
+    elif "\x00" in message:
+        inputs.add(["commit_message may not hold a NUL character"])
+    if not inputs.problems:
+        inputs.add(link_problems(params.get("workdir") or default_workdir(params["repo_url"], params["branch"]),
+                                 paths))
+    inputs.done()
 
 
 def repo_from_params(params, default_workdir):

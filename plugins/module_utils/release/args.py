@@ -5,44 +5,112 @@
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.gates import redact, valid_url
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import name_problems, quote, url_credentials
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import normalise_env
 
 IN_FLIGHT_CHOICES = ("wait", "supersede", "fail")
+# A week: longer than any release with manual approvals; more is a typo (or an overflow in a timer).
+LONGEST_WAIT = 7 * 24 * 3600
+# What Kubernetes 1.30+ takes as an environment variable's name (RelaxedEnvironmentVariableValidation):
+# printable ASCII but '=', which would end the name in the process's environment.
+ENV_NAME = re.compile(r"^[\x20-\x3c\x3e-\x7e]+$")
+# An annotation key: [DNS-1123 subdomain prefix/]name of at most 63 characters.
+QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def check_request(args, container_images=True):
-    """Every problem with the task's options that is known before any request.
+def subject(task, args):
+    """The object a task's errors name: ``git_release test/podinfo`` (what the options say, quoted when odd)."""
+    namespace, name = args.get("namespace"), args.get("name")
+    if isinstance(name, str) and name and isinstance(namespace, str) and namespace:
+        key = "%s/%s" % (namespace, name)
+        return "%s %s" % (task, key if re.match(r"^[-a-z0-9./]{1,120}$", key) else quote(key, 60))
+    if args.get("label_selector"):
+        return "%s (label selector %s)" % (task, quote(args["label_selector"], 60))
+    return task
+
+
+def plain_text_problems(option, value, longest=1024):
+    """Text that goes into a commit, a header or a label selector: no control characters, not blank."""
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        return ["%s must be a string, got %s" % (option, type(value).__name__)]
+    if not value.strip():
+        return ["%s may not be empty or blank" % option]
+    if CONTROL.search(value):
+        return ["%s may not hold line breaks or control characters: %s" % (option, quote(value))]
+    if len(value) > longest:
+        return ["%s is longer than %d characters: %s" % (option, longest, quote(value))]
+    return []
+
+
+def annotation_key_problems(option, key):
+    """An annotation key as the API server takes it: ``[prefix/]name``, the prefix a DNS-1123 subdomain."""
+    prefix, slash, name = key.rpartition("/") if isinstance(key, str) else ("", "", key)
+    if not isinstance(key, str) or not QUALIFIED_NAME.match(name) or (slash and name_problems("", prefix)):
+        return ["%s: %s is not an annotation key ([a DNS subdomain prefix/]a name of at most 63 letters, digits, "
+                "'-', '_' and '.', starting and ending with a letter or digit)" % (option, quote(key))]
+    return []
+
+
+def mesh_provider_problems(option, value):
+    """A provider Flagger routes as named; any other it routes as istio without a word (flagger/validate.py)."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.flagger.validate import PROVIDERS, _provider_errors
+
+    if not isinstance(value, str) or not value:
+        return ["%s must be one of Flagger's providers (%s), got %s" % (option, ", ".join(PROVIDERS), quote(value))]
+    return [problem.replace("spec.provider", option, 1) for problem in _provider_errors(value)]
+
+
+def check_request(inputs, args, container_images=True):
+    """Every problem with the options the release tasks share, known before any request, into ``inputs``.
 
     ``container_images``: images are keyed by container (canary_rollout); git_release's are
-    kustomize image names, checked by git/edit.py.
+    kustomize image names, checked with its own options (git_change.py check_git_request).
     """
-    errors = []
-    if args.get("label_selector"):
+    selector = args.get("label_selector")
+    if selector is not None:
+        inputs.add(plain_text_problems("label_selector", selector, 4096))
         if args.get("name"):
-            errors.append("name and label_selector are exclusive: follow one canary or those a label selects")
+            inputs.add(["name and label_selector are exclusive: follow one canary or those a label selects"])
         if args.get("images") or args.get("env") or args.get("annotations"):
-            errors.append("label_selector follows releases in flight: it takes no images, env or annotations")
-    elif not args.get("name") or not args.get("namespace"):
-        errors.append("name and namespace are required (or label_selector to follow many canaries)")
+            inputs.add(["label_selector follows releases in flight: it takes no images, env or annotations"])
+        if args.get("namespace") is not None:
+            inputs.namespace("namespace", args.get("namespace"))
+    else:
+        inputs.name("name", args.get("name"))
+        inputs.namespace("namespace", args.get("namespace"))
     if container_images:
         for key, image in (args.get("images") or {}).items():
-            if not isinstance(image, str) or not image.strip():
-                errors.append("images.%s must be a non-empty image reference, got %r" % (key, image))
-    errors += normalise_env(args.get("env"))[1]
+            if inputs.name("images key %s" % quote(key), key, kind="label"):
+                inputs.image("images[%s]" % key, image)
+    env = args.get("env") or {}
+    for key in env:
+        if not isinstance(key, str) or not ENV_NAME.match(key):
+            inputs.add(["env: %s is not an environment variable name (printable ASCII characters but '=')"
+                        % quote(key)])
+    inputs.add(normalise_env(env)[1])
+    if args.get("env_container") is not None:
+        inputs.name("env_container", args["env_container"], kind="label")
     for key, value in (args.get("annotations") or {}).items():
-        if not isinstance(value, str):
-            errors.append("annotations.%s must be a string, got %r" % (key, value))
+        if inputs.add(annotation_key_problems("annotations", key)) and not isinstance(value, str):
+            inputs.add(["annotations.%s must be a string, got %s" % (key, quote(value))])
     for option in ("wait_timeout", "approval_timeout"):
-        if args.get(option) is not None and args[option] <= 0:
-            errors.append("%s must be a positive number of seconds, got %r" % (option, args[option]))
-    if args.get("loadtester_url") and not valid_url(args["loadtester_url"]):
-        errors.append("loadtester_url must be an http(s) URL, got %r" % redact(args["loadtester_url"]))
+        inputs.number(option, args.get(option), 1, LONGEST_WAIT, "seconds")
+    for option in ("loadtester_url", "prometheus_url"):
+        inputs.url(option, args.get(option), required=False)
+    if url_credentials(args.get("host")):
+        inputs.add(["host may not carry credentials (they would be logged with the address); give them in "
+                    "api_key, or username and password: %s" % quote(args["host"])])
     if args.get("in_flight", "wait") not in IN_FLIGHT_CHOICES:
-        errors.append("in_flight must be one of %s" % ", ".join(IN_FLIGHT_CHOICES))
-    return errors
+        inputs.add(["in_flight must be one of %s" % ", ".join(IN_FLIGHT_CHOICES)])
+    if args.get("mesh_provider") is not None:
+        inputs.add(mesh_provider_problems("mesh_provider", args["mesh_provider"]))
 
 
 def rollout_argument_spec():

@@ -47,12 +47,12 @@ class Change:
     def requested(self):
         return True
 
-    def check(self):
-        """Problems with the options, before any request."""
-        return []
+    @staticmethod
+    def check(inputs, args):
+        """Problems with the strategy's own options into ``inputs`` (inputs.py), before any request."""
 
-    def prepare(self, run):
-        """Checks of the platform the change goes through (nothing written)."""
+    def prepare(self, run, obj):
+        """Checks of the platform the change goes through for ``obj`` (nothing written)."""
 
     def pending(self, run, obj):
         raise NotImplementedError

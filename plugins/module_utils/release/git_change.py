@@ -31,12 +31,15 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flux.suspend im
 from ansible_collections.gitops.progressive.plugins.module_utils.git import edit
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import (
     LOCK_TIMEOUT,
+    check_git_options,
     commit_and_push,
     default_workdir,
     repo_from_params,
     revert_and_push,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import REPOSITORY, quote, redact_url
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
+from ansible_collections.gitops.progressive.plugins.module_utils.release.args import LONGEST_WAIT, plain_text_problems
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import Change
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
 from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import holder
@@ -63,29 +66,58 @@ def plain(value):
     return json.loads(json.dumps(value))
 
 
-def check_git_request(args):
-    """Problems with git_release's own options, before any request."""
-    errors = []
+VALUE_FIELDS = ("file", "path", "value", "kind")
+KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+
+
+def check_git_request(inputs, args):
+    """git_release's own options into ``inputs`` (inputs.py), before any request: the
+    repository's (git/repo.py), the app's directory and files, the kustomize image names
+    with their tags or references, the values' YAML paths, the Flux objects' names."""
+    check_git_options(inputs, args)
     if not args.get("images") and not args.get("values"):
-        errors.append("images or values must say what to release")
-    path = args.get("path") or ""
-    if not path or os.path.isabs(path) or ".." in path.split("/"):
-        errors.append("path must be a directory inside the repository, like apps/staging, got %r" % path)
+        inputs.add(["images or values must say what to release"])
+    inputs.repo_path("path", args.get("path"))
+    for name, value in (args.get("images") or {}).items():
+        if not isinstance(name, str) or len(name) > 255 or not REPOSITORY.match(name):
+            inputs.add(["images: %s is not a kustomize image name (the image's repository in lower case, as in the "
+                        "kustomization's images list)" % quote(name)])
+        elif isinstance(value, str) and re.search(r"[/:@]", value):
+            inputs.image("images[%s]" % name, value)
+        else:
+            inputs.tag("images[%s]" % name, value)
     for index, value in enumerate(args.get("values") or []):
-        if not isinstance(value, dict) or not value.get("file") or not value.get("path") or "value" not in value:
-            errors.append("values[%d] needs file, path and value" % index)
-        elif ".." in str(value["file"]).split("/") or os.path.isabs(str(value["file"])):
-            errors.append("values[%d].file must be inside the repository, got %r" % (index, value["file"]))
-        elif value["value"] is None:
-            errors.append("values[%d].value must not be null" % index)
-    if args.get("flux_timeout") is not None and args["flux_timeout"] <= 0:
-        errors.append("flux_timeout must be a positive number of seconds, got %r" % args["flux_timeout"])
-    if args.get("image_automation"):
+        where = "values[%d]" % index
+        if not isinstance(value, dict):
+            inputs.add(["%s must be a mapping with file, path and value, got %s" % (where, quote(value))])
+            continue
+        unknown = sorted(set(value) - set(VALUE_FIELDS), key=str)
+        if unknown:
+            inputs.add(["%s: unknown field %s (it takes %s)" % (where, ", ".join(map(quote, unknown)),
+                                                                ", ".join(VALUE_FIELDS))])
+        inputs.repo_path("%s.file" % where, value.get("file"))
+        if not isinstance(value.get("path"), str) or not value["path"]:
+            inputs.add(["%s.path must be a YAML path such as spec.replicas, got %s" % (
+                where, quote(value.get("path")))])
+        else:
+            try:
+                edit.parse_path(value["path"])
+            except edit.EditError as error:
+                inputs.add(["%s.path: %s" % (where, error)])
+        if value.get("value") is None:
+            inputs.add(["%s.value is required and may not be null" % where])
+        if value.get("kind") is not None and not (isinstance(value["kind"], str) and KIND.match(value["kind"])):
+            inputs.add(["%s.kind must be a Kubernetes kind such as Deployment, got %s" % (where, quote(value["kind"]))])
+    inputs.number("flux_timeout", args.get("flux_timeout"), 1, LONGEST_WAIT, "seconds")
+    inputs.name("kustomization", args.get("kustomization"))
+    inputs.namespace("kustomization_namespace", args.get("kustomization_namespace"))
+    inputs.add(plain_text_problems("requested_by", args.get("requested_by"), 256))
+    if args.get("image_automation") is not None:
+        inputs.name("image_automation", args["image_automation"])
         if not args.get("images"):
-            errors.append("image_automation: name the tags the automation is to write (images)")
+            inputs.add(["image_automation: name the tags the automation is to write (images)"])
         if args.get("values"):
-            errors.append("image_automation: values cannot be followed (image automation writes tags only)")
-    return errors
+            inputs.add(["image_automation: values cannot be followed (image automation writes tags only)"])
 
 
 def image_policy_markers(text):
@@ -105,6 +137,101 @@ def image_policy_markers(text):
         if marker:
             entry["marker"] = ":".join(marker.group(1).split(":")[:2])
     return {entry["name"]: entry["marker"] for entry in entries if entry.get("name") and entry.get("marker")}
+
+
+def followed_branch(ref):
+    """``(branch, None)`` a GitRepository's ``spec.ref`` follows, or ``(None, what it follows
+    instead)``. Flux's precedence: commit, name, semver, tag, branch; no ref is ``master``."""
+    ref = ref or {}
+    if ref.get("commit"):
+        return None, "commit %s" % ref["commit"]
+    if ref.get("name"):
+        if ref["name"].startswith("refs/heads/"):
+            return ref["name"][len("refs/heads/"):], None
+        return None, "the reference %s" % ref["name"]
+    if ref.get("semver"):
+        return None, "the tags matching %s" % ref["semver"]
+    if ref.get("tag"):
+        return None, "tag %s" % ref["tag"]
+    return ref.get("branch") or "master", None
+
+
+def _under(directory, top):
+    return top in ("", ".") or directory == top or directory.startswith(top.rstrip("/") + "/")
+
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+def applied_directories(path_of, start):
+    """What a Flux Kustomization at ``start`` applies, in the working copy (``path_of(relative)``
+    gives a file's path, refusing links): ``(directories reached through kustomization
+    files' resources and components, directories applied whole)``. A directory without a
+    kustomization file is applied whole, as kustomize-controller generates one over every
+    manifest below it."""
+    import yaml
+
+    reached, whole, todo = set(), set(), [start]
+    while todo:
+        directory = todo.pop()
+        if directory in reached or directory.startswith(".."):
+            continue
+        reached.add(directory)
+        found = [name for name in KUSTOMIZATION_NAMES if os.path.isfile(path_of(os.path.join(directory, name)))]
+        if not found:
+            whole.add(directory)
+            continue
+        try:
+            with open(path_of(os.path.join(directory, found[0]))) as handle:
+                kustomization = yaml.safe_load(handle) or {}
+        except (OSError, yaml.YAMLError):
+            whole.add(directory)  # kustomize-controller will say what is wrong with it; not this check's business
+            continue
+        entries = [] if not isinstance(kustomization, dict) else [
+            entry for key in ("resources", "components", "bases") for entry in kustomization.get(key) or []
+            if isinstance(entry, str) and "://" not in entry]
+        for entry in entries:
+            child = os.path.normpath(os.path.join(directory, entry))
+            try:
+                if os.path.isdir(path_of(child)):
+                    todo.append(child)
+            except CollectionError:
+                continue  # outside the repository or through a link: kustomize-controller refuses it too
+    return reached, whole
+
+
+def _repository(image):
+    """An image's repository as a container runtime names it (no tag or digest, docker.io's defaults dropped)."""
+    name = edit.split_image(image)[0] if image else ""
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/", "index.docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _rendered_images(text, where):
+    """``{image name: repository the kustomization renders it as}`` (``newName`` or the name)."""
+    import yaml
+
+    try:
+        kustomization = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ReleaseError("git_release: %s is not valid YAML: %s" % (where, error))
+    entries = kustomization.get("images") if isinstance(kustomization, dict) else None
+    return {entry["name"]: entry.get("newName") or entry["name"] for entry in entries or []
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str)}
+
+
+def _holds(text, kind, name):
+    """Whether the YAML ``text`` has a document of ``kind`` named ``name``."""
+    import yaml
+
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return False
+    return any(isinstance(document, dict) and document.get("kind") == kind
+               and ((document.get("metadata") or {}).get("name")) == name for document in documents)
 
 
 def _changes(changes):
@@ -129,8 +256,7 @@ class GitCommit(Change):
     def overhead(self):
         return FLUX_MINIMUM, float(self.args.get("flux_timeout") or 120)
 
-    def check(self):
-        return check_git_request(self.args)
+    check = staticmethod(check_git_request)
 
     def files(self):
         """The files this release edits, relative to the repository."""
@@ -138,9 +264,12 @@ class GitCommit(Change):
         return names + [value["file"] for value in self.args.get("values") or []]
 
     # --- before anything is written ------------------------------------------------
-    def prepare(self, run):
-        """The Flux objects that apply the app exist, are not suspended, are not failing
-        already, and follow this branch; then the working copy at the remote's head."""
+    def prepare(self, run, obj):
+        """Before anything is written: the Flux objects that apply the app exist and are not
+        suspended; the commit goes where Flux reads (the branch its GitRepository follows, a
+        path its Kustomization applies) and is the canary's app's (``_check_app``), checked on
+        the working copy brought to the remote's head; and the Kustomization is not failing
+        already. The user's own mistakes come first, the platform's state last."""
         namespace, name = self.args["kustomization_namespace"], self.args["kustomization"]
         kustomization = run.kube.get(objects.KUSTOMIZATION, namespace, name)
         if kustomization is None:
@@ -148,13 +277,6 @@ class GitCommit(Change):
                 objects.KUSTOMIZATION.describe(namespace, name), self.args["path"]))
         kustomization.setdefault("kind", "Kustomization")
         check_not_suspended(kustomization)
-        ready = objects.condition(kustomization, "Ready") or {}
-        if ready.get("status") == "False":
-            raise ReleaseError(
-                "git_release: %s is failing already (Ready=False, %s: %s); a commit now would be blamed for it "
-                "and reverted. Fix it first; nothing was written" % (
-                    objects.KUSTOMIZATION.describe(namespace, name), ready.get("reason"), ready.get("message")),
-                object=objects.summarize(kustomization))
         source = source_of(kustomization)
         source_obj = run.kube.get(*source)
         if source_obj is None:
@@ -162,14 +284,100 @@ class GitCommit(Change):
                 objects.KUSTOMIZATION.describe(namespace, name), source[0].describe(source[1], source[2])))
         source_obj.setdefault("kind", source[0].kind)
         check_not_suspended(source_obj)
-        followed = ((source_obj.get("spec") or {}).get("ref") or {}).get("branch")
-        branch = self.args.get("branch") or "main"
-        if source[0] is objects.GIT_REPOSITORY and followed and followed != branch:
-            raise ReleaseError("git_release: branch is %r, but %s follows branch %r: a commit there would never "
-                               "be applied; nothing was written" % (
-                                   branch, source[0].describe(source[1], source[2]), followed))
+        self._check_followed(kustomization, source, source_obj)
         with self.repo.locked():
             run.result["commit_before"] = self.repo.sync()
+            self._check_applied(kustomization)
+            self._check_app(run, obj)
+        ready = objects.condition(kustomization, "Ready") or {}
+        if ready.get("status") == "False":
+            raise ReleaseError(
+                "git_release: %s is failing already (Ready=False, %s: %s); a commit now would be blamed for it "
+                "and reverted. Fix it first; nothing was written" % (
+                    objects.KUSTOMIZATION.describe(namespace, name), ready.get("reason"), ready.get("message")),
+                object=objects.summarize(kustomization))
+
+    def _check_followed(self, kustomization, source, source_obj):
+        """The commit goes where Flux reads: the Kustomization's source is a GitRepository that
+        follows ``branch`` (Flux's default, with no ref, is ``master``)."""
+        described = "%s (the source of %s)" % (source[0].describe(source[1], source[2]), objects.KUSTOMIZATION.describe(
+            kustomization["metadata"].get("namespace"), kustomization["metadata"].get("name")))
+        if source[0] is not objects.GIT_REPOSITORY:
+            raise ReleaseError("git_release: %s is not a GitRepository: a commit to %s never reaches it; nothing was "
+                               "written (option kustomization)" % (described, redact_url(self.args["repo_url"])))
+        branch = self.args.get("branch") or "main"
+        followed, what = followed_branch((source_obj.get("spec") or {}).get("ref"))
+        if followed is None:
+            raise ReleaseError("git_release: %s follows %s, not a branch: a commit pushed to branch %r would never be "
+                               "applied; nothing was written" % (described, what, branch))
+        if followed != branch:
+            raise ReleaseError("git_release: branch is %r, but %s follows branch %r: a commit there would never be "
+                               "applied; nothing was written" % (branch, described, followed))
+
+    def _check_applied(self, kustomization):
+        """``path`` and the values' files are among what the Kustomization applies: under its
+        ``spec.path``, or in a directory its kustomization files reach (``resources``,
+        ``components``, such as ``../base/podinfo``). Otherwise nothing would apply the commit."""
+        start = os.path.normpath((kustomization.get("spec") or {}).get("path") or ".")
+        reached, whole = applied_directories(self.repo.path, start)
+        where = "%s (spec.path %r)" % (objects.KUSTOMIZATION.describe(
+            kustomization["metadata"].get("namespace"), kustomization["metadata"].get("name")),
+            (kustomization.get("spec") or {}).get("path") or "./")
+        wanted = [("path", os.path.normpath(self.args["path"]), self.args["path"])] + [
+            ("values[%d].file" % index, os.path.dirname(os.path.normpath(value["file"])) or ".", value["file"])
+            for index, value in enumerate(self.args.get("values") or [])]
+        outside = ["%s %r" % (option, shown) for option, directory, shown in wanted
+                   if directory not in reached and not any(_under(directory, top) for top in whole)]
+        if outside:
+            raise ReleaseError("git_release: %s is not applied by %s: Flux would never apply the commit; nothing was "
+                               "written. Name the Kustomization that applies it (option kustomization)" % (
+                                   ", ".join(outside), where))
+
+    def _check_app(self, run, obj):
+        """The change is the canary's app's: each image of ``images`` is one the canary's
+        target runs (as the kustomization renders it: ``newName`` or the name), and each
+        file of ``values`` holds the target, or sits beside a file that does (its patches).
+        Another app's change would be released unfollowed and never reverted."""
+        target = run.backend.target(obj)
+        kind, name = target.get("kind") or "Deployment", target["metadata"]["name"]
+        described = "%s %s/%s" % (kind, target["metadata"]["namespace"], name)
+        spec = canaries.pod_template(target).get("spec") or {}
+        running = sorted(set(_repository(container.get("image") or "") for container in
+                             (spec.get("containers") or []) + (spec.get("initContainers") or [])))
+        problems = []
+        if self.args.get("images"):
+            relative = os.path.join(self.args["path"], "kustomization.yaml")
+            rendered = _rendered_images(self._read(relative), relative)
+            for image in sorted(self.args["images"]):
+                repository = rendered.get(image)
+                if repository is not None and _repository(repository) not in running:
+                    problems.append("images[%s]: the canary's target %s runs %s, not %s (as %s renders it): that "
+                                    "is another app's image" % (
+                                        image, described, ", ".join(running) or "nothing", repository, relative))
+        for index, value in enumerate(self.args.get("values") or []):
+            if not _holds(self._read(value["file"]), kind, name) and not any(
+                    _holds(self._read(sibling), kind, name) for sibling in self._siblings(value["file"])):
+                problems.append("values[%d].file: %s holds no %s named %s, and no file beside it does: that is another "
+                                "app's file" % (index, value["file"], kind, name))
+        if problems:
+            raise ReleaseError("git_release: %s; releasing it here would go unfollowed by canary %s and never be "
+                               "reverted. Name the canary of that app (options name, namespace); nothing was written"
+                               % ("; ".join(problems), run.key))
+
+    def _read(self, relative):
+        full = self.repo.path(relative)  # refuses symlinks and paths outside the working copy
+        try:
+            with open(full) as handle:
+                return handle.read()
+        except OSError:
+            raise ReleaseError("git_release: %s is not in the repository %s" % (relative, redact_url(self.repo.url)))
+
+    def _siblings(self, relative):
+        directory = os.path.dirname(os.path.normpath(relative))
+        full = self.repo.path(directory or ".")
+        return [os.path.join(directory, entry) for entry in sorted(os.listdir(full))
+                if entry.endswith((".yaml", ".yml")) and os.path.join(directory, entry) != os.path.normpath(relative)
+                and os.path.isfile(os.path.join(full, entry)) and not os.path.islink(os.path.join(full, entry))]
 
     def _edits(self):
         """``[(file, edit)]``: what this release sets, file by file; ``edit(text, where)`` gives
@@ -394,8 +602,8 @@ class ImageAutomation(GitCommit):
                           msg="%s: would %swait for image automation %s to commit this" % (
                               run.describe(), "resume and " if resume else "", self.args["image_automation"]))
 
-    def prepare(self, run):
-        super().prepare(run)
+    def prepare(self, run, obj):
+        super().prepare(run, obj)
         namespace, name = self.args["kustomization_namespace"], self.args["image_automation"]
         automation = run.kube.get(objects.IMAGE_UPDATE_AUTOMATION, namespace, name)
         if automation is None:

@@ -45,8 +45,9 @@ import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import canaries
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import WaitStats
-from ansible_collections.gitops.progressive.plugins.module_utils.release.args import check_request
+from ansible_collections.gitops.progressive.plugins.module_utils.release.args import check_request, subject
 from ansible_collections.gitops.progressive.plugins.module_utils.release.budget import Budget
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import TargetPatch
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import (
@@ -113,7 +114,7 @@ class Release:
         if not self.change.requested():
             return self.follow_one(obj)
         self.check_floor(obj)
-        self.change.prepare(self)
+        self.change.prepare(self, obj)
         self.lock()
         # What an earlier release left (a rollback request, an open gate) spoils this one, whatever it is.
         self.backend.before_change(obj, self.args.get("approval") or "manual", self.check_mode, self.result,
@@ -167,9 +168,7 @@ class Release:
 
     # --- check ----------------------------------------------------------------------------
     def check(self):
-        errors = check_request(self.args, container_images=isinstance(self.change, TargetPatch)) + self.change.check()
-        if errors:
-            raise ReleaseError("%s: %s" % (self.change.task, "; ".join(errors)))
+        check_options(type(self.change), self.args)
 
     def check_floor(self, obj):
         """The timeout against what the analysis needs: refused only below what it needs at
@@ -390,9 +389,10 @@ class Release:
             raise ReleaseError("no %s matches label selector %r%s" % (
                 self.backend.noun, selector, " in namespace %s" % namespace if namespace else ""))
         if self.check_mode:
-            self.result.update(msg="check mode: would follow %d %ss; nothing waited for" % (len(found), self.backend.noun),
-                               releases={"%s/%s" % (o["metadata"]["namespace"], o["metadata"]["name"]): {
-                                   "phase": self.backend.phase(o)} for o in found})
+            releases = {"%s/%s" % (o["metadata"]["namespace"], o["metadata"]["name"]): {
+                "phase": self.backend.phase(o)} for o in found}
+            self.result.update(msg="check mode: would follow %d %ss; nothing waited for" % (
+                len(found), self.backend.noun), releases=releases)
             return self.result
         items = [self._followed(obj, self.backend.baseline(obj, follow=True), follow=True) for obj in found]
         self.follower.follow(items, self._source())
@@ -494,18 +494,41 @@ def _flagger(kube, args, opener):
                           prometheus_url=args.get("prometheus_url"), mesh_provider=args.get("mesh_provider"))
 
 
+def check_options(change_class, args):
+    """Every option of a release task, checked before any request (and before the change
+    strategy is made from them): one InputError naming each problem and the object."""
+    inputs = Inputs(subject(change_class.task, args))
+    check_request(inputs, args, container_images=issubclass(change_class, TargetPatch))
+    change_class.check(inputs, args)
+    inputs.done()
+
+
+def change_class_for(task, args):
+    """The change strategy of ``task`` (canary_rollout, git_release) for these options."""
+    if task == "canary_rollout":
+        return TargetPatch
+    from ansible_collections.gitops.progressive.plugins.module_utils.release.git_change import (
+        GitCommit,
+        ImageAutomation,
+    )
+
+    return ImageAutomation if args.get("image_automation") else GitCommit
+
+
+def check_task_options(task, args):
+    check_options(change_class_for(task, args), args)
+
+
 def canary_rollout(kube, args, check_mode=False, say=None, opener=None, **kwargs):
     """canary_rollout's release: a patch of the target, judged by Flagger."""
+    check_options(TargetPatch, args)
     return Release(kube, args, TargetPatch(args), _flagger(kube, args, opener), check_mode=check_mode, say=say,
                    **kwargs)
 
 
 def git_release(kube, args, check_mode=False, say=None, opener=None, **kwargs):
     """git_release's release: a commit (or image automation's), applied by Flux, judged by Flagger."""
-    from ansible_collections.gitops.progressive.plugins.module_utils.release.git_change import (
-        GitCommit,
-        ImageAutomation,
-    )
-
-    change = (ImageAutomation if args.get("image_automation") else GitCommit)(args)
-    return Release(kube, args, change, _flagger(kube, args, opener), check_mode=check_mode, say=say, **kwargs)
+    change_class = change_class_for("git_release", args)
+    check_options(change_class, args)
+    return Release(kube, args, change_class(args), _flagger(kube, args, opener), check_mode=check_mode, say=say,
+                   **kwargs)

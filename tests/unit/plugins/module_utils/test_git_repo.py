@@ -421,3 +421,49 @@ def test_a_lock_file_is_kept_while_a_git_process_works_in_the_copy(remote, tmp_p
         running.stdin.close()
         running.wait(timeout=10)
     assert repo.clear_stale_locks() == [index_lock] and not os.path.exists(index_lock)
+
+
+# --- options checked before git runs (issue 17) ----------------------------------------------
+
+def _working_copy(tmp_path, origin):
+    workdir = tmp_path / "checkout"
+    (workdir / ".git").mkdir(parents=True)
+    (workdir / ".git" / "config").write_text('[core]\n\tbare = false\n[remote "origin"]\n\turl = %s\n'
+                                             '\tfetch = +refs/heads/*:refs/remotes/origin/*\n' % origin)
+    return str(workdir)
+
+
+def test_a_working_copy_of_the_same_repository_at_a_new_address_is_used():
+    """The git server of the simulated platform gets a new port per session: the copy is pointed there."""
+    workdir = "/nonexistent-battery"
+    assert repo_module.foreign_workdir_problems("workdir", workdir, "http://127.0.0.1:1/platform.git") == []
+
+
+def test_a_working_copy_of_another_repository_is_refused_and_one_of_this_at_another_port_is_not(tmp_path):
+    workdir = _working_copy(tmp_path, "http://127.0.0.1:18300/platform.git")
+    assert repo_module.foreign_workdir_problems("workdir", workdir, "http://127.0.0.1:20417/platform") == []
+    problems = repo_module.foreign_workdir_problems("workdir", workdir, "https://git.example/team/site.git")
+    assert len(problems) == 1 and "working copy of another repository (http://127.0.0.1:18300/platform.git)" in \
+        problems[0]
+
+
+def test_the_tree_request_names_every_problem_at_once(tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import InputError
+
+    params = dict(repo_url="https://git.example/platform.git", branch="main", workdir=str(tmp_path / "wc"),
+                  git_username="git", git_password=None, author_name="a", author_email="a@b",
+                  files={".git/config": "[core]\n\tfsmonitor = touch /tmp/owned\n", "": "x"}, seed_files={},
+                  remove=["."], kustomizations={}, kustomizations_absent={}, commit_message="m")
+    with pytest.raises(InputError) as raised:
+        repo_module.check_tree_request(params)
+    assert "3 problems" in str(raised.value) and "files['.git/config']" in str(raised.value)
+    assert "files['']" in str(raised.value) and "remove[0]" in str(raised.value)
+    assert not (tmp_path / "wc").exists()
+
+
+def test_links_in_an_existing_working_copy_are_named_before_git_runs(tmp_path):
+    workdir = _working_copy(tmp_path, "https://git.example/platform.git")
+    os.symlink(str(tmp_path), os.path.join(workdir, "apps"))
+    problems = repo_module.link_problems(workdir, [("files['apps/x']", "apps/x"), ("files['b']", "b")])
+    assert len(problems) == 1
+    assert problems[0].startswith("files['apps/x']: path 'apps/x' goes through the symbolic link")

@@ -11,11 +11,11 @@ from datetime import datetime, timezone
 
 from test_release_pipeline import Clock
 
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import InputError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube import api
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict
 from ansible_collections.gitops.progressive.plugins.module_utils.release.backend import Backend
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import TargetPatch
-from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
 from ansible_collections.gitops.progressive.plugins.module_utils.release.pipeline import Release
 
 ROLLOUT = api.Resource("example.io/v1", "Rollout", "rollouts")
@@ -242,7 +242,7 @@ def test_a_second_backend_refuses_bad_input_before_any_request():
     cluster = Cluster(clock, [])
     try:
         release(cluster, clock, wait_timeout=0)
-    except ReleaseError as error:
-        assert "wait_timeout must be a positive number" in str(error)
+    except InputError as error:
+        assert "wait_timeout must be between 1 and" in str(error)
     else:
         raise AssertionError("wait_timeout=0 was accepted")

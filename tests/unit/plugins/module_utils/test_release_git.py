@@ -16,6 +16,7 @@ from test_release_pipeline import Clock, FakeKube, canary, target
 
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import FluxError
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import resolve_in
 from ansible_collections.gitops.progressive.plugins.module_utils.release import git_change
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
 from ansible_collections.gitops.progressive.plugins.module_utils.release.pipeline import git_release
@@ -129,7 +130,7 @@ def flux(monkeypatch, remote):
 def release(kube, clock, remote, tmp_path, check_mode=False, **args):
     options = dict(name="podinfo", namespace="test", images={"ghcr.io/stefanprodan/podinfo": "6.7.1"},
                    approval="manual", wait_timeout=600, in_flight="wait", fail_on_rollback=True, progress=True,
-                   repo_url=str(remote), branch="main", workdir=str(tmp_path / "workdir"), path="apps/staging",
+                   repo_url="file://%s" % remote, branch="main", workdir=str(tmp_path / "workdir"), path="apps/staging",
                    values=[], kustomization="apps", kustomization_namespace="flux-system", flux_timeout=60,
                    revert_on_rollback=True, author_name="gitops.progressive", author_email="g@p")
     options.update(args)
@@ -348,7 +349,7 @@ def test_image_automation_follows_the_commit_that_wrote_the_tag_not_a_later_one(
     someone_else_pushes(remote, tmp_path, "apps/staging/kustomization.yaml",
                         KUSTOMIZATION.replace("6.7.0", "6.7.1") + "  - name: ghcr.io/x/backend\n    newTag: 1.0.1\n")
     change = git_change.ImageAutomation(dict(
-        repo_url=str(remote), branch="main", workdir=str(tmp_path / "wc"), path="apps/staging",
+        repo_url="file://%s" % remote, branch="main", workdir=str(tmp_path / "wc"), path="apps/staging",
         images={"ghcr.io/stefanprodan/podinfo": "6.7.1"}, values=[], image_automation="staging"))
     change.repo = PlatformRepo(str(remote), str(tmp_path / "wc"))
     change.repo.sync()
@@ -386,3 +387,147 @@ def test_check_mode_with_resume_automation_says_changed_and_refuses_what_the_rea
     policies[0]["status"]["latestRef"]["tag"] = "6.7.2"
     with pytest.raises(ReleaseError, match="selects 6.7.2, not 6.7.1"):
         release(kube, clock, remote, tmp_path, check_mode=True, image_automation="staging", resume_automation=True)
+
+
+# --- the change is the canary's app's, and goes where Flux reads (issue 17) -------------------
+
+BACKEND = "  - name: ghcr.io/x/backend\n    newTag: 1.0.0\n"
+PODINFO_ENV = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+spec:
+  template:
+    spec:
+      containers:
+        - name: podinfo
+          env:
+            - name: ERROR_FRACTION
+              value: "0"
+"""
+
+
+def push_files(remote, tmp_path, files, message="layout"):
+    """Another writer adds or changes ``files`` ({path: text}) in one commit."""
+    other = tmp_path / ("other-%d" % len(os.listdir(tmp_path)))
+    git(tmp_path, "clone", "--quiet", str(remote), str(other))
+    for relative, text in files.items():
+        (other / relative).parent.mkdir(parents=True, exist_ok=True)
+        (other / relative).write_text(text)
+    git(other, "add", "-A")
+    git(other, "commit", "--quiet", "-m", message)
+    git(other, "push", "--quiet", "origin", "HEAD:main")
+    return git(other, "rev-parse", "HEAD")
+
+
+def refused(kube, clock, remote, tmp_path, match, **args):
+    """The release is refused with ``match``, and nothing was written: git, the Lease, the target."""
+    before = git(remote, "rev-parse", "main")
+    with pytest.raises(ReleaseError, match=match):
+        release(kube, clock, remote, tmp_path, **args)
+    assert git(remote, "rev-parse", "main") == before and kube.lease_writes == [] and kube.patches == []
+
+
+def test_another_apps_image_is_refused_naming_the_canarys_target(remote, tmp_path, flux):
+    """Issue 17: with another app's image name the release was that app's, unfollowed, never reverted."""
+    clock = Clock()
+    push_files(remote, tmp_path, {"apps/staging/kustomization.yaml": KUSTOMIZATION + BACKEND})
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    refused(kube, clock, remote, tmp_path, r"images\[ghcr.io/x/backend\]: the canary's target Deployment test/podinfo "
+            r"runs ghcr.io/stefanprodan/podinfo, not ghcr.io/x/backend.*another app's image.*nothing was written",
+            images={"ghcr.io/x/backend": "1.0.1"})
+
+
+def test_an_image_renamed_by_new_name_is_matched_as_it_is_rendered(remote, tmp_path, flux):
+    """The kustomization renders the entry as its newName: that is what the target runs."""
+    clock = Clock()
+    renamed = KUSTOMIZATION.replace("    newTag: 6.7.0", "    newName: registry.example/podinfo\n    newTag: 6.7.0")
+    push_files(remote, tmp_path, {"apps/staging/kustomization.yaml": renamed})
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    refused(kube, clock, remote, tmp_path, r"runs ghcr.io/stefanprodan/podinfo, not registry.example/podinfo")
+    deployment = target(image="registry.example/podinfo:6.7.0")
+    result, _said = release(FluxKube(canary(), deployment, clock, []), clock, remote, tmp_path, check_mode=True)
+    assert result["changed"] and "would commit and push" in result["msg"]
+
+
+def test_values_in_another_apps_file_are_refused(remote, tmp_path, flux):
+    clock = Clock()
+    push_files(remote, tmp_path, {"apps/staging/backend.yaml": PODINFO_ENV.replace("name: podinfo", "name: backend")})
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    refused(kube, clock, remote, tmp_path, r"values\[0\].file: apps/staging/backend.yaml holds no Deployment named "
+            r"podinfo, and no file beside it does", images={},
+            values=[dict(file="apps/staging/backend.yaml", path="spec.template.spec.containers[name=podinfo]"
+                         ".env[name=ERROR_FRACTION].value", value="5")])
+
+
+def test_values_in_the_apps_base_reached_from_the_kustomization_are_released(remote, tmp_path, flux):
+    """A file of the app's base (``../base/podinfo``, reached from spec.path through resources) is the app's."""
+    clock = Clock()
+    push_files(remote, tmp_path, {"apps/base/podinfo/deployment.yaml": PODINFO_ENV,
+                                  "apps/base/podinfo/config.yaml": "kind: ConfigMap\nmetadata:\n  name: podinfo\n"
+                                                                   "data:\n  level: info\n"})
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Succeeded", "r2")])
+    kube.flux[objects.KUSTOMIZATION]["spec"]["path"] = "./apps/staging"
+    result, _said = release(kube, clock, remote, tmp_path, values=[
+        dict(file="apps/base/podinfo/config.yaml", path="data.level", value="debug")])
+    assert result["verdict"] == "promoted" and result["changed"], result["msg"]
+
+
+@pytest.mark.parametrize("ref,match", [
+    ({}, r"follows branch 'master'"),
+    ({"branch": "production"}, r"branch is 'main', but GitRepository flux-system/platform \(the source of "
+                               r"Kustomization flux-system/apps\) follows branch 'production'"),
+    ({"tag": "v1.0.0"}, r"follows tag v1.0.0, not a branch"),
+    ({"branch": "main", "semver": ">=1.0.0"}, r"follows the tags matching >=1.0.0, not a branch"),
+    ({"branch": "main", "commit": "0123456789abcdef0123456789abcdef01234567"}, r"follows commit 0123456789ab"),
+    ({"name": "refs/tags/v1"}, r"follows the reference refs/tags/v1"),
+])
+def test_a_branch_flux_does_not_read_is_refused_before_anything_is_written(remote, tmp_path, flux, ref, match):
+    """Issue 17: the commit and its revert went to a branch nothing reads, after a 40 s wait."""
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    kube.flux[objects.GIT_REPOSITORY]["spec"]["ref"] = ref
+    refused(kube, clock, remote, tmp_path, match + ".*nothing was written")
+
+
+def test_the_branch_named_as_a_full_reference_is_followed(remote, tmp_path, flux):
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    kube.flux[objects.GIT_REPOSITORY]["spec"]["ref"] = {"name": "refs/heads/main", "branch": "other"}
+    result, _said = release(kube, clock, remote, tmp_path, check_mode=True)
+    assert result["changed"]
+
+
+def test_a_path_the_kustomization_does_not_apply_is_refused(remote, tmp_path, flux):
+    clock = Clock()
+    push_files(remote, tmp_path, {"apps/production/kustomization.yaml": KUSTOMIZATION})
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    kube.flux[objects.KUSTOMIZATION]["spec"]["path"] = "./apps/production"
+    refused(kube, clock, remote, tmp_path, r"path 'apps/staging' is not applied by Kustomization flux-system/apps "
+            r"\(spec.path './apps/production'\).*option kustomization")
+
+
+def test_a_source_that_is_not_git_is_refused(remote, tmp_path, flux):
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    kube.flux[objects.KUSTOMIZATION]["spec"]["sourceRef"] = {"kind": "OCIRepository", "name": "platform"}
+    kube.flux[objects.OCI_REPOSITORY] = {"kind": "OCIRepository", "metadata": {"name": "platform"}, "spec": {}}
+    refused(kube, clock, remote, tmp_path, r"OCIRepository flux-system/platform \(the source of Kustomization "
+            r"flux-system/apps\) is not a GitRepository")
+
+
+def test_applied_directories_follow_resources_and_stop_at_the_repository(tmp_path):
+    """Through resources, not out of the repository (``../..``), not through a link, not to a remote."""
+    layout = {"apps/staging/kustomization.yaml": "resources: [../base/podinfo, ../../../x, https://x.example/y]\n",
+              "apps/base/podinfo/kustomization.yaml": "resources: [deployment.yaml, ../linked]\n",
+              "apps/loose/app.yaml": "kind: ConfigMap\n", "outside/x.yaml": ""}
+    for relative, text in layout.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    (tmp_path / "apps" / "base" / "linked").symlink_to(tmp_path / "outside")
+
+    def path_of(relative):
+        return resolve_in(str(tmp_path), relative)
+
+    assert git_change.applied_directories(path_of, "apps/staging") == ({"apps/staging", "apps/base/podinfo"}, set())
+    assert git_change.applied_directories(path_of, "apps/loose") == ({"apps/loose"}, {"apps/loose"})

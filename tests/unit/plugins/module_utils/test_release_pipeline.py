@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from test_flagger_gates import FakeLoadTester
 
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import InputError
 from ansible_collections.gitops.progressive.plugins.module_utils.kube import api
 from ansible_collections.gitops.progressive.plugins.module_utils.release import args as release_args
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
@@ -199,19 +200,20 @@ def test_a_canary_flagger_has_not_initialised_is_not_released():
 @pytest.mark.parametrize("args,message", [
     (dict(env={"DEBUG": True}), "env.DEBUG must be a string"),
     (dict(env={"X": None}), "env.X must be a string"),
-    (dict(images={"app": ""}), "images.app must be a non-empty image reference"),
-    (dict(images={"app": None}), "images.app must be a non-empty image reference"),
-    (dict(images={"app": False}), "images.app must be a non-empty image reference"),
-    (dict(wait_timeout=0, env={"A": "1"}), "wait_timeout must be a positive number"),
-    (dict(approval_timeout=-5, env={"A": "1"}), "approval_timeout must be a positive number"),
-    (dict(loadtester_url="flagger-loadtester:80", env={"A": "1"}), "loadtester_url must be an http"),
-    (dict(name=None), "name and namespace are required"),
+    (dict(images={"app": ""}), r"images\[app\] must be an image reference"),
+    (dict(images={"app": None}), r"images\[app\] must be an image reference"),
+    (dict(images={"app": False}), r"images\[app\] must be an image reference"),
+    (dict(images={"app": "Bad Ref::!!"}), r"images\[app\] is not an image reference"),
+    (dict(wait_timeout=0, env={"A": "1"}), "wait_timeout must be between 1 and"),
+    (dict(approval_timeout=-5, env={"A": "1"}), "approval_timeout must be between 1 and"),
+    (dict(loadtester_url="flagger-loadtester:80", env={"A": "1"}), "loadtester_url must be an address starting"),
+    (dict(name=None), "name is required"),
     (dict(label_selector="team=a", env={"A": "1"}, name=None), "label_selector follows releases in flight"),
 ])
 def test_bad_input_is_refused_before_any_request(args, message):
     clock = Clock()
     kube = FakeKube(canary(), target(), clock)
-    with pytest.raises(ReleaseError, match=message):
+    with pytest.raises(InputError, match=message):
         run(kube, clock, **args)
     assert kube.requests == 0
 
