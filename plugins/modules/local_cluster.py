@@ -18,13 +18,25 @@ description:
     nodes and pods are simulated by KWOK (pods become Running and Ready, nothing runs).
     Every process is recorded by PID and C(state=absent) leaves none behind.
   - C(kwok) binds every process it starts to C(127.0.0.1) and to nothing else, namely etcd
-    (plain HTTP without authentication; client, peer and metrics), kube-apiserver,
-    kube-controller-manager, kube-scheduler and kwok. This is not an option. The module
-    gives kwokctl a configuration file with C(options.bindAddress=127.0.0.1)
-    (C(<state_dir>/kwok/configs/<name>.yaml)), and the kubeconfig points at
-    C(https://127.0.0.1:<api_port>). kwokctl keeps the address a cluster was created
-    with; a cluster created listening elsewhere is named in a warning (delete and
-    create it again).
+    (client, peer and metrics), kube-apiserver, kube-controller-manager, kube-scheduler
+    and kwok. This is not an option. The module gives kwokctl a configuration file with
+    C(options.bindAddress=127.0.0.1) (C(<state_dir>/kwok/configs/<name>.yaml)), and the
+    kubeconfig points at C(https://127.0.0.1:<api_port>). kwokctl keeps the address a
+    cluster was created with; a cluster created listening elsewhere is named in a
+    warning (delete and create it again).
+  - Loopback is reachable by every account of the machine, so C(kwok) does not rely on it
+    alone. etcd serves TLS only (client and peer) and answers only clients with a
+    certificate of its own CA, which only kube-apiserver has; kube-apiserver and kwok
+    serve with keys of their own (not the admin client's), and the kubeconfig's
+    certificate authority verifies kube-apiserver's. The module makes these keys and
+    certificates (ECDSA P-256, valid ten years) before kwokctl runs, in
+    C(<state_dir>/kwok/clusters/<name>/pki), and picks the components' ports itself, as
+    kwokctl would (etcd's addresses must name them). A cluster created before etcd was
+    secured is named in a warning (delete and create it again). C(kwokctl etcdctl)
+    needs that CA and kube-apiserver's etcd client certificate given by hand.
+  - Everything under C(<state_dir>/kwok) (keys, kubeconfigs, PID files, logs) is the
+    owner's alone, made so after every create and start (directories 0700, files
+    without group or other permissions, keys and kubeconfigs 0600).
   - C(k3d) and C(minikube) need a Docker engine (or another minikube driver). They are
     driven through their own CLIs.
   - Idempotent. A running cluster with the requested node count reports C(ok); a

@@ -1,4 +1,5 @@
-"""Nothing the simulated cluster starts listens beyond loopback (etcd has no auth)."""
+"""Nothing the simulated cluster starts listens beyond loopback (which other local accounts reach too:
+test_local_boundary_cluster.py shows what they get there)."""
 
 import glob
 import os

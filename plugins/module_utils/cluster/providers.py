@@ -22,16 +22,24 @@ import glob
 import json
 import os
 import re
+import shutil
+import socket
+import stat
 import tempfile
 import time
 
+from ansible_collections.gitops.progressive.plugins.module_utils.cluster import pki
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 ABSENT, STOPPED, RUNNING = "absent", "stopped", "running"
 
-# The only address the simulated cluster's processes listen on (etcd has no auth).
+# The only address the simulated cluster's processes listen on. Loopback is not a boundary
+# against other accounts of the machine: etcd also asks every client for a certificate.
 LOOPBACK = "127.0.0.1"
+# Where kwokctl v0.8.0 starts looking for a free port, downwards (pkg/utils/net/unused_port.go):
+# below the kernel's ephemeral range, so an outgoing connection never takes the port.
+KWOKCTL_FIRST_PORT = 32766
 
 
 class ProviderError(CollectionError):
@@ -135,6 +143,28 @@ class KwokProvider(Provider):
     kube-scheduler's ``--bind-address``, kwok's ``--server-address``. The file is given
     with kwokctl's global ``--config`` at create time; kwokctl saves the resulting
     configuration with the cluster, so ``start`` keeps the address.
+
+    Loopback is reachable by every account of the machine, so the cluster does not rely on
+    it alone (module_utils/cluster/pki.py makes the keys and certificates before kwokctl
+    runs, into the ``pki`` directory, which kwokctl then leaves alone):
+
+    - etcd serves TLS only, client and peer, and asks every client for a certificate of
+      its own CA (``--client-cert-auth``, ``--trusted-ca-file``); kube-apiserver is its one
+      client (``--etcd-servers=https://...``, ``--etcd-cafile/--etcd-certfile/--etcd-keyfile``);
+    - kube-apiserver and kwok serve with keys of their own, not the admin client's;
+    - the work directory is owner-only: directories 0700, files without group or other
+      bits (keys and kubeconfigs 0600; kwokctl writes keys 0644 and directories 0750),
+      made so after every create and start.
+
+    kwokctl v0.8.0 has no option for any of it: its binary runtime builds etcd's URLs as
+    ``http://`` and gives kube-apiserver the admin certificate to serve with. The
+    configuration's ``componentsPatches`` replace those arguments (``override``) and add
+    the rest. A replaced URL must name the port, so the provider picks the ports kwokctl
+    would (``pick_ports``: etcd's, kube-apiserver's, kwok's, the controller manager's and
+    the scheduler's) the way kwokctl would, under the same lock, and kwokctl picks none.
+    kwokctl's readiness check asks kube-apiserver's ``/healthz`` through its kubeconfig
+    (which trusts ``ca.crt``), never etcd; ``kwokctl etcdctl`` and ``kwokctl snapshot``
+    would need the etcd client certificate given by hand (the collection uses neither).
     """
 
     name = "kwok"
@@ -178,23 +208,150 @@ class KwokProvider(Provider):
             explicit["KWOK_KUBE_VERSION"] = self.params["kube_version"]
         return process.CleanEnvironment(process.child_environment(explicit))
 
-    def kwokctl_configuration(self):
-        """The KwokctlConfiguration given to ``kwokctl create cluster --config``."""
+    @property
+    def pki_dir(self):
+        # kwokctl's own name for it: it generates nothing when the directory exists.
+        return os.path.join(os.path.abspath(self.cluster_dir), "pki")
+
+    def pki_path(self, relative):
+        return os.path.join(self.pki_dir, relative)
+
+    # The ports kwokctl v0.8.0's binary runtime picks when it creates a cluster, in its order
+    # (runtime/binary/cluster_setup.go Install, then the controller manager's and scheduler's).
+    PORT_OPTIONS = ("etcdPeerPort", "etcdPort", "kubeApiserverPort", "kwokControllerPort",
+                    "kubeControllerManagerPort", "kubeSchedulerPort")
+
+    def kwokctl_configuration(self, ports):
+        """The KwokctlConfiguration given to ``kwokctl create cluster --config``.
+
+        ``ports``: the components' ports by option name (pick_ports), etcd's among them.
+        """
+        path = self.pki_path
+        client = "https://%s:%d" % (LOOPBACK, ports["etcdPort"])
+        peer = "https://%s:%d" % (LOOPBACK, ports["etcdPeerPort"])
+
+        def replace(key, value):
+            # kwokctl swaps the argument it generated for this one (and only warns when it has none).
+            return {"key": key, "value": value, "override": True}
+
+        def add(key, value):
+            return {"key": key, "value": value}
+
         return {
             "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
             "kind": "KwokctlConfiguration",
-            "options": {"bindAddress": LOOPBACK},
+            "options": dict(ports, bindAddress=LOOPBACK),
+            "componentsPatches": [
+                {"name": "etcd", "extraArgs": [
+                    replace("listen-client-urls", client),
+                    replace("advertise-client-urls", client),
+                    replace("listen-peer-urls", peer),
+                    replace("initial-advertise-peer-urls", peer),
+                    replace("initial-cluster", "node0=" + peer),
+                    add("cert-file", path(pki.ETCD_SERVER_CERT)),
+                    add("key-file", path(pki.ETCD_SERVER_KEY)),
+                    add("trusted-ca-file", path(pki.ETCD_CA_CERT)),
+                    add("client-cert-auth", "true"),
+                    add("peer-cert-file", path(pki.ETCD_SERVER_CERT)),
+                    add("peer-key-file", path(pki.ETCD_SERVER_KEY)),
+                    add("peer-trusted-ca-file", path(pki.ETCD_CA_CERT)),
+                    add("peer-client-cert-auth", "true"),
+                ]},
+                {"name": "kube-apiserver", "extraArgs": [
+                    replace("etcd-servers", client),
+                    replace("tls-cert-file", path(pki.APISERVER_CERT)),
+                    replace("tls-private-key-file", path(pki.APISERVER_KEY)),
+                    add("etcd-cafile", path(pki.ETCD_CA_CERT)),
+                    add("etcd-certfile", path(pki.ETCD_CLIENT_CERT)),
+                    add("etcd-keyfile", path(pki.ETCD_CLIENT_KEY)),
+                ]},
+                {"name": "kwok-controller", "extraArgs": [
+                    replace("tls-cert-file", path(pki.KWOK_CERT)),
+                    replace("tls-private-key-file", path(pki.KWOK_KEY)),
+                ]},
+            ],
         }
 
-    def write_configuration(self):
+    def saved_ports(self):
+        """Ports the other clusters of this work directory keep in their saved configuration."""
+        used = set()
+        for saved in glob.glob(os.path.join(self.workdir, "clusters", "*", "kwok.yaml")):
+            if os.path.dirname(saved) == self.cluster_dir:
+                continue
+            options = (self._saved_configuration(saved) or {}).get("options") or {}
+            used.update(value for key, value in options.items() if key.endswith("Port") and isinstance(value, int))
+        return used
+
+    def pick_ports(self):
+        """Every port kwokctl would pick at create, picked the way kwokctl v0.8.0 picks them.
+
+        etcd's URLs must name their ports in the configuration, and kwokctl, which only
+        tries to bind a port before it takes it, would take them again for another
+        component (nothing listens on them yet): so the provider picks them all, and
+        kwokctl none. Downwards from 32766, each free on 127.0.0.1 and on every address,
+        skipping ``api_port`` and the ports other clusters of the work directory saved
+        (stopped ones get theirs back at start). Called under ports_lock.
+        """
+        wanted = [option for option in self.PORT_OPTIONS
+                  if not (option == "kubeApiserverPort" and self.params.get("api_port"))]
+        used, found = self.saved_ports() | {self.params.get("api_port")}, []
+        for port in range(KWOKCTL_FIRST_PORT, 10000, -1):
+            if port not in used and all(_bindable(host, port) for host in (LOOPBACK, "")):
+                found.append(port)
+                if len(found) == len(wanted):
+                    return dict(zip(wanted, found))
+        raise ProviderError("kwok cluster %r: not %d free ports below %d" % (
+            self.cluster, len(wanted), KWOKCTL_FIRST_PORT + 1))
+
+    def write_pki(self):
+        """The cluster's keys and certificates (pki.py), made fresh for a cluster kwokctl has not created."""
+        try:
+            files = pki.generate(self.cluster)
+        except ImportError as error:
+            raise ProviderError("kwok cluster %r: %s" % (self.cluster, error))
+        # Left over from a create that failed before kwokctl saved the cluster: nothing uses it.
+        shutil.rmtree(self.pki_dir, ignore_errors=True)
+        pki.write(self.pki_dir, files)
+
+    def write_configuration(self, ports):
         # kwokctl keeps the cluster's private keys under the work directory.
-        process.make_private_dir(self.workdir)
+        self.make_workdir_private()
         process.make_private_dir(os.path.dirname(self.config_path))
         descriptor = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             # JSON is YAML; kwokctl reads either.
-            json.dump(self.kwokctl_configuration(), handle, indent=2)
+            json.dump(self.kwokctl_configuration(ports), handle, indent=2)
             handle.write("\n")
+
+    def make_workdir_private(self):
+        """The work directory exists, is this user's and 0700 (also when it existed wider)."""
+        process.make_private_dir(self.workdir)
+        info = os.stat(self.workdir)
+        if info.st_uid != os.getuid():
+            raise ProviderError("kwok cluster %r: %s belongs to uid %d, not to this user (uid %d); it holds the "
+                                "cluster's keys" % (self.cluster, self.workdir, info.st_uid, os.getuid()))
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(self.workdir, 0o700)
+
+    def restrict_files(self):
+        """Owner-only everything under the work directory: directories 0700, files without
+        group and other bits (keys, kubeconfigs, logs, the saved configuration: 0600).
+
+        kwokctl writes directories 0750, files 0640 and its keys 0644. Links (kwokctl's
+        ``bin/`` names the built binaries) are not followed: their targets are not the cluster's.
+        """
+        self.make_workdir_private()
+        for directory, folders, files in os.walk(self.workdir):
+            for path in [directory] + [os.path.join(directory, name) for name in folders + files]:
+                try:
+                    info = os.lstat(path)
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISLNK(info.st_mode):
+                    continue
+                wanted = 0o700 if stat.S_ISDIR(info.st_mode) else stat.S_IMODE(info.st_mode) & 0o700
+                if stat.S_IMODE(info.st_mode) != wanted:
+                    os.chmod(path, wanted)
 
     def pidfiles(self):
         return sorted(glob.glob(os.path.join(self.cluster_dir, "pids", "*.pid")))
@@ -293,22 +450,36 @@ class KwokProvider(Provider):
         return [(argv, "create")] + self.scale_commands()
 
     def create(self):
-        self.write_configuration()
+        self.make_workdir_private()
+        self.write_pki()
         with self.ports_lock():
-            super().create()
+            self.write_configuration(self.pick_ports())
+            try:
+                super().create()
+            finally:
+                self.restrict_files()
+        if self.saved_etcd_secured() is False:
+            raise ProviderError("kwok cluster %r: kwokctl did not start etcd with TLS and client-certificate "
+                                "authentication (its saved configuration %s lacks them); delete the cluster"
+                                % (self.cluster, os.path.join(self.cluster_dir, "kwok.yaml")))
 
     def start(self):
         self.remove_stale_pidfiles()
+        self.restrict_files()
         with self.ports_lock():
-            super().start()
+            try:
+                super().start()
+            finally:
+                self.restrict_files()
 
     @contextlib.contextmanager
     def ports_lock(self):
         """One kwokctl create or start at a time on this machine.
 
-        kwokctl picks each component's port by probing for a free one when it starts it;
-        two clusters starting at once (two playbooks, two test workers) can pick the
-        same ports and neither comes up. The lock is machine-wide (not per workdir) and
+        Each component's port is picked by probing for a free one before it is started
+        (by pick_ports at create; kwokctl binds the saved ones at start); two clusters
+        starting at once (two playbooks, two test workers) can pick the same ports and
+        neither comes up. The lock is machine-wide (not per workdir) and
         its wait is bounded by wait_timeout.
         """
         import fcntl
@@ -371,19 +542,42 @@ class KwokProvider(Provider):
             pass
         return leftover
 
-    def saved_bind_address(self):
-        """The bind address kwokctl saved with the cluster (it keeps it across restarts), or None."""
+    @staticmethod
+    def _saved_configuration(path):
         import yaml
 
         try:
-            with open(os.path.join(self.cluster_dir, "kwok.yaml")) as handle:
+            with open(path) as handle:
                 documents = list(yaml.safe_load_all(handle))
         except (OSError, yaml.YAMLError):
             return None
         for document in documents:
             if isinstance(document, dict) and document.get("kind") == "KwokctlConfiguration":
-                return (document.get("options") or {}).get("bindAddress")
+                return document
         return None
+
+    def saved_configuration(self):
+        """The KwokctlConfiguration kwokctl saved with the cluster (``start`` runs from it), or None."""
+        return self._saved_configuration(os.path.join(self.cluster_dir, "kwok.yaml"))
+
+    def saved_bind_address(self):
+        """The bind address kwokctl saved with the cluster (it keeps it across restarts), or None."""
+        return ((self.saved_configuration() or {}).get("options") or {}).get("bindAddress")
+
+    def saved_etcd_secured(self):
+        """Whether the etcd kwokctl saved serves TLS only, client and peer, and asks every client
+        for a certificate; None without a saved configuration or etcd in it."""
+        saved = self.saved_configuration()
+        if saved is None:
+            return None
+        etcd = next((component for component in saved.get("components") or []
+                     if isinstance(component, dict) and component.get("name") == "etcd"), None)
+        if etcd is None:
+            return None
+        args = etcd.get("args") or []
+        urls = [arg.split("=", 1)[1] for arg in args if arg.startswith(("--listen-client-urls=", "--listen-peer-urls="))]
+        return ("--client-cert-auth=true" in args and "--peer-client-cert-auth=true" in args and len(urls) == 2
+                and all(url.startswith("https://") for listed in urls for url in listed.split(",")))
 
     def warnings(self):
         found = ["kwok cluster %r: %s: treated as stale, not signalled" % (self.cluster, stale)
@@ -393,6 +587,11 @@ class KwokProvider(Provider):
             found.append("kwok cluster %r listens on %s: it was created before the collection bound every component "
                          "to %s, and kwokctl keeps the address it was created with; delete it (state=absent) and "
                          "create it again" % (self.cluster, address, LOOPBACK))
+        if self.saved_etcd_secured() is False:
+            found.append("kwok cluster %r runs etcd without TLS and client certificates, readable by every account of "
+                         "this machine: it was created before the collection secured etcd, and kwokctl keeps the "
+                         "arguments a cluster was created with; delete it (state=absent) and create it again"
+                         % self.cluster)
         return found
 
     def kubeconfig_entries(self):
@@ -544,6 +743,15 @@ class MinikubeProvider(Provider):
 
     def kubeconfig_entries(self):
         return {"clusters": [self.cluster], "contexts": [self.cluster], "users": [self.cluster]}
+
+
+def _bindable(host, port):
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 PROVIDERS = {provider.name: provider for provider in (KwokProvider, K3dProvider, MinikubeProvider)}

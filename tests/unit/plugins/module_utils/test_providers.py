@@ -188,10 +188,277 @@ def test_kwok_delete_removes_its_configuration(tmp_path):
     run = Recorder()
     provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
                                              state_dir=str(tmp_path)), run)
-    provider.write_configuration()
+    provider.write_configuration(PORTS)
     assert provider.delete() == []
     assert not os.path.exists(provider.config_path)
     assert run.calls[-1][0] == ["/cache/kwokctl", "delete", "cluster", "--name", "sim", "--kubeconfig", "/tmp/kc"]
+
+
+# What kwokctl v0.8.0's binary runtime generates for etcd and kube-apiserver before the
+# configuration's componentsPatches apply (pkg/kwokctl/components/etcd.go,
+# kube_apiserver.go, native mode, secure port), and how it applies them
+# (pkg/kwokctl/runtime/util.go applyComponentPatch): an override replaces the last
+# argument with that key, anything else is appended.
+KWOKCTL_ETCD_ARGS = [
+    "--name=node0", "--auto-compaction-retention=1", "--quota-backend-bytes=8589934592",
+    "--data-dir=/w/clusters/sim/etcd", "--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+    "--listen-peer-urls=http://127.0.0.1:{peer}", "--advertise-client-urls=http://127.0.0.1:{port}",
+    "--listen-client-urls=http://127.0.0.1:{port}", "--initial-cluster=node0=http://127.0.0.1:{peer}",
+]
+KWOKCTL_APISERVER_ARGS = [
+    "--etcd-prefix=/registry", "--allow-privileged=true", "--etcd-servers=http://127.0.0.1:{port}",
+    "--authorization-mode=Node,RBAC", "--bind-address=127.0.0.1", "--secure-port=32764",
+    "--tls-cert-file={pki}/admin.crt", "--tls-private-key-file={pki}/admin.key", "--client-ca-file={pki}/ca.crt",
+    "--service-account-key-file={pki}/admin.key", "--proxy-client-cert-file={pki}/admin.crt",
+]
+
+
+PORTS = dict(etcdPeerPort=32002, etcdPort=32001, kubeApiserverPort=32003, kwokControllerPort=32004,
+             kubeControllerManagerPort=32005, kubeSchedulerPort=32006)
+
+
+def kwokctl_applies(configuration, component, args):
+    args = list(args)
+    for patch in configuration["componentsPatches"]:
+        if patch["name"] != component:
+            continue
+        for extra in patch["extraArgs"]:
+            argument = "--%s=%s" % (extra["key"], extra["value"])
+            if extra.get("override"):
+                matches = [index for index, arg in enumerate(args) if arg.startswith("--%s=" % extra["key"])]
+                assert matches, "kwokctl has no --%s to override (it would only warn)" % extra["key"]
+                args[matches[-1]] = argument
+            else:
+                args.append(argument)
+    return args
+
+
+def flag(args, key):
+    values = [arg.split("=", 1)[1] for arg in args if arg.startswith("--%s=" % key)]
+    # Go's flag packages take the last; there must be one, so nothing depends on that.
+    assert len(values) == 1, (key, values)
+    return values[0]
+
+
+def test_kwok_etcd_serves_tls_only_and_asks_every_client_for_a_certificate(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), Recorder())
+    configuration = provider.kwokctl_configuration(PORTS)
+    assert configuration["options"] == dict(PORTS, bindAddress="127.0.0.1")
+    pki = provider.pki_dir
+    etcd = kwokctl_applies(configuration, "etcd",
+                           [arg.format(port=32001, peer=32002) for arg in KWOKCTL_ETCD_ARGS])
+    assert not [arg for arg in etcd if "http://" in arg], etcd
+    assert flag(etcd, "listen-client-urls") == flag(etcd, "advertise-client-urls") == "https://127.0.0.1:32001"
+    assert flag(etcd, "listen-peer-urls") == flag(etcd, "initial-advertise-peer-urls") == "https://127.0.0.1:32002"
+    assert flag(etcd, "initial-cluster") == "node0=https://127.0.0.1:32002"
+    assert flag(etcd, "client-cert-auth") == flag(etcd, "peer-client-cert-auth") == "true"
+    # Its own CA: no certificate of the cluster CA (the admin's) is an etcd client.
+    assert flag(etcd, "trusted-ca-file") == flag(etcd, "peer-trusted-ca-file") == pki + "/etcd/ca.crt"
+    assert flag(etcd, "cert-file") == pki + "/etcd/server.crt"
+    assert flag(etcd, "key-file") == pki + "/etcd/server.key"
+    assert os.path.isabs(pki)
+
+
+def test_kwok_apiserver_reaches_etcd_with_a_client_certificate_and_serves_with_its_own_key(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), Recorder())
+    pki = provider.pki_dir
+    apiserver = kwokctl_applies(provider.kwokctl_configuration(PORTS), "kube-apiserver",
+                                [arg.format(port=32001, pki=pki) for arg in KWOKCTL_APISERVER_ARGS])
+    assert flag(apiserver, "etcd-servers") == "https://127.0.0.1:32001"
+    assert flag(apiserver, "etcd-cafile") == pki + "/etcd/ca.crt"
+    assert flag(apiserver, "etcd-certfile") == pki + "/apiserver-etcd-client.crt"
+    assert flag(apiserver, "etcd-keyfile") == pki + "/apiserver-etcd-client.key"
+    assert flag(apiserver, "tls-cert-file") == pki + "/kube-apiserver.crt"
+    assert flag(apiserver, "tls-private-key-file") == pki + "/kube-apiserver.key"
+    # Clients are still checked against the cluster CA, which the kubeconfigs trust.
+    assert flag(apiserver, "client-ca-file") == pki + "/ca.crt"
+    kwok = kwokctl_applies(provider.kwokctl_configuration(PORTS), "kwok-controller",
+                           ["--tls-cert-file=%s/admin.crt" % pki, "--tls-private-key-file=%s/admin.key" % pki])
+    assert kwok == ["--tls-cert-file=%s/kwok-controller.crt" % pki, "--tls-private-key-file=%s/kwok-controller.key" % pki]
+
+
+def load_certificate(path):
+    from cryptography import x509
+
+    with open(path, "rb") as handle:
+        return x509.load_pem_x509_certificate(handle.read())
+
+
+def signed_by(cert, ca):
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))
+    except InvalidSignature:
+        return False
+    return True
+
+
+def usages(cert):
+    from cryptography import x509
+
+    return {oid._name for oid in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value}
+
+
+def test_kwok_create_writes_the_keys_kwokctl_keeps_owner_only_before_it_runs(tmp_path):
+    from cryptography import x509
+
+    seen = {}
+
+    def run(argv, env, read_only=False):
+        if argv[3:5] == ["create", "cluster"]:
+            # What is on disk when kwokctl starts: its pki directory exists, so it generates nothing.
+            seen["files"] = sorted(os.listdir(provider.pki_dir))
+            with open(argv[2]) as handle:
+                seen["configuration"] = json.load(handle)
+        return 0, "", ""
+
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), run)
+    provider.create()
+    pki = provider.pki_dir
+    assert "ca.crt" in seen["files"] and "admin.key" in seen["files"] and "etcd" in seen["files"]
+    # Every file the configuration names exists.
+    named = [extra["value"] for patch in seen["configuration"]["componentsPatches"] for extra in patch["extraArgs"]
+             if extra["value"].startswith(pki)]
+    assert len(named) == 13 and all(os.path.isfile(path) for path in named), named
+    for directory, folders, files in os.walk(pki):
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o700, directory
+        for name in files:
+            assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o600, name
+            assert os.stat(os.path.join(directory, name)).st_uid == os.getuid()
+
+    ca, etcd_ca = load_certificate(pki + "/ca.crt"), load_certificate(pki + "/etcd/ca.crt")
+    admin, serving = load_certificate(pki + "/admin.crt"), load_certificate(pki + "/kube-apiserver.crt")
+    assert signed_by(serving, ca) and signed_by(admin, ca)
+    assert serving.public_key().public_numbers() != admin.public_key().public_numbers()
+    assert usages(serving) == {"serverAuth"} and usages(admin) == {"clientAuth"}
+    names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert admin.subject.rfc4514_string() == "CN=kwok-admin,O=system:masters"
+    etcd_client, etcd_server = load_certificate(pki + "/apiserver-etcd-client.crt"), load_certificate(pki + "/etcd/server.crt")
+    assert signed_by(etcd_client, etcd_ca) and signed_by(etcd_server, etcd_ca)
+    assert not signed_by(admin, etcd_ca) and not signed_by(etcd_client, ca)
+    assert usages(etcd_client) == {"clientAuth"}
+
+
+def test_kwok_a_pki_left_by_a_failed_create_is_made_anew(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), Recorder())
+    os.makedirs(provider.pki_dir)
+    with open(provider.pki_path("ca.crt"), "w") as handle:
+        handle.write("kwokctl's own, from a create that failed half way\n")
+    provider.create()
+    load_certificate(provider.pki_path("ca.crt"))
+    assert os.path.isfile(provider.pki_path("kube-apiserver.key"))
+
+
+def test_kwok_ports_are_picked_as_kwokctl_would_and_skip_other_clusters(tmp_path, monkeypatch):
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), Recorder())
+    other = os.path.join(provider.workdir, "clusters", "other")
+    os.makedirs(other)
+    with open(os.path.join(other, "kwok.yaml"), "w") as handle:
+        handle.write("kind: KwokctlConfiguration\noptions:\n  etcdPort: 32766\n  kubeApiserverPort: 32765\n")
+    # In use: 32764 on loopback, 32762 on every address (kwokctl asks both).
+    taken = {("127.0.0.1", 32764), ("", 32762)}
+    monkeypatch.setattr(providers, "_bindable", lambda host, port: (host, port) not in taken)
+    # In kwokctl's order, so that kwokctl itself has none left to pick (it would pick etcd's again).
+    assert provider.pick_ports() == dict(etcdPeerPort=32763, etcdPort=32761, kubeApiserverPort=32760,
+                                         kwokControllerPort=32759, kubeControllerManagerPort=32758,
+                                         kubeSchedulerPort=32757)
+    # api_port is the user's: not picked, and no other component gets it.
+    provider.params["api_port"] = 32761
+    assert provider.pick_ports() == dict(etcdPeerPort=32763, etcdPort=32760, kwokControllerPort=32759,
+                                         kubeControllerManagerPort=32758, kubeSchedulerPort=32757)
+
+
+def test_kwok_ports_are_free_ones(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), Recorder())
+    ports = provider.pick_ports()
+    assert len(set(ports.values())) == 6 and all(10000 < port <= 32766 for port in ports.values())
+    for port in ports.values():
+        assert providers._bindable("127.0.0.1", port) and providers._bindable("", port)
+
+
+def test_kwok_create_and_start_leave_the_work_directory_owner_only(tmp_path):
+    outside = tmp_path / "cache" / "etcd"
+    outside.parent.mkdir()
+    outside.write_text("#!/bin/sh\n")
+    outside.chmod(0o755)
+
+    def kwokctl(argv, env, read_only=False):
+        # As kwokctl v0.8.0 writes them: directories 0750, files 0640, keys 0644, links to the binaries.
+        cluster = provider.cluster_dir
+        for directory in ("logs", "pids", "bin"):
+            os.makedirs(os.path.join(cluster, directory), exist_ok=True)
+            os.chmod(os.path.join(cluster, directory), 0o750)
+        for name, mode in (("kubeconfig.yaml", 0o640), ("logs/etcd.log", 0o640), ("pki/admin.key", 0o644)):
+            with open(os.path.join(cluster, name), "w") as handle:
+                handle.write("x")
+            os.chmod(os.path.join(cluster, name), mode)
+        if not os.path.islink(os.path.join(cluster, "bin", "etcd")):
+            os.symlink(str(outside), os.path.join(cluster, "bin", "etcd"))
+        return 0, "", ""
+
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path / "state")), kwokctl)
+    os.makedirs(provider.workdir)
+    os.chmod(provider.workdir, 0o755)
+    for step in (provider.create, provider.start):
+        step()
+        modes = {os.path.relpath(os.path.join(directory, name), provider.workdir):
+                 stat.S_IMODE(os.lstat(os.path.join(directory, name)).st_mode)
+                 for directory, folders, files in os.walk(provider.workdir) for name in folders + files
+                 if not os.path.islink(os.path.join(directory, name))}
+        assert stat.S_IMODE(os.stat(provider.workdir).st_mode) == 0o700
+        assert modes["clusters/sim/pki/admin.key"] == modes["clusters/sim/kubeconfig.yaml"] == 0o600
+        assert modes["clusters/sim/logs/etcd.log"] == 0o600 and modes["clusters/sim/bin"] == 0o700
+        assert all(mode & 0o077 == 0 for mode in modes.values()), modes
+        # A link's target is not the cluster's: the built binary keeps its mode.
+        assert stat.S_IMODE(outside.stat().st_mode) == 0o755
+
+
+def saved(provider, etcd_args):
+    import yaml
+
+    os.makedirs(provider.cluster_dir, exist_ok=True)
+    with open(os.path.join(provider.cluster_dir, "kwok.yaml"), "w") as handle:
+        yaml.safe_dump({"kind": "KwokctlConfiguration", "options": {"bindAddress": "127.0.0.1"},
+                        "components": [{"name": "etcd", "args": etcd_args}]}, handle)
+
+
+def test_kwok_a_cluster_created_with_plain_etcd_is_named_in_a_warning(tmp_path):
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), Recorder())
+    saved(provider, [arg.format(port=32001, peer=32002) for arg in KWOKCTL_ETCD_ARGS])
+    assert provider.saved_etcd_secured() is False
+    assert any("runs etcd without TLS and client certificates" in line for line in provider.warnings())
+    secured = kwokctl_applies(provider.kwokctl_configuration(PORTS), "etcd",
+                              [arg.format(port=32001, peer=32002) for arg in KWOKCTL_ETCD_ARGS])
+    saved(provider, secured)
+    assert provider.saved_etcd_secured() is True
+    assert provider.warnings() == []
+    saved(provider, [arg for arg in secured if arg != "--client-cert-auth=true"])
+    assert provider.saved_etcd_secured() is False
+
+
+def test_kwok_create_fails_when_kwokctl_started_etcd_without_client_certificates(tmp_path):
+    def kwokctl(argv, env, read_only=False):
+        if argv[3:5] == ["create", "cluster"]:
+            # A kwokctl that ignored the patches.
+            saved(provider, [arg.format(port=32001, peer=32002) for arg in KWOKCTL_ETCD_ARGS])
+        return 0, "", ""
+
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path)), kwokctl)
+    with pytest.raises(providers.ProviderError, match="did not start etcd with TLS and client-certificate"):
+        provider.create()
 
 
 class Nodes:
