@@ -371,7 +371,8 @@ class Inputs:
 
     def done(self):
         if self.problems:
-            raise InputError("%s: %s" % (self.subject, "; ".join(self.problems)) if len(self.problems) == 1
-                             else "%s: %d problems: %s" % (self.subject, len(self.problems),
-                                                            "; ".join(self.problems)),
-                             problems=list(self.problems))
+            count = len(self.problems)
+            listed = "; ".join(self.problems)
+            message = "%s: %s" % (self.subject, listed) if count == 1 else \
+                "%s: %d problems: %s" % (self.subject, count, listed)
+            raise InputError(message, problems=list(self.problems))

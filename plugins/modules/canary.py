@@ -189,7 +189,7 @@ options:
   loadtester_url:
     description:
       - Address of Flagger's load tester, for gates and load tests (for example C(http://flagger-loadtester.test/)).
-      - Without credentials, as every webhook's C(url): they would be stored in the Canary.
+      - Without credentials, as every webhook's C(url), since they would be stored in the Canary.
     type: str
   load_test_cmd:
     description: A load test the load tester runs at each step (for example a C(hey) command).

@@ -283,8 +283,8 @@ def check_init(module):
     if params["token_file"] and params["token_file"] == params["keys_file"]:
         inputs.add(["token_file and keys_file are the same file %s" % quote(params["keys_file"])])
     shares, threshold = params["key_shares"], params["key_threshold"]
-    if inputs.number("key_shares", shares, 1, MOST_KEY_SHARES) and inputs.number("key_threshold", threshold, 1,
-                                                                                  MOST_KEY_SHARES):
+    shares_ok = inputs.number("key_shares", shares, 1, MOST_KEY_SHARES)
+    if inputs.number("key_threshold", threshold, 1, MOST_KEY_SHARES) and shares_ok:
         if threshold > shares:
             inputs.add(["key_threshold must be between 1 and key_shares (%d), got %d" % (shares, threshold)])
         elif threshold == 1 and shares > 1:
@@ -498,4 +498,3 @@ def check_app_credentials(module):
         subject(module, "vault_app_credentials"), quote(params["service_account_namespace"], 70),
         quote(params["service_account"], 70))
     inputs.done()
-

@@ -331,8 +331,8 @@ def failure(outcome, host):
 def test_refused_naming_role_and_variable(outcome, case):
     host = "case%03d" % CASES.index(case)
     failed = failure(outcome, host)
-    assert failed, "%s passed the %s role's checks: %s" % (case.variables, case.role,
-                                                          [name for name, _answer in outcome["hosts"][host]])
+    assert failed, "%s passed the %s role's checks: %s" % (
+        case.variables, case.role, [name for name, _answer in outcome["hosts"][host]])
     name, answer = failed
     text = " ".join(messages(answer))
     assert case.variable in text, (name, text)

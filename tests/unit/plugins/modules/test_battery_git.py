@@ -61,6 +61,9 @@ BAD_PATHS = [
     ("a\nb.yaml", "line break"), (".", "the top"), ("x" * 300, "a name over 255 bytes"),
 ]
 
+REMOTE_WITH_TOKEN = "https://git:%s@github.com/org/repo//deploy" % TOKEN
+POLICY_WITHOUT_NAMESPACE = {"name": IMAGE, "newTag": "1", "$imagepolicy": "podinfo"}
+
 CASES = []
 
 # --- git_release: the repository -------------------------------------------------------
@@ -251,9 +254,8 @@ CASES += [
          "not a list"),
     Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": [""]}}), "kustomizations",
          "an empty resource"),
-    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": [
-        "https://git:%s@github.com/org/repo//deploy" % TOKEN]}}), "kustomizations",
-         "credentials in a remote resource", secrets=(TOKEN,)),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": [REMOTE_WITH_TOKEN]}}),
+         "kustomizations", "credentials in a remote resource", secrets=(TOKEN,)),
     Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
         {"name": IMAGE, "newTag": "1.0 beta"}]}}), "kustomizations", "a tag with a space"),
     Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
@@ -264,9 +266,8 @@ CASES += [
         {"name": IMAGE, "newTag": "1", "newtag": "2"}]}}), "kustomizations", "an unknown image field"),
     Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
         {"name": IMAGE, "digest": "sha256:zz"}]}}), "kustomizations", "a digest that is none"),
-    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
-        {"name": IMAGE, "newTag": "1", "$imagepolicy": "podinfo"}]}}), "kustomizations",
-         "a policy without its namespace"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [POLICY_WITHOUT_NAMESPACE]}}),
+         "kustomizations", "a policy without its namespace"),
     Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"patches": [{"paht": "x.yaml"}]}}),
          "kustomizations", "a patch naming nothing"),
     Case("platform_repo", tree(kustomizations_absent={"../kustomization.yaml": {"resources": ["x"]}}),
