@@ -64,8 +64,20 @@ options:
     type: dict
     default: {}
   chdir:
-    description: Working directory of the process.
+    description: Working directory of the process (with O(user), C(/) when not given).
     type: path
+  user:
+    description:
+      - Local account (a name) the process runs as - its uid and primary group, no
+        supplementary groups, umask 0077, C(no_new_privs) (a setuid program gives it
+        nothing more), C(HOME), C(USER) and C(LOGNAME) from its passwd entry and not the
+        task's C(HOME) or C(TMPDIR).
+      - Needs root unless it is the account the task runs as (then nothing changes). The
+        program in O(argv) and O(chdir) must be reachable by that account; the PID file,
+        log and launch record stay the task's own (0600), the process writes its log through
+        the descriptor it is given.
+      - A changed O(user) restarts the process.
+    type: str
   ready_url:
     description:
       - An HTTP address that answers 2xx once the process is ready.
@@ -137,6 +149,7 @@ def argument_spec():
         # Values may be credentials: masked in every output, never returned, only digested on disk.
         env=dict(type="dict", default={}, no_log=True),
         chdir=dict(type="path"),
+        user=dict(type="str"),
         ready_url=dict(type="str"),
         **wait_argument_spec(wait=None, wait_timeout=60),
     )

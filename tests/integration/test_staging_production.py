@@ -145,7 +145,7 @@ def test_site_stands_both_environments_up_from_nothing_and_a_second_run_changes_
         assert canary["status"]["phase"] in ("Initialized", "Succeeded"), (env, canary["status"])
     # One git server, both clusters' Receivers called on every push.
     with open(os.path.join(environments["state"], "staging", "flux", "push-hooks")) as handle:
-        assert len(handle.read().split()) == 2
+        assert len(handle.read().splitlines()) == 2
     assert not os.path.exists(os.path.join(environments["state"], "production", "flux", "git"))
 
     second = assert_ok(run_playbook(SITE, VARIABLES, inventory=environments["inventory"]))

@@ -10,8 +10,13 @@ webhook on push.
 - Every request but ``/healthz`` needs HTTP basic authentication against one
   ``user:password`` line read from a 0600 file; nothing is readable or writable without
   it. ``git http-backend`` enables ``receive-pack`` for authenticated users.
-- Webhook URLs come from a file too (a Receiver's path is derived from its token), are
-  called in the background with a short timeout, and never block or fail a push.
+- Webhooks come from a file too, one ``<url> [<secret>]`` line per hook (the file holds
+  secrets: 0600). After a push each hook gets one GitHub-style ``push`` event per updated
+  ref (``X-GitHub-Event: push``, a JSON body with ``ref``, ``before``, ``after``,
+  ``repository`` and ``pusher``), signed like GitHub signs it when the line has a secret:
+  ``X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body with the secret, hex>``, which
+  Flux's ``github`` Receiver checks against its Secret's ``token``. Hooks are called in
+  the background with a short timeout and never block or fail a push.
 
 Used by ``roles/flux/files/git_http.py``; no Ansible imports.
 """
@@ -19,6 +24,7 @@ Used by ``roles/flux/files/git_http.py``; no Ansible imports.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -26,6 +32,7 @@ import os
 import subprocess
 import sys
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ansible.module_utils.urls import open_url
@@ -50,10 +57,65 @@ def read_credentials(path):
 
 
 def read_hooks(path):
+    """``[(url, secret or None), ...]`` from the hooks file: ``<url> [<secret>]`` per line,
+    blank lines and ``#`` comments skipped."""
     if not path or not os.path.exists(path):
         return []
+    hooks = []
     with open(path) as handle:
-        return [line.strip() for line in handle if line.strip() and not line.startswith("#")]
+        for line in handle:
+            fields = line.split()
+            if fields and not fields[0].startswith("#"):
+                hooks.append((fields[0], fields[1] if len(fields) > 1 else None))
+    return hooks
+
+
+def sign(body, secret):
+    """GitHub's ``X-Hub-Signature-256`` value of ``body`` (bytes) with ``secret``."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def ref_updates(request):
+    """``[(old, new, ref), ...]`` of a ``git-receive-pack`` request body: the pkt-lines
+    before the first flush (``<old> <new> <ref>``, capabilities after a NUL on the first).
+    Empty when the body is not that."""
+    updates, offset = [], 0
+    while offset + 4 <= len(request):
+        try:
+            size = int(request[offset:offset + 4], 16)
+        except ValueError:
+            return []
+        if size == 0:
+            return updates
+        if size < 4 or offset + size > len(request):
+            return []
+        line = request[offset + 4:offset + size].split(b"\0", 1)[0].strip().decode("utf-8", "replace")
+        fields = line.split(" ")
+        if len(fields) == 3:
+            updates.append(tuple(fields))
+        offset += size
+    return updates
+
+
+def push_events(repository, pusher, request):
+    """The GitHub-style ``push`` payloads of one push: one per updated ref, or one without
+    a ref when the request could not be read."""
+    base = {"repository": {"name": repository.rsplit("/", 1)[-1].rsplit(".git", 1)[0], "full_name": repository},
+            "pusher": {"name": pusher}}
+    updates = ref_updates(request)
+    if not updates:
+        return [dict(base, ref="", before="", after="")]
+    return [dict(base, ref=ref, before=old, after=new) for old, new, ref in updates]
+
+
+def webhook_request(payload, secret=None, event="push"):
+    """``(body, headers)`` of one webhook delivery, signed when ``secret`` is given."""
+    body = json.dumps(payload, sort_keys=True).encode("utf-8")
+    headers = {"Content-Type": "application/json", "User-Agent": "GitHub-Hookshot/gitops-progressive",
+               "X-GitHub-Event": event, "X-GitHub-Delivery": str(uuid.uuid4())}
+    if secret:
+        headers["X-Hub-Signature-256"] = sign(body, secret)
+    return body, headers
 
 
 def authorised(header, user, password):
@@ -83,17 +145,19 @@ def parse_cgi(output):
     return status, headers, body
 
 
-def notify(urls, payload, log):
-    """POST ``payload`` to each hook URL, in a daemon thread; results go to ``log``."""
+def notify(hooks, payloads, log):
+    """POST each payload to each hook (``(url, secret)``, see ``webhook_request``), in a
+    daemon thread; results go to ``log``."""
     def send():
-        for url in urls:
-            try:
-                response = open_url(url, data=json.dumps(payload), method="POST", timeout=NOTIFY_TIMEOUT,
-                                    headers={"Content-Type": "application/json"})
-                log("notified a push hook: HTTP %d" % response.status)
-                response.close()
-            except (OSError, ValueError) as error:
-                log("push hook failed: %s" % error)
+        for url, secret in hooks:
+            for payload in payloads:
+                body, headers = webhook_request(payload, secret)
+                try:
+                    response = open_url(url, data=body, method="POST", timeout=NOTIFY_TIMEOUT, headers=headers)
+                    log("notified a push hook (%s): HTTP %d" % ("signed" if secret else "unsigned", response.status))
+                    response.close()
+                except (OSError, ValueError) as error:
+                    log("push hook failed: %s" % error)
     thread = threading.Thread(target=send, daemon=True)
     thread.start()
     return thread
@@ -159,8 +223,7 @@ class GitHandler(BaseHTTPRequestHandler):
         self._reply(status, payload, headers)
         if self.command == "POST" and path.endswith("/git-receive-pack") and status == 200:
             repository = path[:-len("/git-receive-pack")].strip("/")
-            notify(read_hooks(self.server.hooks_file), {"repository": repository, "pusher": user},
-                   self.server.log)
+            notify(read_hooks(self.server.hooks_file), push_events(repository, user, body), self.server.log)
         return None
 
 

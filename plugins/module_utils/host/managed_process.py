@@ -6,7 +6,8 @@
 The process is known by its files in ``state_dir``: ``<name>.pid`` (PID and start time,
 process.py), ``<name>.log`` and ``<name>.argv``, the digest of the command line, working
 directory and environment it was started with (process.launch_record), so a changed
-command line restarts it and an unchanged one is ``ok``. Every failure is a ProcessError
+command line restarts it and an unchanged one is ``ok``. With ``user`` the process runs as
+that local account (process.start); the files stay the task's own. Every failure is a ProcessError
 whose message starts with ``sim_process <name>``; one after the files are known carries
 the task's result so far (``pidfile``, ``log``, ``changed``, ...).
 """
@@ -37,7 +38,7 @@ def option_problem(params):
 
 def ensure_process(params, check_mode=False):
     """sim_process's result for its options (``name``, ``state``, ``argv``, ``state_dir``, ``env``,
-    ``chdir``, ``ready_url``, ``wait_timeout``); ProcessError on failure."""
+    ``chdir``, ``user``, ``ready_url``, ``wait_timeout``); ProcessError on failure."""
     problem = option_problem(params)
     if problem:
         raise ProcessError(problem)
@@ -54,7 +55,13 @@ def ensure_process(params, check_mode=False):
                 process.stop_pidfile(pidfile)
         return result
 
-    wanted = process.launch_record(params["argv"], params["env"], params["chdir"])
+    user = params.get("user") or None
+    try:
+        # An unknown account, or one that needs root, fails before anything is stopped.
+        process.run_as(user)
+    except process.UserError as error:
+        raise ProcessError("sim_process %s: %s" % (name, error), **result)
+    wanted = process.launch_record(params["argv"], params["env"], params["chdir"], user)
     try:
         with open(record_file) as recorded:
             same = recorded.read() == wanted
@@ -80,7 +87,7 @@ def ensure_process(params, check_mode=False):
     process.make_private_dir(params["state_dir"])
     try:
         # Only the variables the task gives, on a minimal environment (process.child_environment).
-        pid = process.start(params["argv"], pidfile, log, env=params["env"], cwd=params["chdir"])
+        pid = process.start(params["argv"], pidfile, log, env=params["env"], cwd=params["chdir"], user=user)
     except OSError as error:
         # Names the program and the OS error only: the environment stays out of messages.
         raise ProcessError("sim_process %s: cannot start %s: %s" % (name, params["argv"][0], error.strerror or error),

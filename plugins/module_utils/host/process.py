@@ -17,6 +17,13 @@ A readiness check proves that the port it probes is held by the process it start
 one of its descendants): an answer from another platform's process on the same port is
 not this process being ready (``foreign_holder_problem``).
 
+A child may run as another local account (``start``'s ``user``, root only): its uid, its
+primary group and no other group, umask 077, ``no_new_privs`` (no setuid program gives
+it more), its own ``HOME``/``USER``/``LOGNAME`` and none of the operator's ``HOME`` or
+``TMPDIR``. The load tester runs that way: a command a webhook sends it runs as an
+unprivileged account, not as root. Its PID file, log and launch record stay the
+caller's (root's): the child only writes to the log through the descriptor it is given.
+
 Everything written here is owner-only: PID files, logs and command records 0600, the
 directories created for them 0700. A log may hold whatever the process prints (tokens,
 connection strings), and a PID file that others can rewrite would let them choose which
@@ -29,6 +36,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import pwd
 import signal
 import struct
 import subprocess
@@ -159,7 +167,7 @@ def write_pidfile(path, pid):
     write_private(path, "%d %s\n" % (pid, _start_time(pid) or ""))
 
 
-def launch_record(argv, env=None, cwd=None):
+def launch_record(argv, env=None, cwd=None, user=None):
     """What identifies a launch, to tell whether a running process was started the same way.
 
     Environment values may be credentials: only their names and a digest of the values
@@ -167,18 +175,65 @@ def launch_record(argv, env=None, cwd=None):
     """
     env = {key: str(value) for key, value in (env or {}).items()}
     digest = hashlib.sha256(json.dumps(env, sort_keys=True).encode("utf-8")).hexdigest()
-    return json.dumps({"argv": list(argv), "chdir": cwd, "env_names": sorted(env), "env_sha256": digest},
-                      sort_keys=True)
+    record = {"argv": list(argv), "chdir": cwd, "env_names": sorted(env), "env_sha256": digest}
+    if user:
+        # Only when given, so that records written before the option existed still match.
+        record["user"] = user
+    return json.dumps(record, sort_keys=True)
 
 
-def child_environment(explicit=None, environ=None):
+class UserError(ValueError):
+    """A ``user`` a process cannot be started as."""
+
+
+def run_as(user):
+    """The passwd entry of the account ``user`` (a name) that a child runs as, or None when
+    it is this process's own account (nothing to change). UserError when the account does
+    not exist, or when changing to it needs root and this process is not root."""
+    if not user:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise UserError("no local account named %r" % user) from None
+    if entry.pw_uid == os.geteuid():
+        return None
+    if os.geteuid() != 0:
+        raise UserError("running a process as %r needs root (this task runs as uid %d)" % (user, os.geteuid()))
+    return entry
+
+
+def child_environment(explicit=None, environ=None, account=None):
     """The environment of a child: ``INHERITED_VARIABLES`` from ``environ`` (the
-    operator's, ``os.environ``), then the ``explicit`` variables, which win."""
+    operator's, ``os.environ``), then the ``explicit`` variables, which win.
+
+    For a child that runs as another ``account`` (a passwd entry), ``HOME``, ``USER`` and
+    ``LOGNAME`` are that account's, and the operator's ``TMPDIR`` (a directory of theirs)
+    is left out."""
     environ = os.environ if environ is None else environ
     env = {key: environ[key] for key in INHERITED_VARIABLES if key in environ}
     env.setdefault("PATH", os.defpath)
+    if account is not None:
+        env.pop("TMPDIR", None)
+        env.update(HOME=account.pw_dir, USER=account.pw_name, LOGNAME=account.pw_name)
     env.update({key: str(value) for key, value in (explicit or {}).items()})
     return env
+
+
+_PR_SET_NO_NEW_PRIVS = 38
+
+
+def _no_new_privs_setter():
+    """A function that sets ``no_new_privs`` in the calling process (Linux), or None.
+
+    Resolved in the parent: the child only calls it, between fork and exec."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
 class CleanEnvironment(dict):
@@ -186,17 +241,27 @@ class CleanEnvironment(dict):
     a runner that can only add variables runs the command under ``env -i`` instead."""
 
 
-def start(argv, pidfile, log_path, env=None, cwd=None):
+def start(argv, pidfile, log_path, env=None, cwd=None, user=None):
     """Start ``argv`` detached in its own session; record its PID in ``pidfile``.
 
     ``env``: the variables the caller gives the process, added to a minimal environment
     (``child_environment``); nothing else of the caller's environment reaches it.
+    ``user``: the local account it runs as (``run_as``): its uid and primary group, no
+    supplementary group, umask 077, ``no_new_privs``, working directory ``/`` unless
+    ``cwd`` says otherwise. UserError when it cannot.
     Returns the PID. The process outlives the caller (an Ansible module exits at once).
     """
+    account = run_as(user)
+    drop = {}
+    if account is not None:
+        drop = dict(user=account.pw_uid, group=account.pw_gid, extra_groups=[], umask=0o077,
+                    preexec_fn=_no_new_privs_setter())
+        cwd = cwd or "/"
     make_private_dir(os.path.dirname(log_path))
     with os.fdopen(_open_private(log_path, os.O_APPEND), "ab") as log, open(os.devnull, "rb") as devnull:
         process = subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=subprocess.STDOUT,
-                                   env=child_environment(env), cwd=cwd, start_new_session=True, close_fds=True)
+                                   env=child_environment(env, account=account), cwd=cwd, start_new_session=True,
+                                   close_fds=True, **drop)
     write_pidfile(pidfile, process.pid)
     return process.pid
 

@@ -13,7 +13,9 @@ def main():
     parser.add_argument("--root", required=True, help="directory holding the bare repositories")
     parser.add_argument("--listen", default="127.0.0.1:18300", help="loopback host:port")
     parser.add_argument("--credentials-file", required=True, help="0600 file with one user:password line")
-    parser.add_argument("--hooks-file", help="file with the URLs to POST to after each push, one per line")
+    parser.add_argument("--hooks-file",
+                        help="0600 file with the webhooks to call after each push, one '<url> [<secret>]' line each; "
+                             "a hook with a secret gets GitHub's HMAC signature (X-Hub-Signature-256)")
     args = parser.parse_args()
     server = serve(args.root, args.listen, args.credentials_file, args.hooks_file)
     server.serve_forever()

@@ -1,5 +1,6 @@
 import base64
 import http.client
+import json
 import os
 import subprocess
 import threading
@@ -66,7 +67,7 @@ def test_clone_commit_push_revert_through_the_server_and_the_hook_is_called(git_
 
     class Hook(server.BaseHTTPRequestHandler):
         def do_POST(self):
-            calls.append(self.rfile.read(int(self.headers["Content-Length"])))
+            calls.append((self.headers, self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
 
@@ -75,7 +76,7 @@ def test_clone_commit_push_revert_through_the_server_and_the_hook_is_called(git_
 
     hook_server = server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook_server.serve_forever, daemon=True).start()
-    hooks.write_text("http://127.0.0.1:%d/hook/abc\n" % hook_server.server_address[1])
+    hooks.write_text("# the Receiver\nhttp://127.0.0.1:%d/hook/abc hook-s3cret\n" % hook_server.server_address[1])
     url = "http://127.0.0.1:%d/platform.git" % instance.server_address[1]
 
     seed = PlatformRepo(url, str(tmp_path / "seed"), username="git", password="s3cret")
@@ -101,8 +102,50 @@ def test_clone_commit_push_revert_through_the_server_and_the_hook_is_called(git_
         if len(calls) >= 3:
             break
         threading.Event().wait(0.1)
-    assert len(calls) >= 3 and b"platform.git" in calls[0]
+    assert len(calls) >= 3
+    # GitHub's push events, one per updated ref, each signed with the hook's secret.
+    events = []
+    for headers, body in calls:
+        assert headers["X-GitHub-Event"] == "push" and headers["Content-Type"] == "application/json"
+        assert headers["X-Hub-Signature-256"] == server.sign(body, "hook-s3cret")
+        events.append(json.loads(body))
+    assert [event["after"] for event in events[-3:]] == [first, second, reverted]
+    assert events[-1]["before"] == second and events[-1]["ref"] == "refs/heads/main"
+    assert events[-1]["repository"]["full_name"] == "platform.git" and events[-1]["pusher"]["name"] == "git"
     hook_server.shutdown()
+
+
+def test_the_signature_is_githubs_hmac_sha256_of_the_body():
+    # GitHub's own example (docs: "Validating webhook deliveries").
+    assert server.sign(b"Hello, World!", "It's a Secret to Everybody") == (
+        "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+    body, headers = server.webhook_request({"ref": "refs/heads/main"}, "k")
+    assert headers["X-Hub-Signature-256"] == server.sign(body, "k") and headers["X-GitHub-Event"] == "push"
+    # A hook without a secret is called unsigned; a changed body no longer matches.
+    assert "X-Hub-Signature-256" not in server.webhook_request({"ref": "x"})[1]
+    assert server.sign(body + b" ", "k") != headers["X-Hub-Signature-256"]
+
+
+def test_hooks_are_read_with_their_secrets(tmp_path):
+    hooks = tmp_path / "hooks"
+    hooks.write_text("# comment\n\nhttp://127.0.0.1:1/hook/a s3cret\nhttp://127.0.0.1:2/hook/b\n")
+    assert server.read_hooks(str(hooks)) == [("http://127.0.0.1:1/hook/a", "s3cret"), ("http://127.0.0.1:2/hook/b", None)]
+    assert server.read_hooks(str(tmp_path / "missing")) == [] and server.read_hooks(None) == []
+
+
+def test_the_updated_refs_are_read_from_the_receive_pack_request():
+    def pkt(text):
+        return b"%04x" % (len(text) + 4) + text
+    old, new = "a" * 40, "b" * 40
+    request = (pkt(("%s %s refs/heads/main\0 report-status side-band-64k\n" % (old, new)).encode())
+               + pkt(("%s %s refs/tags/v1\n" % ("0" * 40, new)).encode()) + b"0000PACK...")
+    assert server.ref_updates(request) == [(old, new, "refs/heads/main"), ("0" * 40, new, "refs/tags/v1")]
+    assert server.ref_updates(b"garbage") == [] and server.ref_updates(b"") == []
+    events = server.push_events("platform.git", "git", request)
+    assert [(event["ref"], event["repository"]["name"]) for event in events] == [
+        ("refs/heads/main", "platform"), ("refs/tags/v1", "platform")]
+    # Unreadable: still one event, so the Receiver is still called.
+    assert server.push_events("platform.git", "git", b"garbage")[0]["ref"] == ""
 
 
 def test_a_wrong_password_fails_clearly_and_never_shows_it(git_server, tmp_path):

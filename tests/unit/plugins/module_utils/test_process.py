@@ -271,3 +271,72 @@ def test_a_port_held_by_a_descendant_of_the_started_process_is_ready(tmp_path):
         except ProcessLookupError:
             pass
         process.stop_pidfile(pidfile, timeout=5)
+
+
+AS_ROOT = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3"),
+                             reason="changing to another account needs root (and a Python that account can run)")
+PRINT_IDENTITY = ("import json, os; status = open('/proc/self/status').read(); "
+                  "print(json.dumps(dict(uid=os.getuid(), euid=os.geteuid(), gid=os.getgid(), groups=os.getgroups(), "
+                  "umask=os.umask(0), cwd=os.getcwd(), env=dict(os.environ), "
+                  "no_new_privs=[line.split()[1] for line in status.splitlines() if line.startswith('NoNewPrivs')])), "
+                  "flush=True)")
+
+
+@AS_ROOT
+def test_a_child_given_a_user_runs_as_that_account_only(tmp_path, monkeypatch):
+    import pwd
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setenv("VAULT_TOKEN", "s.operator-token")
+    nobody = pwd.getpwnam("nobody")
+    log = tmp_path / "identity.log"
+    pidfile = tmp_path / "identity.pid"
+    # The system's Python: the project's venv is under root's home, closed to other accounts.
+    process.start(["/usr/bin/python3", "-c", PRINT_IDENTITY], str(pidfile), str(log), env={"HTTP_PROXY": "http://p"},
+                  user="nobody")
+    seen = json.loads(wait_for_text(log))
+    assert seen["uid"] == seen["euid"] == nobody.pw_uid != 0 and seen["gid"] == nobody.pw_gid
+    # No supplementary group (root's would come along otherwise), umask 077, no_new_privs.
+    assert set(seen["groups"]) <= {nobody.pw_gid} and seen["umask"] == 0o077 and seen["no_new_privs"] == ["1"]
+    assert seen["cwd"] == "/"
+    env = seen["env"]
+    assert env["HOME"] == nobody.pw_dir and env["USER"] == env["LOGNAME"] == "nobody"
+    assert env["HTTP_PROXY"] == "http://p" and "TMPDIR" not in env and "VAULT_TOKEN" not in env
+    # Its files stay the caller's, owner-only.
+    for path in (log, pidfile):
+        assert os.stat(str(path)).st_uid == 0 and mode(str(path)) == 0o600
+
+
+@AS_ROOT
+def test_without_a_user_or_with_the_own_account_nothing_changes(tmp_path):
+    assert process.run_as(None) is None and process.run_as("root") is None
+    # The probe above can fail: without the option the same child reports uid 0.
+    log = tmp_path / "identity.log"
+    process.start(["/usr/bin/python3", "-c", PRINT_IDENTITY], str(tmp_path / "identity.pid"), str(log))
+    assert json.loads(wait_for_text(log))["uid"] == 0
+
+
+def test_an_unknown_account_or_one_that_needs_root_is_refused(monkeypatch):
+    with pytest.raises(process.UserError, match="no local account named 'no-such-account-x'"):
+        process.run_as("no-such-account-x")
+    monkeypatch.setattr(os, "geteuid", lambda: 4242)
+    with pytest.raises(process.UserError, match="needs root"):
+        process.run_as("nobody")
+
+
+def test_the_launch_record_names_the_user_and_a_changed_user_restarts():
+    plain = process.launch_record(["/bin/app"], {}, None)
+    assert "user" not in json.loads(plain)
+    assert json.loads(process.launch_record(["/bin/app"], {}, None, "nobody"))["user"] == "nobody"
+    assert process.launch_record(["/bin/app"], {}, None, "nobody") != plain
+
+
+def test_sim_process_refuses_an_unknown_user_before_anything_starts(tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.host.managed_process import ProcessError, \
+        ensure_process
+
+    params = dict(name="x", state="started", argv=[sys.executable, "-c", "pass"], state_dir=str(tmp_path / "s"),
+                  env={}, chdir=None, user="no-such-account-x", ready_url=None, wait_timeout=5)
+    with pytest.raises(ProcessError, match="sim_process x: no local account named"):
+        ensure_process(params)
+    assert not (tmp_path / "s").exists()
