@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 
-from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 
@@ -39,9 +39,9 @@ class InputError(CollectionError):
 
 # -- names -----------------------------------------------------------------------------------
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
 
 NAME_KINDS = {
     # kind: (pattern, longest, what it is)
@@ -111,10 +111,11 @@ _DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = r"(?:%s(?:\.%s)*|\[[a-fA-F0-9:]+\])" % (_DOMAIN_PART, _DOMAIN_PART)
 _DOMAIN = r"%s(?::[0-9]+)?" % _HOST
 _NAME = r"(?:%s/)?%s(?:/%s)*" % (_DOMAIN, _COMPONENT, _COMPONENT)
-TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+TAG = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
 _DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}"
-_REFERENCE = re.compile(r"^(?P<name>%s)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>%s))?$" % (_NAME, _DIGEST))
-REPOSITORY = re.compile(r"^%s$" % _NAME)
+_REFERENCE = re.compile(r"^(?P<name>%s)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>%s))?\Z" % (_NAME, _DIGEST),
+                        re.ASCII)
+REPOSITORY = re.compile(r"^%s\Z" % _NAME)
 NAME_TOTAL_MAX = 255
 
 
@@ -158,6 +159,11 @@ def branch_problems(option, value):
     return []
 
 
+# Files in the tree that git itself acts on: .gitmodules brings submodule addresses (and
+# their commands) into every clone, .gitattributes names filter and diff drivers.
+_GIT_CONTROL_FILES = (".gitmodules", ".gitattributes")
+
+
 def repo_path_problems(option, value, allow_root=False):
     """A path inside the platform repository: relative, no ``..``, nothing under ``.git``."""
     if not isinstance(value, str) or (not value and not allow_root):
@@ -172,6 +178,9 @@ def repo_path_problems(option, value, allow_root=False):
     if any(part.lower() == ".git" for part in parts):
         return ["%s may not be in git's own directory .git (git would run what it finds there): %s"
                 % (option, quote(value))]
+    if any(part.lower() in _GIT_CONTROL_FILES for part in parts):
+        return ["%s may not be one of the files git acts on (%s: submodule addresses, filters): %s"
+                % (option, ", ".join(sorted(_GIT_CONTROL_FILES)), quote(value))]
     if not parts and not allow_root:
         return ["%s names the repository's top, not a file: %s" % (option, quote(value))]
     if len(value) > 4096 or any(len(part.encode("utf-8")) > 255 for part in parts):
@@ -181,46 +190,64 @@ def repo_path_problems(option, value, allow_root=False):
 
 # -- addresses -------------------------------------------------------------------------------
 
-_URL_IN_TEXT = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^/@\s'\"]+)@")
+# The userinfo of an address runs to the authority's last '@' (a password may hold '@').
+_URL_IN_TEXT = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)([^/?#\s'\"]+)@")
+# ``user:password@host`` with no scheme (MySQL's ``user:password@tcp(host)/``), at the start
+# of a value, a word or a fragment; never an image's ``name:tag@sha256:digest``.
+_BARE_USERINFO = re.compile(r"(?:^|(?<=[#\s]))([^\s/?#'\":@]+:[^\s/?#'\"@]+)@(?![a-z0-9]+:[0-9a-fA-F]{32,})")
+# A query, fragment or keyword parameter that carries a secret (``?access_token=``,
+# ``&X-Amz-Signature=``, libpq's ``password=``); ``{{password}}`` placeholders are none.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)(^|[?&#;\s])([\w.-]*(?:password|passwd|pwd|token|secret|signature|sig|credential|api[_-]?key))"
+    r"=(?!\{\{)([^&#;\s'\"]+)")
+# Shorter secrets are masked only within their address: masking a word of three letters
+# everywhere would garble every message.
+_SHORTEST_MASKED = 4
 
 
 def redact_url(url):
     """``url`` without the credentials it may carry (``user:password@host`` becomes ``***@host``)."""
-    if not isinstance(url, str) or "@" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact_urls(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+    return redact_urls(url)
 
 
 def redact_urls(text):
-    """``text`` with the credentials of every address in it replaced by ``***``."""
-    if not isinstance(text, str) or "@" not in text:
+    """``text`` with the credentials of every address in it replaced by ``***``: userinfo (with
+    or without a scheme) and parameters that carry a secret."""
+    if not isinstance(text, str):
         return text
-    return _URL_IN_TEXT.sub(r"\1***@", text)
+    if "@" in text:
+        text = _URL_IN_TEXT.sub(r"\1***@", text)
+        text = _BARE_USERINFO.sub("***@", text)
+    if "=" in text:
+        text = _SECRET_PARAMETER.sub(r"\1\2=***", text)
+    return text
 
 
 def url_credentials(value):
-    """The secrets an address carries: its ``user:password``, its password, or a token given as the user.
+    """The secrets an address carries: its ``user:password`` and password, a token given as the
+    user, and the values of parameters that carry a secret.
 
     A short user name alone (``git@``) is no secret, and masking a common word would garble
-    every message; one of 16 characters or more is taken for a token.
+    every message; one of 16 characters or more is taken for a token. Template placeholders
+    (``{{password}}``) are none.
     """
-    if not isinstance(value, str) or "@" not in value:
+    if not isinstance(value, str):
         return []
     found = []
-    for match in _URL_IN_TEXT.finditer(value):
-        userinfo = match.group(2)
+    userinfos = [match.group(2) for match in _URL_IN_TEXT.finditer(value)] if "@" in value else []
+    userinfos += [match.group(1) for match in _BARE_USERINFO.finditer(value)
+                  if "://" not in match.group(1)] if "@" in value else []
+    for userinfo in userinfos:
         user, _sep, password = userinfo.partition(":")
         if password:
-            found.extend([userinfo, password])
+            found.append(userinfo)
+            if len(password) >= _SHORTEST_MASKED:
+                found.append(password)
         elif len(user) >= 16:
             found.append(user)
-    return [secret for secret in found if secret]
+    found.extend(match.group(3) for match in _SECRET_PARAMETER.finditer(value)
+                 if len(match.group(3)) >= _SHORTEST_MASKED)
+    return [secret for secret in found if secret and "{{" not in secret]
 
 
 def url_problems(option, value, schemes=("http", "https"), required=True, credentials_option=None):
@@ -246,7 +273,7 @@ def url_problems(option, value, schemes=("http", "https"), required=True, creden
         return ["%s has no host: %s" % (option, quote(value))]
     if port == 0:
         return ["%s: port 0 cannot be reached: %s" % (option, quote(value))]
-    if "@" in parts.netloc:
+    if "@" in parts.netloc or url_credentials(value):
         return ["%s may not carry credentials (they would be logged and stored with the address); %s: %s"
                 % (option, "give them in %s" % credentials_option if credentials_option else "remove them",
                    quote(value))]

@@ -200,3 +200,46 @@ def test_a_module_masks_credentials_even_in_ansibles_own_argument_errors():
     assert result["failed"] and "count" in result["msg"]
     assert "hunter2" not in out.getvalue()
     assert result["invocation"]["module_args"]["url"] == "http://********@127.0.0.1:1/"
+
+
+@pytest.mark.parametrize("value", ["app\n", "default\n", "podinfo:6.7.1\n", "６.7.1", "v1.0é"])
+def test_a_trailing_newline_or_a_letter_outside_ascii_is_no_name_or_tag(value):
+    assert inputs.name_problems("name", value) or inputs.tag_problems("tag", value.split(":")[-1])
+    assert inputs.image_problems("image", "podinfo:" + value.split(":")[-1])
+
+
+@pytest.mark.parametrize("value", [".gitmodules", "apps/.gitattributes", "a/.GITMODULES"])
+def test_the_files_git_acts_on_are_refused(value):
+    assert "files git acts on" in inputs.repo_path_problems("files", value)[0]
+
+
+@pytest.mark.parametrize("text, secret, shown", [
+    ("http://u:p@ss-s3cr3tAT@lt.test/x", "ss-s3cr3tAT", "http://***@lt.test/x"),
+    ("http://lt.test/?token=s3cr3tQueryTok&x=1", "s3cr3tQueryTok", "http://lt.test/?token=***&x=1"),
+    ("https://bucket/etcd?X-Amz-Signature=abcdef123456", "abcdef123456", "https://bucket/etcd?X-Amz-Signature=***"),
+    ("http://127.0.0.1:18305/?access_token=s3cr3tRegTok", "s3cr3tRegTok", "http://127.0.0.1:18305/?access_token=***"),
+    ("vault:s3cr3tMyPW@tcp(db:3306)/", "s3cr3tMyPW", "***@tcp(db:3306)/"),
+    ("host=db user=vault password=kw-s3cr3t", "kw-s3cr3t", "host=db user=vault password=***"),
+    ("http://x/#user:pw-frag@x", "pw-frag", None),
+])
+def test_credentials_beyond_userinfo_are_found_redacted_and_refused(text, secret, shown):
+    assert secret in "".join(inputs.url_credentials(text))
+    assert secret not in inputs.redact_urls(text)
+    if shown:
+        assert inputs.redact_urls(text) == shown
+    if text.startswith("http"):
+        assert "may not carry credentials" in inputs.url_problems("url", text)[0]
+
+
+def test_placeholders_and_ordinary_parameters_are_no_secrets():
+    assert inputs.url_credentials("postgresql://{{username}}:{{password}}@db:5432/postgres") == []
+    assert inputs.url_credentials("postgresql://db/x?password={{password}}") == []
+    assert inputs.url_credentials("http://h/x?ref=main&depth=1") == []
+    assert inputs.redact_urls("auth_method=token") == "auth_method=token"
+    # A one-letter password is masked with its address, not on its own.
+    assert inputs.url_credentials("http://u:p@h/") == ["u:p"]
+
+
+def test_an_image_pinned_by_tag_and_digest_holds_no_credentials():
+    image = "podinfo:6.5.0@sha256:" + "a" * 64
+    assert inputs.url_credentials(image) == [] and inputs.redact_urls(image) == image

@@ -101,8 +101,11 @@ class Outcome:
 
 
 def names(msg, option):
-    """The message names the option (its last dotted part is enough: ``files[a]`` or ``a.b``)."""
-    return option in msg or option.split(".")[-1].split("[")[0] in msg
+    """The message names the option as the case spells it (``files``, ``policies[0].rules``),
+    as a word: ``name`` is not named by ``rename`` or ``names``."""
+    import re
+
+    return re.search(r"(?<![\w.\[])%s(?![\w])" % re.escape(option), msg) is not None
 
 
 _WRITE_MODES = set("wax+")
@@ -117,6 +120,17 @@ def closed_world():
     def connect(sock, address, *args, **kwargs):
         reached.append("connect %s" % (address,))
         raise ReachedOut(111, "Connection refused (the battery's closed world)")
+
+    def getaddrinfo(host, *args, **kwargs):
+        # Names are looked up only to connect: a lookup is reaching out already.
+        reached.append("resolve %s" % (host,))
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (the battery's closed world)")
+
+    def changes(what):
+        def refused(*args, **kwargs):
+            reached.append("%s %s" % (what, args[0] if args else ""))
+            raise ReachedOut(13, "Permission denied (the battery's closed world)")
+        return refused
 
     def create_connection(address, *args, **kwargs):
         reached.append("connect %s" % (address,))
@@ -147,7 +161,16 @@ def closed_world():
             mock.patch.object(socket.socket, "connect_ex", connect), \
             mock.patch.object(socket, "create_connection", create_connection), \
             mock.patch.object(subprocess.Popen, "__init__", popen), \
+            mock.patch.object(socket, "getaddrinfo", getaddrinfo), \
             mock.patch.object(builtins, "open", guarded_open), \
+            mock.patch.object(io, "open", guarded_open), \
+            mock.patch.object(os, "unlink", changes("unlink")), \
+            mock.patch.object(os, "remove", changes("unlink")), \
+            mock.patch.object(os, "rmdir", changes("rmdir")), \
+            mock.patch.object(os, "rename", changes("rename")), \
+            mock.patch.object(os, "replace", changes("rename")), \
+            mock.patch.object(os, "chmod", changes("chmod")), \
+            mock.patch.object(os, "symlink", changes("symlink")), \
             mock.patch.object(os, "open", os_open), \
             mock.patch.object(os, "makedirs", makedirs), \
             mock.patch.object(os, "mkdir", makedirs):
@@ -217,15 +240,28 @@ def secrets_of(case):
     from ansible_collections.gitops.progressive.plugins.module_utils.inputs import url_credentials
 
     found = list(case.secrets)
+    for value in _strings(case.args):
+        found.extend(url_credentials(value))
     for key, value in case.args.items():
         if isinstance(value, str):
-            found.extend(url_credentials(value))
             # Options that hold a secret, not those that name where one is (token_file) or how it is kept.
             holds = any(word in key for word in ("password", "token", "secret")) and \
                 not key.endswith(("_file", "_path", "_dir")) and key != "update_secrets"
             if holds and len(value) >= 4:
                 found.append(value)
     return [secret for secret in found if secret]
+
+
+def _strings(value):
+    """Every string in ``value``, however deep (addresses inside lists of dicts too)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
 
 
 def run(case):
