@@ -324,6 +324,31 @@ def _strings(value):
             yield from _strings(item)
 
 
+# -- local directories -----------------------------------------------------------------------
+
+# Directories a task that writes (and on ``absent`` removes) its state must never be given.
+SYSTEM_DIRECTORIES = ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root",
+                      "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var")
+
+
+def state_dir_problems(option, value, required=True):
+    """A directory of the task's own: absolute, not ``/``, a system directory or the home directory itself."""
+    import os
+
+    if value is None or value == "":
+        return ["%s is required and may not be empty" % option] if required or value == "" else []
+    if not isinstance(value, str) or "\x00" in value or "\n" in value:
+        return ["%s must be a directory path on one line, got %s" % (option, quote(value))]
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        return ["%s must be an absolute path, got %s" % (option, quote(value))]
+    resolved = os.path.realpath(path)
+    if resolved in SYSTEM_DIRECTORIES or resolved == os.path.realpath(os.path.expanduser("~")):
+        return ["%s may not be %s itself (the task writes its files there and removes them): %s"
+                % (option, resolved, quote(value))]
+    return []
+
+
 # -- durations -------------------------------------------------------------------------------
 
 def duration_problems(option, value, minimum=None, maximum=None):
@@ -383,6 +408,9 @@ class Inputs:
 
     def url(self, option, value, schemes=("http", "https"), required=True, credentials_option=None):
         return self.add(url_problems(option, value, schemes, required, credentials_option))
+
+    def state_dir(self, option, value, required=True):
+        return self.add(state_dir_problems(option, value, required))
 
     def duration(self, option, value, minimum=None, maximum=None):
         return self.add(duration_problems(option, value, minimum, maximum))

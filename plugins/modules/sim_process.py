@@ -35,7 +35,12 @@ attributes:
     support: none
 options:
   name:
-    description: Name of the process; names its PID file and log in O(state_dir). No C(/).
+    description:
+      - Name of the process; names its PID file and log in O(state_dir). 1 to 64 letters, digits,
+        C(.), C(_) and C(-), starting with a letter or digit.
+      - Every option is checked before anything is looked at; O(state_dir) and O(chdir) must be
+        absolute and not C(/), a system directory or the home directory itself, O(ready_url) on loopback
+        without credentials.
     type: str
     required: true
   state:
@@ -133,11 +138,10 @@ restarted:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.host.managed_process import ensure_process
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import masked_module
 
 
 def argument_spec():
@@ -158,7 +162,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), required_if=[("state", "started", ("argv",))],
+    module = masked_module(argument_spec=argument_spec(), required_if=[("state", "started", ("argv",))],
                            supports_check_mode=True)
     try:
         result = ensure_process(module.params, module.check_mode)

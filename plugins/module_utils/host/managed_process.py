@@ -15,33 +15,62 @@ the task's result so far (``pidfile``, ``log``, ``changed``, ...).
 from __future__ import annotations
 
 import os
+import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.args import check_wait_timeout
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, quote
 
 
 class ProcessError(CollectionError):
     """The process cannot be started, or did not become ready."""
 
 
-def option_problem(params):
-    """What is wrong with the options before anything is looked at, or None."""
-    name = params["name"]
-    if "/" in name or name in ("", ".", ".."):
-        return "sim_process %r: name must not be empty or contain '/' (it names files in state_dir)" % name
-    problem = check_wait_timeout(params, "process %r" % name)
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_ACCOUNT = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\Z")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_options(params):
+    """Every option checked before anything is looked at; InputError naming each problem."""
+    name = params.get("name")
+    inputs = Inputs("sim_process %s" % quote(name))
+    if not isinstance(name, str) or not _FILE_NAME.match(name):
+        inputs.add(["name must be 1 to 64 letters, digits, '.', '_' and '-', starting with a letter or digit "
+                    "(it names files in state_dir), got %s" % quote(name)])
+    inputs.state_dir("state_dir", params.get("state_dir"))
+    if params.get("chdir") is not None:
+        inputs.state_dir("chdir", params["chdir"])
+    argv = params.get("argv")
+    if params.get("state", "started") == "started":
+        if not argv or not isinstance(argv, list):
+            inputs.add(["argv must list the program and its arguments, got %s" % quote(argv)])
+        elif not argv[0] or any(not isinstance(word, str) or "\x00" in word for word in argv):
+            inputs.add(["argv must start with the program and hold no NUL, got %s" % quote(argv)])
+    for key, value in (params.get("env") or {}).items():
+        if not _ENV_NAME.match(str(key)):
+            inputs.add(["env key %s is not an environment variable name" % quote(key)])
+        elif value is not None and "\x00" in str(value):
+            # The value is never quoted: it may be a credential.
+            inputs.add(["env %s holds a NUL" % key])
+    user = params.get("user")
+    if user is not None and not (isinstance(user, str) and _ACCOUNT.match(user)):
+        inputs.add(["user must be a local account's name, got %s" % quote(user)])
+    if params.get("ready_url") is not None:
+        if inputs.url("ready_url", params["ready_url"]) and process.loopback_port(params["ready_url"]) is None:
+            inputs.add(["ready_url must be on this machine's loopback (127.0.0.1, ::1 or localhost): the process "
+                        "it proves ready is local, got %s" % quote(params["ready_url"])])
+    problem = check_wait_timeout(params, "process %s" % quote(name))
     if problem:
-        return "sim_process %r: %s" % (name, problem)
-    return None
+        inputs.add([problem])
+    inputs.done()
 
 
 def ensure_process(params, check_mode=False):
     """sim_process's result for its options (``name``, ``state``, ``argv``, ``state_dir``, ``env``,
     ``chdir``, ``user``, ``ready_url``, ``wait_timeout``); ProcessError on failure."""
-    problem = option_problem(params)
-    if problem:
-        raise ProcessError(problem)
+    check_options(params)
     name = params["name"]
     base = os.path.join(params["state_dir"], name)
     pidfile, log, record_file = base + ".pid", base + ".log", base + ".argv"
@@ -84,7 +113,11 @@ def ensure_process(params, check_mode=False):
         problem = process.foreign_holder_problem(ready_port)
         if problem:
             raise ProcessError("sim_process %s: not started: %s" % (name, problem), **result)
-    process.make_private_dir(params["state_dir"])
+    try:
+        process.make_private_dir(params["state_dir"])
+    except OSError as error:
+        raise ProcessError("sim_process %s: cannot make state_dir %s: %s" % (name, params["state_dir"],
+                                                                            error.strerror or error), **result)
     try:
         # Only the variables the task gives, on a minimal environment (process.child_environment).
         pid = process.start(params["argv"], pidfile, log, env=params["env"], cwd=params["chdir"], user=user)
