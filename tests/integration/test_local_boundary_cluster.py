@@ -104,8 +104,8 @@ def cluster(cluster_now):
         handle.write("readable by anyone\n")
     os.chmod(control, 0o644)
     with open(os.path.join(cluster_dir, "kwok.yaml")) as handle:
-        saved = next(document for document in yaml.safe_load_all(handle)
-                     if document and document.get("kind") == "KwokctlConfiguration")
+        saved = [document for document in yaml.safe_load_all(handle)
+                 if document and document.get("kind") == "KwokctlConfiguration"][0]
     try:
         yield dict(cluster_now, state_dir=state_dir, cluster_dir=cluster_dir, pki=os.path.join(cluster_dir, "pki"),
                    control=control, etcd_port=saved["options"]["etcdPort"])
