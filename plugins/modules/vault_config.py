@@ -30,7 +30,9 @@ description:
     (C(1h30m), not C(1 hour)), addresses carry no credentials, an object is given once.
   - Values Vault takes but that grant more than one app needs are refused unless the option
     saying so is set, named in the error - O(allow_default_policy_change),
-    O(allow_wildcard_bindings), O(allow_sudo_policies), O(allow_wildcard_policy_paths).
+    O(allow_wildcard_bindings), O(allow_sudo_policies), O(allow_wildcard_policy_paths),
+    O(allow_system_paths). A policy is judged as Vault parses it (HCL comments dropped, string
+    escapes and JSON decoded), not by its raw text.
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
@@ -230,12 +232,16 @@ options:
         type: str
         default: kubernetes
       bound_service_account_names:
-        description: Service accounts that may log in (C(*) only with O(allow_wildcard_bindings)).
+        description:
+          - Service accounts that may log in, or globs of them with C(*) at the start or the end
+            (C(web-*)), as Vault matches them. C(*) alone only with O(allow_wildcard_bindings).
         type: list
         elements: str
         required: true
       bound_service_account_namespaces:
-        description: Their namespaces (C(*) only with O(allow_wildcard_bindings)).
+        description:
+          - Their namespaces, or globs of them with C(*) at the start or the end.
+            C(*) alone only with O(allow_wildcard_bindings).
         type: list
         elements: str
         required: true
@@ -273,6 +279,16 @@ options:
     description:
       - Allow a policy of O(policies) with a path of wildcards only (C(path "*"), C(path "+/*")),
         which covers every path.
+    type: bool
+    default: false
+  allow_system_paths:
+    description:
+      - Allow a policy of O(policies) granting C(create), C(update), C(patch) or C(delete) where a
+        token can give itself any policy or take Vault over - C(sys/policy), C(sys/policies/),
+        C(sys/auth), C(sys/mounts), C(sys/raw), C(sys/audit), C(sys/plugins/) and the like,
+        the roles and users of C(auth/) (but a token's own C(auth/token/renew-self) and the like),
+        C(identity/) (but C(identity/oidc/)) - or on a path pattern that may match one of them
+        (C(sys/*), C(+/policy/*)).
     type: bool
     default: false
   update_secrets:

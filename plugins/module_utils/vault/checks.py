@@ -23,25 +23,37 @@ logged arguments show it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.inputs import (
+    NAME_KINDS,
     Inputs,
     mask_url_credentials,
+    name_problems,
     quote,
     redact_url,
+    redact_urls,
+    url_credentials,
 )
+from ansible_collections.gitops.progressive.plugins.module_utils.vault import policy as vault_policy
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.client import VaultError
 from ansible_collections.gitops.progressive.plugins.module_utils.vault.config import seconds
 
 # framework.GenericNameRegex: the name of a role, a transit key, a database connection.
-_VAULT_NAME = re.compile(r"^\w(?:[\w.-]*\w)?$")
+# \Z, not $: "$" lets a trailing line break through ("default\n" is not "default").
+_VAULT_NAME = re.compile(r"^\w(?:[\w.-]*\w)?\Z", re.ASCII)
 # A policy's name: Vault keeps it in lower case, so capitals would name another policy.
-_POLICY_NAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?$")
-_MOUNT_PART = re.compile(r"^[\w.-]+$")
-_PLUGIN = re.compile(r"^[A-Za-z0-9][\w.-]*$")
+_POLICY_NAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\Z")
+_MOUNT_PART = re.compile(r"^[\w.-]+\Z", re.ASCII)
+_PLUGIN = re.compile(r"^[A-Za-z0-9][\w.-]*\Z", re.ASCII)
+# A Kubernetes auth role's bound names: Vault's strutil.GlobbedStringsMatch takes a '*' at
+# the start, the end or both of an entry; anywhere else it is a plain character.
+_GLOB_NAME = {"subdomain": re.compile(r"^\*?[a-z0-9.-]+\*?\Z"), "label": re.compile(r"^\*?[a-z0-9-]+\*?\Z")}
+# libpq's keyword form as libpq reads it: spaces around '=' and a value in single quotes
+# (``password = 'a b'``), which the address patterns of inputs.py do not take for a parameter.
+_KEYWORD_SECRET = re.compile(r"(?i)((?:^|[\s?&;])[\w.-]*(?:password|passwd|pwd)\s*=\s*)(?!\{\{)"
+                             r"('(?:[^'\\]|\\.)*'?|[^\s&;]+)")
 LONGEST_NAME = 128
 # Paths Vault keeps for itself: no secrets engine may be mounted there.
 RESERVED_MOUNTS = ("sys", "auth", "cubbyhole", "identity")
@@ -55,11 +67,9 @@ CONSENTS = dict(
     allow_wildcard_bindings="bind a Kubernetes auth role to every service account or every namespace ('*')",
     allow_sudo_policies="grant the sudo capability (root-protected paths: seal, audit devices, auth methods)",
     allow_wildcard_policy_paths="write a policy whose path is only wildcards ('*', '+/*'), covering every path",
+    allow_system_paths="let a token write where it can give itself any policy or take Vault over (sys/policy, "
+                       "sys/auth, sys/mounts and the like, auth/ roles and users, identity/)",
 )
-
-# HCL and JSON policies alike: sudo in a capabilities list, or the old `policy = "sudo"`.
-_SUDO = re.compile(r'capabilities"?\s*[=:]\s*\[[^\]]*"sudo"|\bpolicy"?\s*[=:]\s*"sudo"', re.I)
-_HCL_PATH = re.compile(r'(?:^|[\s{,])"?path"?\s*=?\s*"([^"]*)"\s*\{', re.M)
 
 
 def vault_module(argument_spec, **kwargs):
@@ -72,6 +82,7 @@ def vault_module(argument_spec, **kwargs):
         def _load_params(self):
             super()._load_params()
             mask_url_credentials(self, without_placeholders(self.params))
+            self.no_log_values.update(keyword_secrets(self.params))
             # Ansible works out the no_log values in one pass that stops at the first option of
             # the wrong shape (a section that is not a list of dicts), and then shows every
             # secret in the logged arguments of its error: take them here, whatever the shapes.
@@ -105,6 +116,21 @@ def no_log_values(spec, params):
         if option.get("options"):
             for entry in value if isinstance(value, list) else [value]:
                 found.update(no_log_values(option["options"], entry))
+    return found
+
+
+def keyword_secrets(value):
+    """The passwords of libpq's keyword form (``password = 'a b'``) in ``value``, however deep;
+    those of 4 characters or more, as inputs.url_credentials does."""
+    if isinstance(value, dict):
+        return [secret for item in value.values() for secret in keyword_secrets(item)]
+    if isinstance(value, (list, tuple)):
+        return [secret for item in value for secret in keyword_secrets(item)]
+    if not isinstance(value, str):
+        return []
+    found = []
+    for match in _KEYWORD_SECRET.finditer(value):
+        found.extend(secret for secret in (match.group(2), match.group(2).strip("'")) if len(secret) >= 4)
     return found
 
 
@@ -188,8 +214,8 @@ def ttl_order_problems(shorter_option, shorter, longer_option, longer):
 
 
 def file_problems(option, value, required=True):
-    """A file the module writes secrets to: absolute, not a symlink, not in .git, its directory
-    there or creatable."""
+    """A file the module writes secrets to: absolute, not a symlink nor under one, not in .git,
+    its directory there or creatable."""
     if value is None or value == "":
         return ["%s is required and may not be empty" % option] if required or value == "" else []
     if not isinstance(value, str) or not value.strip():
@@ -199,16 +225,24 @@ def file_problems(option, value, required=True):
     if not os.path.isabs(value):
         return ["%s must be an absolute path (a relative one depends on where the module runs): %s"
                 % (option, quote(value))]
-    if ".git" in value.split(os.sep):
+    parts = value.split(os.sep)
+    if any(part.lower() == ".git" for part in parts):
         return ["%s may not be in a git directory (.git): %s" % (option, quote(value))]
+    if ".." in parts:
+        return ["%s may not climb with '..' (through a symbolic link it lands elsewhere): %s" % (option, quote(value))]
     if os.path.islink(value):
         return ["%s is a symbolic link; give the file itself, so that the secrets go where it says: %s"
                 % (option, quote(value))]
     if os.path.isdir(value):
         return ["%s is a directory, not a file: %s" % (option, quote(value))]
     directory = os.path.dirname(value)
-    while not os.path.exists(directory):
+    while not os.path.lexists(directory):
         directory = os.path.dirname(directory)
+    # Only the last part was checked above: a directory on the way that is a symbolic link
+    # sends the secrets elsewhere just the same.
+    if os.path.realpath(directory) != os.path.normpath(directory):
+        return ["%s is under a symbolic link (%s is really %s); give the real path, so that the secrets go "
+                "where it says: %s" % (option, directory, os.path.realpath(directory), quote(value))]
     if not os.path.isdir(directory):
         return ["%s cannot be created: %s is not a directory" % (option, directory)]
     if not os.path.exists(value) and not os.access(directory, os.W_OK | os.X_OK):
@@ -217,29 +251,20 @@ def file_problems(option, value, required=True):
 
 
 def policy_dangers(text):
-    """What a policy's text grants beyond one app's paths: the consent options it needs."""
-    needed = []
-    if _SUDO.search(text):
-        needed.append("allow_sudo_policies")
-    paths = _HCL_PATH.findall(text)
-    try:
-        document = json.loads(text)
-        if isinstance(document, dict) and isinstance(document.get("path"), dict):
-            paths.extend(document["path"])
-    except ValueError:
-        pass
-    if any(not path.replace("*", "").replace("+", "").strip("/") for path in paths):
-        needed.append("allow_wildcard_policy_paths")
-    return needed
+    """What a policy's text grants beyond one app's paths: the consent options it needs, read
+    from the policy as Vault parses it (``vault/policy.py``)."""
+    return vault_policy.dangers(text)
 
 
 def policy_text_problems(option, text):
     if not isinstance(text, str) or not text.strip():
         return ["%s may not be empty: a policy without a path grants nothing" % option]
-    if not _HCL_PATH.search(text) and '"path"' not in text:
+    try:
+        rules = vault_policy.rules(vault_policy.read(text))
+    except vault_policy.PolicyError as error:
+        return ["%s is neither JSON nor HCL Vault can read: %s" % (option, error)]
+    if not rules:
         return ['%s grants nothing: it has no path "..." { capabilities = [...] } rule' % option]
-    if text.count("{") != text.count("}"):
-        return ["%s is not valid HCL: its { and } do not match" % option]
     return []
 
 
@@ -391,11 +416,10 @@ def _connections(inputs, connections):
         url = connection_["connection_url"]
         if not isinstance(url, str) or not url.strip() or re.search(r"[\x00-\x1f\x7f]", url):
             inputs.add(["%s.connection_url must be the database's address on one line, got %s" % (where, quote(url))])
-        elif "@" in without_placeholders(url) and re.search(r"^(?:[a-z][\w+.-]*://)?[^/@]*:[^/@]+@",
-                                                            without_placeholders(url), re.I):
+        elif carries_password(url):
             inputs.add(["%s.connection_url may not carry a password (it is returned and logged with the address); "
                         "write {{username}} and {{password}} in it and give the password in %s.password: %s"
-                        % (where, where, quote(url))])
+                        % (where, where, quote(_KEYWORD_SECRET.sub(r"\1***", url)))])
         for option in ("username", "password"):
             if connection_[option] is not None and not connection_[option].strip():
                 inputs.add(["%s.%s may not be empty or blank (leave it out instead)" % (where, option)])
@@ -403,6 +427,22 @@ def _connections(inputs, connections):
             if not isinstance(role, str) or not role.strip() or "/" in role:
                 inputs.add(["%s.allowed_roles[%d] must be a role name (or a glob of names), got %s"
                             % (where, position, quote(role))])
+
+
+def carries_password(url):
+    """Whether a database's address carries a secret: ``user:password@`` (with a scheme or
+    MySQL's ``user:password@tcp(...)``) or a parameter (``?password=``, libpq's
+    ``password = '...'``), Vault's ``{{username}}``/``{{password}}`` templates aside."""
+    if _KEYWORD_SECRET.search(url):
+        return True
+    url = without_placeholders(url)
+    if url_credentials(url):
+        return True
+    # url_credentials leaves out a parameter's secret shorter than 4 characters (masking
+    # such a word everywhere would garble the messages): redact_urls still finds it.
+    # Without '@', redact_urls looks at the parameters only, not at a user name alone.
+    unsigned = url.replace("@", " ")
+    return redact_urls(unsigned) != unsigned
 
 
 def _database_roles(inputs, roles):
@@ -450,10 +490,13 @@ def _kubernetes_roles(inputs, roles, consent):
             if not bound:
                 inputs.add(["%s.%s may not be empty: nobody could log in" % (where, field)])
             for position, name in enumerate(bound or []):
-                if name == "*":
+                option = "%s.%s[%d]" % (where, field, position)
+                if isinstance(name, str) and name and not name.strip("*"):
                     everything.append(field)
+                    if len(bound) > 1:
+                        inputs.add(["%s: '*' stands for every name; Vault refuses it beside other names" % option])
                 else:
-                    inputs.name("%s.%s[%d]" % (where, field, position), name, kind=kind)
+                    inputs.add(bound_name_problems(option, name, kind))
         if len(everything) == 2:
             inputs.add(["%s: bound_service_account_names and bound_service_account_namespaces cannot both be '*' "
                         "(Vault refuses a role any service account anywhere could log in with)" % where])
@@ -470,6 +513,18 @@ def _kubernetes_roles(inputs, roles, consent):
                                       role["token_max_ttl"]))
         if role["audience"] is not None and not role["audience"].strip():
             inputs.add(["%s.audience may not be empty or blank (leave it out instead)" % where])
+
+
+def bound_name_problems(option, value, kind):
+    """A service account name (``subdomain``) or namespace (``label``) a Kubernetes auth role
+    is bound to, or a glob of them with '*' at the start or the end (``web-*``), as Vault
+    matches them."""
+    if not isinstance(value, str) or "*" not in value:
+        return name_problems(option, value, kind)
+    if not _GLOB_NAME[kind].match(value) or len(value) > NAME_KINDS[kind][1]:
+        return ["%s must be %s, or one with '*' at its start or end (Vault takes '*' nowhere else), got %s"
+                % (option, NAME_KINDS[kind][2], quote(value))]
+    return []
 
 
 # -- vault_app_credentials -----------------------------------------------------------------

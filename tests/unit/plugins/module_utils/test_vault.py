@@ -347,10 +347,15 @@ def test_every_problem_is_named_at_once_with_vaults_address_and_no_credentials(t
 @pytest.mark.parametrize("name, problem", [
     ("keys.json", "must be an absolute path"), ("{tmp}/.git/keys.json", "may not be in a git directory"),
     ("{tmp}/link", "is a symbolic link"), ("{tmp}", "is a directory"), ("{tmp}/file/keys.json", "is not a directory"),
-    ("", "may not be empty")])
+    ("", "may not be empty"), ("{tmp}/.GIT/keys.json", "may not be in a git directory"),
+    ("{tmp}/linked-dir/keys.json", "is under a symbolic link"), ("{tmp}/linked-dir/new/keys.json", "under a symbolic"),
+    ("{tmp}/dangling-dir/keys.json", "is under a symbolic link"), ("{tmp}/file/../keys.json", "may not climb")])
 def test_a_keys_file_is_an_absolute_path_to_a_real_file(name, problem, tmp_path):
     (tmp_path / "file").write_text("x")
     (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "real-dir").mkdir()
+    (tmp_path / "linked-dir").symlink_to(tmp_path / "real-dir")
+    (tmp_path / "dangling-dir").symlink_to(tmp_path / "nowhere")
     assert problem in " ".join(checks.file_problems("keys_file", name.format(tmp=tmp_path)))
     assert checks.file_problems("keys_file", str(tmp_path / "new" / "dir" / "keys.json")) == []
 
@@ -375,7 +380,8 @@ def test_a_default_ttl_over_its_maximum_is_refused():
 
 @pytest.mark.parametrize("name, problem", [
     ("", "may not be empty"), ("web*", "not a pattern"), ("team/web", "not a path"), ("web app", "must be a Vault"),
-    ("a" * 129, "must be a Vault"), ("-web", "must be a Vault")])
+    ("a" * 129, "must be a Vault"), ("-web", "must be a Vault"), ("webapp\n", "must be a Vault"),
+    ("w\u00e9bapp", "must be a Vault")])
 def test_a_vault_name_is_one_name(name, problem):
     assert problem in checks.vault_name_problems("auth_role", name)[0]
     assert checks.vault_name_problems("auth_role", "web_app-1.v2") == []
@@ -385,6 +391,31 @@ def test_policy_names_are_lower_case_and_not_the_immutable_ones():
     assert "lower case" in checks.policy_name_problems("name", "WebApp")[0]
     assert "cannot be written" in checks.policy_name_problems("name", "root")[0]
     assert checks.policy_name_problems("name", "default") == []
+    assert "lower case" in checks.policy_name_problems("name", "default\n")[0]
+    assert "lower case" in checks.policy_name_problems("name", "root\n")[0]
+
+
+@pytest.mark.parametrize("names, fine", [
+    (["web-*"], True), (["*-worker"], True), (["*web*"], True), (["webapp", "web-*"], True),
+    (["web*app"], False), (["web?"], False), (["Web-*"], False), (["web-*\n"], False), (["*", "webapp"], False)])
+def test_bound_service_account_names_take_vaults_globs(names, fine):
+    role = dict(name="web", mount="kubernetes", bound_service_account_names=names, bound_service_account_namespaces=[
+        "web-*"], token_policies=["root\n"] if not fine else None, token_ttl=None, token_max_ttl=None, audience=None)
+    module = config_module(kubernetes_roles=[role], allow_wildcard_bindings=True)
+    if fine:
+        checks.check_config(module)
+        return
+    with pytest.raises(InputError, match=r"kubernetes_roles\[0\]\.bound_service_account_names\[\d\]") as raised:
+        checks.check_config(module)
+    assert "kubernetes_roles[0].token_policies[0]" in str(raised.value)
+
+
+def test_only_every_name_needs_the_wildcard_consent():
+    role = dict(name="web", mount="kubernetes", bound_service_account_names=["**"],
+                bound_service_account_namespaces=["web"], token_policies=None, token_ttl=None, token_max_ttl=None,
+                audience=None)
+    with pytest.raises(InputError, match="set allow_wildcard_bindings: true"):
+        checks.check_config(config_module(kubernetes_roles=[role]))
 
 
 @pytest.mark.parametrize("path, problem", [
@@ -403,13 +434,60 @@ def test_mount_paths(path, problem):
     ('{"path": {"*": {"capabilities": ["read", "sudo"]}}}', ["allow_sudo_policies", "allow_wildcard_policy_paths"]),
     ('path "secret/data/web/*" { capabilities = ["read"] }', []),
     ('path "+/creds/web" { capabilities = ["read"] }', []),
+    # What Vault's parser undoes: escapes, comments inside a list, JSON escapes.
+    ('{"path":{"sys/seal":{"capabilities":["su\\u0064o"]}}}', ["allow_sudo_policies"]),
+    ('path "sys/seal" {\n  capabilities = ["update", # ]\n "sudo"]\n}', ["allow_sudo_policies"]),
+    ('path "sys/seal" { capabilities = ["update", /* ] */ "sudo"] }', ["allow_sudo_policies"]),
+    ('path "sys/seal" {\n  capabilities = ["update", // ]\n "su\\x64o"]\n}', ["allow_sudo_policies"]),
+    ('path "sys/seal" { policy = "SUDO" }', ["allow_sudo_policies"]),
+    # Writing where a token gives itself any policy.
+    ('path "sys/*" { capabilities = ["create", "update", "delete", "read", "list"] }', ["allow_system_paths"]),
+    ('path "sys/policy/*" { capabilities = ["update"] }', ["allow_system_paths"]),
+    ('path "sys/policies/acl/admin" { capabilities = ["create"] }', ["allow_system_paths"]),
+    ('path "sys/auth*" { capabilities = ["update"] }', ["allow_system_paths"]),
+    ('path "sys/mounts/x" { capabilities = ["patch"] }', ["allow_system_paths"]),
+    ('path "auth/*" { capabilities = ["update"] }', ["allow_system_paths"]),
+    ('path "auth/kubernetes/role/admin" { policy = "write" }', ["allow_system_paths"]),
+    ('path "identity/*" { capabilities = ["update"] }', ["allow_system_paths"]),
+    ('path "+/policy/admin" { capabilities = ["update"] }', ["allow_system_paths"]),
+    ('path "s*" { capabilities = ["update"] }', ["allow_system_paths"]),
+    ('path = { "sys/mounts/x" = { capabilities = ["update"] } }', ["allow_system_paths"]),
+    ('{"path": [{"sys/auth/x": {"capabilities": ["update"]}}]}', ["allow_system_paths"]),
+    ('{"path": {"sys/auth/x": {"capabilities": ["update"]}, "sys/auth/x": {"capabilities": ["read"]}}}',
+     ["allow_system_paths"]),
+    ('path "*" { capabilities = ["update"] }', ["allow_wildcard_policy_paths", "allow_system_paths"]),
+    # Reading there, denying, or a token's own paths (Vault's default policy) need nothing.
+    ('path "sys/*" { capabilities = ["read", "list"] }', []),
+    ('path "sys/audit" { capabilities = ["deny"] }', []),
+    ('path "auth/token/renew-self" { capabilities = ["update"] }\n'
+     'path "sys/leases/renew" { capabilities = ["update"] }\n'
+     'path "identity/oidc/provider/+/authorize" { capabilities = ["read", "update"] }', []),
+    ('path "secret/${a("x")}" { capabilities = ["read"] }  # sudo in a comment', []),
 ])
 def test_policies_that_grant_more_than_an_app_needs_are_found(text, needed):
     assert checks.policy_dangers(text) == needed
 
 
+@pytest.mark.parametrize("text, problem", [
+    ('path "a" { capabilities = ["read"]\n', "a { is not closed"), ('path "a\n" {}', "a string is not closed"),
+    ('path "a" { capabilities = ["re\\qd"] }', "unknown escape"), ('/* path "a" {}', "comment is not closed"),
+    ('path "a" { capabilities = ["read" "list"] }', "expected ]"), ("# nothing\n", "grants nothing"),
+    ('path "a" { capabilities = ["\\UFFFFFFFF"] }', "is no character")])
+def test_a_policy_vault_could_not_read_is_named(text, problem):
+    assert problem in checks.policy_text_problems("policies[0].policy", text)[0]
+
+
+def test_the_vault_roles_policies_are_read_and_need_no_consent():
+    text = ('path "database/creds/webapp" {\n  capabilities = ["read"]\n}\n'
+            'path "transit/encrypt/webapp" {\n  capabilities = ["update"]\n}\n'
+            'path "transit/decrypt/webapp" {\n  capabilities = ["update"]\n}\n')
+    assert checks.policy_text_problems("policy", text) == [] and checks.policy_dangers(text) == []
+    heredoc = 'path "sys/seal" {\n  capabilities = [<<-EOF\n    sudo\n    EOF\n  ]\n}\n'
+    assert checks.policy_dangers(heredoc) == ["allow_sudo_policies"]
+
+
 def test_dangerous_config_is_refused_naming_each_consent_and_passes_with_it():
-    sections = dict(policies=[dict(name="default", policy='path "*" { capabilities = ["sudo"] }')],
+    sections = dict(policies=[dict(name="default", policy='path "*" { capabilities = ["update", "sudo"] }')],
                     kubernetes_roles=[dict(name="web", mount="kubernetes", bound_service_account_names=["*"],
                                            bound_service_account_namespaces=["web"], token_policies=None,
                                            token_ttl=None, token_max_ttl=None, audience=None)])
@@ -428,6 +506,15 @@ def test_a_password_in_a_connection_url_is_refused_but_placeholders_are_not():
     with pytest.raises(InputError, match=r"connection_url may not carry a password.*\*\*\*@db"):
         checks.check_config(config_module(database_connections=[
             dict(connection, connection_url="postgresql://vault:s3cret@db:5432/postgres")]))
+    for url in ("postgresql://db:5432/postgres?password=s3cret", "host=db user=vault password=x",
+                "vault:pw@tcp(db:3306)/", "postgresql://vault:p@ss@db/postgres", "sqlserver://db?pwd=s3cret",
+                "host=db password = 'a b'", "host=db password =s3cret"):
+        assert checks.carries_password(url), url
+    assert checks.keyword_secrets({"a": ["host=db password = 's3cret quoted' user=x"]}) == [
+        "'s3cret quoted'", "s3cret quoted"]
+    for url in ("postgresql://vault@db:5432/postgres", "host=db user={{username}} password = {{password}}",
+                "postgresql://db:5432/postgres?sslmode=disable"):
+        assert not checks.carries_password(url), url
     assert checks.without_placeholders({"a": ["x{{ password }}y"]}) == {"a": ["xy"]}
 
 

@@ -29,6 +29,11 @@ TOKEN_FILE = os.path.join(FIXTURES, "init", "root-token")
 LINK = os.path.join(FIXTURES, "keys-link.json")
 if not os.path.lexists(LINK):
     os.symlink(os.path.join(FIXTURES, "elsewhere.json"), LINK)
+REAL_DIR = os.path.join(FIXTURES, "real-dir")
+LINKED_DIR = os.path.join(FIXTURES, "linked-dir")
+os.makedirs(REAL_DIR, exist_ok=True)
+if not os.path.lexists(LINKED_DIR):
+    os.symlink(REAL_DIR, LINKED_DIR)
 REGULAR_FILE = os.path.join(FIXTURES, "a-file")
 with open(REGULAR_FILE, "w") as _handle:
     _handle.write("not a directory\n")
@@ -55,9 +60,9 @@ def init(why, option, **args):
     return Case("vault_init", dict(INIT, **args), option, why)
 
 
-def config(why, option, check_mode=False, **sections):
-    return Case("vault_config", dict(dict(url=URL, token=TOKEN), **sections), option, why, secrets=SECRETS,
-                check_mode=check_mode)
+def config(why, option, check_mode=False, secrets=(), **sections):
+    return Case("vault_config", dict(dict(url=URL, token=TOKEN), **sections), option, why,
+                secrets=SECRETS + tuple(secrets), check_mode=check_mode)
 
 
 def policy(why, option, **fields):
@@ -73,8 +78,9 @@ def transit(why, option, **fields):
     return config(why, "transit_keys[0].%s" % option, transit_keys=[dict(dict(name="webapp"), **fields)])
 
 
-def connection(why, option, **fields):
-    return config(why, "database_connections[0].%s" % option, database_connections=[dict(CONNECTION, **fields)])
+def connection(why, option, secrets=(), **fields):
+    return config(why, "database_connections[0].%s" % option, database_connections=[dict(CONNECTION, **fields)],
+                  secrets=secrets)
 
 
 def database_role(why, option, **fields):
@@ -122,6 +128,13 @@ INIT_CASES = [
     init("token file in .git", "token_file", token_file=os.path.join(FIXTURES, ".git", "root-token")),
     init("token file is the keys file", "token_file", token_file=KEYS),
     init("token file is a symlink", "token_file", token_file=LINK),
+    init("keys file under a symlinked directory", "keys_file", keys_file=os.path.join(LINKED_DIR, "keys.json")),
+    init("keys file in a new directory under a symlinked one", "keys_file",
+         keys_file=os.path.join(LINKED_DIR, "new", "keys.json")),
+    init("token file under a symlinked directory", "token_file", token_file=os.path.join(LINKED_DIR, "root-token")),
+    init("keys file in .GIT", "keys_file", keys_file=os.path.join(FIXTURES, ".GIT", "keys.json")),
+    init("token file in .Git", "token_file", token_file=os.path.join(FIXTURES, ".Git", "root-token")),
+    init("keys file climbing with ..", "keys_file", keys_file=os.path.join(LINKED_DIR, "..", "keys.json")),
     init("no key shares", "key_shares", key_shares=0),
     init("negative key shares", "key_shares", key_shares=-1),
     init("more shares than Shamir allows", "key_shares", key_shares=256),
@@ -160,6 +173,18 @@ CONFIG_CASES = [
     policy("a name too long", "name", name="a" * 129),
     policy("the root policy", "name", name="root"),
     policy("the response-wrapping policy", "name", name="response-wrapping"),
+    policy("the default policy with a line break", "name", name="default\n"),
+    config("the default policy with a line break, even with its consent", "policies[0].name",
+           allow_default_policy_change=True, policies=[dict(name="default\n", policy=POLICY)]),
+    policy("the root policy with a line break", "name", name="root\n"),
+    policy("not ASCII", "name", name="w\u00e9bapp"),
+    policy("a policy Vault could not read: an unknown escape", "policy",
+           policy='path "a" { capabilities = ["re\\qd"] }'),
+    policy("a policy Vault could not read: a string not closed", "policy", policy='path "a\n" {}'),
+    policy("a policy Vault could not read: a comment not closed", "policy", policy='/* path "a" {}'),
+    policy("a policy Vault could not read: no comma in a list", "policy",
+           policy='path "a" { capabilities = ["read" "list"] }'),
+    policy("a policy whose only path is in a comment", "policy", policy='# path "a" { capabilities = ["read"] }\n'),
     policy("empty policy", "policy", policy=""),
     policy("blank policy", "policy", policy="   \n"),
     policy("a policy without a path", "policy", policy="# nothing here\n"),
@@ -186,6 +211,11 @@ CONFIG_CASES = [
     transit("a wildcard key", "name", name="*"),
     transit("a mount climbing out", "mount", mount="../transit"),
     transit("a space in the key type", "type", type="AES 256"),
+    transit("a key name with a line break", "name", name="webapp\n"),
+    transit("a key name not in ASCII", "name", name="w\u00e9bapp"),
+    transit("a mount not in ASCII", "mount", mount="tr\u00e4nsit"),
+    transit("a key type with a line break", "type", type="aes256-gcm96\n"),
+    engine("a path with a line break", "path", path="transit\n"),
     connection("empty name", "name", name=""),
     connection("a password in the address", "connection_url",
                connection_url="postgresql://vault:s3cret-in-url@db:5432/postgres"),
@@ -194,6 +224,24 @@ CONFIG_CASES = [
     connection("empty password", "password", password=""),
     connection("empty plugin", "plugin_name", plugin_name=""),
     connection("a path as an allowed role", "allowed_roles", allowed_roles=["team/webapp"]),
+    connection("a password as a query parameter", "connection_url", secrets=("s3cret-in-query",),
+               connection_url="postgresql://db:5432/postgres?sslmode=disable&password=s3cret-in-query"),
+    connection("a password in libpq's keyword form", "connection_url", secrets=("s3cret-keyword",),
+               connection_url="host=db port=5432 user=vault password=s3cret-keyword dbname=postgres"),
+    connection("a short password in libpq's keyword form", "connection_url",
+               connection_url="host=db user=vault password=pw1 dbname=postgres"),
+    connection("a password in MySQL's form without a scheme", "connection_url", secrets=("mysql-s3cret",),
+               connection_url="vault:mysql-s3cret@tcp(db:3306)/"),
+    connection("a password holding '@'", "connection_url", secrets=("p@ss-w0rd-at",),
+               connection_url="postgresql://vault:p@ss-w0rd-at@db:5432/postgres"),
+    connection("a quoted password in libpq's keyword form, spaces around '='", "connection_url",
+               secrets=("s3cret quoted",), connection_url="host=db user=vault password = 's3cret quoted'"),
+    connection("a password in libpq's keyword form, spaces around '='", "connection_url",
+               secrets=("s3cret-spaced",), connection_url="host=db user=vault password =  s3cret-spaced"),
+    connection("a password as sqlserver's pwd parameter", "connection_url", secrets=("s3cret-pwd",),
+               connection_url="sqlserver://db:1433?user id=vault&pwd=s3cret-pwd"),
+    connection("a token as a query parameter", "connection_url", secrets=("s3cret-token-0123",),
+               connection_url="https://db.example/?access_token=s3cret-token-0123"),
     database_role("a path climbing out as a name", "name", name="web/../x"),
     database_role("empty connection", "db_name", db_name=""),
     database_role("no statements", "creation_statements", creation_statements=[]),
@@ -212,13 +260,26 @@ CONFIG_CASES = [
     login("empty name", "name", name=""),
     login("nobody bound", "bound_service_account_names", bound_service_account_names=[]),
     login("capitals in a service account", "bound_service_account_names", bound_service_account_names=["WebApp"]),
-    login("a glob of service accounts", "bound_service_account_names", bound_service_account_names=["web-*"]),
+    login("a '*' in the middle (Vault takes it as a character)", "bound_service_account_names",
+          bound_service_account_names=["web*app"]),
+    login("a '?' glob Vault does not know", "bound_service_account_names", bound_service_account_names=["web-?"]),
+    login("a glob with capitals", "bound_service_account_names", bound_service_account_names=["Web-*"]),
+    login("a glob with a line break", "bound_service_account_names", bound_service_account_names=["web-*\n"]),
+    login("a namespace glob with dots", "bound_service_account_namespaces", bound_service_account_namespaces=["web.*"]),
+    config("'*' beside other names, even with consent", "kubernetes_roles[0].bound_service_account_names",
+           kubernetes_roles=[dict(LOGIN, bound_service_account_names=["*", "webapp"])], allow_wildcard_bindings=True),
+    login("a service account with a line break", "bound_service_account_names",
+          bound_service_account_names=["webapp\n"]),
     login("a service account name too long", "bound_service_account_names",
           bound_service_account_names=["a" * 254]),
     login("dots in a namespace", "bound_service_account_namespaces", bound_service_account_namespaces=["web.app"]),
     login("a namespace too long", "bound_service_account_namespaces", bound_service_account_namespaces=[LONG]),
     login("an empty namespace", "bound_service_account_namespaces", bound_service_account_namespaces=[""]),
     login("the root policy for a login", "token_policies", token_policies=["root"]),
+    login("the root policy with a line break for a login", "token_policies", token_policies=["root\n"]),
+    login("a policy not in ASCII for a login", "token_policies", token_policies=["w\u00e9bapp"]),
+    login("a role name not in ASCII", "name", name="w\u00e9bapp"),
+    login("a role name with a line break", "name", name="webapp\n"),
     login("capitals in a policy", "token_policies", token_policies=["WebApp"]),
     login("a TTL in words", "token_ttl", token_ttl="1 hour"),
     login("TTL over the maximum", "token_ttl", token_ttl="2h", token_max_ttl="1h"),
@@ -248,6 +309,9 @@ APP_CASES = [
     app("a database role climbing to sys", "database_role", database_role="../../sys/seal"),
     app("empty transit key", "transit_key", transit_key=""),
     app("a space in the transit key", "transit_key", transit_key="web app"),
+    app("a transit key with a line break", "transit_key", transit_key="webapp\n"),
+    app("an auth role not in ASCII", "auth_role", auth_role="w\u00e9bapp"),
+    app("a database mount with a line break", "database_mount", database_mount="database\n"),
     app("empty auth mount", "auth_mount", auth_mount=""),
     app("a database mount climbing out", "database_mount", database_mount="../sys"),
     app("a wildcard transit mount", "transit_mount", transit_mount="*"),
@@ -273,7 +337,35 @@ DANGEROUS = [
      "allow_wildcard_policy_paths"),
     (policy("every path in JSON", "policy", policy='{"path": {"*": {"capabilities": ["read"]}}}'),
      "allow_wildcard_policy_paths"),
+    (policy("sudo behind a JSON escape", "policy", policy='{"path": {"sys/seal": {"capabilities": ["su\\u0064o"]}}}'),
+     "allow_sudo_policies"),
+    (policy("sudo behind a comment inside the list", "policy",
+            policy='path "sys/seal" {\n  capabilities = ["update", # ]\n "sudo"]\n}\n'), "allow_sudo_policies"),
+    (policy("sudo behind a block comment", "policy",
+            policy='path "sys/seal" { capabilities = ["update" /* ] */, "sudo"] }'), "allow_sudo_policies"),
+    (policy("sudo behind an HCL escape", "policy", policy='path "sys/seal" { capabilities = ["su\\x64o"] }'),
+     "allow_sudo_policies"),
+    (policy("sudo in capitals", "policy", policy='path "sys/seal" { capabilities = ["SUDO"] }'),
+     "allow_sudo_policies"),
+    (policy("writing all of sys/", "policy",
+            policy='path "sys/*" { capabilities = ["create", "update", "delete", "read", "list"] }'),
+     "allow_system_paths"),
+    (policy("writing policies", "policy", policy='path "sys/policy*" { capabilities = ["update"] }'),
+     "allow_system_paths"),
+    (policy("mounting auth methods", "policy", policy='path "sys/auth/*" { capabilities = ["create", "update"] }'),
+     "allow_system_paths"),
+    (policy("mounting engines", "policy", policy='path "sys/mounts/*" { capabilities = ["update"] }'),
+     "allow_system_paths"),
+    (policy("writing auth methods' roles", "policy", policy='path "auth/*" { capabilities = ["update"] }'),
+     "allow_system_paths"),
+    (policy("writing identities", "policy", policy='path "identity/*" { policy = "write" }'), "allow_system_paths"),
+    (policy("writing policies through a '+'", "policy", policy='path "+/policy/admin" { capabilities = ["update"] }'),
+     "allow_system_paths"),
+    (policy("writing policies in JSON", "policy",
+            policy='{"path": {"sys/policies/acl/admin": {"capabilities": ["create"]}}}'), "allow_system_paths"),
     (login("every service account", "bound_service_account_names", bound_service_account_names=["*"]),
+     "allow_wildcard_bindings"),
+    (login("every service account as '**'", "bound_service_account_names", bound_service_account_names=["**"]),
      "allow_wildcard_bindings"),
     (login("every namespace", "bound_service_account_namespaces", bound_service_account_namespaces=["*"]),
      "allow_wildcard_bindings"),
@@ -293,7 +385,7 @@ def test_refused_up_front(case):
     assert not [secret for secret in secrets_of(case) if secret not in shown and secret in outcome.output]
 
 
-@pytest.mark.parametrize("case, consent", DANGEROUS, ids=lambda item: str(item))
+@pytest.mark.parametrize("case, consent", DANGEROUS, ids=str)
 def test_a_dangerous_value_names_its_consent_and_passes_with_it(case, consent):
     refused = run(case)
     assert consent in refused.msg and "set %s: true" % consent in refused.msg, refused.msg
@@ -322,6 +414,16 @@ VALID = [
            database_connections=[dict(CONNECTION, allowed_roles=["web-*"])]),
     config("the default policy in check mode with consent", "url", check_mode=True, allow_default_policy_change=True,
            policies=[dict(name="default", policy=POLICY)]),
+    config("globs of service accounts and namespaces, as Vault matches them", "url", kubernetes_roles=[
+        dict(LOGIN, bound_service_account_names=["web-*", "*-worker", "webapp"],
+             bound_service_account_namespaces=["team-*"])]),
+    config("a policy with comments, escapes and a token's own paths", "url", policies=[dict(name="reader", policy=(
+        '# the app reads its credentials\npath "database/creds/web\\u0061pp" { /* only */ capabilities = ["read"] }\n'
+        'path "auth/token/renew-self" { capabilities = ["update"] }  // as the default policy\n'
+        'path "sys/leases/renew" { capabilities = ["update"] }\npath "sys/*" { capabilities = ["read", "list"] }\n'))]),
+    config("placeholders in libpq's keyword form", "url", database_connections=[
+        dict(CONNECTION, connection_url="host=db user={{username}} password = {{password}} dbname=postgres")]),
+    Case("vault_init", dict(INIT, keys_file=os.path.join(REAL_DIR, "keys.json")), "url", "keys in a real directory"),
     app("the apps role's check", "url", revoke=True),
     app("audiences and other mounts", "url", audiences=["vault"], auth_mount="k8s/prod", database_mount="db",
         transit_key=None),
