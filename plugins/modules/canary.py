@@ -20,9 +20,12 @@ description:
     where the API server would silently drop it), and the settings Flagger would quietly
     change or ignore (an analysis interval under 10s, weights with the C(kubernetes)
     provider, a metric without a threshold). Every problem is reported at once, each by
-    its path in the Canary, after the object (C(Canary test/podinfo is invalid)), for example
-    C(spec.analysis.stepWeight must be <= maxWeight (60 > 50)) or
-    C(spec.analysis.metrics[1].templateRef - MetricTemplate test/latency not found).
+    its path in the Canary, after the object (C(Canary test/podinfo is invalid)); the checks
+    made before connecting add the option the field came from, or C(in definition), for
+    example C(spec.analysis.stepWeight (option step_weight) must be <= maxWeight (60 > 50))
+    or C(spec.unknown (in definition) is not a field of the Canary CRD); the server's
+    look-ups say for example C(spec.analysis.metrics[1].templateRef - MetricTemplate
+    test/latency not found).
   - The server-side dry run asks for strict field validation (C(fieldValidation=Strict)), so
     the API server refuses an unknown field too, also where C(jsonschema) is not installed.
   - The target (O(target) or C(spec.targetRef)) and any MetricTemplate referenced must

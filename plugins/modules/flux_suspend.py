@@ -48,12 +48,16 @@ options:
       - One object by name (in O(namespace)). One of O(name), O(label_selectors) and O(all) is required.
     type: str
   namespace:
-    description: Namespace to act in; all namespaces when not set (and no O(name)).
+    description:
+      - Namespace to act in. Without it, O(label_selectors) or O(all) act in all namespaces, and
+        O(label_selectors) then need O(all) too (a selector such as C(!x) or C(x notin (y)) matches
+        every object, flux-system's own sync included).
     type: str
   label_selectors:
     description:
       - Label selectors the objects must match, like C(app.kubernetes.io/part-of=apps) (Kubernetes'
         selector grammar, checked before the request).
+      - In O(namespace); in all namespaces only with O(all) as well.
     type: list
     elements: str
     default: []
@@ -62,7 +66,9 @@ options:
       - Act on every object of O(kinds) in O(namespace), or in all namespaces when O(namespace) is
         not set (flux-system's own sync included), like C(flux suspend --all).
       - Required when neither O(name) nor O(label_selectors) is given, so that a task never
-        selects everything by leaving them out; not with them.
+        selects everything by leaving them out; not with O(name).
+      - With O(label_selectors) and no O(namespace), the objects those select in every namespace
+        (required then).
     type: bool
     default: false
   state:
@@ -84,10 +90,11 @@ EXAMPLES = r"""
     namespace: flux-system
     state: suspended
 
-- name: Resume every HelmRelease and Kustomization of the platform
+- name: Resume every HelmRelease and Kustomization of the platform, in every namespace
   gitops.progressive.flux_suspend:
     kinds: [Kustomization, HelmRelease]
     label_selectors: [app.kubernetes.io/part-of=platform]
+    all: true
     state: resumed
 
 - name: Resume every Kustomization in namespace apps, like flux resume ks --all -n apps

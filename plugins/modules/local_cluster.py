@@ -89,12 +89,18 @@ options:
     description:
       - Path of the kubeconfig file to write the cluster's entries into. Other clusters
         in the same file are kept (see the description).
+      - An absolute path (C(~) is expanded), not a directory; never the root, the home
+        directory or a system directory such as C(/etc), nor under C(/proc), C(/sys), C(/dev)
+        or in C(.git).
     type: path
     required: true
   state_dir:
     description:
       - Directory for the provider's own state (kwokctl's work directory, PID files, logs).
       - Created owner-only (0700) when missing; never created in check mode.
+      - An absolute path (C(~) is expanded); never the root, the home directory itself, a
+        system directory itself (C(/etc), C(/usr), C(/var), C(/root), ...), anything under
+        C(/proc), C(/sys) or C(/dev), or in C(.git).
     type: path
     required: true
   binaries:
@@ -147,7 +153,7 @@ options:
     type: int
     default: 4
   memory:
-    description: Memory for C(minikube), like C(8192) (MiB) or C(8g).
+    description: Memory for C(minikube), like C(8192) (MiB) or C(8g), or minikube's C(max) or C(no-limit).
     type: str
     default: "8192"
   driver:

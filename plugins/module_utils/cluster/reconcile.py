@@ -32,7 +32,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.host import pro
 
 # A DNS label, short enough for the names providers derive from it (k3d's
 # "k3d-<name>-agent-12", kwok's "kwok-<name>"), and safe in a path.
-NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 NAME_MAX = 40
 # What the kwok provider runs (sim_binaries returns each by this name).
 KWOK_PROGRAMS = ("kwokctl", "kwok", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")

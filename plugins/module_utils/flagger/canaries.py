@@ -14,6 +14,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.errors import C
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.build import (
     build_canary,
     canary_identity,
+    field_origins,
     identity_errors,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import summarize
@@ -44,8 +45,9 @@ def check_canary_options(params):
 
     ``absent``: the Canary must be named (option or definition), validly. ``present``:
     the whole Canary as built is checked against Flagger's schema and semantics (without
-    the server look-ups, which come once connected), and no address may carry
-    credentials: they would be stored in the Canary, readable by whoever reads canaries.
+    the server look-ups, which come once connected; each problem names the option, or the
+    definition, its field came from), and no address may carry credentials: they would be
+    stored in the Canary, readable by whoever reads canaries.
     Raises InputError or CanarySpecError (both CollectionErrors).
     """
     namespace, name = canary_identity(params)
@@ -66,7 +68,7 @@ def check_canary_options(params):
                 inputs.add(url_problems("webhooks[%d].url" % index, url))
     inputs.done()
     if params["state"] == "present":
-        validate_canary(build_canary(params))
+        validate_canary(build_canary(params), origins=field_origins(params))
 
 
 def check_info_options(params):

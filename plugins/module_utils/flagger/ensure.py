@@ -15,6 +15,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger import 
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.build import (
     build_canary,
     canary_identity,
+    field_origins,
     identity_errors,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model import strategy_of
@@ -86,7 +87,7 @@ def ensure_absent(kube, params, check_mode=False, diff=False):
 def ensure_present(kube, params, check_mode=False, diff=False):
     """Validate, apply (a server-side dry run decides ``changed``), then wait for Flagger when asked."""
     desired = validate_canary(build_canary(params), canaries.metric_template_lookup(kube),
-                              canaries.target_lookup(kube))
+                              canaries.target_lookup(kube), origins=field_origins(params))
     changed, before, after = canaries.apply_canary(kube, desired, check_mode)
     result = dict(changed=changed, canary=after, strategy=strategy_of(after["spec"].get("analysis")))
     if diff:

@@ -44,7 +44,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.wait import Verdict, WaitTimeout, wait_for
 
 RETRY_ANNOTATION = "gitops.progressive/retry-at"
-_ENDPOINT = re.compile(r"/(gate|rollback)/[a-z]+/?$")
+_ENDPOINT = re.compile(r"/(gate|rollback)/[a-z]+/?\Z")
 # The gate that holds a release in each phase (scheduler.go, scheduler_hooks.go): Flagger sets
 # Waiting for confirm-rollout and WaitingPromotion for confirm-promotion; a held
 # confirm-traffic-increase leaves the canary Progressing at the same weight.

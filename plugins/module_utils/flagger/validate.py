@@ -52,7 +52,7 @@ PROVIDERS = ("istio", "linkerd", "appmesh", "appmesh:v1beta2", "contour", "gloo"
 _PROVIDER_NAMES = ("istio", "linkerd", "appmesh", "contour", "nginx", "skipper", "traefik", "apisix", "osm",
                    "kuma", "knative", "kubernetes")
 _PROVIDER_PREFIXES = ("gloo", "appmesh:v1beta2", "gatewayapi:v1")
-_SMI_PROVIDER = re.compile(r"^smi:v1alpha[123]:.+$")
+_SMI_PROVIDER = re.compile(r"^smi:v1alpha[123]:.+\Z")
 # Providers whose routers mirror traffic (istio.go, gateway_api.go, gateway_api_v1beta1.go).
 _MIRRORING_PROVIDERS = ("istio", "gatewayapi")
 # The Istio router's sourceLabels apply only to in-mesh traffic (CRD: analysis.match.sourceLabels).
@@ -66,11 +66,11 @@ TARGET_API_VERSIONS = {"Deployment": ("apps/v1",), "DaemonSet": ("apps/v1",),
 CRD_DURATION_PATTERN = "^[0-9]+(m|s)"
 
 # Kubernetes names (k8s.io/apimachinery/pkg/util/validation).
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
-_IANA_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?\Z")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]\Z")
+_IANA_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?\Z")
 # Flagger names the services <apex>, <apex>-primary and <apex>-canary: a Service name is a
 # DNS-1035 label of at most 63 characters, so the apex may have 63 - len("-primary").
 MAX_APEX_NAME = 63 - len("-primary")
@@ -101,12 +101,14 @@ class CanarySpecError(CollectionError, ValueError):
         super().__init__("Canary %s is invalid: %s" % (obj, "; ".join(errors)), errors=errors)
 
 
-def validate_canary(canary, metric_template_exists=None, target_exists=None):
+def validate_canary(canary, metric_template_exists=None, target_exists=None, origins=None):
     """Check a Canary object; raise CanarySpecError listing every problem, else return it.
 
     ``metric_template_exists(namespace, name)`` looks a MetricTemplate up on the server;
     ``target_exists(kind, namespace, name)`` the target. Both are asked only when the
-    reference itself is well-formed.
+    reference itself is well-formed. ``origins`` (build.py ``field_origins``) names, after
+    each problem's field path, the option or the definition the field came from:
+    ``spec.analysis.maxWeight (option max_weight) must be ...``.
     """
     metadata = canary.get("metadata") if isinstance(canary.get("metadata"), dict) else {}
     obj = "%s/%s" % (metadata.get("namespace") or "<no namespace>", metadata.get("name") or "<no name>")
@@ -121,8 +123,21 @@ def validate_canary(canary, metric_template_exists=None, target_exists=None):
                                             for parent in wrong_type):
             errors.append(error)
     if errors:
-        raise CanarySpecError(obj, _in_document_order(canary, errors))
+        raise CanarySpecError(obj, [_with_origin(error, origins or {}) for error in _in_document_order(canary, errors)])
     return canary
+
+
+def _with_origin(error, origins):
+    """``error`` with where its field came from after the path: its nearest listed field's origin (see
+    build.py ``field_origins``); unchanged when nothing is listed, or the options and the definition share it."""
+    path = _path_of(error)
+    field = path
+    while field and field not in origins:
+        field = _parent(field)
+    origin = origins.get(field) if field else None
+    if not origin:
+        return error
+    return "%s (%s)%s" % (path, origin, error[len(path):])
 
 
 # -- 1. the CRD's schema ----------------------------------------------------------------------
@@ -283,7 +298,7 @@ def _suggest_duration(value):
     """What to write instead of a duration the CRD refuses: 1h -> 60m, 1.5m -> 90s, 90 -> 90s."""
     text = str(value).strip()
     try:
-        seconds = float(text) if re.match(r"^[0-9]+(\.[0-9]+)?$", text) else go_duration_seconds(text)
+        seconds = float(text) if re.fullmatch(r"[0-9]+(\.[0-9]+)?", text) else go_duration_seconds(text)
     except DurationError:
         seconds = None
     if not seconds or seconds != int(seconds):
@@ -299,7 +314,7 @@ def _path_of(error):
 
 def _parent(path):
     """``spec.analysis.metrics[0]`` for ``spec.analysis.metrics[0].interval``; "" for a top-level field."""
-    match = re.match(r"^(.*)(\.[^.\[\]]*|\[\d+\])$", path)
+    match = re.match(r"^(.*)(\.[^.\[\]]*|\[[0-9]+\])\Z", path)
     return match.group(1) if match else ""
 
 
@@ -477,6 +492,9 @@ def _metadata_errors(metadata):
 
 
 def _provider_errors(provider):
+    if re.search(r"\s", provider):
+        # Flagger matches gloo and gatewayapi by prefix: "gloo\n" would pass as gloo and be stored as it is.
+        return ["spec.provider %r may not hold spaces or line breaks" % (provider,)]
     if provider in _PROVIDER_NAMES or provider.startswith(_PROVIDER_PREFIXES) or _SMI_PROVIDER.match(provider):
         return []
     hint = {"gatewayapi": "write gatewayapi:v1 (or gatewayapi:v1beta1)",
@@ -708,9 +726,9 @@ def _webhook_errors(webhooks):
             names.add(name)
         url = hook.get("url")
         # The CRD's format "url" is not one the API server checks; Flagger posts to it.
-        if isinstance(url, str) and not re.match(r"^https?://[^/]+", url):
-            errors.append("%s.url must be an http(s) address, got %r (set loadtester_url for gates and load tests)"
-                          % (path, url))
+        if isinstance(url, str) and not re.match(r"^https?://[^/\s]+\S*\Z", url):
+            errors.append("%s.url must be an http(s) address without spaces, got %r (set loadtester_url for gates "
+                          "and load tests)" % (path, url))
         errors += _duration_errors("%s.timeout" % path, hook.get("timeout"), "the webhook call would fail")
         if hook.get("retries") is not None:
             errors += _int_errors("%s.retries" % path, hook["retries"], 0)

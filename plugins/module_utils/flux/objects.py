@@ -136,7 +136,7 @@ def revision(obj):
 
 def commit_of(revision_text):
     """The commit SHA in a Flux revision (``main@sha1:<sha>``, ``sha1:<sha>``, or a bare SHA)."""
-    match = re.search(r"(?:sha1|sha256):([0-9a-f]+)$", revision_text or "")
+    match = re.search(r"(?:sha1|sha256):([0-9a-f]+)\Z", revision_text or "")
     if match:
         return match.group(1)
     match = re.fullmatch(r"(?:[^@]+@)?([0-9a-f]{7,64})", revision_text or "")
@@ -158,11 +158,11 @@ def revision_matches(revision_text, wanted):
 # The revisions Flux writes: a commit or digest after the ref or tag it came from
 # (main@sha1:<40 hex>, v1.2.0@sha256:<64 hex>, refs/pull/1/head@sha1:...) or alone.
 _FLUX_REVISION = re.compile(r"^(?:[^@\s]+@)?(?:sha1:[0-9a-f]{40}|sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}"
-                            r"|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})$")
-_COMMIT_PREFIX = re.compile(r"^[0-9a-f]{7,64}$")
+                            r"|sha512:[0-9a-f]{128}|blake3:[0-9a-f]{64})\Z")
+_COMMIT_PREFIX = re.compile(r"^[0-9a-f]{7,64}\Z")
 # A chart version (HelmChart, HelmRelease): SemVer 2, as Helm writes it.
 _CHART_VERSION = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-                            r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
+                            r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?\Z")
 CHART_KINDS = ("HelmChart", "HelmRelease")
 
 
@@ -183,9 +183,9 @@ def revision_problems(option, value, kinds=()):
     if any(kind in CHART_KINDS for kind in kinds) and _CHART_VERSION.match(value):
         return []
     hint = ""
-    if re.match(r"^[0-9a-fA-F]{7,64}$", value):
+    if re.fullmatch(r"[0-9a-fA-F]{7,64}", value):
         hint = " (Flux writes commits in lower case)"
-    elif re.match(r"^[0-9a-f]{1,6}$", value):
+    elif re.fullmatch(r"[0-9a-f]{1,6}", value):
         hint = " (a commit prefix needs at least 7 characters)"
     return ["%s must be a commit SHA (7 to 40 lower-case hex characters, a prefix matches), a revision as Flux "
             "writes it (main@sha1:<40 hex>, sha256:<64 hex>)%s, got %r%s; any other value never matches and "

@@ -10,7 +10,9 @@ what was pushed meanwhile is applied at once; the caller may wait for it.
 
 Nothing is selected by leaving options out: without ``name`` or ``label_selectors`` the
 task acts on every object of its kinds (in a namespace, or in all of them, flux-system's
-own sync included) only with ``all``, as ``flux suspend`` needs ``--all``.
+own sync included) only with ``all``, as ``flux suspend`` needs ``--all``. Label
+selectors select in ``namespace``, or in every namespace only with ``all`` too: a
+selector of absent labels (``!x``, ``x notin (y)``) matches every object.
 """
 
 from __future__ import annotations
@@ -90,12 +92,19 @@ def check_options(kind_names, namespace=None, name=None, label_selectors=(), sta
     inputs.add(objects.selection_problems(namespace, name, label_selectors))
     if name and label_selectors:
         inputs.add(["name and label_selectors are exclusive: one object by name, or those the labels select"])
-    if select_all and (name or label_selectors):
-        inputs.add(["all selects every object of kinds; it goes without name and label_selectors"])
+    if select_all and name:
+        inputs.add(["all selects every object of kinds (those label_selectors match, when given); it goes without "
+                    "name"])
     if not (name or label_selectors or select_all) and name != "":
         inputs.dangerous("name", "neither name nor label_selectors is given, so every %s in %s would be %s" % (
             " and ".join(kind_names or ["object"]), "namespace %s" % namespace if namespace
             else "all namespaces (flux-system's own sync included)", state), "all")
+    if label_selectors and not name and namespace is None and not select_all:
+        # A selector of absent labels (!x, x notin (y)) matches every object: across namespaces that takes
+        # flux-system's own sync too.
+        what = ("label_selectors without a namespace select in all namespaces, flux-system's own sync included "
+                "(a selector such as !x or x notin (y) matches every %s)" % " and ".join(kind_names or ["object"]))
+        inputs.dangerous("namespace", what, "all")
     inputs.done()
 
 
@@ -104,7 +113,8 @@ def suspend_task(connect, kind_names, namespace=None, name=None, label_selectors
     """flux_suspend's result; ``connect()`` gives the Kube once the options are known good.
 
     ``select_all``: act on every object of the kinds (the ``all`` option), needed when
-    neither ``name`` nor ``label_selectors`` narrows the selection.
+    neither ``name`` nor ``label_selectors`` narrows the selection, and for label
+    selectors without a ``namespace`` (they then select in every namespace).
     With ``wait``, resumed objects are awaited (all within ``wait_timeout``); never in check mode.
     """
     check_options(kind_names, namespace, name, label_selectors, state, select_all)

@@ -32,10 +32,12 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.client imp
 
 _LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_PREFIX = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*"
-_LABEL_KEY = re.compile(r"^(?:%s/)?%s$" % (_LABEL_PREFIX, _LABEL_NAME))
-_LABEL_VALUE = re.compile(r"^(?:%s)?$" % _LABEL_NAME)
-_REQUIREMENT = re.compile(r"^\s*(?P<not>!)?\s*(?P<key>[^\s!=<>(),]+)\s*(?:(?P<op>==|=|!=|<|>)\s*(?P<value>[^\s(),]*)"
-                          r"|\s+(?P<set>in|notin)\s*\((?P<values>[^()]*)\))?\s*$")
+_LABEL_KEY = re.compile(r"^(?:%s/)?%s\Z" % (_LABEL_PREFIX, _LABEL_NAME))
+_LABEL_VALUE = re.compile(r"^(?:%s)?\Z" % _LABEL_NAME)
+# Spaces only: a line break or tab in a selector is a slip of the template, not a separator.
+_REQUIREMENT = re.compile(r"^ *(?P<not>!)? *(?P<key>[^ !=<>(),]+) *(?:(?P<op>==|=|!=|<|>) *(?P<value>[^ (),]*)"
+                          r"| +(?P<set>in|notin) *\((?P<values>[^()]*)\))? *\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _requirements(selector):
@@ -64,6 +66,10 @@ def label_selector_problems(option, selectors):
         if not isinstance(selector, str) or not selector.strip():
             problems.append("%s may not be empty (it would select everything)" % where)
             continue
+        if _CONTROL.search(selector):
+            problems.append("%s may not hold line breaks, tabs or other control characters: %s"
+                            % (where, quote(selector)))
+            continue
         for requirement in _requirements(selector):
             problem = _requirement_problem(requirement)
             if problem:
@@ -82,8 +88,8 @@ def _requirement_problem(requirement):
     if match.group("not") and (match.group("op") or match.group("set")):
         return "'!' only goes before a key alone"
     values = [match.group("value")] if match.group("op") else \
-        [value.strip() for value in match.group("values").split(",")] if match.group("set") else []
-    if match.group("op") in ("<", ">") and not re.match(r"^-?[0-9]+$", values[0]):
+        [value.strip(" ") for value in match.group("values").split(",")] if match.group("set") else []
+    if match.group("op") in ("<", ">") and not re.match(r"^-?[0-9]+\Z", values[0]):
         return "%s needs a whole number" % match.group("op")
     if match.group("set") and not any(values):
         return "%s needs at least one value" % match.group("set")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from http.client import InvalidURL
 
 from ansible.module_utils.six.moves.urllib.parse import urljoin
 
@@ -22,8 +23,8 @@ from ansible_collections.gitops.progressive.plugins.module_utils.inputs import I
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
-_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\Z")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 # The distribution API's limit on a repository name (with the registry's host, 255).
 NAME_MAX = 255
 # Seconds per request: long enough for any registry, short of a task that hangs for a day.
@@ -65,7 +66,8 @@ def _request(open_url, method, url, data=None, headers=None, timeout=10):
     except HTTPError as error:
         body = error.read().decode("utf-8", "replace")[:300] if hasattr(error, "read") else ""
         raise RegistryError("%s %s: HTTP %d %s" % (method, redact_url(url), error.code, redact_urls(body.strip())))
-    except (URLError, OSError) as error:
+    except (URLError, OSError, InvalidURL) as error:
+        # InvalidURL (a ValueError): http.client refuses an address with a control character in it.
         raise RegistryError("%s %s: %s" % (method, redact_url(url), redact_urls(str(getattr(error, "reason", error)))))
 
 

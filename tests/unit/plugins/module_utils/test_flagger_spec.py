@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger import spec
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger import build, spec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DELETE = object()
@@ -102,6 +102,66 @@ def test_options_are_laid_over_a_raw_definition():
     assert spec.validate_canary(canary)
     assert definition == {"spec": {"service": {"port": 80}, "analysis": {"interval": "1m", "threshold": 2,
                                                                          "iterations": 5}}}
+
+
+def errors_with_origins(options):
+    """The errors of the Canary the canary module builds from ``options``, as the module reports them."""
+    with pytest.raises(spec.CanarySpecError) as error:
+        spec.validate_canary(spec.build_canary(options), origins=build.field_origins(options))
+    return error.value.errors
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    (dict(max_weight=1000), "spec.analysis.maxWeight (option max_weight) must be between 1 and 100, got 1000"),
+    (dict(interval="1h30"), "spec.analysis.interval (option interval) '1h30' is refused by the Canary CRD"),
+    (dict(target="Podinfo"), "spec.targetRef.name (option target) 'Podinfo' must be a DNS-1123 subdomain"),
+    (dict(target="podinfo\n"), "spec.targetRef.name (option target) 'podinfo\\n' must be a DNS-1123 subdomain"),
+    (dict(service_port=0), "spec.service.port (option service_port) must be a port number"),
+    (dict(progress_deadline=-1), "spec.progressDeadlineSeconds (option progress_deadline) must be between 1"),
+    (dict(provider="gloo\n"), "spec.provider (option provider) 'gloo\\n' may not hold spaces or line breaks"),
+    (dict(metrics=[{"name": "request-success-rate", "threshold_min": 99, "interval": "5 minutes"}]),
+     "spec.analysis.metrics[0].interval (option metrics[0].interval) '5 minutes' is refused"),
+    (dict(metrics=[{"name": "request-success-rate", "interval": "1m"}]),
+     "spec.analysis.metrics[0] (option metrics[0]) has no threshold"),
+    (dict(labels={"app": "web\n"}), "metadata.labels.app (option labels) value 'web\\n' is not a valid label value"),
+    (dict(gates=["confirm-promotion"], loadtester_url="ftp://loadtester.test/"),
+     "spec.analysis.webhooks[0].url (option loadtester_url) must be an http(s) address"),
+    (dict(webhooks=[{"name": "smoke", "type": "pre-rollout", "url": "http://loadtester.test/\nHost: x"}],
+          definition={"spec": {"analysis": {"webhooks": [{"name": "load-test", "type": "rollout",
+                                                          "url": "http://flagger-loadtester.test/"}]}}}),
+     "spec.analysis.webhooks[1].url (option webhooks[0]) must be an http(s) address without spaces"),
+])
+def test_a_problem_names_the_option_its_field_came_from(overrides, expected):
+    errors = errors_with_origins(params(**overrides))
+    assert len(errors) == 1 and errors[0].startswith(expected), errors
+
+
+def test_a_problem_in_the_definition_says_so_and_a_shared_parent_names_neither():
+    options = params(max_weight=None, definition={"spec": {"unknown": 1, "analysis": {"maxWeight": 1000}}})
+    assert errors_with_origins(options) == [
+        "spec.unknown (in definition) is not a field of the Canary CRD: the API server would drop it without a word "
+        "(known: provider, metricsServer, progressDeadlineSeconds, targetRef, autoscalerRef, ingressRef, routeRef, "
+        "upstreamRef, service, skipAnalysis, revertOnDeletion, suspend, analysis)",
+        "spec.analysis.maxWeight (in definition) must be between 1 and 100, got 1000"]
+    # spec.analysis came from both: a field missing from it is named by its path alone.
+    errors = errors_with_origins(params(threshold=None, definition={"spec": {"analysis": {"iterations": 5}}},
+                                        max_weight=None, step_weight=None))
+    assert errors == ["spec.analysis.threshold is required by the Canary CRD: the number of failed checks before a "
+                      "rollback (option threshold)"]
+    # Labels the options add to the definition's: either may hold the key.
+    errors = errors_with_origins(params(labels={"a b": "c"}, definition={"metadata": {"labels": {"team": "a"}}}))
+    assert errors[0].startswith("metadata.labels (option labels, or in definition) key 'a b'")
+
+
+def test_a_field_an_option_replaces_is_no_longer_the_definitions():
+    definition = {"spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                           "analysis": {"metrics": [{"name": "a"}, {"name": "b"}]}}}
+    origins = build.field_origins(params(definition=definition, metrics=[{"name": "request-success-rate"}]))
+    assert origins["spec.targetRef.name"] == "option target"
+    assert origins["spec.analysis.metrics"] == "option metrics"
+    assert "spec.analysis.metrics[1]" not in origins and origins["spec.analysis.metrics[0].name"] == \
+        "option metrics[0].name"
+    assert origins["spec"] is None and origins["spec.analysis"] is None
 
 
 def test_a_canary_pasted_from_the_server_needs_no_name_or_namespace_option():

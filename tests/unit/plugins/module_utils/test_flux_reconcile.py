@@ -287,6 +287,9 @@ def test_revisions_flux_writes_are_accepted(revision, kinds):
     ("6.8.0", ["Kustomization"], "would only wait out wait_timeout"),
     ("", ["Kustomization"], "revision may not be empty"),
     (" %s" % SHA, ["Kustomization"], "never matches"),
+    ("main@sha1:%s\n" % SHA, ["Kustomization"], "never matches"),
+    ("%s\n" % SHA[:7], ["Kustomization"], "never matches"),
+    ("6.8.0\n", ["HelmRelease"], "never matches"),
 ])
 def test_a_revision_that_can_never_match_is_refused(revision, kinds, hint):
     problems = objects.revision_problems("revision", revision, kinds)

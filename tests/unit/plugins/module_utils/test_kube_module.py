@@ -250,6 +250,10 @@ def test_label_selectors_in_kubernetes_grammar_pass(selector):
     ("release>three", "> needs a whole number"),
     ("app=web,", "write key, !key"),
     ("-app=web", "'-app' is not a label key"),
+    ("app=web\n", "may not hold line breaks, tabs or other control characters"),
+    ("app\t=web", "may not hold line breaks, tabs or other control characters"),
+    ("tier in (web\n)", "may not hold line breaks, tabs or other control characters"),
+    ("app=web\u00a0", "'web\\xa0' is not a label value"),
 ])
 def test_a_malformed_label_selector_is_named_with_what_is_wrong(selector, problem):
     problems = kube_module.label_selector_problems("label_selectors", ["app=web", selector])

@@ -230,8 +230,34 @@ def test_suspend_never_selects_everything_by_leaving_options_out():
     for namespace, name in (("", None), ("flux-system", ""), ("", "")):
         with pytest.raises(CollectionError, match="may not be empty"):
             suspend.suspend_task(never_connect, ["Kustomization"], namespace, name, select_all=True)
-    with pytest.raises(CollectionError, match="all selects every object of kinds; it goes without name"):
+    with pytest.raises(CollectionError, match="all selects every object of kinds .*; it goes without name"):
         suspend.suspend_task(never_connect, ["Kustomization"], "flux-system", "apps", select_all=True)
+
+
+@pytest.mark.parametrize("selector", ["!nonexistent", "x notin (y)", "app=web"])
+def test_suspend_by_label_in_every_namespace_needs_all(selector):
+    # A selector of absent labels matches every object, flux-system's own sync included.
+    with pytest.raises(CollectionError) as error:
+        suspend.suspend_task(never_connect, ["Kustomization"], label_selectors=[selector])
+    assert str(error.value) == (
+        "flux_suspend Kustomization objects in all namespaces: namespace: label_selectors without a namespace select "
+        "in all namespaces, flux-system's own sync included (a selector such as !x or x notin (y) matches every "
+        "Kustomization); set all: true if that is meant")
+
+
+class Connected(Exception):
+    """Raised by a connect() that proves the options were accepted."""
+
+
+def connected():
+    raise Connected()
+
+
+@pytest.mark.parametrize("namespace, select_all", [("apps", False), (None, True), ("apps", True)])
+def test_suspend_by_label_in_a_namespace_or_with_all_is_accepted(namespace, select_all):
+    with pytest.raises(Connected):
+        suspend.suspend_task(connected, ["Kustomization"], namespace, label_selectors=["!nonexistent"],
+                             select_all=select_all)
 
 
 def test_suspend_refuses_a_kind_without_spec_suspend():
@@ -366,7 +392,9 @@ def full_canary_params(**overrides):
     (dict(loadtester_url="http://tester:hunter2-secret@loadtester.test/"), "loadtester_url may not carry credentials"),
     (dict(webhooks=[{"name": "smoke", "url": "http://tester:hunter2-secret@loadtester.test/"}]),
      "webhooks[0].url may not carry credentials"),
-    (dict(interval="1h30"), "spec.analysis.interval '1h30' is refused by the Canary CRD"),
+    (dict(interval="1h30"), "spec.analysis.interval (option interval) '1h30' is refused by the Canary CRD"),
+    (dict(max_weight=1000), "spec.analysis.maxWeight (option max_weight) must be between 1 and 100"),
+    (dict(definition={"spec": {"unknown": 1}}), "spec.unknown (in definition) is not a field of the Canary CRD"),
 ])
 def test_canary_options_are_refused_before_connecting(overrides, message):
     with pytest.raises(CollectionError) as error:
@@ -413,7 +441,21 @@ def cluster_params(**overrides):
     (dict(state_dir="/srv/repo/.git/kwok"), "state_dir may not be in git's own directory .git"),
     (dict(kube_version="latest"), "kube_version must be a Kubernetes version like v1.33.13, got 'latest'"),
     (dict(image="Rancher/K3S"), "image is not an image reference"),
-    (dict(memory="8 GB"), "memory must be MiB (8192) or a number with a unit"),
+    (dict(memory="8 GB"), "memory must be MiB (8192), a number with a unit"),
+    (dict(memory="8g\n"), "memory must be MiB (8192), a number with a unit"),
+    (dict(kube_version="v1.33.13\n"), "kube_version must be a Kubernetes version"),
+    (dict(driver="docker\n"), "driver must be a minikube driver name"),
+    (dict(state_dir="//."), "state_dir may not be the file system's root /"),
+    (dict(state_dir="state"), "state_dir must be an absolute path (or start with ~), got 'state'"),
+    (dict(state_dir="~"), "state_dir may not be the home directory itself"),
+    (dict(state_dir="/etc"), "state_dir may not be the system directory /etc"),
+    (dict(state_dir="/usr/"), "state_dir may not be the system directory /usr"),
+    (dict(state_dir="/sys/kernel/kwok"), "state_dir may not be under /sys, a file system of the kernel's"),
+    (dict(kubeconfig="~/"), "kubeconfig may not be the home directory itself"),
+    (dict(kubeconfig="/var"), "kubeconfig may not be the system directory /var"),
+    (dict(kubeconfig="/tmp"), "kubeconfig must be a file, not the directory /tmp"),
+    (dict(binaries={"kwokctl": "/tmp"}), "binaries.kwokctl must be a file, not the directory /tmp"),
+    (dict(state_dir="/bin"), "state_dir may not be the system directory "),
     (dict(driver="Docker"), "driver must be a minikube driver name"),
     (dict(k3s_disable=["traefik", "*"]), "k3s_disable[1] must be a k3s component"),
     (dict(binaries={"kwokctl": "kwokctl"}), "binaries.kwokctl must be an absolute path"),
@@ -434,3 +476,7 @@ def test_cluster_options_within_bounds_pass():
     assert check_options(cluster_params()) is None
     assert check_options(cluster_params(provider="k3d", image="rancher/k3s:v1.33.5-k3s1", servers=3, nodes=0,
                                         kube_version="v1.33.5+k3s1", memory="8g", k3s_disable=["traefik"])) is None
+    for memory in ("max", "no-limit", "8GiB", "8192mb"):
+        assert check_options(cluster_params(provider="minikube", memory=memory)) is None
+    assert check_options(cluster_params(state_dir="~/.cache/kwok", kubeconfig="~/.kube/kwok.yaml")) is None
+    assert check_options(cluster_params(state_dir="/var/lib/kwok/", kubeconfig="/etc/kwok/kubeconfig")) is None

@@ -42,6 +42,8 @@ def test_a_tag_is_pushed_as_blob_then_manifest():
 
 @pytest.mark.parametrize("repository, tag, message", [
     ("Podinfo", "1.0", "not a valid image name"),
+    ("podinfo\n", "1.0", "not a valid image name"),
+    ("podinfo", "1.0\n", "not a valid tag"),
     ("podinfo", "-bad", "not a valid tag"),
     ("podinfo", "", "not a valid tag"),
 ])
@@ -60,6 +62,8 @@ def image_params(**overrides):
     (dict(registry_url="http://pusher:hunter2-secret@127.0.0.1:18305"), "registry_url may not carry credentials"),
     (dict(registry_url="127.0.0.1:18305"), "registry_url must be an address starting with http:// or https://"),
     (dict(repository="ghcr.io/x:1"), "repository must be an image name in the registry"),
+    (dict(repository="stefanprodan/podinfo\n"), "repository must be an image name in the registry"),
+    (dict(tags=["6.8.0\n"]), "tags[0] must be an image tag"),
     (dict(tags=[]), "tags must name at least one tag"),
     (dict(tags=["6.8.0", "6.8.0 beta"]), "tags[1] must be an image tag"),
     (dict(tags=["a" * 129]), "tags[0] must be an image tag"),
@@ -85,3 +89,13 @@ def test_a_registry_error_never_shows_the_credentials_of_the_address():
     with pytest.raises(registry.RegistryError) as error:
         registry.list_tags("http://pusher:hunter2-secret@127.0.0.1:18305", "podinfo", open_url=open_url)
     assert "hunter2-secret" not in str(error.value) and "http://***@127.0.0.1:18305/v2/podinfo" in str(error.value)
+
+
+def test_an_address_http_client_refuses_is_a_registry_error_not_a_crash():
+    from http.client import InvalidURL
+
+    def open_url(url, **kwargs):
+        raise InvalidURL("URL can't contain control characters. %r (found at least '\\n')" % url)
+
+    with pytest.raises(registry.RegistryError, match="^GET http://127.0.0.1:5000/v2/podinfo/tags/list: URL can't"):
+        registry.list_tags("http://127.0.0.1:5000", "podinfo", open_url=open_url)

@@ -146,6 +146,20 @@ FLUX_SUSPEND = (
         suspend("all not a boolean", "all", all="maybe"),
         suspend("an unknown option", "selector", selector="app=web"),
         suspend("name without namespace", "namespace", namespace=None),
+        suspend("a name with a trailing line break", "name", name="apps\n"),
+        suspend("a namespace with a trailing line break", "namespace", name=None, namespace="flux-system\n",
+                all=True),
+        suspend("a label selector with a trailing line break", "label_selectors", name=None,
+                label_selectors=["app=web\n"]),
+        suspend("a label selector with a tab", "label_selectors", name=None, label_selectors=["app\t=web"]),
+        suspend("a set value with a line break", "label_selectors", name=None, label_selectors=["app in (web\n)"]),
+        # A selector of absent labels matches every object: across namespaces, flux-system's own sync too.
+        suspend("'!nonexistent' in every namespace without all", "all", name=None, namespace=None,
+                label_selectors=["!nonexistent"]),
+        suspend("'x notin (y)' in every namespace without all", "namespace", name=None, namespace=None,
+                label_selectors=["x notin (y)"]),
+        suspend("any label selector in every namespace without all", "all", name=None, namespace=None,
+                label_selectors=["app=web"], state="resumed"),
     ])
 
 FLUX_RECONCILE = (
@@ -159,6 +173,10 @@ FLUX_RECONCILE = (
         reconcile("no name", "name", name=None),
         reconcile("with_source not a boolean", "with_source", with_source="perhaps"),
         reconcile("an unknown option", "timeout", timeout=30),
+        reconcile("a revision with a trailing line break", "revision", revision="main@sha1:%s\n" % SHA),
+        reconcile("a commit prefix with a trailing line break", "revision", revision="%s\n" % SHA[:7]),
+        reconcile("a chart version with a trailing line break", "revision", kind="HelmRelease",
+                  revision="6.8.0\n"),
     ])
 
 FLUX_INFO = (
@@ -181,6 +199,7 @@ FLUX_INFO = (
              revision_repo=FILES["top"], wait=True),
         info("wait_timeout 1e11", "wait_timeout", wait_timeout=1e11, wait=True),
         info("name without namespace", "namespace", name="apps", namespace=None),
+        info("a label selector with a trailing line break", "label_selectors", label_selectors=["app=web\n"]),
     ])
 
 FLUX_DIFF = [
@@ -241,23 +260,31 @@ CANARY_CASES = (
         canary("interval in the wrong grammar", "interval", interval="1h30"),
         canary("interval under 10s", "interval", interval="5s"),
         canary("threshold 0", "threshold", threshold=0),
-        canary("max_weight over 100", "maxWeight", max_weight=1000),
-        canary("step_weight 0", "stepWeight", step_weight=0),
-        canary("step_weights falling", "stepWeights", step_weight=None, step_weights=[50, 10]),
-        canary("target with capitals", "targetRef.name", target="Podinfo"),
-        canary("service_port 70000", "port", service_port=70000),
-        canary("service_port 0", "port", service_port=0),
-        canary("a metric without a threshold", "metrics", metrics=[{"name": "request-success-rate"}]),
-        canary("a metric interval in English", "interval", metrics=[
+        canary("max_weight over 100", "max_weight", max_weight=1000),
+        canary("step_weight 0", "step_weight", step_weight=0),
+        canary("step_weights falling", "step_weights", step_weight=None, max_weight=None, step_weights=[50, 10]),
+        canary("target with capitals", "target", target="Podinfo"),
+        canary("service_port 70000", "service_port", service_port=70000),
+        canary("service_port 0", "service_port", service_port=0),
+        canary("a metric without a threshold", "metrics[0]", metrics=[{"name": "request-success-rate"}]),
+        canary("a metric interval in English", "metrics[0].interval", metrics=[
             {"name": "request-success-rate", "threshold_min": 99, "interval": "5 minutes"}]),
         canary("a provider Flagger does not know", "provider", provider="istoi"),
         canary("a gate that is not one", "gates", gates=["approve"]),
-        canary("progress_deadline negative", "progressDeadlineSeconds", progress_deadline=-1),
+        canary("progress_deadline negative", "progress_deadline", progress_deadline=-1),
         canary("a label key with a space", "labels", labels={"a b": "c"}),
-        canary("mirror_weight over 100", "mirrorWeight", mirror=True, mirror_weight=101),
-        canary("a v1alpha3 definition", "apiVersion", definition={"apiVersion": "flagger.app/v1alpha3"}),
-        canary("an unknown field in the definition", "unknown", definition={"spec": {"unknown": 1}}),
+        canary("a label value with a trailing line break", "labels", labels={"app": "web\n"}),
+        canary("mirror_weight over 100", "mirror_weight", provider="istio", mirror=True, mirror_weight=101),
+        canary("a v1alpha3 definition", "definition", definition={"apiVersion": "flagger.app/v1alpha3"}),
+        canary("an unknown field in the definition", "definition", definition={"spec": {"unknown": 1}}),
+        canary("a port name in the definition with capitals", "definition",
+               definition={"spec": {"service": {"portName": "Http"}}}),
         canary("an unknown option", "analysis", analysis={}),
+        canary("a name with a trailing line break", "name", name="podinfo\n"),
+        canary("a target with a trailing line break", "target", target="podinfo\n"),
+        canary("a provider with a trailing line break (gloo is matched by prefix)", "provider", provider="gloo\n"),
+        canary("a webhook address with a line break", "webhooks[0]",
+               webhooks=[{"name": "smoke", "type": "pre-rollout", "url": "http://loadtester.test/\nHost: x"}]),
     ])
 
 CANARY_INFO = (
@@ -316,7 +343,24 @@ LOCAL_CLUSTER = (
         cluster("binaries missing for kwok", "binaries", binaries={}),
         cluster("kubeconfig empty", "kubeconfig", kubeconfig=""),
         cluster("state_dir the root", "state_dir", state_dir="/"),
+        cluster("state_dir the root written //.", "state_dir", state_dir="//."),
+        cluster("state_dir the home directory", "state_dir", state_dir="~"),
+        cluster("state_dir /etc", "state_dir", state_dir="/etc"),
+        cluster("state_dir /var/ (trailing slash)", "state_dir", state_dir="/var/"),
+        cluster("state_dir /usr/../root", "state_dir", state_dir="/usr/../root"),
+        cluster("state_dir under /proc", "state_dir", state_dir="/proc/self/kwok"),
+        cluster("state_dir relative", "state_dir", state_dir="state"),
         cluster("state_dir in .git", "state_dir", state_dir="/srv/platform/.git/kwok"),
+        cluster("kubeconfig the home directory", "kubeconfig", kubeconfig="~/"),
+        cluster("kubeconfig /etc", "kubeconfig", kubeconfig="/etc"),
+        cluster("kubeconfig relative", "kubeconfig", kubeconfig="kubeconfig"),
+        cluster("kubeconfig a directory", "kubeconfig", kubeconfig=FILES["top"]),
+        cluster("kubeconfig under /dev", "kubeconfig", kubeconfig="/dev/shm/kubeconfig"),
+        cluster("a name with a trailing line break", "name", name="battery\n"),
+        cluster("kube_version with a trailing line break", "kube_version", kube_version="v1.33.13\n"),
+        cluster("memory with a trailing line break", "memory", provider="minikube", memory="8g\n"),
+        cluster("memory MAX (minikube's word is lower case)", "memory", provider="minikube", memory="MAX"),
+        cluster("driver with a trailing line break", "driver", provider="minikube", driver="docker\n"),
         cluster("extra_args empty word", "extra_args", extra_args=[""]),
         cluster("wait_timeout 0", "wait_timeout", wait_timeout=0),
         cluster("wait_timeout 1e11", "wait_timeout", wait_timeout=1e11),
@@ -366,6 +410,9 @@ SIM_IMAGE_TAG = [
     image_tag("timeout 0", "timeout", timeout=0),
     image_tag("timeout 1e9", "timeout", timeout=10 ** 9),
     image_tag("an unknown option", "insecure", insecure=True),
+    image_tag("repository with a trailing line break (crashed with InvalidURL)", "repository",
+              repository="stefanprodan/podinfo\n"),
+    image_tag("a tag with a trailing line break", "tags", tags=["6.8.0\n"]),
 ]
 
 CASES = (FLUX_SUSPEND + FLUX_RECONCILE + FLUX_INFO + FLUX_DIFF + LINKERD_IDENTITY + CANARY_CASES + CANARY_INFO
@@ -409,8 +456,9 @@ def test_selecting_every_object_names_all_and_passes_with_it(namespace):
 
 VALID = [
     suspend("one by name", "name"),
-    suspend("by labels in every namespace", "label_selectors", name=None, namespace=None,
+    suspend("by labels in every namespace, with all", "label_selectors", name=None, namespace=None, all=True,
             label_selectors=["app.kubernetes.io/part-of=platform", "tier in (web, api),!legacy"], state="resumed"),
+    suspend("by labels in one namespace", "label_selectors", name=None, label_selectors=["!nonexistent"]),
     suspend("short kinds", "kinds", kinds=["ks", "hr", "gitrepo"], wait_timeout=86400),
     reconcile("a SHA prefix", "revision", revision=SHA[:7]),
     reconcile("a Flux revision", "revision", revision="main@sha1:%s" % SHA, with_source=True),
@@ -443,6 +491,12 @@ VALID = [
             servers=3, nodes=0),
     cluster("minikube", "name", check_mode=True, provider="minikube", binaries={}, memory="8g", cpus=2,
             kube_version="v1.33.13"),
+    cluster("minikube with memory max", "memory", check_mode=True, provider="minikube", binaries={}, memory="max"),
+    cluster("minikube with memory no-limit", "memory", check_mode=True, provider="minikube", binaries={},
+            memory="no-limit"),
+    cluster("state in the home directory", "state_dir", check_mode=True, state_dir="~/.cache/battery-kwok",
+            kubeconfig="~/.kube/battery.yaml"),
+    cluster("state under /var", "state_dir", check_mode=True, state_dir="/var/lib/battery-kwok"),
     image_tag("two tags", "tags", tags=["6.8.0", "6.8.1-rc.1"], timeout=3600),
 ]
 
