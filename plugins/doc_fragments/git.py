@@ -22,30 +22,39 @@ options:
     type: str
     default: main
   git_username:
-    description: User for HTTP basic authentication to the git server (no C(:)).
+    description: User for HTTP basic authentication to the git server (no C(:), control or format characters).
     type: str
     default: git
   git_password:
     description:
-      - Password or token for HTTP basic authentication to the git server. Sent as a header through the
-        environment of the git process only; never shown (C(no_log)).
+      - Password or token for HTTP basic authentication to the git server (no control characters). Sent as a
+        header through the environment of the git process only; never shown (C(no_log)).
     type: str
   workdir:
     description:
       - Working copy to use (created by cloning when missing, reset to the remote branch
         otherwise). Defaults to a directory per repository and branch under
         C(~/.cache/gitops-progressive/git).
-      - The task resets and cleans it (C(git reset --hard), C(git clean -fdx)), so a directory holding a
-        working copy of another repository is refused, as are C(/) and the home directory. The same
-        repository at another address (the git server on a new port) is fine.
+      - The task resets and cleans it (C(git reset --hard), C(git clean -fdx)) and keeps a lock file beside it
+        (C(<workdir>.lock)), so, checked before anything is created, these are refused - C(/), the home directory,
+        a directory right under C(/), anything in a system directory (C(/etc), C(/usr), ...), a file, an
+        existing directory that holds files and is not a git working copy, and a working copy of another
+        repository. The same repository at another address (the git server on a new port) is fine.
+      - A working copy the collection cloned carries the file C(.git/gitops-progressive) (and those in
+        C(~/.cache/gitops-progressive/git) are its own too); it is brought to the remote branch whatever it
+        holds. Any other working copy of the repository (your own checkout) is used only when that loses
+        nothing - no uncommitted change, no untracked or ignored file, no commit the remote branch lacks - and
+        refused otherwise.
       - Files are only written through real directories of it; a path through a symbolic link is refused.
     type: path
   author_name:
-    description: Author and committer name of the commits made (one line, no C(<) or C(>)).
+    description:
+      - Author and committer name of the commits made (one line, no C(<), C(>), control or format characters).
     type: str
     default: gitops.progressive
   author_email:
-    description: Author and committer e-mail of the commits made (one line, no C(<) or C(>)).
+    description:
+      - Author and committer e-mail of the commits made (one line, no C(<), C(>), control or format characters).
     type: str
     default: gitops-progressive@localhost
 """

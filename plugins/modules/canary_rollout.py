@@ -22,7 +22,8 @@ description:
   - Checks every option before any request, naming each problem and the canary in one
     failure. Names as Kubernetes accepts them, images as image references (a tag of at most
     128 letters, digits, C(_), C(.) and C(-)), environment variable names and annotation keys,
-    timeouts between 1 s and a week, addresses with no credentials in them.
+    timeouts between 1 s and a week, addresses with no credentials in them, at most 1000
+    entries in O(images), O(env) and O(annotations).
   - Checks everything it can before writing. The canary must exist and be initialised by
     Flagger (a release of an uninitialised canary would roll out with no analysis); the
     target must have the containers named; a rollback request left open at the load
@@ -84,6 +85,8 @@ options:
     description:
       - Follow the releases in flight of every canary this label selector matches, in one task and one
         watch. Takes no O(images), O(env) or O(annotations).
+      - Checked with Kubernetes' selector grammar before any request (C(key), C(!key), C(key=value),
+        C(key!=value), C(key in (a,b)), C(key notin (a,b))); C(app=*) is no selector.
     type: str
   images:
     description:

@@ -34,7 +34,8 @@ description:
     failure, before any request. O(repo_url) with credentials (they belong in O(git_password)),
     a O(branch) git would not accept, paths that are absolute, climb out with C(..) or enter
     C(.git), tags and image references that are neither, unknown keys in O(values), timeouts
-    below 1 s or above a week.
+    below 1 s or above a week, more than 1000 O(images) or O(values), control or format
+    characters (such as U+202E) in O(requested_by), the author or O(git_username).
   - B(Refuses before anything is written) a commit nothing would apply or follow, that is a
     O(branch) other than the one the GitRepository follows (Flux's default without a C(ref)
     is C(master); a GitRepository that follows a tag, a semver range or a commit takes no

@@ -21,7 +21,9 @@ description:
     would run commands it finds there, such as C(core.fsmonitor)) or go through a symbolic
     link of the working copy; the keys of O(kustomizations) name kustomization files, and
     their entries are checked (image names, tags, digests, C($imagepolicy), no credentials
-    in a remote resource's address).
+    in a remote resource's address, local resource, component and patch paths that stay in
+    the repository's tree from the kustomization's directory). No list or mapping may hold
+    more than 1000 entries.
   - A push that loses a race with another writer (another cluster laying the same
     repository out, a release) is redone on top of the new head, up to three times.
   - Credentials are sent as an HTTP header through the environment of the git process,
@@ -75,7 +77,7 @@ options:
     type: dict
     default: {}
   commit_message:
-    description: Commit message.
+    description: Commit message (no control or format characters but line breaks and tabs).
     type: str
     default: Update the platform repository (gitops.progressive)
 """

@@ -29,6 +29,7 @@ edit is refused (:class:`EditError`) rather than made by rewriting the whole fil
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
@@ -319,10 +320,10 @@ def set_images(text, images, where="kustomization.yaml"):
 
 def _item_line(lines, name):
     """Index of the line ``- name: <name>`` (or ``name: <name>`` inside a list item) in ``images``."""
-    pattern = re.compile(r"^\s*(-\s+)?name:\s*[\"']?%s[\"']?\s*(#.*)?$" % re.escape(str(name)))
+    pattern = re.compile(r"^\s*(-\s+)?name:\s*[\"']?%s[\"']?\s*(#.*)?\Z" % re.escape(str(name)))
     in_images = False
     for index, line in enumerate(lines):
-        if re.match(r"^images:\s*(#.*)?$", line):
+        if re.match(r"^images:\s*(#.*)?\Z", line.rstrip("\n")):
             in_images = True
         elif re.match(r"^[^\s#-]", line):  # the next key (items may sit at the margin: "- name: ...")
             in_images = False
@@ -338,7 +339,7 @@ def _key_line(lines, start, key):
     while index > 0 and not re.match(r"^\s*-\s", lines[index]):  # back to the item's dash
         index -= 1
     item_indent = len(re.match(r"^(\s*)", lines[index]).group(1))
-    pattern = re.compile(r"^(\s*(?:-\s+)?%s:\s*)([\"']?)([^\"'#\n]*?)\2(\s*(?:#.*)?)$" % re.escape(key))
+    pattern = re.compile(r"^(\s*(?:-\s+)?%s:\s*)([\"']?)([^\"'#\n]*?)\2(\s*(?:#.*)?)\Z" % re.escape(key))
     for position in range(index, len(lines)):
         line = lines[position].rstrip("\n")
         indent = len(line) - len(line.lstrip())
@@ -351,7 +352,7 @@ def _key_line(lines, start, key):
 
 
 IMAGE_POLICY = "$imagepolicy"
-_POLICY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?$")
+_POLICY = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-.a-z0-9]*[a-z0-9])?\Z")
 
 
 def mark_image_policies(text, policies, where="kustomization.yaml"):
@@ -532,7 +533,7 @@ def _kustomization(text, where):
 
 # The fields of an ``images`` entry kustomize reads, and the marker platform_repo turns into Flux's comment.
 IMAGE_FIELDS = ("name", "newName", "newTag", "digest")
-DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}\Z")
 PATCH_FIELDS = ("path", "patch", "target", "options")
 
 
@@ -556,14 +557,15 @@ def _image_entry_problems(entry, where):
     if digest is not None and not (isinstance(digest, str) and DIGEST.match(digest)):
         problems.append("%s.digest must be algorithm:hex, such as sha256:..., got %s" % (where, quote(digest)))
     policy = entry.get(IMAGE_POLICY)
-    if policy is not None and not (isinstance(policy, str) and re.match(
-            r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", policy)):
+    if policy is not None and not (isinstance(policy, str) and _POLICY.match(policy)):
         problems.append("%s.%s must be <namespace>:<ImagePolicy name>, got %s" % (where, IMAGE_POLICY, quote(policy)))
     return problems
 
 
-def _reference_problems(value, where):
-    """A resource, component or patch path: no credentials in a remote one, no control characters."""
+def _reference_problems(value, where, directory=None):
+    """A resource, component or patch path: no credentials in a remote one, no control characters;
+    with the kustomization's ``directory`` (relative to the repository's top), a local path that
+    stays in the repository's tree (see :func:`_local_path_problems`)."""
     from ansible_collections.gitops.progressive.plugins.module_utils.inputs import quote, url_credentials
 
     if re.search(r"[\x00-\x1f\x7f]", value):
@@ -571,12 +573,47 @@ def _reference_problems(value, where):
     if url_credentials(value) or re.match(r"^[a-z+]+://[^/]*@", value):
         return ["%s may not carry credentials in its address (they would be committed to git): %s" % (
             where, quote(value))]
+    if directory is not None:
+        return _local_path_problems(value, where, directory)
     return []
 
 
-def kustomization_entry_problems(entries, where):
+# A remote resource kustomize fetches: an address with a scheme, or git's scp-like user@host:path.
+_REMOTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.ASCII)
+
+
+def _local_path_problems(value, where, directory):
+    """A local resource, component or patch path, taken from the kustomization's ``directory``:
+    relative, not through ``.git``, and not climbing above the repository's top. Such a path
+    names a file outside the repository (``/etc/passwd``) or git's own (``../.git/config``) to
+    whatever builds the commit; Flux only refuses it then, after it was pushed."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import quote
+
+    if _REMOTE.match(value):
+        return []
+    if value.startswith(("/", "~")):
+        return ["%s must be relative to the kustomization's directory, not absolute: %s" % (where, quote(value))]
+    if any(part.lower() == ".git" for part in value.split("/")):
+        return ["%s may not go through git's own directory .git: %s" % (where, quote(value))]
+    inside = posixpath.normpath(posixpath.join(directory or ".", value))
+    if inside == ".." or inside.startswith("../"):
+        return ["%s climbs above the repository's top with '..' (from %s): %s" % (
+            where, directory or "the top", quote(value))]
+    return []
+
+
+# The most entries one list or mapping of a task may hold: far more than any repository layout
+# or release needs, few enough that a runaway loop is refused before its first write.
+MOST_ENTRIES = 1000
+
+
+def kustomization_entry_problems(entries, where, directory=None):
     """Every problem with ``entries`` (``{list: [entry]}``, as :func:`ensure_kustomization_entries`
-    takes them), each naming ``where`` and the entry (``where.images[0].newTag``)."""
+    takes them), each naming ``where`` and the entry (``where.images[0].newTag``).
+
+    With ``directory``, the kustomization's directory relative to the repository's top, local
+    paths (resources, components, patches) must stay in the repository's tree; without it
+    (entries being taken out) they are not judged."""
     if not isinstance(entries, dict):
         return ["%s: the entries must be a mapping of list name to entries" % where]
     unknown = sorted(set(entries) - set(KUSTOMIZATION_LISTS), key=str)
@@ -587,6 +624,9 @@ def kustomization_entry_problems(entries, where):
     for key, wanted in entries.items():
         if not isinstance(wanted, list):
             problems.append("%s: %s must be a list" % (where, key))
+            continue
+        if len(wanted) > MOST_ENTRIES:
+            problems.append("%s: %s has %d entries; at most %d are taken" % (where, key, len(wanted), MOST_ENTRIES))
             continue
         for index, entry in enumerate(wanted):
             at = "%s.%s[%d]" % (where, key, index)
@@ -606,19 +646,19 @@ def kustomization_entry_problems(entries, where):
                     problems.append("%s: unknown field %s (a patch has %s)" % (
                         at, ", ".join(map(str, unknown_fields)), ", ".join(PATCH_FIELDS)))
                 if entry.get("path") is not None:
-                    problems += _reference_problems(str(entry["path"]), at + ".path")
+                    problems += _reference_problems(str(entry["path"]), at + ".path", directory)
             else:
-                problems += _reference_problems(entry, at)
+                problems += _reference_problems(entry, at, directory)
     return problems
 
 
-def check_kustomization_entries(entries, where):
-    problems = kustomization_entry_problems(entries, where)
+def check_kustomization_entries(entries, where, directory=None):
+    problems = kustomization_entry_problems(entries, where, directory)
     if problems:
         raise EditError("; ".join(problems))
 
 
-def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
+def ensure_kustomization_entries(text, entries, where="kustomization.yaml", directory=None):
     """Add each entry of ``entries`` (``{list: [entry]}``) that the kustomization lacks.
 
     Entries already there are left as they are, whatever their other fields: an image's
@@ -632,8 +672,10 @@ def ensure_kustomization_entries(text, entries, where="kustomization.yaml"):
 
     An image entry may carry ``$imagepolicy: <namespace>:<policy>``: its ``newTag`` line then
     gets Flux's image automation marker (:func:`mark_image_policies`) unless it has one.
+    With ``directory`` (the file's, relative to the repository's top), local paths must stay in
+    the repository's tree (:func:`kustomization_entry_problems`).
     """
-    check_kustomization_entries(entries, where)
+    check_kustomization_entries(entries, where, directory)
     policies = {}
     for image in entries.get("images") or []:
         if IMAGE_POLICY in image:

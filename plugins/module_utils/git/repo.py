@@ -17,6 +17,10 @@ sync, edit, commit and push under it and redo the whole change when another writ
 pushed first. Files are reached only through :meth:`PlatformRepo.path`, which refuses a
 path that leaves the working copy, enters ``.git`` or goes through a symbolic link
 (the repository's content must not redirect a write elsewhere on the controller).
+
+A working copy a task clones is marked as the collection's own (``.git/gitops-progressive``)
+and is brought to the remote branch whatever it holds; any other, such as a user's checkout
+given as ``workdir``, only while that loses nothing (:meth:`PlatformRepo.sync`).
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ import shutil
 import subprocess
 import threading
 import time
+import unicodedata
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import (
+    MOST_ENTRIES,
     drop_kustomization_entries,
     ensure_kustomization_entries,
 )
@@ -183,18 +189,23 @@ class PlatformRepo:
         """Bring the working copy to the remote branch (clone it the first time); its HEAD,
         or "" when the remote has no such branch yet (a new, empty repository).
 
-        Runs under :meth:`locked`. Lock files a killed git command left in ``.git`` are
-        removed first, when no git process is working in this copy."""
+        Runs under :meth:`locked`. A clone is marked as the collection's own (:meth:`own`); a
+        copy that is not is refused (GitError naming the workdir), before its files or its
+        branch are reset, when it holds uncommitted changes, untracked or ignored files, or commits the
+        remote branch lacks. Lock files a killed git command left in ``.git`` are then removed,
+        when no git process is working in this copy."""
         with self.locked():
             return self._sync()
 
     def _sync(self):
-        self.clear_stale_locks()
         if not os.path.isdir(os.path.join(self.workdir, ".git")):
             os.makedirs(os.path.dirname(os.path.abspath(self.workdir)), exist_ok=True)
             self.git("clone", "--quiet", "--no-checkout", self.url, self.workdir, doing="clone",
                      cwd=os.path.dirname(os.path.abspath(self.workdir)))
+            self._mark_own()
         else:
+            self._refuse_unsaved_work()
+            self.clear_stale_locks()
             self.git("remote", "set-url", "origin", self.url)
         if not self.git("ls-remote", "--heads", "origin", "refs/heads/%s" % self.branch, doing="ls-remote"):
             self.git("symbolic-ref", "HEAD", "refs/heads/%s" % self.branch)
@@ -202,12 +213,56 @@ class PlatformRepo:
             self.git("clean", "--quiet", "-fdx")
             return ""
         self.git("fetch", "--quiet", "origin", self.branch, doing="fetch")
+        self._refuse_unpushed_commits()
         # Whatever an earlier run left (edits, a conflicted revert) must not stop this one.
         self.git("revert", "--abort", check=False)
         self.git("checkout", "--quiet", "--force", "-B", self.branch, "origin/%s" % self.branch)
         self.git("reset", "--quiet", "--hard", "origin/%s" % self.branch)
         self.git("clean", "--quiet", "-fdx")
         return self.head()
+
+    # --- whose working copy ----------------------------------------------------------------
+    def own(self):
+        """Whether the working copy is this collection's: cloned by a task (it carries
+        :data:`OWN_MARKER` in ``.git``) or in the collection's cache (:func:`cache_directory`).
+        Only such a copy is brought to the remote branch whatever it holds: a task killed
+        between its edit and its push leaves its edits there, and the next run drops them."""
+        return os.path.isfile(os.path.join(self.workdir, ".git", OWN_MARKER)) or \
+            _inside(os.path.realpath(self.workdir), os.path.realpath(cache_directory()))
+
+    def _mark_own(self):
+        try:
+            with open(os.path.join(self.workdir, ".git", OWN_MARKER), "w") as handle:
+                handle.write(OWN_MARKER_TEXT)
+        except OSError as error:
+            raise GitError("working copy %s: cannot mark it as the collection's own: %s" % (self.workdir, error))
+
+    def _refuse_unsaved_work(self):
+        """A working copy the collection did not clone (a user's own checkout of the repository,
+        given as ``workdir``) is used only when :meth:`sync` loses nothing in it: no uncommitted
+        change, no untracked or ignored file (``git clean -fdx`` deletes those too)."""
+        if self.own():
+            return
+        status = self.git("status", "--porcelain", "--ignored", "--untracked-files=all", doing="status")
+        if status:
+            held = [line.strip().split(None, 1)[-1] for line in status.splitlines()]  # "XY path": the path
+            raise GitError("workdir %s is a working copy gitops.progressive did not clone, and it holds uncommitted "
+                           "changes or untracked or ignored files (%s%s): the task brings it to the remote branch "
+                           "with git reset --hard and git clean -fdx, which would lose them; commit or move them, or "
+                           "give a workdir of its own" % (self.workdir, ", ".join(held[:5]),
+                                                          ", ..." if len(held) > 5 else ""))
+
+    def _refuse_unpushed_commits(self):
+        """Likewise, commits on the branch of a copy the collection did not clone that the remote
+        branch lacks (``git checkout -B`` would leave them behind)."""
+        if self.own() or self.git("rev-parse", "--verify", "--quiet", "refs/heads/%s" % self.branch,
+                                  quiet=True) is None:
+            return
+        ahead = self.git("rev-list", "--count", "origin/%s..refs/heads/%s" % (self.branch, self.branch))
+        if ahead not in ("", "0"):
+            raise GitError("workdir %s is a working copy gitops.progressive did not clone, and its branch %s holds %s "
+                           "commit(s) the remote branch does not: the task would reset the branch and leave them "
+                           "behind; push them, or give a workdir of its own" % (self.workdir, self.branch, ahead))
 
     def clear_stale_locks(self):
         """Remove the lock files (``.git/index.lock``, ``HEAD.lock``, ref locks, ...) that a
@@ -338,6 +393,12 @@ class PlatformRepo:
     def subject(self, sha):
         return self.git("log", "-1", "--format=%s", sha)
 
+
+# The file a task writes into .git when it clones a working copy: a copy that carries it is
+# the collection's own, which sync() resets and cleans whatever it holds (PlatformRepo.own).
+OWN_MARKER = "gitops-progressive"
+OWN_MARKER_TEXT = ("This working copy was cloned by gitops.progressive. Its tasks bring it to the remote branch with "
+                   "git reset --hard and git clean -fdx, losing any change made here.\n")
 
 # Lock files git leaves in .git when it is killed; ref locks (refs/**/*.lock) come on top.
 GIT_LOCK_FILES = ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock",
@@ -471,7 +532,8 @@ def edit_kustomizations(repo, ensure=None, drop=None):
         if relative in (drop or {}):
             text, _dropped = drop_kustomization_entries(text, drop[relative], where=relative)
         if relative in (ensure or {}):
-            text, _added = ensure_kustomization_entries(text, ensure[relative], where=relative)
+            text, _added = ensure_kustomization_entries(text, ensure[relative], where=relative,
+                                                        directory=os.path.dirname(os.path.normpath(relative)))
         if text is None or text == current:
             continue
         os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -626,8 +688,29 @@ def git_argument_spec():
 
 
 GIT_URL_SCHEMES = ("http", "https", "file")
-# git refuses these in an identity (and a line break would forge a header of the commit).
-_IDENTITY_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f<>]")
+# git refuses these in an identity (line breaks, which would forge a header of the commit, are
+# among the hidden characters below).
+_IDENTITY_FORBIDDEN = re.compile(r"[<>]")
+# Unicode categories a reader does not see as written: control (Cc), format (Cf: the
+# right-to-left override U+202E, zero-width spaces), lone surrogates, line and paragraph separators.
+_HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def hidden_characters(text, allowed=""):
+    """The characters of ``text`` (but those in ``allowed``) that would not show as written in
+    a commit, a log or a terminal, as ``U+202E, U+000A``; "" when there are none. A right-to-left
+    override makes a commit message or an author read as something else than it is."""
+    found = sorted({char for char in text if char not in allowed
+                    and unicodedata.category(char) in _HIDDEN_CATEGORIES})
+    return ", ".join("U+%04X" % ord(char) for char in found)
+
+
+def too_many(option, value, most=MOST_ENTRIES):
+    """A list or mapping of more than ``most`` entries: one problem naming ``option`` (a loop
+    run away, not a repository layout or a release), before each entry is looked at."""
+    if isinstance(value, (list, tuple, dict)) and len(value) > most:
+        return ["%s has %d entries; at most %d are taken in one task" % (option, len(value), most)]
+    return []
 
 
 def check_git_options(inputs, params):
@@ -640,35 +723,68 @@ def check_git_options(inputs, params):
         inputs.add(["branch may not be HEAD: name the branch Flux follows, such as main"])
     username = params.get("git_username")
     if username is not None and (not isinstance(username, str) or not username or ":" in username
-                                 or _IDENTITY_FORBIDDEN.search(username)):
-        inputs.add(["git_username must be a user name without ':' or control characters (HTTP basic "
-                    "authentication), got %s" % (type(username).__name__ if not isinstance(username, str)
-                                                 else repr(username[:80]))])
+                                 or _IDENTITY_FORBIDDEN.search(username) or hidden_characters(username)):
+        inputs.add(["git_username must be a user name without ':', '<', '>', control or format characters (HTTP "
+                    "basic authentication), got %s" % (type(username).__name__ if not isinstance(username, str)
+                                                       else repr(username[:80]))])
     password = params.get("git_password")
-    if password is not None and (not isinstance(password, str) or re.search(r"[\x00\r\n]", password)):
-        inputs.add(["git_password must be text on one line (it is sent in an HTTP header); its value is not shown"])
+    if password is not None and (not isinstance(password, str)
+                                 or any(unicodedata.category(char) == "Cc" for char in password)):
+        inputs.add(["git_password must be text without control characters (line breaks, DEL; it is sent in an "
+                    "HTTP header); its value is not shown"])
     for option in ("author_name", "author_email"):
         value = params.get(option)
         if value is None:
             continue
-        if not isinstance(value, str) or not value.strip() or _IDENTITY_FORBIDDEN.search(value) or len(value) > 256:
+        if not isinstance(value, str) or not value.strip() or _IDENTITY_FORBIDDEN.search(value) \
+                or hidden_characters(value) or len(value) > 256:
             shown = value[:80] if isinstance(value, str) else value
-            inputs.add(["%s must be one line of at most 256 characters without '<', '>' or control characters "
-                        "(git writes it into every commit), got %r" % (option, shown)])
+            inputs.add(["%s must be one line of at most 256 characters without '<', '>', control or format "
+                        "characters (git writes it into every commit), got %r" % (option, shown)])
     workdir = params.get("workdir")
     if workdir is not None and inputs.add(workdir_problems("workdir", workdir)) and isinstance(url, str):
         inputs.add(foreign_workdir_problems("workdir", workdir, url))
 
 
+# System directories a working copy (and the lock file beside it) never goes in or under.
+SYSTEM_TREES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sbin", "/sys",
+                "/usr")
+
+
 def workdir_problems(option, workdir):
+    """A ``workdir`` the task may clone into, reset and clean (``git reset --hard``, ``git clean
+    -fdx``), with its lock file beside it (``<workdir>.lock``): checked before anything is
+    created. Not the root, the home directory, a directory right under the root (its lock file
+    would go in ``/``) or anything in a system directory (/etc, /usr, ...); not a file; and
+    when it exists, empty or a git working copy (:func:`foreign_workdir_problems` then checks
+    it is one of the same repository, and :meth:`PlatformRepo.sync` that a copy it did not
+    clone holds no unsaved work). Links are resolved first (``//``, ``/tmp/../etc``, a link to
+    /etc)."""
     if not isinstance(workdir, str) or not workdir.strip():
         return ["%s must be a directory for the working copy, got %r" % (option, workdir)]
-    if re.search(r"[\x00-\x1f]", workdir):
-        return ["%s may not hold line breaks or control characters: %r" % (option, workdir[:80])]
-    full = os.path.abspath(os.path.expanduser(workdir))
-    if full in (os.sep, os.path.abspath(os.path.expanduser("~"))):
-        return ["%s may not be %s: the task resets and cleans the working copy (git clean -fdx); give it a "
-                "directory of its own" % (option, full)]
+    hidden = hidden_characters(workdir)
+    if hidden:
+        return ["%s may not hold line breaks, control or format characters (%s): %s" % (
+            option, hidden, repr(workdir[:80]))]
+    full = os.path.realpath(os.path.expanduser(workdir))
+    tree = next((tree for tree in SYSTEM_TREES if _inside(full, tree)), None)
+    if tree is not None:
+        return ["%s %s is in the system directory %s: give the working copy a directory of its own" % (
+            option, full, tree)]
+    if full == os.sep or full == os.path.realpath(os.path.expanduser("~")) or os.path.dirname(full) == os.sep:
+        return ["%s may not be %s (given as %r): the task resets and cleans the working copy (git clean -fdx) and "
+                "keeps its lock file beside it; give it a directory of its own, such as ~/platform-checkout"
+                % (option, full, workdir[:80])]
+    if os.path.lexists(full) and not os.path.isdir(full):
+        return ["%s %s exists and is not a directory" % (option, full)]
+    if os.path.isdir(full) and not os.path.isdir(os.path.join(full, ".git")):
+        try:
+            held = sorted(os.listdir(full))
+        except OSError as error:
+            return ["%s %s cannot be read: %s" % (option, full, error.strerror)]
+        if held:
+            return ["%s %s holds files and is not a git working copy (%s): the task would clone into it and clean "
+                    "it; give an empty or new directory" % (option, full, ", ".join(held[:5]))]
     return []
 
 
@@ -708,43 +824,54 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 def check_tree_request(params):
     """platform_repo's options, all checked before git runs; InputError naming each problem
     and the repository. Paths are relative, stay out of ``..`` and ``.git`` (where git would
-    find commands to run), and go through no symbolic link of the working copy."""
+    find commands to run), and go through no symbolic link of the working copy; the local
+    paths a kustomization is given stay in the repository's tree; no list or mapping holds
+    more than :data:`MOST_ENTRIES` entries."""
     from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import kustomization_entry_problems
     from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, quote
 
     inputs = Inputs("platform_repo (repository %s, branch %s)" % (
         quote(params.get("repo_url"), 100), quote(params.get("branch"), 60)))
     check_git_options(inputs, params)
+    given = {option: params.get(option) or {} for option in (
+        "files", "seed_files", "remove", "kustomizations", "kustomizations_absent")}
+    for option, value in given.items():
+        if not inputs.add(too_many(option, value)):
+            given[option] = {} if isinstance(value, dict) else []
     paths = []
     for option in ("files", "seed_files"):
-        for path, text in (params.get(option) or {}).items():
+        for path, text in given[option].items():
             where = "%s[%s]" % (option, quote(path, 100))
             if inputs.repo_path(where, path):
                 paths.append((where, path))
             if not isinstance(text, str):
                 inputs.add(["%s must be text, got a %s" % (where, type(text).__name__)])
-    for index, path in enumerate(params.get("remove") or []):
+    for index, path in enumerate(given["remove"]):
         where = "remove[%d]" % index
         if inputs.repo_path(where, path):
             paths.append((where, path))
     for option in ("kustomizations", "kustomizations_absent"):
-        for path, entries in (params.get(option) or {}).items():
+        for path, entries in given[option].items():
             where = "%s[%s]" % (option, quote(path, 100))
+            directory = None
             if inputs.repo_path(where, path):
                 if os.path.basename(path) not in KUSTOMIZATION_FILES:
                     inputs.add(["%s must name a kustomization file (%s)" % (where, ", ".join(KUSTOMIZATION_FILES))])
                 else:
                     paths.append((where, path))
-            inputs.add(kustomization_entry_problems(entries, where))
-    written = set(os.path.normpath(path) for path in params.get("files") or {} if isinstance(path, str) and path)
-    for index, path in enumerate(params.get("remove") or []):
+                    # Entries being added must stay in the tree; those taken out may be the bad ones.
+                    directory = os.path.dirname(os.path.normpath(path)) if option == "kustomizations" else None
+            inputs.add(kustomization_entry_problems(entries, where, directory))
+    written = set(os.path.normpath(path) for path in given["files"] if isinstance(path, str) and path)
+    for index, path in enumerate(given["remove"]):
         if isinstance(path, str) and path and os.path.normpath(path) in written:
             inputs.add(["remove[%d] %s is also in files: write it or remove it" % (index, quote(path))])
     message = params.get("commit_message")
     if not isinstance(message, str) or not message.strip():
         inputs.add(["commit_message may not be empty or blank"])
-    elif "\x00" in message:
-        inputs.add(["commit_message may not hold a NUL character"])
+    elif hidden_characters(message, allowed="\n\t"):
+        inputs.add(["commit_message may not hold control or format characters but line breaks and tabs (%s)"
+                    % hidden_characters(message, allowed="\n\t")])
     if not inputs.problems:
         inputs.add(link_problems(params.get("workdir") or default_workdir(params["repo_url"], params["branch"]),
                                  paths))
@@ -759,9 +886,14 @@ def repo_from_params(params, default_workdir):
                                 params.get("author_email") or "gitops-progressive@localhost"))
 
 
+def cache_directory():
+    """Where the working copies of tasks that give no ``workdir`` live: the collection's own."""
+    return os.path.expanduser("~/.cache/gitops-progressive/git")
+
+
 def default_workdir(url, branch="main"):
     """A working copy per repository and branch under the user's cache."""
     import hashlib
 
     digest = hashlib.sha256(("%s#%s" % (url, branch)).encode()).hexdigest()[:12]
-    return os.path.join(os.path.expanduser("~/.cache/gitops-progressive/git"), digest)
+    return os.path.join(cache_directory(), digest)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import hidden_characters, too_many
 from ansible_collections.gitops.progressive.plugins.module_utils.inputs import name_problems, quote, url_credentials
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import label_selector_problems
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import normalise_env
 
 IN_FLIGHT_CHOICES = ("wait", "supersede", "fail")
@@ -17,10 +19,9 @@ IN_FLIGHT_CHOICES = ("wait", "supersede", "fail")
 LONGEST_WAIT = 7 * 24 * 3600
 # What Kubernetes 1.30+ takes as an environment variable's name (RelaxedEnvironmentVariableValidation):
 # printable ASCII but '=', which would end the name in the process's environment.
-ENV_NAME = re.compile(r"^[\x20-\x3c\x3e-\x7e]+$")
+ENV_NAME = re.compile(r"^[\x20-\x3c\x3e-\x7e]+\Z")
 # An annotation key: [DNS-1123 subdomain prefix/]name of at most 63 characters.
-QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
 
 
 def subject(task, args):
@@ -28,22 +29,24 @@ def subject(task, args):
     namespace, name = args.get("namespace"), args.get("name")
     if isinstance(name, str) and name and isinstance(namespace, str) and namespace:
         key = "%s/%s" % (namespace, name)
-        return "%s %s" % (task, key if re.match(r"^[-a-z0-9./]{1,120}$", key) else quote(key, 60))
+        return "%s %s" % (task, key if re.match(r"^[-a-z0-9./]{1,120}\Z", key) else quote(key, 60))
     if args.get("label_selector"):
         return "%s (label selector %s)" % (task, quote(args["label_selector"], 60))
     return task
 
 
 def plain_text_problems(option, value, longest=1024):
-    """Text that goes into a commit, a header or a label selector: no control characters, not blank."""
+    """Text that goes into a commit, a header or a label selector: not blank, and no control or format
+    character (a line break would forge a line of the commit; U+202E would make it read otherwise)."""
     if value is None:
         return []
     if not isinstance(value, str):
         return ["%s must be a string, got %s" % (option, type(value).__name__)]
     if not value.strip():
         return ["%s may not be empty or blank" % option]
-    if CONTROL.search(value):
-        return ["%s may not hold line breaks or control characters: %s" % (option, quote(value))]
+    hidden = hidden_characters(value)
+    if hidden:
+        return ["%s may not hold line breaks, control or format characters (%s): %s" % (option, hidden, quote(value))]
     if len(value) > longest:
         return ["%s is longer than %d characters: %s" % (option, longest, quote(value))]
     return []
@@ -75,7 +78,9 @@ def check_request(inputs, args, container_images=True):
     """
     selector = args.get("label_selector")
     if selector is not None:
-        inputs.add(plain_text_problems("label_selector", selector, 4096))
+        if inputs.add(plain_text_problems("label_selector", selector, 4096)):
+            inputs.add([problem.replace("label_selector[0]", "label_selector", 1)
+                        for problem in label_selector_problems("label_selector", [selector])])
         if args.get("name"):
             inputs.add(["name and label_selector are exclusive: follow one canary or those a label selects"])
         if args.get("images") or args.get("env") or args.get("annotations"):
@@ -85,11 +90,16 @@ def check_request(inputs, args, container_images=True):
     else:
         inputs.name("name", args.get("name"))
         inputs.namespace("namespace", args.get("namespace"))
+    # More than MOST_ENTRIES is one problem, not one for each entry (git_release sizes its own images).
+    sized = {option: args.get(option) or {} for option in ("images", "env", "annotations")}
+    for option, value in sized.items():
+        if (container_images or option != "images") and not inputs.add(too_many(option, value)):
+            sized[option] = {}
     if container_images:
-        for key, image in (args.get("images") or {}).items():
+        for key, image in sized["images"].items():
             if inputs.name("images key %s" % quote(key), key, kind="label"):
                 inputs.image("images[%s]" % key, image)
-    env = args.get("env") or {}
+    env = sized["env"]
     for key in env:
         if not isinstance(key, str) or not ENV_NAME.match(key):
             inputs.add(["env: %s is not an environment variable name (printable ASCII characters but '=')"
@@ -97,7 +107,7 @@ def check_request(inputs, args, container_images=True):
     inputs.add(normalise_env(env)[1])
     if args.get("env_container") is not None:
         inputs.name("env_container", args["env_container"], kind="label")
-    for key, value in (args.get("annotations") or {}).items():
+    for key, value in sized["annotations"].items():
         if inputs.add(annotation_key_problems("annotations", key)) and not isinstance(value, str):
             inputs.add(["annotations.%s must be a string, got %s" % (key, quote(value))])
     for option in ("wait_timeout", "approval_timeout"):

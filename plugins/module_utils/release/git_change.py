@@ -36,6 +36,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import
     default_workdir,
     repo_from_params,
     revert_and_push,
+    too_many,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.inputs import REPOSITORY, quote, redact_url
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
@@ -67,7 +68,7 @@ def plain(value):
 
 
 VALUE_FIELDS = ("file", "path", "value", "kind")
-KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}\Z")
 
 
 def check_git_request(inputs, args):
@@ -78,7 +79,10 @@ def check_git_request(inputs, args):
     if not args.get("images") and not args.get("values"):
         inputs.add(["images or values must say what to release"])
     inputs.repo_path("path", args.get("path"))
-    for name, value in (args.get("images") or {}).items():
+    # More than MOST_ENTRIES is one problem, not one for each entry.
+    images = (args.get("images") or {}) if inputs.add(too_many("images", args.get("images"))) else {}
+    values = (args.get("values") or []) if inputs.add(too_many("values", args.get("values"))) else []
+    for name, value in images.items():
         if not isinstance(name, str) or len(name) > 255 or not REPOSITORY.match(name):
             inputs.add(["images: %s is not a kustomize image name (the image's repository in lower case, as in the "
                         "kustomization's images list)" % quote(name)])
@@ -86,7 +90,7 @@ def check_git_request(inputs, args):
             inputs.image("images[%s]" % name, value)
         else:
             inputs.tag("images[%s]" % name, value)
-    for index, value in enumerate(args.get("values") or []):
+    for index, value in enumerate(values):
         where = "values[%d]" % index
         if not isinstance(value, dict):
             inputs.add(["%s must be a mapping with file, path and value, got %s" % (where, quote(value))])

@@ -132,7 +132,8 @@ def test_drop_entries_removes_matches_and_leaves_the_rest():
         "resources": ["../base/podinfo"], "images": [{"name": "ghcr.io/stefanprodan/podinfo"}]})
     doc = yaml.safe_load(text)
     assert doc["resources"] == [] and doc["images"] == []
-    assert [what for what, _old, _new in dropped] == ["resources[../base/podinfo]", "images[ghcr.io/stefanprodan/podinfo]"]
+    assert [what for what, _old, _new in dropped] == ["resources[../base/podinfo]",
+                                                      "images[ghcr.io/stefanprodan/podinfo]"]
     assert edit.drop_kustomization_entries(KUSTOMIZATION, {"resources": ["other"]}) == (KUSTOMIZATION, [])
     assert edit.drop_kustomization_entries("", {"resources": ["x"]}) == ("", [])
 
@@ -248,7 +249,8 @@ def changed_lines(before, after):
     ("ghcr.io/stefanprodan/podinfo:6.7.2@sha256:" + "a" * 64,
      ['    newTag: "6.7.2" # {"$imagepolicy": "flux-system:podinfo:tag"}\n', '    digest: "sha256:%s"\n' % ("a" * 64)]),
     ("registry.local/podinfo:6.7.2",
-     ['    newTag: "6.7.2" # {"$imagepolicy": "flux-system:podinfo:tag"}\n', '    newName: "registry.local/podinfo"\n']),
+     ['    newTag: "6.7.2" # {"$imagepolicy": "flux-system:podinfo:tag"}\n',
+      '    newName: "registry.local/podinfo"\n']),
 ])
 def test_a_digest_or_new_name_release_keeps_the_other_images_marker_and_every_comment(reference, lines):
     text, changes = edit.set_images(TWO_MARKED, {"ghcr.io/stefanprodan/podinfo": reference})
@@ -375,3 +377,57 @@ def test_a_collection_value_is_written_in_flow_style_in_its_place():
 def test_a_layout_that_cannot_be_edited_in_place_is_refused_not_rewritten(text, path):
     with pytest.raises(edit.EditError, match="values.yaml: .*in place"):
         edit.set_value(text, path, 2, where="values.yaml")
+
+
+# --- entries checked before anything is written (issue 17) ------------------------------------
+
+@pytest.mark.parametrize("entry,said", [
+    ("/etc/passwd", "must be relative to the kustomization's directory, not absolute"),
+    ("~/manifests", "must be relative to the kustomization's directory, not absolute"),
+    ("../../../../etc/passwd", "climbs above the repository's top with '..' (from apps/staging)"),
+    ("../../../platform/apps", "climbs above the repository's top"),
+    ("../../.git/config", "may not go through git's own directory .git"),
+    ("base/.Git/hooks", "may not go through git's own directory .git"),
+])
+def test_a_local_path_out_of_the_tree_is_refused_from_the_kustomizations_directory(entry, said):
+    for key, given in (("resources", entry), ("components", entry), ("patches", {"path": entry})):
+        problems = edit.kustomization_entry_problems({key: [given]}, "k", directory="apps/staging")
+        assert len(problems) == 1 and said in problems[0], problems
+
+
+@pytest.mark.parametrize("entry", [
+    "../../infrastructure/base", "../base/podinfo", "podinfo.yaml", "https://github.com/org/repo//deploy?ref=v1",
+    "github.com/org/repo/deploy?ref=v1", "git@github.com:org/repo.git//deploy",
+])
+def test_a_path_in_the_tree_or_a_remote_resource_is_taken(entry):
+    assert edit.kustomization_entry_problems({"resources": [entry]}, "k", directory="apps/staging") == []
+
+
+def test_paths_are_only_judged_with_the_kustomizations_directory():
+    """Entries being taken out (kustomizations_absent) may be the bad ones a user is removing."""
+    assert edit.kustomization_entry_problems({"resources": ["../../../old"]}, "k") == []
+    assert edit.kustomization_entry_problems({"resources": ["../old"]}, "k", directory="") != []
+
+
+def test_registering_a_resource_above_the_top_is_refused_before_the_text_is_touched():
+    with pytest.raises(edit.EditError, match=r"k\.resources\[0\] climbs above the repository's top"):
+        edit.ensure_kustomization_entries(KUSTOMIZATION, {"resources": ["../../x"]}, where="k", directory="apps")
+
+
+def test_more_than_a_thousand_entries_in_one_list_are_one_problem():
+    problems = edit.kustomization_entry_problems({"resources": ["r%d" % index for index in range(5000)]}, "k")
+    assert problems == ["k: resources has 5000 entries; at most 1000 are taken"]
+
+
+@pytest.mark.parametrize("field,value", [
+    ("$imagepolicy", "flux-system:podinfo\n"), ("digest", "sha256:%s\n" % ("a" * 64)), ("newTag", "6.7.1\n"),
+])
+def test_a_trailing_line_break_is_not_taken_in_an_image_entry(field, value):
+    entry = dict({"name": "ghcr.io/stefanprodan/podinfo", "newTag": "1"}, **{field: value})
+    problems = edit.kustomization_entry_problems({"images": [entry]}, "k")
+    assert len(problems) == 1 and "k.images[0].%s" % field in problems[0]
+
+
+def test_a_policy_marker_with_a_trailing_line_break_is_refused():
+    with pytest.raises(edit.EditError, match="the image policy must be <namespace>:<name>"):
+        edit.mark_image_policies(KUSTOMIZATION, {"ghcr.io/stefanprodan/podinfo": "flux-system:podinfo\n"})

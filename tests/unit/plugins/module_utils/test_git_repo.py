@@ -467,3 +467,154 @@ def test_links_in_an_existing_working_copy_are_named_before_git_runs(tmp_path):
     problems = repo_module.link_problems(workdir, [("files['apps/x']", "apps/x"), ("files['b']", "b")])
     assert len(problems) == 1
     assert problems[0].startswith("files['apps/x']: path 'apps/x' goes through the symbolic link")
+
+
+# --- the workdir: checked before anything is created; a checkout of one's own loses nothing ---
+
+@pytest.mark.parametrize("workdir,said", [
+    ("//", "may not be / (given as '//')"),
+    ("/tmp/../", "may not be /"),
+    ("/etc", "in the system directory /etc"),
+    ("/usr/local/platform", "in the system directory /usr"),
+    ("/gitops-checkout", "may not be /gitops-checkout"),
+    ("/tmp", "may not be /tmp"),
+    ("~", "may not be"),
+    ("/tmp/a\u202eb", "control or format characters (U+202E)"),
+])
+def test_a_workdir_that_is_no_place_for_a_working_copy_is_refused(workdir, said):
+    problems = repo_module.workdir_problems("workdir", workdir)
+    assert len(problems) == 1 and problems[0].startswith("workdir") and said in problems[0], problems
+
+
+def test_a_workdir_holding_files_or_being_one_or_a_link_to_etc_is_refused(tmp_path):
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "notes.txt").write_text("mine\n")
+    os.symlink("/etc", str(tmp_path / "config"))
+    assert "holds files and is not a git working copy (notes.txt)" in \
+        repo_module.workdir_problems("workdir", str(tmp_path / "project"))[0]
+    assert "exists and is not a directory" in \
+        repo_module.workdir_problems("workdir", str(tmp_path / "project" / "notes.txt"))[0]
+    assert "in the system directory /etc" in repo_module.workdir_problems("workdir", str(tmp_path / "config"))[0]
+
+
+def test_a_new_an_empty_and_a_working_copy_workdir_are_taken(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for workdir in (str(tmp_path / "new" / "checkout"), str(tmp_path / "empty"),
+                    _working_copy(tmp_path, "https://git.example/platform.git")):
+        assert repo_module.workdir_problems("workdir", workdir) == []
+
+
+def _own_checkout(url, tmp_path):
+    """A checkout made by hand, as a user has one: no marker, outside the collection's cache."""
+    mine = str(tmp_path / "mine")
+    subprocess.run(["git", "clone", "--quiet", url, mine], check=True, capture_output=True)
+    return mine
+
+
+@pytest.mark.parametrize("change,held", [
+    (lambda mine: open(os.path.join(mine, "a.yaml"), "w").write("edited\n"), "a.yaml"),
+    (lambda mine: open(os.path.join(mine, "draft.yaml"), "w").write("new\n"), "draft.yaml"),
+    (lambda mine: open(os.path.join(mine, "build.log"), "w").write("ignored\n"), "build.log"),
+])
+def test_a_users_checkout_with_unsaved_work_is_refused_and_left_as_it_is(remote, tmp_path, change, held):
+    url = remote({"a.yaml": "a: 1\n", ".gitignore": "*.log\n"})
+    mine = _own_checkout(url, tmp_path)
+    change(mine)
+    before = {name: open(os.path.join(mine, name)).read() for name in os.listdir(mine) if name != ".git"}
+    with pytest.raises(GitError) as raised:
+        PlatformRepo(url, mine).sync()
+    assert "workdir %s is a working copy gitops.progressive did not clone" % mine in str(raised.value)
+    assert held in str(raised.value) and "git reset --hard and git clean -fdx" in str(raised.value)
+    assert {name: open(os.path.join(mine, name)).read() for name in os.listdir(mine) if name != ".git"} == before
+
+
+def test_a_users_checkout_with_a_commit_the_remote_lacks_is_refused(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    mine = _own_checkout(url, tmp_path)
+    (tmp_path / "mine" / "a.yaml").write_text("a: 2\n")
+    git(mine, "commit", "--quiet", "-am", "not pushed yet")
+    local = git(mine, "rev-parse", "HEAD")
+    with pytest.raises(GitError, match="its branch main holds 1 commit"):
+        PlatformRepo(url, mine).sync()
+    assert git(mine, "rev-parse", "main") == local
+
+
+def test_a_clean_users_checkout_is_used_and_stays_checked(remote, tmp_path):
+    url = remote({"a.yaml": "a: 1\n"})
+    mine = _own_checkout(url, tmp_path)
+    repo = PlatformRepo(url, mine)
+    assert repo.sync() == remote_head(url) and not repo.own()
+    (tmp_path / "mine" / "a.yaml").write_text("edited by hand\n")
+    with pytest.raises(GitError, match="did not clone"):
+        repo.sync()
+
+
+def test_the_collections_own_copy_is_brought_to_the_branch_whatever_it_holds(remote, tmp_path, monkeypatch):
+    """A clone carries the marker; a copy in the cache is the collection's too (made before the marker was)."""
+    url = remote({"a.yaml": "a: 1\n"})
+    repo = PlatformRepo(url, str(tmp_path / "work"))
+    repo.sync()
+    assert repo.own() and os.path.isfile(str(tmp_path / "work" / ".git" / repo_module.OWN_MARKER))
+    (tmp_path / "work" / "a.yaml").write_text("left by a killed run\n")
+    (tmp_path / "work" / "stray.yaml").write_text("x\n")
+    repo.sync()
+    assert (tmp_path / "work" / "a.yaml").read_text() == "a: 1\n" and not (tmp_path / "work" / "stray.yaml").exists()
+    monkeypatch.setattr(repo_module, "cache_directory", lambda: str(tmp_path))
+    cached = _own_checkout(url, tmp_path)
+    (tmp_path / "mine" / "a.yaml").write_text("left by an older version\n")
+    PlatformRepo(url, cached).sync()
+    assert (tmp_path / "mine" / "a.yaml").read_text() == "a: 1\n"
+
+
+def test_hidden_characters_are_named_by_code_point():
+    assert repo_module.hidden_characters("Jane \u202eeoD") == "U+202E"
+    assert repo_module.hidden_characters("a\u200bb\x1b\n") == "U+000A, U+001B, U+200B"
+    assert repo_module.hidden_characters("line\n\ttab", allowed="\n\t") == ""
+    assert repo_module.hidden_characters("José Müller 日本") == ""
+
+
+def test_too_many_entries_is_one_problem():
+    assert repo_module.too_many("files", dict.fromkeys(range(1000))) == []
+    assert repo_module.too_many("files", dict.fromkeys(range(10000))) == [
+        "files has 10000 entries; at most 1000 are taken in one task"]
+    assert repo_module.too_many("files", "x" * 5000) == []
+
+
+def _tree_params(tmp_path, **given):
+    params = dict(repo_url="https://git.example/platform.git", branch="main", workdir=str(tmp_path / "wc"),
+                  git_username="git", git_password=None, author_name="a", author_email="a@b", files={},
+                  seed_files={}, remove=[], kustomizations={}, kustomizations_absent={}, commit_message="m")
+    params.update(given)
+    return params
+
+
+def test_local_paths_a_kustomization_is_given_stay_in_the_tree_and_those_taken_out_are_not_judged(tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import InputError
+
+    params = _tree_params(tmp_path, kustomizations={"apps/staging/kustomization.yaml": {
+        "resources": ["../../../etc", "../base", "../../.git/config", "/etc/passwd", "https://github.com/o/r//x"]}},
+        kustomizations_absent={"apps/kustomization.yaml": {"resources": ["../../../old", "/etc/passwd"]}})
+    with pytest.raises(InputError) as raised:
+        repo_module.check_tree_request(params)
+    message = str(raised.value)
+    assert "3 problems" in message and "kustomizations['apps/staging/kustomization.yaml'].resources[0] climbs" in \
+        message and "resources[2] may not go through git's own directory .git" in message
+    assert "resources[3] must be relative to the kustomization's directory" in message
+    assert "kustomizations_absent" not in message and not (tmp_path / "wc").exists()
+
+
+def test_ten_thousand_files_are_one_problem_before_any_is_looked_at(tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import InputError
+
+    params = _tree_params(tmp_path, files={"../x%d" % index: 1 for index in range(10000)})
+    with pytest.raises(InputError) as raised:
+        repo_module.check_tree_request(params)
+    assert str(raised.value).endswith(": files has 10000 entries; at most 1000 are taken in one task")
+
+
+def test_a_commit_message_keeps_its_line_breaks_and_tabs_and_loses_no_other_control(tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import InputError
+
+    repo_module.check_tree_request(_tree_params(tmp_path, commit_message="Title\n\n\tbody, José"))
+    with pytest.raises(InputError, match=r"commit_message may not hold control or format characters .*U\+202E"):
+        repo_module.check_tree_request(_tree_params(tmp_path, commit_message="Title \u202e"))

@@ -54,6 +54,20 @@ def _working_copy_with_a_link():
 
 LINKED, FOREIGN = _working_copy_with_a_link()
 
+
+def _directory_with_files():
+    """A directory that holds files and no working copy (a project, a home): never a workdir."""
+    top = tempfile.mkdtemp(prefix="battery-git-")
+    with open(os.path.join(top, "notes.txt"), "w") as handle:
+        handle.write("mine\n")
+    return top
+
+
+NOT_A_WORKING_COPY = _directory_with_files()
+A_FILE = os.path.join(NOT_A_WORKING_COPY, "notes.txt")
+MANY = 1001
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: what follows it reads backwards
+
 BAD_PATHS = [
     ("", "empty"), ("/etc/passwd", "absolute"), ("~/x.yaml", "home"), ("../outside.yaml", "climbs out"),
     ("apps/../../x.yaml", "climbs out through a directory"), (".git/config", "git's config (fsmonitor)"),
@@ -104,6 +118,41 @@ CASES += [
     Case("git_release", release(workdir=FOREIGN), "workdir", "another repository's working copy"),
 ]
 
+# --- the working copy, the identity, hidden characters (both git tasks) -------------------
+CASES += [
+    Case("git_release", release(workdir="//"), "workdir", "the root, spelt //"),
+    Case("git_release", release(workdir="/tmp/../"), "workdir", "the root through .."),
+    Case("git_release", release(workdir="/etc"), "workdir", "a system directory"),
+    Case("git_release", release(workdir="/etc/gitops"), "workdir", "inside a system directory"),
+    Case("git_release", release(workdir="/gitops-checkout"), "workdir", "right under the root (its lock in /)"),
+    Case("git_release", release(workdir=NOT_A_WORKING_COPY), "workdir", "a directory of files, no working copy"),
+    Case("git_release", release(workdir=A_FILE), "workdir", "a file"),
+    Case("git_release", release(workdir="/tmp/x\u200by"), "workdir", "a zero-width space"),
+    Case("platform_repo", tree(workdir="//"), "workdir", "the root, spelt //"),
+    Case("platform_repo", tree(workdir="/etc"), "workdir", "a system directory"),
+    Case("platform_repo", tree(workdir="/usr/local/platform"), "workdir", "inside a system directory"),
+    Case("platform_repo", tree(workdir="/srv"), "workdir", "right under the root (its lock in /)"),
+    Case("platform_repo", tree(workdir=NOT_A_WORKING_COPY), "workdir", "a directory of files, no working copy"),
+    Case("platform_repo", tree(workdir=A_FILE), "workdir", "a file"),
+    Case("git_release", release(requested_by="Jane %sevil" % RLO), "requested_by", "a right-to-left override"),
+    Case("git_release", release(requested_by="Jane\u200bDoe"), "requested_by", "a zero-width space"),
+    Case("git_release", release(requested_by="Jane\x1b[31mDoe"), "requested_by", "a terminal escape"),
+    Case("git_release", release(author_name="Mallory %s" % RLO), "author_name", "a right-to-left override"),
+    Case("git_release", release(author_name="Mallory\x7f"), "author_name", "DEL"),
+    Case("git_release", release(author_email="a\u2066@example.com"), "author_email", "a directional isolate"),
+    Case("git_release", release(author_email="a@example.com\u2028"), "author_email", "a line separator"),
+    Case("git_release", release(git_username="git%s" % RLO), "git_username", "a right-to-left override"),
+    Case("git_release", release(git_username="git\ufeff"), "git_username", "a byte order mark"),
+    Case("git_release", release(git_password="token\x7fvalue"), "git_password", "DEL"),
+    Case("git_release", release(git_password="token\tvalue"), "git_password", "a tab"),
+    Case("platform_repo", tree(commit_message="Update %s" % RLO), "commit_message", "a right-to-left override"),
+    Case("platform_repo", tree(commit_message="Update\x1b]8;;http://x\x07"), "commit_message", "a terminal escape"),
+    Case("platform_repo", tree(commit_message="Update\r"), "commit_message", "a carriage return"),
+    Case("platform_repo", tree(author_name="Mallory %s" % RLO), "author_name", "a right-to-left override"),
+    Case("platform_repo", tree(git_username="\u200b"), "git_username", "a zero-width space"),
+    Case("platform_repo", tree(git_password="x\x7f"), "git_password", "DEL"),
+]
+
 # --- git_release: what changes -----------------------------------------------------------
 CASES += [Case("git_release", release(path=path), "path", why) for path, why in BAD_PATHS]
 CASES += [
@@ -136,17 +185,32 @@ CASES += [
          "an unknown key"),
     Case("git_release", release(values=[{"file": "a.yaml", "path": "a", "value": 1, "kind": "deployment x"}]),
          "values", "a kind that is no kind"),
-    Case("git_release", release(values=["spec.replicas=3"]), "values", "not a mapping"),
+    Case("git_release", release(values=[["spec.replicas", 3]]), "values", "not a mapping"),
     Case("git_release", release(kustomization="Apps"), "kustomization", "capitals"),
     Case("git_release", release(kustomization="apps*"), "kustomization", "a wildcard"),
     Case("git_release", release(kustomization=""), "kustomization", "empty"),
     Case("git_release", release(kustomization_namespace="x" * 64), "kustomization_namespace", "over 63"),
     Case("git_release", release(kustomization_namespace="flux_system"), "kustomization_namespace", "an underscore"),
     Case("git_release", release(image_automation="Staging!"), "image_automation", "not a name"),
-    Case("git_release", release(image_automation="staging", images={}, values=[
-        {"file": "a.yaml", "path": "a", "value": 1}]), "image_automation", "values with image automation"),
+    Case("git_release", release(image_automation="staging", values=[{"file": "a.yaml", "path": "a", "value": 1}]),
+         "image_automation", "values with image automation"),
     Case("git_release", release(requested_by="me\nSigned-off-by: root"), "requested_by", "a line break"),
     Case("git_release", release(requested_by=""), "requested_by", "empty"),
+    Case("git_release", release(images={IMAGE: "6.7.1\n"}), "images", "a tag with a trailing line break"),
+    Case("git_release", release(images={IMAGE: "%s:6.7.1\n" % IMAGE}), "images",
+         "a reference with a trailing line break"),
+    Case("git_release", release(images={IMAGE + "\n": "6.7.1"}), "images", "a name with a trailing line break"),
+    Case("git_release", release(images={IMAGE: "6.7.\u0661"}), "images", "an Arabic-Indic digit in the tag"),
+    Case("git_release", release(images={}, values=[{"file": "a.yaml", "path": "a", "value": 1,
+                                                    "kind": "Deployment\n"}]), "values",
+         "a kind with a trailing line break"),
+    Case("git_release", release(image_automation="staging\n"), "image_automation", "a trailing line break"),
+    Case("git_release", release(kustomization="apps\n"), "kustomization", "a trailing line break"),
+    Case("git_release", release(namespace="test\n"), "namespace", "a trailing line break"),
+    Case("git_release", release(images={"ghcr.io/app/x%d" % index: "1" for index in range(MANY)}), "images",
+         "%d images" % MANY),
+    Case("git_release", release(images={}, values=[{"file": "a.yaml", "path": "a", "value": index}
+                                                   for index in range(MANY)]), "values", "%d values" % MANY),
 ]
 
 # --- git_release: the app, the numbers, the engine's options ------------------------------
@@ -211,7 +275,7 @@ CASES += [
     Case("canary_rollout", rollout(name=None), "name", "missing"),
     Case("canary_rollout", rollout(namespace="Test"), "namespace", "capitals"),
     Case("canary_rollout", rollout(namespace="n" * 64), "namespace", "over 63"),
-    Case("canary_rollout", rollout(name="podinfo", label_selector="app=podinfo"), "label_selector",
+    Case("canary_rollout", rollout(name="podinfo", images={}, label_selector="app=podinfo"), "label_selector",
          "with a name"),
     Case("canary_rollout", rollout(name=None, images={}, label_selector="app=x\nfoo"), "label_selector",
          "a line break"),
@@ -227,6 +291,35 @@ CASES += [
     Case("canary_rollout", rollout(mesh_provider="smi"), "mesh_provider", "a provider Flagger does not know"),
     Case("canary_rollout", rollout(in_flight="later"), "in_flight", "not a choice"),
     Case("canary_rollout", rollout(imagse={"podinfo": "x:1"}), "imagse", "an unknown option"),
+    Case("canary_rollout", rollout(namespace="test\n"), "namespace", "a trailing line break"),
+    Case("canary_rollout", rollout(name="podinfo\n"), "name", "a trailing line break"),
+    Case("canary_rollout", rollout(images={"podinfo": "%s:6.7.1\n" % IMAGE}), "images", "a trailing line break"),
+    Case("canary_rollout", rollout(images={"podinfo\n": "%s:6.7.1" % IMAGE}), "images",
+         "a container name with a trailing line break"),
+    Case("canary_rollout", rollout(images={}, annotations={"example.com/x\n": "1"}), "annotations",
+         "a key with a trailing line break"),
+    Case("canary_rollout", rollout(images={}, env={"A\n": "x"}), "env", "a name with a trailing line break"),
+    Case("canary_rollout", rollout(env_container="podinfo\n", images={}, env={"A": "1"}), "env_container",
+         "a trailing line break"),
+    Case("canary_rollout", rollout(name=None, images={}, label_selector="app=*"), "label_selector",
+         "a wildcard for a value"),
+    Case("canary_rollout", rollout(name=None, images={}, label_selector="app in ("), "label_selector",
+         "a set never closed"),
+    Case("canary_rollout", rollout(name=None, images={}, label_selector="=podinfo"), "label_selector", "no key"),
+    Case("canary_rollout", rollout(name=None, images={}, label_selector="app==a b"), "label_selector",
+         "a space in a value"),
+    Case("canary_rollout", rollout(name=None, images={}, label_selector="Team/App=x"), "label_selector",
+         "a prefix with capitals"),
+    Case("canary_rollout", rollout(name=None, images={}, label_selector="app=x,"), "label_selector",
+         "a trailing comma"),
+    Case("canary_rollout", rollout(name=None, images={}, label_selector="app=%sx" % RLO), "label_selector",
+         "a right-to-left override"),
+    Case("canary_rollout", rollout(images={"c%d" % index: "%s:1" % IMAGE for index in range(MANY)}), "images",
+         "%d images" % MANY),
+    Case("canary_rollout", rollout(images={}, env={"E%d" % index: "1" for index in range(MANY)}), "env",
+         "%d variables" % MANY),
+    Case("canary_rollout", rollout(images={}, annotations={"a%d" % index: "1" for index in range(MANY)}),
+         "annotations", "%d annotations" % MANY),
 ]
 
 # --- platform_repo -------------------------------------------------------------------------
@@ -284,6 +377,45 @@ CASES += [
     Case("platform_repo", tree(workdir="/"), "workdir", "the root"),
     Case("platform_repo", tree(files="apps/x.yaml"), "files", "not a mapping"),
     Case("platform_repo", tree(fiels={}), "fiels", "an unknown option"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": ["/etc/passwd"]}}),
+         "kustomizations", "an absolute resource"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": ["../../../../etc/passwd"]}}),
+         "kustomizations", "a resource climbing above the top"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": ["../.git/config"]}}),
+         "kustomizations", "a resource in .git"),
+    Case("platform_repo", tree(kustomizations={"kustomization.yaml": {"resources": ["apps/.GIT/hooks"]}}),
+         "kustomizations", "a resource in .git, in capitals"),
+    Case("platform_repo", tree(kustomizations={"kustomization.yaml": {"resources": ["../platform/apps"]}}),
+         "kustomizations", "a resource beside the repository"),
+    Case("platform_repo", tree(kustomizations={"apps/staging/kustomization.yaml": {"components": [
+        "../../../shared"]}}), "kustomizations", "a component climbing above the top"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": ["~/manifests"]}}),
+         "kustomizations", "a resource in the home directory"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"patches": [{"path": "/etc/shadow"}]}}),
+         "kustomizations", "an absolute patch"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"patches": [
+        {"path": "../../secrets.yaml"}]}}), "kustomizations", "a patch climbing above the top"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
+        {"name": IMAGE, "newTag": "1\n"}]}}), "kustomizations", "a tag with a trailing line break"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
+        {"name": IMAGE, "newTag": "1", "$imagepolicy": "flux-system:podinfo\n"}]}}), "kustomizations",
+         "a policy with a trailing line break"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
+        {"name": IMAGE, "digest": "sha256:%s\n" % ("a" * 64)}]}}), "kustomizations",
+         "a digest with a trailing line break"),
+    Case("platform_repo", tree(files={"apps/x%d.yaml" % index: "a: 1\n" for index in range(MANY)}), "files",
+         "%d files" % MANY),
+    Case("platform_repo", tree(seed_files={"apps/x%d.yaml" % index: "a: 1\n" for index in range(MANY)}),
+         "seed_files", "%d seed files" % MANY),
+    Case("platform_repo", tree(remove=["apps/x%d" % index for index in range(MANY)]), "remove", "%d paths" % MANY),
+    Case("platform_repo", tree(kustomizations={"apps/k%d/kustomization.yaml" % index: {"resources": ["x"]}
+                                               for index in range(MANY)}), "kustomizations",
+         "%d kustomizations" % MANY),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"resources": [
+        "r%d" % index for index in range(MANY)]}}), "kustomizations", "%d resources" % MANY),
+    Case("platform_repo", tree(kustomizations_absent={"apps/k%d/kustomization.yaml" % index: {"resources": ["x"]}
+                                                      for index in range(MANY)}), "kustomizations_absent",
+         "%d kustomizations" % MANY),
 ]
 
 
@@ -315,6 +447,22 @@ def test_refused_up_front(case):
                                "images": [{"name": IMAGE, "newTag": "6.7.0",
                                            "$imagepolicy": "flux-system:podinfo"}]}})),
     ("platform_repo", tree(workdir=LINKED, files={"clusters/staging/apps.yaml": "x: 1\n"})),
+    ("platform_repo", tree(workdir=tempfile.mkdtemp(prefix="battery-git-empty-"))),
+    ("platform_repo", tree(workdir=os.path.join(NOT_A_WORKING_COPY, "checkout"), commit_message="Update\n\n\tJosé")),
+    ("platform_repo", tree(author_name="José Müller", author_email="jose@example.com", files={},
+                           kustomizations={"apps/staging/kustomization.yaml": {
+                               "resources": ["../../infrastructure/base", "../base/podinfo",
+                                             "https://github.com/org/repo//deploy?ref=v1.0",
+                                             "github.com/org/repo/deploy?ref=v1.0"],
+                               "components": ["../../components/mesh"],
+                               "patches": [{"path": "../../patches/replicas.yaml"}]}},
+                           kustomizations_absent={"apps/kustomization.yaml": {"resources": ["../../../old"]}})),
+    ("platform_repo", tree(files={"apps/x%d.yaml" % index: "a: 1\n" for index in range(1000)})),
+    ("git_release", release(requested_by="José Müller (AWX job 42)", author_name="Jane Doe")),
+    ("git_release", release(workdir=os.path.join(NOT_A_WORKING_COPY, "checkout"))),
+    ("canary_rollout", rollout(name=None, images={}, label_selector="app in (web, api),!legacy,tier!=db",
+                               namespace=None)),
+    ("canary_rollout", rollout(name=None, images={}, label_selector="example.com/team=checkout")),
 ])
 def test_valid_options_get_past_the_checks(target, args):
     outcome = run(Case(target, args, ""))
