@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
@@ -79,6 +80,33 @@ def name_problems(option, value, kind="subdomain", required=True):
 
 def namespace_problems(option, value, required=True):
     return name_problems(option, value, kind="label", required=required)
+
+
+# -- text that shows as written, and sizes ------------------------------------------------------
+
+_HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def hidden_characters(text, allowed=""):
+    """The characters of ``text`` (but those in ``allowed``) that would not show as written in
+    a commit, a log or a terminal, as ``U+202E, U+000A``; "" when there are none. A right-to-left
+    override makes a commit message or an author read as something else than it is."""
+    found = sorted({char for char in text if char not in allowed
+                    and unicodedata.category(char) in _HIDDEN_CATEGORIES})
+    return ", ".join("U+%04X" % ord(char) for char in found)
+
+
+# The most entries one list or mapping of a task may hold: far more than any repository layout
+# or release needs, few enough that a runaway loop is refused before its first write.
+MOST_ENTRIES = 1000
+
+
+def too_many(option, value, most=MOST_ENTRIES):
+    """A list or mapping of more than ``most`` entries: one problem naming ``option`` (a loop
+    run away, not a repository layout or a release), before each entry is looked at."""
+    if isinstance(value, (list, tuple, dict)) and len(value) > most:
+        return ["%s has %d entries; at most %d are taken in one task" % (option, len(value), most)]
+    return []
 
 
 # -- numbers ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import posixpath
 import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import MOST_ENTRIES
 
 
 class EditError(CollectionError):
@@ -602,9 +603,6 @@ def _local_path_problems(value, where, directory):
     return []
 
 
-# The most entries one list or mapping of a task may hold: far more than any repository layout
-# or release needs, few enough that a runaway loop is refused before its first write.
-MOST_ENTRIES = 1000
 
 
 def kustomization_entry_problems(entries, where, directory=None):

@@ -38,9 +38,12 @@ import unicodedata
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import (
-    MOST_ENTRIES,
     drop_kustomization_entries,
     ensure_kustomization_entries,
+)
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import (
+    hidden_characters,
+    too_many,
 )
 
 GIT_TIMEOUT = 120
@@ -693,26 +696,6 @@ GIT_URL_SCHEMES = ("http", "https", "file")
 _IDENTITY_FORBIDDEN = re.compile(r"[<>]")
 # Unicode categories a reader does not see as written: control (Cc), format (Cf: the
 # right-to-left override U+202E, zero-width spaces), lone surrogates, line and paragraph separators.
-_HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
-
-
-def hidden_characters(text, allowed=""):
-    """The characters of ``text`` (but those in ``allowed``) that would not show as written in
-    a commit, a log or a terminal, as ``U+202E, U+000A``; "" when there are none. A right-to-left
-    override makes a commit message or an author read as something else than it is."""
-    found = sorted({char for char in text if char not in allowed
-                    and unicodedata.category(char) in _HIDDEN_CATEGORIES})
-    return ", ".join("U+%04X" % ord(char) for char in found)
-
-
-def too_many(option, value, most=MOST_ENTRIES):
-    """A list or mapping of more than ``most`` entries: one problem naming ``option`` (a loop
-    run away, not a repository layout or a release), before each entry is looked at."""
-    if isinstance(value, (list, tuple, dict)) and len(value) > most:
-        return ["%s has %d entries; at most %d are taken in one task" % (option, len(value), most)]
-    return []
-
-
 def check_git_options(inputs, params):
     """The platform repository's options (:func:`git_argument_spec`) into ``inputs`` (inputs.py),
     before git runs: the address (no credentials: they belong in git_password), the branch
@@ -826,7 +809,7 @@ def check_tree_request(params):
     and the repository. Paths are relative, stay out of ``..`` and ``.git`` (where git would
     find commands to run), and go through no symbolic link of the working copy; the local
     paths a kustomization is given stay in the repository's tree; no list or mapping holds
-    more than :data:`MOST_ENTRIES` entries."""
+    more than ``inputs.MOST_ENTRIES`` entries."""
     from ansible_collections.gitops.progressive.plugins.module_utils.git.edit import kustomization_entry_problems
     from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, quote
 

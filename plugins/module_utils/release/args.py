@@ -8,8 +8,13 @@ from __future__ import annotations
 import re
 
 from ansible_collections.gitops.progressive.plugins.module_utils.args import wait_argument_spec
-from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import hidden_characters, too_many
-from ansible_collections.gitops.progressive.plugins.module_utils.inputs import name_problems, quote, url_credentials
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import (
+    hidden_characters,
+    name_problems,
+    quote,
+    too_many,
+    url_credentials,
+)
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import auth_argument_spec
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.module import label_selector_problems
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import normalise_env

@@ -36,9 +36,8 @@ from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import
     default_workdir,
     repo_from_params,
     revert_and_push,
-    too_many,
 )
-from ansible_collections.gitops.progressive.plugins.module_utils.inputs import REPOSITORY, quote, redact_url
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import REPOSITORY, quote, redact_url, too_many
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import ApiError
 from ansible_collections.gitops.progressive.plugins.module_utils.release.args import LONGEST_WAIT, plain_text_problems
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import Change
