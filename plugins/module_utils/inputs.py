@@ -84,6 +84,8 @@ def namespace_problems(option, value, required=True):
 
 # -- text that shows as written, and sizes ------------------------------------------------------
 
+# Unicode categories a reader does not see as written: control (Cc), format (Cf: the
+# right-to-left override U+202E, zero-width spaces), lone surrogates, line and paragraph separators.
 _HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp")
 
 

@@ -603,8 +603,6 @@ def _local_path_problems(value, where, directory):
     return []
 
 
-
-
 def kustomization_entry_problems(entries, where, directory=None):
     """Every problem with ``entries`` (``{list: [entry]}``, as :func:`ensure_kustomization_entries`
     takes them), each naming ``where`` and the entry (``where.images[0].newTag``).

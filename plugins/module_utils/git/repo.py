@@ -694,8 +694,8 @@ GIT_URL_SCHEMES = ("http", "https", "file")
 # git refuses these in an identity (line breaks, which would forge a header of the commit, are
 # among the hidden characters below).
 _IDENTITY_FORBIDDEN = re.compile(r"[<>]")
-# Unicode categories a reader does not see as written: control (Cc), format (Cf: the
-# right-to-left override U+202E, zero-width spaces), lone surrogates, line and paragraph separators.
+
+
 def check_git_options(inputs, params):
     """The platform repository's options (:func:`git_argument_spec`) into ``inputs`` (inputs.py),
     before git runs: the address (no credentials: they belong in git_password), the branch

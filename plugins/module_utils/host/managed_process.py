@@ -116,8 +116,9 @@ def ensure_process(params, check_mode=False):
     try:
         process.make_private_dir(params["state_dir"])
     except OSError as error:
-        raise ProcessError("sim_process %s: cannot make state_dir %s: %s" % (name, params["state_dir"],
-                                                                            error.strerror or error), **result)
+        reason = error.strerror or error
+        raise ProcessError("sim_process %s: cannot make state_dir %s: %s" % (name, params["state_dir"], reason),
+                           **result)
     try:
         # Only the variables the task gives, on a minimal environment (process.child_environment).
         pid = process.start(params["argv"], pidfile, log, env=params["env"], cwd=params["chdir"], user=user)

@@ -76,6 +76,8 @@ BAD_PATHS = [
 ]
 
 REMOTE_WITH_TOKEN = "https://git:%s@github.com/org/repo//deploy" % TOKEN
+POLICY_WITH_LINE_BREAK = {"name": IMAGE, "newTag": "1", "$imagepolicy": "flux-system:podinfo\n"}
+DIGEST_WITH_LINE_BREAK = {"name": IMAGE, "digest": "sha256:%s\n" % ("a" * 64)}
 POLICY_WITHOUT_NAMESPACE = {"name": IMAGE, "newTag": "1", "$imagepolicy": "podinfo"}
 
 CASES = []
@@ -397,12 +399,10 @@ CASES += [
         {"path": "../../secrets.yaml"}]}}), "kustomizations", "a patch climbing above the top"),
     Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
         {"name": IMAGE, "newTag": "1\n"}]}}), "kustomizations", "a tag with a trailing line break"),
-    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
-        {"name": IMAGE, "newTag": "1", "$imagepolicy": "flux-system:podinfo\n"}]}}), "kustomizations",
-         "a policy with a trailing line break"),
-    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [
-        {"name": IMAGE, "digest": "sha256:%s\n" % ("a" * 64)}]}}), "kustomizations",
-         "a digest with a trailing line break"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [POLICY_WITH_LINE_BREAK]}}),
+         "kustomizations", "a policy with a trailing line break"),
+    Case("platform_repo", tree(kustomizations={"apps/kustomization.yaml": {"images": [DIGEST_WITH_LINE_BREAK]}}),
+         "kustomizations", "a digest with a trailing line break"),
     Case("platform_repo", tree(files={"apps/x%d.yaml" % index: "a: 1\n" for index in range(MANY)}), "files",
          "%d files" % MANY),
     Case("platform_repo", tree(seed_files={"apps/x%d.yaml" % index: "a: 1\n" for index in range(MANY)}),
