@@ -25,7 +25,6 @@ import re
 import shutil
 import socket
 import stat
-import tempfile
 import time
 
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster import pki
@@ -479,14 +478,18 @@ class KwokProvider(Provider):
         Each component's port is picked by probing for a free one before it is started
         (by pick_ports at create; kwokctl binds the saved ones at start); two clusters
         starting at once (two playbooks, two test workers) can pick the same ports and
-        neither comes up. The lock is machine-wide (not per workdir) and
-        its wait is bounded by wait_timeout.
+        neither comes up. The lock is one per account on the machine (not per workdir), in the
+        account's own cache (0700; never /tmp, where another account could plant a link or hold
+        the lock), and its wait is bounded by wait_timeout.
         """
         import fcntl
 
-        path = os.path.join(tempfile.gettempdir(), "gitops-progressive-kwokctl-%d.lock" % os.getuid())
+        directory = os.path.expanduser("~/.cache/gitops-progressive/locks")
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        path = os.path.join(directory, "kwokctl.lock")
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + self.params["wait_timeout"]
-        with open(path, "a") as handle:
+        with os.fdopen(descriptor, "a") as handle:
             while True:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -520,11 +520,13 @@ def test_provider_error_is_a_collection_error():
 def test_kwok_creates_wait_for_one_another_and_the_wait_is_bounded(tmp_path, monkeypatch):
     import fcntl
 
-    monkeypatch.setattr(providers.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     run = Recorder()
     provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
                                              state_dir=str(tmp_path), wait_timeout=1), run)
-    lock = tmp_path / ("gitops-progressive-kwokctl-%d.lock" % os.getuid())
+    locks = tmp_path / "home" / ".cache" / "gitops-progressive" / "locks"
+    locks.mkdir(parents=True)
+    lock = locks / "kwokctl.lock"
     with open(str(lock), "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         with pytest.raises(CollectionError, match="another kwok cluster on this machine"):
@@ -532,6 +534,20 @@ def test_kwok_creates_wait_for_one_another_and_the_wait_is_bounded(tmp_path, mon
         assert run.calls == []
     provider.create()
     assert [argv[3] for argv, _env in run.calls[:1]] == ["create"]
+
+
+def test_the_kwokctl_lock_is_never_opened_through_a_link(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    locks = tmp_path / "home" / ".cache" / "gitops-progressive" / "locks"
+    locks.mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    (locks / "kwokctl.lock").symlink_to(target)
+    provider = providers.provider_for(params(provider="kwok", name="sim", binaries=KWOK_BINARIES,
+                                             state_dir=str(tmp_path), wait_timeout=1), Recorder())
+    with pytest.raises(OSError):
+        with provider.ports_lock():
+            pass
+    assert not target.exists()
 
 
 # kwokctl's PID files hold a PID only (kwok v0.8.0, pkg/kwokctl/runtime/exec.go): which
@@ -648,7 +664,7 @@ def test_kwok_a_pid_file_naming_another_binary_is_stale(tmp_path, children):
 
 def test_kwok_stale_pid_files_are_removed_before_kwokctl_signals_them(tmp_path, children, monkeypatch):
     # kwokctl's own delete and start trust any live PID: a stale file must be gone first.
-    monkeypatch.setattr(providers.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     provider = kwok_cluster(tmp_path)
     before_start = foreign_process(children, provider, "etcd")
     etcd_pidfile = os.path.join(provider.cluster_dir, "pids", "etcd.pid")
