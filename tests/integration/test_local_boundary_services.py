@@ -11,8 +11,9 @@ assertion can fail:
 - the Receiver (type ``github``): an unsigned or wrongly signed POST is refused and
   reconciles nothing; the same POST signed with the Receiver's token is accepted, and a
   push still reaches Flux through it;
-- the state files (git password, Receiver token, push hooks, artifact storage): denied,
-  although their parent directory is open to ``nobody``;
+- the state files (git password, Receiver token, push hooks, artifact storage): 0600 in
+  the 0700 state directory (its mode is what denies ``nobody`` first; the files' own modes
+  are asserted with ``stat``), in a directory ``nobody`` can enter;
 - source-controller's artifact server: readable by any local account (a Flux property,
   documented in the flux role), but not writable.
 
