@@ -331,3 +331,70 @@ def test_the_keys_file_can_be_kept_encrypted_with_ansible_vault(sim_cluster, tmp
     secrets = keys["keys_base64"] + [keys["root_token"], password]
     for output in outputs:
         assert not [secret for secret in secrets if secret in output], "a key or the password appears in the output"
+
+
+def vault_state(client):
+    """What a write through vault_config would change: policies (with their text), auth
+    methods, secrets engines, Kubernetes roles and database roles and connections."""
+    def listed(path):
+        try:
+            return sorted((client.list(path) or {}).get("data", {}).get("keys", []))
+        except Exception:  # an empty list is a 404 in Vault's API
+            return []
+
+    policies = {name: client.sys.read_acl_policy(name)["data"]["policy"] for name in listed("sys/policies/acl")}
+    roles = {name: client.read("auth/kubernetes/role/%s" % name)["data"] for name in listed("auth/kubernetes/role")}
+    return dict(policies=policies, auth=sorted(client.sys.list_auth_methods()["data"]),
+                mounts=sorted(client.sys.list_mounted_secrets_engines()["data"]), kubernetes_roles=roles,
+                database_roles=listed("database/roles"), connections=listed("database/config"))
+
+
+def test_malformed_and_dangerous_options_are_refused_naming_the_option_with_vault_unchanged(vault, kube, tmp_path):
+    """Issue 17 on the real OpenBao: each refused before Vault is asked, naming its option
+    (and a dangerous one its consent option); Vault's policies, mounts and roles as before,
+    no credential of an address in the output."""
+    import yaml
+    from conftest import run_playbook
+
+    secret = "pw-not-for-output-17"
+    token_dir, token_file = os.path.split(os.path.join(vault["state"], "init", "root-token"))
+    auth = dict(url=vault["url"], auth_method="token", token_path=token_dir, token_file=token_file)
+    login = dict(name="webapp", bound_service_account_names=["webapp"], bound_service_account_namespaces=["web"])
+    cases = [
+        ("vault_config", dict(policies=[dict(name="default", policy='path "secret/*" { capabilities = ["read"] }')]),
+         "allow_default_policy_change"),
+        ("vault_config", dict(policies=[dict(name="ops", policy='path "sys/seal" { capabilities = ["su\\u0064o"] }')]),
+         "allow_sudo_policies"),
+        ("vault_config", dict(policies=[dict(name="ops", policy='path "sys/*" { capabilities = ["update"] }')]),
+         "allow_system_paths"),
+        ("vault_config", dict(kubernetes_roles=[dict(login, bound_service_account_names=["*"])]),
+         "allow_wildcard_bindings"),
+        ("vault_config", dict(kubernetes_roles=[dict(login, token_ttl="1 hour")]), "kubernetes_roles[0].token_ttl"),
+        ("vault_config", dict(policies=[dict(name="Web*", policy='path "x" { capabilities = ["read"] }')]),
+         "policies[0].name"),
+        ("vault_config", dict(secrets_engines=[dict(path="../sys", type="kv")]), "secrets_engines[0].path"),
+        ("vault_config", dict(auth, url="http://root:%s@127.0.0.1:1" % secret), "url"),
+        ("vault_config", dict(database_connections=[dict(name="db", plugin_name="postgresql-database-plugin",
+                                                         connection_url="postgresql://vault:%s@db:5432/x" % secret)]),
+         "database_connections[0].connection_url"),
+    ]
+    tasks = [{"name": "case %d" % index, "ignore_errors": True, "gitops.progressive.%s" % module: dict(auth, **options)}
+             for index, (module, options, _option) in enumerate(cases)]
+    playbook = tmp_path / "hostile-vault.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "Hostile Vault options", "hosts": "sim", "gather_facts": False,
+                                         "tasks": tasks}], sort_keys=False))
+    client = root_client(vault)
+    before = vault_state(client)
+    run = run_playbook(str(playbook))
+    after = vault_state(client)
+    results = {task["task"]["name"]: next(iter(task["hosts"].values()))
+               for play in run.output.get("plays", []) for task in play["tasks"]}
+    wrong = ["%s %s: %s" % (module, option, str(results.get("case %d" % index, {}).get("msg"))[:300])
+             for index, (module, _options, option) in enumerate(cases)
+             if not results.get("case %d" % index, {}).get("failed")
+             or option not in str(results["case %d" % index].get("msg"))]
+    assert not wrong, "\n".join(wrong)
+    assert after == before
+    # Not a vacuous comparison: the state holds the role's policies and roles.
+    assert "webapp" in before["policies"] and "webapp" in before["kubernetes_roles"]
+    assert secret not in run.raw
