@@ -238,12 +238,12 @@ def test_a_second_apply_of_the_same_canary_is_ok(weighted):
 
 
 @pytest.mark.parametrize("overrides,message", [
-    (dict(canary_max_weight=50, canary_step_weight=60), "analysis.stepWeight must be <= maxWeight (60 > 50)"),
+    (dict(canary_max_weight=50, canary_step_weight=60), "analysis.stepWeight (option step_weight) must be <= maxWeight (60 > 50)"),
     (dict(canary_max_weight=50, canary_step_weight=10,
           canary_metrics=[{"name": "latency", "template": "nowhere", "threshold_max": 1}]),
-     "analysis.metrics[0].templateRef: MetricTemplate badinput/nowhere not found"),
+     "analysis.metrics[0].templateRef (option metrics[0].template): MetricTemplate badinput/nowhere not found"),
     (dict(canary_max_weight=50, canary_step_weight=10, canary_metrics=[{"name": "error-budget"}]),
-     "analysis.metrics[0]: unknown metric template 'error-budget'"),
+     "analysis.metrics[0] (option metrics[0]): unknown metric template 'error-budget'"),
 ])
 def test_bad_input_changes_nothing_and_names_the_field(platform, kube, overrides, message):
     import kubernetes

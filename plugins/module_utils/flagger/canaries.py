@@ -18,8 +18,13 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.build i
     identity_errors,
 )
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import summarize
-from ansible_collections.gitops.progressive.plugins.module_utils.flagger.validate import validate_canary
-from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, url_credentials, url_problems
+from ansible_collections.gitops.progressive.plugins.module_utils.flagger.validate import CanarySpecError, validate_canary
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import (
+    Inputs,
+    name_problems,
+    url_credentials,
+    url_problems,
+)
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import (
     CANARY,
     FIELD_MANAGER,
@@ -48,25 +53,29 @@ def check_canary_options(params):
     the server look-ups, which come once connected; each problem names the option, or the
     definition, its field came from), and no address may carry credentials: they would be
     stored in the Canary, readable by whoever reads canaries.
-    Raises InputError or CanarySpecError (both CollectionErrors).
+    Raises CanarySpecError, its ``errors`` each starting with the field's path, as the
+    server-side checks word theirs.
     """
     namespace, name = canary_identity(params)
-    inputs = Inputs("Canary %s/%s" % (namespace or "<no namespace>", name or "<no name>"))
-    inputs.add(identity_errors(params))
-    if name is not None:
-        inputs.name("name" if params.get("name") else "definition.metadata.name", name)
-    if namespace is not None:
-        inputs.namespace("namespace" if params.get("namespace") else "definition.metadata.namespace", namespace)
-    for option, value in (("name", name), ("namespace", namespace)):
+    problems = identity_errors(params)
+    for field, option, value, kind in (("metadata.name", "name", name, "subdomain"),
+                                       ("metadata.namespace", "namespace", namespace, "label")):
+        where = "%s (option %s)" % (field, option) if params.get(option) else "%s (in definition)" % field
+        if value is not None:
+            problems += name_problems(where, value, kind=kind)
         if params.get(option) == "" and value is not None:
-            inputs.add(["%s may not be empty (it does not fall back to definition's metadata)" % option])
+            problems.append("%s (option %s) may not be empty (it does not fall back to definition's metadata)"
+                            % (field, option))
     if params["state"] == "present":
-        inputs.url("loadtester_url", params.get("loadtester_url"), required=False)
+        problems += url_problems("spec.analysis.webhooks (option loadtester_url)", params.get("loadtester_url"),
+                                 required=False)
         for index, hook in enumerate(params.get("webhooks") or []):
             url = hook.get("url") if isinstance(hook, dict) else None
             if url_credentials(url):
-                inputs.add(url_problems("webhooks[%d].url" % index, url))
-    inputs.done()
+                problems += url_problems("spec.analysis.webhooks[%d].url (option webhooks[%d].url)" % (index, index),
+                                         url)
+    if problems:
+        raise CanarySpecError("%s/%s" % (namespace or "<no namespace>", name or "<no name>"), problems)
     if params["state"] == "present":
         validate_canary(build_canary(params), origins=field_origins(params))
 

@@ -386,12 +386,14 @@ def full_canary_params(**overrides):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(name="Podinfo"), "Canary test/Podinfo: name must be a DNS-1123 subdomain"),
-    (dict(name="", definition={"metadata": {"name": "podinfo"}}), "name may not be empty (it does not fall back"),
+    (dict(name="Podinfo"), "Canary test/Podinfo is invalid: metadata.name (option name) must be a DNS-1123 subdomain"),
+    (dict(name="", definition={"metadata": {"name": "podinfo"}}),
+     "metadata.name (option name) may not be empty (it does not fall back"),
     (dict(state="absent", namespace=None), "metadata.namespace is required"),
-    (dict(loadtester_url="http://tester:hunter2-secret@loadtester.test/"), "loadtester_url may not carry credentials"),
+    (dict(loadtester_url="http://tester:hunter2-secret@loadtester.test/"),
+     "(option loadtester_url) may not carry credentials"),
     (dict(webhooks=[{"name": "smoke", "url": "http://tester:hunter2-secret@loadtester.test/"}]),
-     "webhooks[0].url may not carry credentials"),
+     "(option webhooks[0].url) may not carry credentials"),
     (dict(interval="1h30"), "spec.analysis.interval (option interval) '1h30' is refused by the Canary CRD"),
     (dict(max_weight=1000), "spec.analysis.maxWeight (option max_weight) must be between 1 and 100"),
     (dict(definition={"spec": {"unknown": 1}}), "spec.unknown (in definition) is not a field of the Canary CRD"),
