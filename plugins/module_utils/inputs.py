@@ -316,7 +316,7 @@ def mask_url_credentials(module, params=None):
     Ansible replaces each value of ``module.no_log_values`` in the result, its messages and
     ``invocation.module_args``.
     """
-    for value in _strings(module.params if params is None else params):
+    for value in strings_in(module.params if params is None else params):
         for secret in url_credentials(value):
             module.no_log_values.add(secret)
 
@@ -342,16 +342,17 @@ def masked_module(**kwargs):
     return masking()(**kwargs)
 
 
-def _strings(value):
+def strings_in(value):
+    """Every string in ``value``, however deep: keys and values of mappings, items of lists."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _strings(key)
-            yield from _strings(item)
+            yield from strings_in(key)
+            yield from strings_in(item)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from _strings(item)
+            yield from strings_in(item)
 
 
 # -- local directories -----------------------------------------------------------------------

@@ -237,10 +237,10 @@ def run_action(name, args, check_mode=False):
 
 
 def secrets_of(case):
-    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import url_credentials
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import strings_in, url_credentials
 
     found = list(case.secrets)
-    for value in _strings(case.args):
+    for value in strings_in(case.args):
         found.extend(url_credentials(value))
     for key, value in case.args.items():
         if isinstance(value, str):
@@ -250,18 +250,6 @@ def secrets_of(case):
             if holds and len(value) >= 4:
                 found.append(value)
     return [secret for secret in found if secret]
-
-
-def _strings(value):
-    """Every string in ``value``, however deep (addresses inside lists of dicts too)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _strings(item)
 
 
 def run(case):
