@@ -153,3 +153,22 @@ def write(directory, files):
         os.fchmod(descriptor, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
+
+
+def issue_client(directory, common_name, organization=None, now=None, days=VALIDITY_DAYS):
+    """``(certificate PEM, key PEM)`` of a client of the cluster whose pki is in ``directory``,
+    signed by its CA: a real node's kubelet (``system:node:<name>`` in ``system:nodes``, what the
+    Node authorizer and NodeRestriction expect) or kube-proxy (``system:kube-proxy``)."""
+    if not HAS_CRYPTOGRAPHY:
+        raise ImportError("a real node needs the Python package cryptography to make its certificates")
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    with open(os.path.join(directory, CA_CERT), "rb") as handle:
+        ca = x509.load_pem_x509_certificate(handle.read())
+    with open(os.path.join(directory, CA_KEY), "rb") as handle:
+        ca_key = load_pem_private_key(handle.read(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    cert = _sign(_name(common_name, organization), key, ca, ca_key, now, days,
+                 usages=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    return _pem_cert(cert), _pem_key(key)

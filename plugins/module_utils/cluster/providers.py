@@ -39,6 +39,8 @@ LOOPBACK = "127.0.0.1"
 # Where kwokctl v0.8.0 starts looking for a free port, downwards (pkg/utils/net/unused_port.go):
 # below the kernel's ephemeral range, so an outgoing connection never takes the port.
 KWOKCTL_FIRST_PORT = 32766
+# The annotation kwokctl puts on the nodes it creates: kwok manages those nodes only.
+KWOK_NODE_SELECTOR = "kwok.x-k8s.io/node=fake"
 
 
 class ProviderError(CollectionError):
@@ -267,6 +269,10 @@ class KwokProvider(Provider):
                 {"name": "kwok-controller", "extraArgs": [
                     replace("tls-cert-file", path(pki.KWOK_CERT)),
                     replace("tls-private-key-file", path(pki.KWOK_KEY)),
+                    # kwokctl's own nodes carry this annotation; a real node's kubelet
+                    # (local_node) must be left to run its pods itself.
+                    replace("manage-all-nodes", "false"),
+                    add("manage-nodes-with-annotation-selector", KWOK_NODE_SELECTOR),
                 ]},
             ],
         }

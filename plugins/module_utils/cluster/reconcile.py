@@ -139,8 +139,11 @@ class NodesApi:
     def count(self):
         from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import NODE
 
+        from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import is_real_node
+
         items, _version = self.kube.list(NODE)
-        return len(items)
+        # A real node (local_node) is not one of the provider's: never scaled away.
+        return len([item for item in items if not is_real_node(item)])
 
     def wait_ready(self, count, timeout):
         """Names of the Ready nodes once ``count`` exist and all are Ready; WaitTimeout otherwise."""

@@ -40,6 +40,12 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.demo_app import (
+    DEMO_APP_MAIN,
+    DEMO_APP_VERSION,
+    PAUSE_MAIN,
+    PAUSE_VERSION,
+)
 
 STAMP_NAME = ".recipe.json"
 DOWNLOAD_TIMEOUT = 900
@@ -48,7 +54,7 @@ DOWNLOAD_TIMEOUT = 900
 # into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
 VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version", "flux_version",
-                   "registry_version", "helm3_version")
+                   "registry_version", "helm3_version", "cni_version")
 # Any Go module version, pseudo-versions included (v1.0.1-0.20220411205349-bde1400a84be):
 # what a dependency's go.mod may pin in a replace.
 _GO_MODULE_VERSION = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+incompatible)?$")
@@ -215,6 +221,40 @@ def kubectl_recipe(version, staging_modules):
     return Recipe(key="kubectl-%s" % version, module=control_plane.module, version=version,
                   packages=("k8s.io/kubernetes/cmd/kubectl",), ldflags=control_plane.ldflags,
                   replaces=control_plane.replaces, component="kubectl")
+
+
+def kubernetes_node_recipe(version, staging_modules):
+    """kubelet and kube-proxy: what a real node of the rehearsal platform runs beside containerd."""
+    control_plane = kubernetes_recipe(version, staging_modules)
+    return Recipe(key="kubernetes-node-%s" % version, module=control_plane.module, version=version,
+                  packages=("k8s.io/kubernetes/cmd/kubelet", "k8s.io/kubernetes/cmd/kube-proxy"),
+                  ldflags=control_plane.ldflags, replaces=control_plane.replaces, component="kubernetes-node")
+
+
+# The CNI plugins a real node's pods are wired with: a bridge in the node's network
+# namespace, addresses from host-local, each pod's loopback, and hostPort mappings.
+CNI_PLUGINS = ("main/bridge", "main/loopback", "ipam/host-local", "meta/portmap")
+
+
+def cni_recipe(version):
+    check_version("cni_version", version)
+    module = "github.com/containernetworking/plugins"
+    return Recipe(key="cni-plugins-%s" % version, module=module, version=version,
+                  packages=tuple("%s/plugins/%s" % (module, plugin) for plugin in CNI_PLUGINS),
+                  ldflags=("-X", "%s/pkg/utils/buildversion.BuildVersion=%s" % (module, version)),
+                  component="cni-plugins")
+
+
+def demo_app_recipe():
+    """The demo app real pods run (see demo_app.py): the standard library alone, no module."""
+    return Recipe(key="demo-app-%s" % DEMO_APP_VERSION, module="", version=DEMO_APP_VERSION,
+                  packages=("demo-app",), main_source=DEMO_APP_MAIN, component="demo-app")
+
+
+def pause_recipe():
+    """The sandbox program of a real node's pods (see demo_app.py)."""
+    return Recipe(key="pause-%s" % PAUSE_VERSION, module="", version=PAUSE_VERSION,
+                  packages=("pause",), main_source=PAUSE_MAIN, component="pause")
 
 
 def etcd_recipe(version):
@@ -399,7 +439,7 @@ def registry_recipe(version):
 
 def recipes_for(components, versions, go="go"):
     """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image,
-    helm, helm3, registry).
+    helm, helm3, registry, kubernetes-node, cni, demo-app, pause).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -423,6 +463,10 @@ def recipes_for(components, versions, go="go"):
         "kwok": lambda: kwok_recipe(versions["kwok_version"], kube_version),
         "flagger": lambda: flagger_recipe(versions["flagger_version"]),
         "kubectl": lambda: kubectl_recipe(kube_version, staging()),
+        "kubernetes-node": lambda: kubernetes_node_recipe(kube_version, staging()),
+        "cni": lambda: cni_recipe(versions["cni_version"]),
+        "demo-app": demo_app_recipe,
+        "pause": pause_recipe,
         "flux": lambda: flux_recipes(flux(), go),
         "flux-image": lambda: flux_recipes(flux(), go, FLUX_IMAGE_CONTROLLERS),
         "helm": lambda: helm_recipe(helm_version_for_flux(flux(), go)),
@@ -451,7 +495,9 @@ def wrapper_gomod(recipe, go_version="1.24"):
     ``(module, other module, version)`` swaps."""
     check_version("%s version" % recipe.module, recipe.version)
     lines = ["module gitops.progressive/simbuild/%s" % re.sub(r"[^\w.-]", "-", recipe.key), "",
-             "go %s" % (recipe.go_version or go_version), "", "require %s %s" % (recipe.module, recipe.version)]
+             "go %s" % (recipe.go_version or go_version)]
+    if recipe.module:
+        lines += ["", "require %s %s" % (recipe.module, recipe.version)]
     if recipe.replaces:
         lines += ["", "replace ("]
         for replace in recipe.replaces:

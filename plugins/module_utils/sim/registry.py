@@ -11,9 +11,12 @@ only lists tags). Used against the simulated platform's loopback registry.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import re
+import tarfile
 from http.client import InvalidURL
 
 from ansible.module_utils.six.moves.urllib.parse import urljoin
@@ -90,18 +93,65 @@ def digest_of(data):
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def push_tag(registry_url, repository, tag, open_url=None, timeout=10):
-    """Push the minimal image as ``repository:tag`` to ``registry_url`` (``http://host:port``);
-    returns the manifest's digest."""
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def layer_from_files(files):
+    """``(gzipped tar, diff_id)`` of one layer holding ``files``: ``(path in the image, bytes,
+    mode)`` each, owned by root, every time stamp 0, so the same files give the same digest."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        directories = set()
+        for path, _data, _mode in files:
+            parts = path.strip("/").split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                directories.add("/".join(parts[:depth]))
+        for directory in sorted(directories):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            archive.addfile(info)
+        for path, data, mode in sorted(files):
+            info = tarfile.TarInfo(path.strip("/"))
+            info.size, info.mode = len(data), mode
+            archive.addfile(info, io.BytesIO(data))
+    tar = raw.getvalue()
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as compressed:
+        compressed.write(tar)
+    return packed.getvalue(), digest_of(tar)
+
+
+def image_from_files(files, entrypoint=(), cmd=(), env=(), user="", labels=None, exposed_ports=()):
+    """``(config bytes, [layer bytes])`` of a one-layer image of ``files`` (see layer_from_files)."""
+    layer, diff_id = layer_from_files(files)
+    runtime = {"Entrypoint": list(entrypoint), "Cmd": list(cmd), "Env": list(env), "Labels": dict(labels or {}),
+               "ExposedPorts": {port: {} for port in exposed_ports}}
+    if user:
+        runtime["User"] = user
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "config": runtime,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created_by": "gitops.progressive: image from files"}],
+    }, sort_keys=True).encode()
+    return config, [layer]
+
+
+def _check_name(repository, tag):
     if not _NAME.match(repository or ""):
         raise RegistryError("repository %r is not a valid image name" % repository)
     if not _TAG.match(tag or ""):
         raise RegistryError("tag %r is not a valid tag" % tag)
-    if open_url is None:
-        from ansible.module_utils.urls import open_url
-    base = registry_url.rstrip("/") + "/"
-    config, manifest = image_blobs(tag)
-    digest = digest_of(config)
+
+
+def _upload(open_url, base, repository, blob, timeout):
+    """Upload one blob unless the registry has it; returns its digest."""
+    digest = digest_of(blob)
+    try:
+        _request(open_url, "HEAD", urljoin(base, "v2/%s/blobs/%s" % (repository, digest)), timeout=timeout)
+        return digest
+    except RegistryError as error:
+        if ": HTTP 404" not in str(error):
+            raise
     status, headers, _body = _request(open_url, "POST", urljoin(base, "v2/%s/blobs/uploads/" % repository),
                                       data=b"", timeout=timeout)
     location = {key.lower(): value for key, value in headers.items()}.get("location")
@@ -109,11 +159,56 @@ def push_tag(registry_url, repository, tag, open_url=None, timeout=10):
         raise RegistryError("POST %s: expected 202 with a Location, got %d" % (repository, status))
     upload = urljoin(base, location)
     upload += ("&" if "?" in upload else "?") + "digest=" + digest
-    _request(open_url, "PUT", upload, data=config,
-             headers={"Content-Type": "application/octet-stream"}, timeout=timeout)
+    _request(open_url, "PUT", upload, data=blob, headers={"Content-Type": "application/octet-stream"},
+             timeout=timeout)
+    return digest
+
+
+def image_manifest(config, layers=()):
+    """The OCI manifest (bytes) of an image: the same config and layers give the same digest."""
+    return json.dumps({
+        "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": digest_of(config), "size": len(config)},
+        "layers": [{"mediaType": LAYER_TYPE, "digest": digest_of(layer), "size": len(layer)} for layer in layers],
+    }, sort_keys=True).encode()
+
+
+def tag_digest(registry_url, repository, tag, open_url=None, timeout=10):
+    """The manifest digest the registry holds for ``repository:tag``, or None when it has none."""
+    _check_name(repository, tag)
+    if open_url is None:
+        from ansible.module_utils.urls import open_url
+    url = "%s/v2/%s/manifests/%s" % (registry_url.rstrip("/"), repository, tag)
+    try:
+        _status, headers, _body = _request(open_url, "HEAD", url, headers={"Accept": MANIFEST_TYPE}, timeout=timeout)
+    except RegistryError as error:
+        if ": HTTP 404" in str(error):
+            return None
+        raise
+    return {key.lower(): value for key, value in headers.items()}.get("docker-content-digest")
+
+
+def push_image(registry_url, repository, tag, config, layers=(), open_url=None, timeout=10):
+    """Push an image (its config bytes and gzipped layers) as ``repository:tag``; returns the
+    manifest's digest."""
+    _check_name(repository, tag)
+    if open_url is None:
+        from ansible.module_utils.urls import open_url
+    base = registry_url.rstrip("/") + "/"
+    for blob in [config] + list(layers):
+        _upload(open_url, base, repository, blob, timeout)
+    manifest = image_manifest(config, layers)
     _request(open_url, "PUT", urljoin(base, "v2/%s/manifests/%s" % (repository, tag)), data=manifest,
              headers={"Content-Type": MANIFEST_TYPE}, timeout=timeout)
     return digest_of(manifest)
+
+
+def push_tag(registry_url, repository, tag, open_url=None, timeout=10):
+    """Push the minimal image as ``repository:tag`` to ``registry_url`` (``http://host:port``);
+    returns the manifest's digest."""
+    _check_name(repository, tag)
+    config, _manifest = image_blobs(tag)
+    return push_image(registry_url, repository, tag, config, (), open_url=open_url, timeout=timeout)
 
 
 def list_tags(registry_url, repository, open_url=None, timeout=10, missing_ok=False):

@@ -1,4 +1,5 @@
 import json
+from urllib.error import HTTPError
 
 import pytest
 
@@ -22,6 +23,8 @@ def test_a_tag_is_pushed_as_blob_then_manifest():
 
     def open_url(url, method, data, headers, timeout, follow_redirects):
         calls.append((method, url, data, headers.get("Content-Type")))
+        if method == "HEAD":
+            raise HTTPError(url, 404, "Not Found", {}, None)
         if method == "POST":
             return FakeResponse(202, {"Location": "/v2/stefanprodan/podinfo/blobs/uploads/abc?_state=x"})
         return FakeResponse(201)
@@ -29,6 +32,8 @@ def test_a_tag_is_pushed_as_blob_then_manifest():
     digest = registry.push_tag("http://127.0.0.1:5000", "stefanprodan/podinfo", "6.8.0", open_url=open_url)
     config, manifest = registry.image_blobs("6.8.0")
     assert digest == registry.digest_of(manifest)
+    # A blob the registry lacks (HEAD answers 404) is uploaded, then the manifest is put.
+    calls = [call for call in calls if call[0] != "HEAD"]
     assert [call[0] for call in calls] == ["POST", "PUT", "PUT"]
     assert calls[1][1] == ("http://127.0.0.1:5000/v2/stefanprodan/podinfo/blobs/uploads/abc?_state=x&digest=%s"
                            % registry.digest_of(config))
@@ -99,3 +104,51 @@ def test_an_address_http_client_refuses_is_a_registry_error_not_a_crash():
 
     with pytest.raises(registry.RegistryError, match="^GET http://127.0.0.1:5000/v2/podinfo/tags/list: URL can't"):
         registry.list_tags("http://127.0.0.1:5000", "podinfo", open_url=open_url)
+
+
+def test_a_blob_the_registry_has_is_not_uploaded_again():
+    calls = []
+
+    def open_url(url, method, data, headers, timeout, follow_redirects):
+        calls.append(method)
+        return FakeResponse(200 if method == "HEAD" else 201)
+
+    registry.push_tag("http://127.0.0.1:5000", "stefanprodan/podinfo", "6.8.0", open_url=open_url)
+    assert calls == ["HEAD", "PUT"]
+
+
+def test_a_layer_is_the_same_bytes_for_the_same_files():
+    files = [("/bin/app", b"\x7fELF binary", 0o755), ("/etc/app.conf", b"a=1\n", 0o644)]
+    first, diff_id = registry.layer_from_files(files)
+    again, _diff_id = registry.layer_from_files(list(reversed(files)))
+    assert first == again
+    import gzip, io, tarfile
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(first))) as archive:
+        members = {member.name: member for member in archive.getmembers()}
+        assert sorted(members) == ["bin", "bin/app", "etc", "etc/app.conf"]
+        assert members["bin/app"].mode == 0o755 and members["bin/app"].mtime == 0 and members["bin/app"].uid == 0
+        assert archive.extractfile("etc/app.conf").read() == b"a=1\n"
+    assert diff_id == registry.digest_of(gzip.decompress(first))
+
+
+def test_an_image_of_files_names_its_layer_and_runtime_settings():
+    config, layers = registry.image_from_files([("/app", b"x", 0o755)], entrypoint=["/app"], env=["A=1"], user="65534")
+    parsed = json.loads(config)
+    assert parsed["config"]["Entrypoint"] == ["/app"] and parsed["config"]["User"] == "65534"
+    assert parsed["rootfs"]["diff_ids"] == [registry.layer_from_files([("/app", b"x", 0o755)])[1]]
+    manifest = json.loads(registry.image_manifest(config, layers))
+    assert manifest["layers"][0]["digest"] == registry.digest_of(layers[0])
+    assert manifest["config"]["digest"] == registry.digest_of(config)
+
+
+def test_the_digest_of_a_tag_the_registry_lacks_is_none():
+    def open_url(url, method, data, headers, timeout, follow_redirects):
+        raise HTTPError(url, 404, "Not Found", {}, None)
+
+    assert registry.tag_digest("http://127.0.0.1:5000", "ghcr.io/x/app", "v1", open_url=open_url) is None
+
+    def answers(url, method, data, headers, timeout, follow_redirects):
+        assert method == "HEAD" and url == "http://127.0.0.1:5000/v2/ghcr.io/x/app/manifests/v1"
+        return FakeResponse(200, {"Docker-Content-Digest": "sha256:ab"})
+
+    assert registry.tag_digest("http://127.0.0.1:5000", "ghcr.io/x/app", "v1", open_url=answers) == "sha256:ab"

@@ -1,0 +1,657 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A real node beside the KWOK ones: containerd, kubelet and kube-proxy, whose pods run.
+
+Everything the node holds lives in places this file makes and takes down again:
+
+- **a network namespace of its own** (``ip netns add gitops-<node>``): the node's
+  address on its loopback, the CNI bridge, the pods' host-side veths, kube-proxy's
+  iptables rules, kubelet's and kube-proxy's ports. It has no default route, no NAT and
+  no link to the machine's network, so nothing in it reaches past the machine. kubelet
+  reaches kube-apiserver through a forwarder: ``socat`` inside the namespace listens on
+  its 127.0.0.1 at the API's port and hands each connection through a 0600 Unix socket to
+  a ``socat`` on the host, which connects to the API on the host's 127.0.0.1.
+- **a mount namespace of its own**, private, shared by containerd, its shims and kubelet:
+  every mount they make (overlay root filesystems, the pods' network namespace files,
+  kubelet's token volumes, tmpfs over ``/run/containerd``, ``/run/netns``, ``/var/lib/cni``
+  and ``/var/log/containers``) exists only there and goes with the last of them.
+- **a cgroup of its own** (``/gitops-progressive/<node>`` in every hierarchy):
+  ``runtime`` holds containerd, its shims, kubelet, kube-proxy and the forwarders;
+  ``pods`` is kubelet's ``cgroupRoot``. Teardown stops the processes it started by their
+  PID files, then every PID still in the cgroup (shims, containers), then removes the
+  cgroups, the network namespace and the node's directory.
+- **a directory of its own** (``<state_dir>/nodes/<node>``, 0700): containerd's root and
+  state, the CNI configuration and the host-local addresses, kubelet's root and pod logs,
+  the certificates (signed by the cluster's CA: ``system:node:<node>`` and
+  ``system:kube-proxy``), kubeconfigs, PID files and logs.
+
+containerd runs in the machine's network namespace (it listens on a Unix socket and its
+stream server on 127.0.0.1 only), so that it pulls from the loopback registry, which it
+mirrors ``docker.io``, ``ghcr.io``, ``registry.k8s.io``, ``quay.io`` … to (``hosts.toml``
+with ``override_path``: ``ghcr.io/x/y`` is ``<registry>/v2/ghcr.io/x/y``). The CNI
+plugins that touch the host side (bridge, portmap) run through a wrapper that enters the
+node's network namespace first.
+
+The node is labelled ``gitops.progressive/real-node`` (the cluster's own node count and
+readiness leave it out) and, beside KWOK nodes, tainted so that only pods that ask for it
+run on it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from ansible_collections.gitops.progressive.plugins.module_utils.cluster import pki
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
+from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import REAL_NODE_LABEL
+
+REAL_NODE_TAINT = "gitops.progressive/real-node=true:NoSchedule"
+DEFAULT_MIRRORED = ("docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.io", "mcr.microsoft.com")
+CGROUP_PARENT = "gitops-progressive"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The components, in the order they start (and stop in reverse).
+COMPONENTS = ("api-host", "api-node", "containerd", "kubelet", "kube-proxy")
+# Host directories containerd and kubelet would write to: a tmpfs over each, in the node's
+# mount namespace only, keeps what they write there off the machine.
+PRIVATE_TMPFS = ("/run/netns", "/run/containerd", "/var/lib/cni", "/var/log/containers")
+BINARIES = ("kubelet", "kube-proxy", "bridge", "host-local", "loopback", "portmap")
+_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?\Z")
+
+
+class NodeError(CollectionError):
+    """The node could not be brought up or taken down; the message names what and where."""
+
+
+def node_argument_spec():
+    return dict(
+        name=dict(type="str", required=True),
+        cluster=dict(type="str", required=True),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        state_dir=dict(type="path", required=True),
+        kubeconfig=dict(type="path", required=True),
+        binaries=dict(type="dict", default={}),
+        registry_url=dict(type="str", default=""),
+        mirrored_registries=dict(type="list", elements="str", default=list(DEFAULT_MIRRORED)),
+        sandbox_image=dict(type="str", default="ghcr.io/gitops-progressive/pause:v1.0.0"),
+        pod_cidr=dict(type="str", default="10.244.0.0/24"),
+        service_cidr=dict(type="str", default="10.0.0.0/24"),
+        node_ip=dict(type="str", default="10.250.0.1"),
+        tainted=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=180),
+    )
+
+
+def check_options(params):
+    """Every problem of the options, one error naming each, before anything is written."""
+    inputs = Inputs("local_node %s" % params.get("name"))
+    name = params.get("name")
+    if not isinstance(name, str) or not _NODE_NAME.match(name):
+        inputs.add(["name must be a node name of lower-case letters, digits and '-', at most 40 "
+                    "characters (it names a network namespace and cgroups too), got %r" % (name,)])
+    inputs.name("cluster", params.get("cluster"))
+    inputs.state_dir("state_dir", params.get("state_dir"))
+    inputs.number("wait_timeout", params.get("wait_timeout"), 1, 3600, "seconds")
+    networks = {}
+    for option in ("pod_cidr", "service_cidr"):
+        try:
+            networks[option] = ipaddress.ip_network(params.get(option) or "", strict=True)
+            if networks[option].version != 4 or not networks[option].is_private:
+                raise ValueError("not a private IPv4 network")
+        except ValueError as error:
+            inputs.add(["%s must be a private IPv4 network like 10.244.0.0/24, got %r (%s)"
+                        % (option, params.get(option), error)])
+    try:
+        node_ip = ipaddress.ip_address(params.get("node_ip") or "")
+        if node_ip.version != 4 or not node_ip.is_private or node_ip.is_loopback:
+            raise ValueError("not a private IPv4 address")
+        if any(node_ip in network for network in networks.values()):
+            raise ValueError("inside pod_cidr or service_cidr")
+    except ValueError as error:
+        inputs.add(["node_ip must be a private IPv4 address outside pod_cidr and service_cidr, got %r (%s)"
+                    % (params.get("node_ip"), error)])
+    if len(networks) == 2 and networks["pod_cidr"].overlaps(networks["service_cidr"]):
+        inputs.add(["pod_cidr %s overlaps service_cidr %s" % (networks["pod_cidr"], networks["service_cidr"])])
+    if params.get("state") == "present":
+        missing = [binary for binary in BINARIES if not (params.get("binaries") or {}).get(binary)]
+        if missing:
+            inputs.add(["binaries must name %s (sim_binaries' kubernetes-node and cni components)"
+                        % ", ".join(missing)])
+        inputs.url("registry_url", params.get("registry_url"))
+        for index, host in enumerate(params.get("mirrored_registries") or []):
+            if not isinstance(host, str) or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?\Z", host):
+                inputs.add(["mirrored_registries[%d] must be a registry host like ghcr.io, got %r" % (index, host)])
+        inputs.image("sandbox_image", params.get("sandbox_image"))
+    inputs.done()
+
+
+def run(argv, check=True, timeout=60):
+    """Run a short command; NodeError with its output when it fails and ``check``."""
+    try:
+        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout,
+                                env={"PATH": PATH}, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise NodeError("%s: %s" % (" ".join(argv), error))
+    output = result.stdout.decode("utf-8", "replace").strip()
+    if check and result.returncode != 0:
+        raise NodeError("%s: exit %d: %s" % (" ".join(argv), result.returncode, output[-2000:]))
+    return result.returncode, output
+
+
+def cgroup_hierarchies(mounts="/proc/self/mounts"):
+    """Mount points of the cgroup hierarchies: every v1 hierarchy, or the one v2 hierarchy."""
+    found = []
+    with open(mounts) as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) > 2 and fields[2] in ("cgroup", "cgroup2"):
+                found.append((fields[2], fields[1]))
+    v1 = [path for kind, path in found if kind == "cgroup"]
+    return v1 or [path for kind, path in found if kind == "cgroup2"][:1]
+
+
+class Node:
+    """One real node: its paths, configuration files, processes and teardown."""
+
+    def __init__(self, params, runner=run):
+        self.params = params
+        self.name = params["name"]
+        self.run = runner
+        self.base = os.path.join(os.path.abspath(os.path.expanduser(params["state_dir"])), "nodes", self.name)
+        self.netns = "gitops-%s" % self.name
+
+    # Paths -------------------------------------------------------------------------------
+    def path(self, *parts):
+        return os.path.join(self.base, *parts)
+
+    @property
+    def netns_path(self):
+        return os.path.join("/run/netns", self.netns)
+
+    @property
+    def socket(self):
+        return self.path("containerd", "containerd.sock")
+
+    def pidfile(self, component):
+        return self.path("run", "%s.pid" % component)
+
+    def log(self, component):
+        return self.path("logs", "%s.log" % component)
+
+    def cgroups(self, leaf=""):
+        return [os.path.join(hierarchy, CGROUP_PARENT, self.name, leaf).rstrip("/")
+                for hierarchy in cgroup_hierarchies()]
+
+    # State -------------------------------------------------------------------------------
+    def running(self):
+        """``{component: pid}`` of the components that run now (by PID file and start time)."""
+        found = {}
+        for component in COMPONENTS:
+            pid, start_time = process.read_pidfile(self.pidfile(component))
+            if pid and start_time and process.is_running(pid, start_time):
+                found[component] = pid
+        return found
+
+    def exists(self):
+        return os.path.exists(self.netns_path) or os.path.isdir(self.base) or any(
+            os.path.isdir(path) for path in self.cgroups())
+
+    def api_port(self):
+        """kube-apiserver's port on 127.0.0.1, from the cluster's admin kubeconfig."""
+        from ansible_collections.gitops.progressive.plugins.module_utils.cluster.kubeconfig import load
+
+        config = load(self.params["kubeconfig"])
+        for cluster in config.get("clusters") or []:
+            server = (cluster.get("cluster") or {}).get("server") or ""
+            match = re.match(r"^https://127\.0\.0\.1:(\d+)/?$", server)
+            if match:
+                return int(match.group(1))
+        raise NodeError("local_node %s: %s names no API server on https://127.0.0.1:<port>" % (
+            self.name, self.params["kubeconfig"]))
+
+    def pki_dir(self):
+        return os.path.join(os.path.abspath(os.path.expanduser(self.params["state_dir"])), "kwok", "clusters",
+                            self.params["cluster"], "pki")
+
+    # Configuration -----------------------------------------------------------------------
+    def write(self, relative, text, mode=0o600):
+        path = self.path(relative)
+        process.make_private_dir(os.path.dirname(path))
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        os.fchmod(descriptor, mode)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        return path
+
+    def kubeconfig_text(self, port, user, cert, key):
+        ca = os.path.join(self.pki_dir(), pki.CA_CERT)
+        return json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": user,
+            "clusters": [{"name": self.params["cluster"], "cluster": {
+                "server": "https://127.0.0.1:%d" % port, "certificate-authority": ca}}],
+            "users": [{"name": user, "user": {"client-certificate": cert, "client-key": key}}],
+            "contexts": [{"name": user, "context": {"cluster": self.params["cluster"], "user": user}}],
+        }, indent=2) + "\n"
+
+    def containerd_config(self):
+        cri = {
+            "sandbox_image": self.params["sandbox_image"],
+            "stream_server_address": "127.0.0.1",
+            "stream_server_port": "0",
+            "enable_selinux": False,
+            "containerd": {
+                "snapshotter": "overlayfs",
+                "default_runtime_name": "runc",
+                "runtimes": {"runc": {"runtime_type": "io.containerd.runc.v2",
+                                      "options": {"SystemdCgroup": False}}},
+            },
+            "cni": {"bin_dir": self.path("cni", "bin"), "conf_dir": self.path("cni", "net.d"),
+                    "max_conf_num": 1},
+            "registry": {"config_path": self.path("containerd", "certs.d")},
+        }
+        return _toml({
+            "version": 2,
+            "root": self.path("containerd", "root"),
+            "state": self.path("containerd", "state"),
+            "grpc": {"address": self.socket},
+            "ttrpc": {"address": self.socket + ".ttrpc"},
+            "debug": {"address": ""},
+            "metrics": {"address": ""},
+            "plugins": {
+                "io.containerd.grpc.v1.cri": cri,
+                "io.containerd.internal.v1.opt": {"path": self.path("containerd", "opt")},
+            },
+        })
+
+    def hosts_toml(self, host):
+        mirror = "%s/v2/%s" % (self.params["registry_url"].rstrip("/"), host)
+        return ('# Written by gitops.progressive local_node: %s comes from the loopback registry.\n'
+                'server = "https://%s"\n\n[host."%s"]\n  capabilities = ["pull", "resolve"]\n'
+                '  override_path = true\n' % (host, host, mirror))
+
+    def cni_config(self):
+        return json.dumps({
+            "cniVersion": "1.0.0", "name": "gitops-progressive",
+            "plugins": [
+                {"type": "bridge", "bridge": "gitops0", "isGateway": True, "ipMasq": False, "hairpinMode": True,
+                 "ipam": {"type": "host-local", "dataDir": self.path("cni", "ipam"),
+                          "ranges": [[{"subnet": self.params["pod_cidr"]}]],
+                          "routes": [{"dst": "0.0.0.0/0"}]}},
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        }, indent=2) + "\n"
+
+    def cni_wrapper(self, binary):
+        """bridge and portmap act on the host side: they run inside the node's network namespace."""
+        return "#!/bin/sh\n# gitops.progressive local_node: the host side is the node's network namespace.\n" \
+               "exec nsenter --net=%s %s \"$@\"\n" % (_quote(self.path("netns")), _quote(binary))
+
+    def kubelet_config(self):
+        return json.dumps({
+            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            "address": "127.0.0.1", "port": 10250, "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1", "healthzPort": 10248,
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
+                               "x509": {"clientCAFile": os.path.join(self.pki_dir(), pki.CA_CERT)}},
+            "authorization": {"mode": "Webhook"},
+            "cgroupDriver": "cgroupfs", "cgroupRoot": "/%s/%s/pods" % (CGROUP_PARENT, self.name),
+            "cgroupsPerQOS": True, "failSwapOn": False, "failCgroupV1": False,
+            "containerRuntimeEndpoint": "unix://" + self.socket,
+            "resolvConf": self.path("resolv.conf"),
+            "clusterDomain": "cluster.local",
+            "podLogsDir": self.path("pod-logs"),
+            "volumePluginDir": self.path("volume-plugins"),
+            "rotateCertificates": False, "serializeImagePulls": False, "maxPods": 30,
+            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
+                             "nodefs.inodesFree": "1%"},
+            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+            "localStorageCapacityIsolation": False,
+            "registerWithTaints": ([_taint(REAL_NODE_TAINT)] if self.params["tainted"] else []),
+        }, indent=2) + "\n"
+
+    def kube_proxy_config(self):
+        return json.dumps({
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+            "mode": "iptables", "clusterCIDR": self.params["pod_cidr"],
+            "clientConnection": {"kubeconfig": self.path("kube-proxy.kubeconfig")},
+            "bindAddress": "127.0.0.1", "healthzBindAddress": "127.0.0.1:10256",
+            "metricsBindAddress": "127.0.0.1:10249", "hostnameOverride": self.name,
+            # Per-namespace conntrack settings stay as the kernel has them.
+            "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
+        }, indent=2) + "\n"
+
+    def configure(self, port):
+        """Every file the node's processes read, written afresh (owner-only)."""
+        for directory in ("", "run", "logs", "pki", "containerd", "cni/bin", "cni/net.d", "cni/ipam",
+                          "kubelet", "pod-logs", "volume-plugins"):
+            process.make_private_dir(self.path(directory))
+        binaries = self.params["binaries"]
+        for user, common_name, organization in (("kubelet", "system:node:%s" % self.name, "system:nodes"),
+                                                ("kube-proxy", "system:kube-proxy", None)):
+            cert, key = pki.issue_client(self.pki_dir(), common_name, organization)
+            cert_path = self.write("pki/%s.crt" % user, cert.decode())
+            key_path = self.write("pki/%s.key" % user, key.decode())
+            self.write("%s.kubeconfig" % user, self.kubeconfig_text(port, user, cert_path, key_path))
+        self.write("containerd/config.toml", self.containerd_config())
+        shutil.rmtree(self.path("containerd", "certs.d"), ignore_errors=True)
+        for host in self.params["mirrored_registries"]:
+            self.write("containerd/certs.d/%s/hosts.toml" % host, self.hosts_toml(host))
+        self.write("cni/net.d/10-gitops-progressive.conflist", self.cni_config())
+        for plugin in ("bridge", "portmap"):
+            self.write("cni/bin/%s" % plugin, self.cni_wrapper(binaries[plugin]), mode=0o700)
+        for plugin in ("host-local", "loopback"):
+            link = self.path("cni", "bin", plugin)
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(binaries[plugin], link)
+        self.write("resolv.conf", "# gitops.progressive local_node: no name server reaches past the machine.\n"
+                                  "options ndots:5\n")
+        self.write("kubelet.yaml", self.kubelet_config())
+        self.write("kube-proxy.yaml", self.kube_proxy_config())
+
+    # Bring-up ----------------------------------------------------------------------------
+    def make_netns(self):
+        if not os.path.exists(self.netns_path):
+            self.run(["ip", "netns", "add", self.netns])
+        inside = ["ip", "netns", "exec", self.netns]
+        self.run(inside + ["ip", "link", "set", "lo", "up"])
+        _rc, addresses = self.run(inside + ["ip", "-4", "-o", "addr", "show", "dev", "lo"])
+        if " %s/32 " % self.params["node_ip"] not in addresses:
+            self.run(inside + ["ip", "addr", "add", "%s/32" % self.params["node_ip"], "dev", "lo"])
+        # Routed between the bridge and service addresses inside the namespace, nowhere else.
+        self.run(inside + ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+
+    def make_cgroups(self):
+        for hierarchy in cgroup_hierarchies():
+            for leaf in ("", "runtime", "pods"):
+                path = os.path.join(hierarchy, CGROUP_PARENT, self.name, leaf).rstrip("/")
+                _make_cgroup(hierarchy, path)
+
+    def join_cgroup(self, pid):
+        for path in self.cgroups("runtime"):
+            try:
+                with open(os.path.join(path, "cgroup.procs"), "w") as handle:
+                    handle.write("%d\n" % pid)
+            except OSError as error:
+                raise NodeError("local_node %s: cannot move PID %d into %s: %s" % (self.name, pid, path, error))
+
+    def start(self, component, argv):
+        pid = process.start(argv, self.pidfile(component), self.log(component), env={"PATH": PATH})
+        self.join_cgroup(pid)
+        return pid
+
+    def containerd_argv(self):
+        script = ("set -eu\n"
+                  "ref=$1; netns=$2; shift 2\n"
+                  "for cgroup in $CGROUPS; do echo $$ > \"$cgroup/cgroup.procs\"; done\n"
+                  "touch \"$ref\"; mount --bind \"$netns\" \"$ref\"\n"
+                  "for dir in %s; do mkdir -p \"$dir\"; mount -t tmpfs -o mode=0700 tmpfs \"$dir\"; done\n"
+                  "exec \"$@\"\n" % " ".join(PRIVATE_TMPFS))
+        return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "containerd-node",
+                self.path("netns"), self.netns_path,
+                "containerd", "--config", self.path("containerd", "config.toml")]
+
+    def up(self, report=lambda line: None):
+        port = self.api_port()
+        self.make_netns()
+        self.make_cgroups()
+        self.configure(port)
+        running = self.running()
+        if "api-host" not in running:
+            _remove(self.path("api.sock"))
+            self.start("api-host", ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % self.path("api.sock"),
+                                    "TCP:127.0.0.1:%d" % port])
+        if "api-node" not in running:
+            self.start("api-node", ["nsenter", "--net=%s" % self.netns_path, "socat",
+                                    "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % port,
+                                    "UNIX-CONNECT:%s" % self.path("api.sock")])
+        if "containerd" not in running:
+            # A stopped node's leftovers (kubelet would find containers containerd no longer knows).
+            self.stop_all(keep_netns=True)
+            self.make_cgroups()
+            argv = self.containerd_argv()
+            pid = process.start(argv, self.pidfile("containerd"), self.log("containerd"),
+                                env={"PATH": PATH, "CGROUPS": " ".join(self.cgroups("runtime"))})
+            running = {}
+            self._wait(lambda: os.path.exists(self.socket), "containerd's socket %s" % self.socket, pid,
+                       "containerd", 30)
+        containerd = process.read_pidfile(self.pidfile("containerd"))[0]
+        if "kubelet" not in running:
+            self.start("kubelet", ["nsenter", "--target", str(containerd), "--mount",
+                                   "--net=%s" % self.netns_path, "--",
+                                   self.params["binaries"]["kubelet"], "--config", self.path("kubelet.yaml"),
+                                   "--kubeconfig", self.path("kubelet.kubeconfig"),
+                                   "--root-dir", self.path("kubelet"), "--hostname-override", self.name,
+                                   "--node-ip", self.params["node_ip"],
+                                   "--node-labels", "%s=true" % REAL_NODE_LABEL])
+        if "kube-proxy" not in running:
+            self.start("kube-proxy", ["nsenter", "--net=%s" % self.netns_path, "--",
+                                      self.params["binaries"]["kube-proxy"], "--config",
+                                      self.path("kube-proxy.yaml")])
+        return self.running()
+
+    def _wait(self, done, what, pid, component, timeout):
+        deadline = time.monotonic() + timeout
+        start_time = process.start_time_of(pid)
+        while time.monotonic() < deadline:
+            if done():
+                return
+            if not process.is_running(pid, start_time):
+                raise NodeError("local_node %s: %s exited before %s; last lines of %s:\n%s" % (
+                    self.name, component, what, self.log(component), process.tail(self.log(component))))
+            time.sleep(0.2)
+        raise NodeError("local_node %s: no %s after %ds; last lines of %s:\n%s" % (
+            self.name, what, timeout, self.log(component), process.tail(self.log(component))))
+
+    # Teardown ----------------------------------------------------------------------------
+    def cgroup_pids(self):
+        """Every PID in the node's cgroup (all of it: runtime and pods), from the first hierarchy."""
+        pids = set()
+        for path in self.cgroups()[:1]:
+            for directory, _subdirs, files in os.walk(path):
+                if "cgroup.procs" in files:
+                    try:
+                        with open(os.path.join(directory, "cgroup.procs")) as handle:
+                            pids.update(int(line) for line in handle if line.strip())
+                    except OSError:
+                        continue
+        return pids
+
+    def stop_all(self, keep_netns=False, timeout=20):
+        """Stop everything; returns the PIDs signalled. Leaves no process, mount, cgroup or
+        (unless ``keep_netns``) network namespace of the node."""
+        stopped = []
+        for component in reversed(COMPONENTS):
+            pid, _start_time = process.read_pidfile(self.pidfile(component))
+            if process.stop_pidfile(self.pidfile(component), timeout=10):
+                stopped.append(pid)
+        # What the components leave: containerd's shims and the containers. Only PIDs in the
+        # node's own cgroup, which nothing else of the machine joins.
+        deadline = time.monotonic() + timeout
+        while True:
+            pids = self.cgroup_pids()
+            if not pids:
+                break
+            if time.monotonic() > deadline:
+                raise NodeError("local_node %s: PIDs %s still in %s after %ds" % (
+                    self.name, sorted(pids), self.cgroups()[0], timeout))
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    stopped.append(pid)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.2)
+        for path in self.cgroups():
+            _remove_cgroup(path)
+        if not keep_netns and os.path.exists(self.netns_path):
+            self.run(["ip", "netns", "delete", self.netns])
+        return sorted(set(stopped))
+
+    def down(self):
+        stopped = self.stop_all()
+        leftover = [line.split()[4] for line in _mountinfo() if line.split()[4].startswith(self.base + os.sep)]
+        if leftover:
+            raise NodeError("local_node %s: mounts left under %s: %s" % (self.name, self.base, ", ".join(leftover)))
+        shutil.rmtree(self.base, ignore_errors=True)
+        return stopped
+
+
+def _mountinfo():
+    with open("/proc/self/mountinfo") as handle:
+        return [line for line in handle if len(line.split()) > 4]
+
+
+def _make_cgroup(hierarchy, path):
+    """Create ``path`` and its parents below ``hierarchy``; a v1 cpuset inherits its parent's CPUs and memory nodes."""
+    relative = os.path.relpath(path, hierarchy).split(os.sep)
+    current = hierarchy
+    for part in relative:
+        parent, current = current, os.path.join(current, part)
+        if os.path.isdir(current):
+            continue
+        os.mkdir(current, 0o755)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            source = os.path.join(parent, name)
+            if os.path.exists(source) and os.path.exists(os.path.join(current, name)):
+                with open(source) as handle:
+                    value = handle.read().strip()
+                with open(os.path.join(current, name), "w") as handle:
+                    handle.write(value)
+
+
+def _remove_cgroup(path):
+    """Remove an empty cgroup tree, deepest first (cgroup directories are removed with rmdir)."""
+    if not os.path.isdir(path):
+        return
+    for directory, _subdirs, _files in sorted(os.walk(path), key=lambda entry: -entry[0].count(os.sep)):
+        try:
+            os.rmdir(directory)
+        except OSError as error:
+            raise NodeError("cannot remove cgroup %s: %s" % (directory, error))
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _quote(text):
+    return "'%s'" % text.replace("'", "'\\''")
+
+
+def _taint(text):
+    key, _eq, rest = text.partition("=")
+    value, _colon, effect = rest.partition(":")
+    return {"key": key, "value": value, "effect": effect}
+
+
+def _toml(data, prefix=""):
+    """The small TOML subset containerd's configuration needs: tables, strings, numbers, booleans."""
+    lines, tables = [], []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append("%s = %s" % (_toml_key(key), _toml_value(value)))
+    text = "\n".join(lines) + ("\n" if lines else "")
+    for key, value in tables:
+        name = "%s.%s" % (prefix, _toml_key(key)) if prefix else _toml_key(key)
+        text += "\n[%s]\n%s" % (name, _toml(value, name))
+    return text
+
+
+def _toml_key(key):
+    return key if re.match(r"^[A-Za-z0-9_-]+\Z", key) else json.dumps(key)
+
+
+def _toml_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % ", ".join(_toml_value(item) for item in value)
+    return json.dumps(str(value))
+
+
+def reconcile(params, check_mode=False):
+    """The local_node task: the node up (and Ready) or gone; the task result."""
+    check_options(params)
+    node = Node(params)
+    result = dict(changed=False, netns=node.netns)
+    if params["state"] == "absent":
+        result["stopped_pids"] = []
+        if not node.exists():
+            return result
+        result["changed"] = True
+        if not check_mode:
+            result["stopped_pids"] = node.down()
+            _delete_node_object(params, node.name)
+        return result
+    running = node.running()
+    if set(running) == set(COMPONENTS) and _node_ready(params, node.name):
+        result["pids"] = running
+        return result
+    result["changed"] = True
+    if check_mode:
+        return result
+    if os.geteuid() != 0:
+        raise NodeError("local_node %s: a real node needs root (network and mount namespaces, cgroups)" % node.name)
+    result["pids"] = node.up()
+    _wait_ready(params, node)
+    return result
+
+
+def _kube(params):
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import client_for_kubeconfig
+
+    return client_for_kubeconfig(params["kubeconfig"])
+
+
+def _node_ready(params, name):
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import NODE
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import node_is_ready
+
+    try:
+        items, _version = _kube(params).list(NODE, field_selector="metadata.name=%s" % name)
+    except CollectionError:
+        return False
+    return bool(items) and node_is_ready(items[0])
+
+
+def _wait_ready(params, node):
+    deadline = time.monotonic() + params["wait_timeout"]
+    while not _node_ready(params, node.name):
+        missing = sorted(set(COMPONENTS) - set(node.running()))
+        if missing:
+            component = missing[0]
+            raise NodeError("local_node %s: %s exited; last lines of %s:\n%s" % (
+                node.name, component, node.log(component), process.tail(node.log(component))))
+        if time.monotonic() > deadline:
+            raise NodeError("local_node %s: not Ready after %ds; last lines of %s:\n%s" % (
+                node.name, params["wait_timeout"], node.log("kubelet"), process.tail(node.log("kubelet"))))
+        time.sleep(1)
+
+
+def _delete_node_object(params, name):
+    from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import NODE
+
+    if not os.path.exists(params["kubeconfig"]):
+        return
+    try:
+        _kube(params).delete(NODE, None, name)
+    except CollectionError:
+        # The cluster is gone or stopped: its Node objects went with it.
+        pass

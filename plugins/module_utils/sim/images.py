@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, gitops.progressive contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The sim_image task: an image of files, pushed under its real name unless the registry has it."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import (
+    RegistryError,
+    digest_of,
+    image_from_files,
+    image_manifest,
+    push_image,
+    tag_digest,
+)
+
+# A reference with its registry host and a tag: ghcr.io/gitops-progressive/demo-app:v1.0.0.
+_REFERENCE = re.compile(r"^(?P<repository>[a-z0-9.-]+(?::\d+)?/[a-z0-9._/-]+):(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})\Z")
+_MODE = re.compile(r"^0?[0-7]{3,4}\Z")
+
+
+def parse_reference(image):
+    """``(repository in the registry, tag)`` of ``host/path:tag``; ValueError otherwise."""
+    match = _REFERENCE.match(image or "") if isinstance(image, str) else None
+    if not match or "." not in match.group("repository").split("/")[0] or "//" in image or ".." in image:
+        raise ValueError("image must name a registry host, a path and a tag, like "
+                         "ghcr.io/gitops-progressive/demo-app:v1.0.0, got %r" % (image,))
+    return match.group("repository"), match.group("tag")
+
+
+def check_options(params):
+    inputs = Inputs("sim_image %s" % params.get("image"))
+    inputs.url("registry_url", params["registry_url"])
+    try:
+        parse_reference(params["image"])
+    except ValueError as error:
+        inputs.add([str(error)])
+    if not params["files"]:
+        inputs.add(["files must name at least one file"])
+    for index, entry in enumerate(params["files"] or []):
+        if not str(entry.get("dest") or "").startswith("/") or ".." in str(entry.get("dest")).split("/"):
+            inputs.add(["files[%d].dest must be an absolute path in the image without '..', got %r"
+                        % (index, entry.get("dest"))])
+        if not _MODE.match(str(entry.get("mode"))):
+            inputs.add(["files[%d].mode must be an octal mode like 0755, got %r" % (index, entry.get("mode"))])
+    inputs.number("timeout", params["timeout"], 1, 3600, "seconds")
+    inputs.done()
+
+
+def build(params):
+    """``(config, layers)`` of the image the options describe."""
+    files = []
+    for index, entry in enumerate(params["files"]):
+        try:
+            with open(entry["src"], "rb") as handle:
+                files.append((entry["dest"], handle.read(), int(entry["mode"], 8)))
+        except OSError as error:
+            raise RegistryError("sim_image %s: files[%d].src %s: %s" % (params["image"], index, entry["src"],
+                                                                        error.strerror))
+    env = ["%s=%s" % (key, value) for key, value in sorted((params["env"] or {}).items())]
+    return image_from_files(files, entrypoint=params["entrypoint"], cmd=params["cmd"], env=env,
+                            user=params["user"], labels={str(k): str(v) for k, v in (params["labels"] or {}).items()})
+
+
+def ensure_image(params, check_mode=False):
+    check_options(params)
+    repository, tag = parse_reference(params["image"])
+    config, layers = build(params)
+    digest = digest_of(image_manifest(config, layers))
+    present = tag_digest(params["registry_url"], repository, tag, timeout=params["timeout"])
+    changed = present != digest
+    if changed and not check_mode:
+        digest = push_image(params["registry_url"], repository, tag, config, layers, timeout=params["timeout"])
+    return dict(changed=changed, repository=repository, digest=digest)

@@ -1,0 +1,147 @@
+import json
+import os
+import tomllib
+
+import pytest
+
+from ansible_collections.gitops.progressive.plugins.module_utils.cluster import node as node_utils
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.images import parse_reference
+
+BINARIES = {name: "/cache/bin/%s" % name for name in node_utils.BINARIES}
+
+
+def params(**overrides):
+    values = {key: spec.get("default") for key, spec in node_utils.node_argument_spec().items()}
+    values.update(name="dev-real", cluster="dev", state_dir="/var/lib/gitops-test", kubeconfig="/x/dev.kubeconfig",
+                  binaries=dict(BINARIES), registry_url="http://127.0.0.1:18306")
+    values.update(overrides)
+    return values
+
+
+def test_good_options_pass():
+    node_utils.check_options(params())
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"name": "Bad_Name"}, "name must be a node name"),
+    ({"name": "x" * 41}, "name must be a node name"),
+    ({"pod_cidr": "10.244.0.1/24"}, "pod_cidr must be a private IPv4 network"),
+    ({"pod_cidr": "8.8.8.0/24"}, "pod_cidr must be a private IPv4 network"),
+    ({"service_cidr": "10.244.0.0/16"}, "pod_cidr 10.244.0.0/24 overlaps service_cidr 10.244.0.0/16"),
+    ({"node_ip": "10.244.0.9"}, "node_ip must be a private IPv4 address outside pod_cidr"),
+    ({"node_ip": "127.0.0.1"}, "node_ip must be a private IPv4 address"),
+    ({"binaries": {"kubelet": "/k"}}, "binaries must name kube-proxy, bridge, host-local, loopback, portmap"),
+    ({"registry_url": "http://user:secret@127.0.0.1:5000"}, "registry_url"),
+    ({"mirrored_registries": ["ghcr.io", "Bad Host"]}, "mirrored_registries[1] must be a registry host"),
+    ({"state_dir": "/"}, "state_dir"),
+    ({"wait_timeout": 0}, "wait_timeout"),
+])
+def test_bad_options_are_refused_naming_the_option(overrides, message):
+    with pytest.raises(CollectionError) as raised:
+        node_utils.check_options(params(**overrides))
+    assert message in str(raised.value)
+    assert "secret" not in str(raised.value)
+
+
+def test_taking_a_node_down_needs_no_binaries_or_registry():
+    node_utils.check_options(params(state="absent", binaries={}, registry_url=""))
+
+
+def test_containerd_configuration_keeps_everything_in_the_nodes_directory():
+    node = node_utils.Node(params())
+    config = tomllib.loads(node.containerd_config())
+    base = "/var/lib/gitops-test/nodes/dev-real"
+    assert config["version"] == 2
+    assert config["root"] == base + "/containerd/root" and config["state"] == base + "/containerd/state"
+    assert config["grpc"]["address"] == base + "/containerd/containerd.sock"
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["stream_server_address"] == "127.0.0.1"
+    assert cri["sandbox_image"] == "ghcr.io/gitops-progressive/pause:v1.0.0"
+    assert cri["cni"]["bin_dir"] == base + "/cni/bin"
+    assert cri["registry"]["config_path"] == base + "/containerd/certs.d"
+    assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
+    assert config["plugins"]["io.containerd.internal.v1.opt"]["path"] == base + "/containerd/opt"
+
+
+def test_a_mirrored_registry_is_served_from_the_loopback_registry_under_its_own_host():
+    hosts = tomllib.loads(node_utils.Node(params()).hosts_toml("ghcr.io"))
+    assert hosts["server"] == "https://ghcr.io"
+    assert hosts["host"] == {"http://127.0.0.1:18306/v2/ghcr.io": {"capabilities": ["pull", "resolve"],
+                                                                    "override_path": True}}
+
+
+def test_the_pod_network_has_no_nat_and_keeps_its_addresses_in_the_nodes_directory():
+    config = json.loads(node_utils.Node(params()).cni_config())
+    bridge = config["plugins"][0]
+    assert bridge["type"] == "bridge" and bridge["ipMasq"] is False and bridge["isGateway"] is True
+    assert bridge["ipam"]["dataDir"] == "/var/lib/gitops-test/nodes/dev-real/cni/ipam"
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/24"}]]
+
+
+def test_the_host_side_plugins_run_inside_the_nodes_network_namespace():
+    wrapper = node_utils.Node(params()).cni_wrapper("/cache/bin/bridge")
+    assert wrapper.splitlines()[-1] == "exec nsenter --net='/var/lib/gitops-test/nodes/dev-real/netns' '/cache/bin/bridge' \"$@\""
+
+
+def test_kubelet_listens_on_the_nodes_loopback_and_is_tainted_beside_simulated_nodes():
+    config = json.loads(node_utils.Node(params()).kubelet_config())
+    assert config["address"] == "127.0.0.1" and config["readOnlyPort"] == 0
+    assert config["authentication"]["anonymous"]["enabled"] is False
+    assert config["cgroupRoot"] == "/gitops-progressive/dev-real/pods"
+    assert config["registerWithTaints"] == [{"key": "gitops.progressive/real-node", "value": "true",
+                                             "effect": "NoSchedule"}]
+    assert json.loads(node_utils.Node(params(tainted=False)).kubelet_config())["registerWithTaints"] == []
+
+
+def test_cgroups_are_made_with_the_parents_cpus_and_removed_deepest_first(tmp_path):
+    hierarchy = tmp_path / "cpuset"
+    hierarchy.mkdir()
+    (hierarchy / "cpuset.cpus").write_text("0-1\n")
+    (hierarchy / "cpuset.mems").write_text("0\n")
+    target = str(hierarchy / "gitops-progressive" / "dev-real" / "pods")
+    # A real cpuset hierarchy makes these files itself; here they are made for it.
+    real_mkdir = os.mkdir
+
+    def mkdir(path, mode=0o777):
+        real_mkdir(path, mode)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            open(os.path.join(path, name), "w").close()
+
+    node_utils.os.mkdir = mkdir
+    try:
+        node_utils._make_cgroup(str(hierarchy), target)
+    finally:
+        node_utils.os.mkdir = real_mkdir
+    assert open(os.path.join(target, "cpuset.cpus")).read() == "0-1"
+    assert open(os.path.join(target, "cpuset.mems")).read() == "0"
+    for directory, _subdirs, files in os.walk(str(hierarchy / "gitops-progressive")):
+        for name in files:
+            os.unlink(os.path.join(directory, name))
+    node_utils._remove_cgroup(str(hierarchy / "gitops-progressive"))
+    assert not (hierarchy / "gitops-progressive").exists()
+
+
+def test_cgroup_hierarchies_are_every_v1_hierarchy_or_the_v2_one(tmp_path):
+    v1 = tmp_path / "v1"
+    v1.write_text("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\ncgroup /sys/fs/cgroup/pids cgroup rw 0 0\n"
+                  "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n")
+    assert node_utils.cgroup_hierarchies(str(v1)) == ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/pids"]
+    v2 = tmp_path / "v2"
+    v2.write_text("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n")
+    assert node_utils.cgroup_hierarchies(str(v2)) == ["/sys/fs/cgroup"]
+
+
+@pytest.mark.parametrize("image, expected", [
+    ("ghcr.io/gitops-progressive/demo-app:v1.0.0", ("ghcr.io/gitops-progressive/demo-app", "v1.0.0")),
+    ("registry.k8s.io/pause:3.10", ("registry.k8s.io/pause", "3.10")),
+    ("127.0.0.1:5000/x/y:1", ("127.0.0.1:5000/x/y", "1")),
+])
+def test_an_image_reference_names_its_place_in_the_registry(image, expected):
+    assert parse_reference(image) == expected
+
+
+@pytest.mark.parametrize("image", ["demo-app:v1", "ghcr.io/x/y", "ghcr.io/../y:1", "GHCR.io/x:1", "ghcr.io//x:1", None])
+def test_an_image_reference_without_host_or_tag_is_refused(image):
+    with pytest.raises(ValueError, match="image must name a registry host, a path and a tag"):
+        parse_reference(image)
