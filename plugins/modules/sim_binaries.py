@@ -59,11 +59,17 @@ options:
         C(helm) command at the Helm release helm-controller is built with; C(helm3) is the
         C(helm) command at the Helm 3 release O(helm3_version) (what C(kubernetes.core.helm)
         works with); C(registry) is the CNCF distribution registry at O(registry_version).
+      - The real node's parts (M(gitops.progressive.local_node)). C(kubernetes-node) is C(kubelet) and
+        C(kube-proxy) at O(kubernetes_version); C(cni) is the CNI plugins C(bridge), C(host-local),
+        C(loopback) and C(portmap) at O(cni_version); C(demo-app) is this collection's demo app (it answers
+        like podinfo and fails a set fraction of its answers when told to; not podinfo, whose module the
+        Go proxy cannot serve); C(pause) is this collection's pod sandbox program.
       - helm-controller pins Helm to a Flux fork that the Go module proxy does not serve;
         it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
-    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, helm3, registry]
+    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, helm3, registry, kubernetes-node, cni,
+              demo-app, pause]
     default: []
   sources:
     description:
@@ -103,6 +109,10 @@ options:
     description: CNCF distribution registry release (C(github.com/distribution/distribution/v3) module version).
     type: str
     default: v3.1.2
+  cni_version:
+    description: Release of the CNI plugins (C(github.com/containernetworking/plugins) module version).
+    type: str
+    default: v1.10.0
   helm3_version:
     description: Helm 3 release of the C(helm3) component (C(helm.sh/helm/v3) module version).
     type: str

@@ -248,6 +248,9 @@ class Node:
             "stream_server_address": "127.0.0.1",
             "stream_server_port": "0",
             "enable_selinux": False,
+            # Containers never get a lower OOM score than containerd's own: kubelet asks -998 for
+            # sandboxes, which needs CAP_SYS_RESOURCE, which root lacks in some sandboxes (and CI).
+            "restrict_oom_score_adj": True,
             "containerd": {
                 "snapshotter": "overlayfs",
                 "default_runtime_name": "runc",
@@ -402,10 +405,14 @@ class Node:
 
     def up(self, report=lambda line: None):
         port = self.api_port()
+        running = self.running()
+        if "containerd" not in running:
+            # A stopped node's leftovers: kubelet would find containers containerd no longer knows.
+            self.stop_all(keep_netns=True)
+            running = {}
         self.make_netns()
         self.make_cgroups()
         self.configure(port)
-        running = self.running()
         if "api-host" not in running:
             _remove(self.path("api.sock"))
             self.start("api-host", ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % self.path("api.sock"),
@@ -415,13 +422,8 @@ class Node:
                                     "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % port,
                                     "UNIX-CONNECT:%s" % self.path("api.sock")])
         if "containerd" not in running:
-            # A stopped node's leftovers (kubelet would find containers containerd no longer knows).
-            self.stop_all(keep_netns=True)
-            self.make_cgroups()
-            argv = self.containerd_argv()
-            pid = process.start(argv, self.pidfile("containerd"), self.log("containerd"),
+            pid = process.start(self.containerd_argv(), self.pidfile("containerd"), self.log("containerd"),
                                 env={"PATH": PATH, "CGROUPS": " ".join(self.cgroups("runtime"))})
-            running = {}
             self._wait(lambda: os.path.exists(self.socket), "containerd's socket %s" % self.socket, pid,
                        "containerd", 30)
         containerd = process.read_pidfile(self.pidfile("containerd"))[0]
@@ -493,6 +495,11 @@ class Node:
             time.sleep(0.2)
         for path in self.cgroups():
             _remove_cgroup(path)
+            try:
+                # The parent goes with the last node.
+                os.rmdir(os.path.dirname(path))
+            except OSError:
+                pass
         if not keep_netns and os.path.exists(self.netns_path):
             self.run(["ip", "netns", "delete", self.netns])
         return sorted(set(stopped))

@@ -1,0 +1,213 @@
+"""A real node beside the KWOK ones: its pods start, pass their probes and serve; it is
+reached by nothing outside the machine; its teardown leaves nothing behind.
+
+The cluster here is this module's own (one KWOK node, one real node), brought up through
+the cluster role with ``cluster_real_nodes: 1`` and taken down through it at the end.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import assert_ok, cluster_vars, free_port, run_playbook
+
+NAME = "it-realnode"
+NODE = NAME + "-real"
+NETNS = "gitops-" + NODE
+NAMESPACE = "real-pods"
+
+pytestmark = pytest.mark.skipif(False, reason="never skipped: a real node needs root, and the suite runs as root")
+
+
+def host_iptables():
+    """The machine's own iptables rules (counters left out)."""
+    out = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True).stdout
+    return sorted(line for line in out.splitlines() if not line.startswith("#") and not line.startswith(":"))
+
+
+def in_node(*argv, check=True):
+    return subprocess.run(["ip", "netns", "exec", NETNS] + list(argv), capture_output=True, text=True,
+                          timeout=60, check=check)
+
+
+def cgroup_dirs():
+    return [path for path in (os.path.join(root, "gitops-progressive", NODE)
+                              for root in (os.path.join("/sys/fs/cgroup", name) for name in os.listdir("/sys/fs/cgroup")))
+            if os.path.isdir(path)]
+
+
+@pytest.fixture(scope="module")
+def real_cluster(tmp_path_factory):
+    assert os.geteuid() == 0, "a real node needs root (network and mount namespaces, cgroups); the suite runs as root"
+    state_dir = tmp_path_factory.mktemp("real-node")
+    variables = cluster_vars(state_dir, NAME, cluster_nodes=1, cluster_real_nodes=1, cluster_registry_port=free_port())
+    before = host_iptables()
+    try:
+        first = assert_ok(run_playbook("cluster.yml", variables))
+        node = first.results("Start the real node")[0]
+        yield dict(vars=variables, state_dir=str(state_dir), first=first, node=node, iptables_before=before,
+                   kubeconfig=first.results("Bring the simulated cluster to the wanted state")[0]["kubeconfig"])
+    finally:
+        down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
+        assert_ok(down)
+
+
+@pytest.fixture(scope="module")
+def api(real_cluster):
+    import kubernetes
+
+    client = kubernetes.config.new_client_from_config(config_file=real_cluster["kubeconfig"])
+    core = kubernetes.client.CoreV1Api(client)
+    apps = kubernetes.client.AppsV1Api(client)
+    core.create_namespace({"metadata": {"name": NAMESPACE}})
+    return core, apps
+
+
+def deployment(name, error_rate="0", version="1.0.0"):
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "nodeSelector": {"gitops.progressive/real-node": "true"},
+                "tolerations": [{"key": "gitops.progressive/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+                "automountServiceAccountToken": True,
+                "containers": [{
+                    "name": "app", "image": "ghcr.io/gitops-progressive/demo-app:v1.0.0",
+                    "env": [{"name": "ERROR_RATE", "value": error_rate}, {"name": "APP_VERSION", "value": version}],
+                    "ports": [{"name": "http", "containerPort": 9898}],
+                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9898}, "periodSeconds": 1},
+                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9898}, "periodSeconds": 5},
+                }],
+            }}},
+    }
+
+
+def wait_ready_pod(core, app, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(NAMESPACE, label_selector="app=%s" % app).items
+        for pod in pods:
+            ready = [c for c in (pod.status.conditions or []) if c.type == "Ready" and c.status == "True"]
+            if ready and pod.status.pod_ip:
+                return pod
+        time.sleep(1)
+    events = core.list_namespaced_event(NAMESPACE).items
+    raise AssertionError("no Ready pod of %s after %ds; events: %s" % (
+        app, timeout, [(event.reason, event.message) for event in events][-10:]))
+
+
+def get(url):
+    """An HTTP GET from inside the node's network namespace: (status, body)."""
+    result = in_node("curl", "-s", "-m", "5", "-o", "-", "-w", "\n%{http_code}", url)
+    body, _newline, status = result.stdout.rpartition("\n")
+    return int(status), body
+
+
+def test_the_role_reports_the_node_and_its_processes(real_cluster):
+    node = real_cluster["node"]
+    assert node["changed"] is True and node["netns"] == NETNS
+    assert set(node["pids"]) == {"api-host", "api-node", "containerd", "kubelet", "kube-proxy"}
+    # Each is what it says it is.
+    for component, pid in node["pids"].items():
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            argv = handle.read().split(b"\0")
+        assert any(component.split("-")[0].encode() in part for part in argv) or component.startswith("api")
+
+
+def test_a_real_pod_starts_passes_its_probes_and_serves_through_its_service(api):
+    core, apps = api
+    apps.create_namespaced_deployment(NAMESPACE, deployment("serving"))
+    core.create_namespaced_service(NAMESPACE, {"metadata": {"name": "serving"}, "spec": {
+        "selector": {"app": "serving"}, "ports": [{"port": 80, "targetPort": 9898}]}})
+    pod = wait_ready_pod(core, "serving")
+    assert pod.spec.node_name == NODE
+    assert pod.status.pod_ip.startswith("10.244.0.")
+    status, body = get("http://%s:9898/" % pod.status.pod_ip)
+    assert status == 200 and json.loads(body)["version"] == "1.0.0"
+    assert json.loads(body)["hostname"] == pod.metadata.name
+    # Through the Service's cluster address: kube-proxy's rules in the node's namespace.
+    cluster_ip = core.read_namespaced_service("serving", NAMESPACE).spec.cluster_ip
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = get("http://%s/" % cluster_ip)
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert status == 200 and json.loads(body)["hostname"] == pod.metadata.name
+
+
+def test_the_app_fails_exactly_the_fraction_it_is_told_to(api):
+    core, apps = api
+    apps.create_namespaced_deployment(NAMESPACE, deployment("failing", error_rate="0.25", version="2.0.0"))
+    pod = wait_ready_pod(core, "failing")
+    codes = [get("http://%s:9898/" % pod.status.pod_ip)[0] for _request in range(40)]
+    assert codes.count(500) == 10 and codes.count(200) == 30
+    # Probes are never failed on purpose: the pod stayed Ready throughout.
+    assert wait_ready_pod(core, "failing", timeout=5).metadata.name == pod.metadata.name
+
+
+def test_simulated_pods_stay_on_kwok_nodes(api):
+    core, apps = api
+    plain = deployment("simulated")
+    del plain["spec"]["template"]["spec"]["nodeSelector"]
+    del plain["spec"]["template"]["spec"]["tolerations"]
+    plain["spec"]["replicas"] = 3
+    apps.create_namespaced_deployment(NAMESPACE, plain)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pods = core.list_namespaced_pod(NAMESPACE, label_selector="app=simulated").items
+        if len(pods) == 3 and all(pod.spec.node_name for pod in pods):
+            break
+        time.sleep(1)
+    assert {pod.spec.node_name for pod in pods} and NODE not in {pod.spec.node_name for pod in pods}
+
+
+def test_nothing_of_the_node_is_reachable_from_or_leads_past_the_machine(real_cluster):
+    routes = in_node("ip", "-4", "route").stdout
+    assert "default" not in routes
+    links = in_node("ip", "-o", "link").stdout
+    names = {re.split(r"[:@]", line.split(": ", 1)[1])[0] for line in links.splitlines()}
+    assert names <= {"lo", "gitops0"} | {name for name in names if name.startswith("veth")}, names
+    assert "MASQUERADE" not in "\n".join(line for line in in_node("iptables-save").stdout.splitlines()
+                                         if "KUBE" not in line)
+    # On the machine, the node's processes listen on nothing but the Unix socket and loopback.
+    pids = set(real_cluster["node"]["pids"].values())
+    listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    for line in listening.splitlines():
+        if any("pid=%d," % pid in line for pid in pids):
+            assert line.split()[3].startswith("127.0.0.1:"), line
+    assert not os.path.exists("/sys/class/net/gitops0"), "the bridge is in the node's namespace, not the machine's"
+
+
+def test_a_second_run_changes_nothing(real_cluster):
+    again = assert_ok(run_playbook("cluster.yml", real_cluster["vars"]))
+    assert again.results("Start the real node")[0]["changed"] is False
+    assert all(result["changed"] is False for result in again.results("Push the pause and demo app images under their names"))
+
+
+def test_teardown_leaves_no_process_mount_namespace_cgroup_or_rule(real_cluster, api):
+    core, _apps = api
+    node = real_cluster["node"]
+    base = os.path.join(real_cluster["state_dir"], "nodes", NODE)
+    # There is something to take down: containers, their mounts and cgroups.
+    assert cgroup_dirs()
+    assert any(base in line for line in open("/proc/%d/mountinfo" % node["pids"]["containerd"]))
+    down = assert_ok(run_playbook("cluster.yml", dict(real_cluster["vars"], cluster_state="absent")))
+    stopped = down.results("Take the real node down (before the cluster it belongs to)")[0]
+    assert set(node["pids"].values()) <= set(stopped["stopped_pids"])
+    for pid in stopped["stopped_pids"]:
+        assert not os.path.exists("/proc/%d" % pid) or "zombie" in open("/proc/%d/status" % pid).read().lower()
+    assert not os.path.exists("/run/netns/" + NETNS)
+    assert not os.path.exists(base)
+    mounts = open("/proc/self/mountinfo").read()
+    assert base not in mounts and "/cni-" not in mounts
+    assert cgroup_dirs() == []
+    assert host_iptables() == real_cluster["iptables_before"]
+    # Up again, for the module's teardown to take down once more (and find nothing left).
+    assert_ok(run_playbook("cluster.yml", real_cluster["vars"]))
