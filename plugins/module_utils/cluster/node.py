@@ -148,15 +148,15 @@ def run(argv, check=True, timeout=60):
 
 
 def cgroup_hierarchies(mounts="/proc/self/mounts"):
-    """Mount points of the cgroup hierarchies: every v1 hierarchy, or the one v2 hierarchy."""
+    """Mount points of the cgroup hierarchies: every v1 hierarchy, then the v2 one (hybrid
+    machines have both; runc makes a container's cgroup in each)."""
     found = []
     with open(mounts) as handle:
         for line in handle:
             fields = line.split()
             if len(fields) > 2 and fields[2] in ("cgroup", "cgroup2"):
                 found.append((fields[2], fields[1]))
-    v1 = [path for kind, path in found if kind == "cgroup"]
-    return v1 or [path for kind, path in found if kind == "cgroup2"][:1]
+    return [path for kind, path in found if kind == "cgroup"] + [path for kind, path in found if kind == "cgroup2"][:1]
 
 
 class Node:
@@ -372,6 +372,11 @@ class Node:
             self.run(inside + ["ip", "addr", "add", "%s/32" % self.params["node_ip"], "dev", "lo"])
         # Routed between the bridge and service addresses inside the namespace, nowhere else.
         self.run(inside + ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        # The node's own connections to a service address (kubelet's, a test's) need a route
+        # before kube-proxy's OUTPUT rules rewrite them to a pod's: there is no default route.
+        _rc, routes = self.run(inside + ["ip", "-4", "route", "show", self.params["service_cidr"]])
+        if not routes.strip():
+            self.run(inside + ["ip", "route", "add", self.params["service_cidr"], "dev", "lo"])
 
     def make_cgroups(self):
         for hierarchy in cgroup_hierarchies():

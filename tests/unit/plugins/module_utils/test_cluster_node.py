@@ -122,11 +122,12 @@ def test_cgroups_are_made_with_the_parents_cpus_and_removed_deepest_first(tmp_pa
     assert not (hierarchy / "gitops-progressive").exists()
 
 
-def test_cgroup_hierarchies_are_every_v1_hierarchy_or_the_v2_one(tmp_path):
+def test_cgroup_hierarchies_are_every_v1_hierarchy_and_the_v2_one(tmp_path):
     v1 = tmp_path / "v1"
     v1.write_text("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\ncgroup /sys/fs/cgroup/pids cgroup rw 0 0\n"
                   "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n")
-    assert node_utils.cgroup_hierarchies(str(v1)) == ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/pids"]
+    assert node_utils.cgroup_hierarchies(str(v1)) == ["/sys/fs/cgroup/cpu", "/sys/fs/cgroup/pids",
+                                                      "/sys/fs/cgroup/unified"]
     v2 = tmp_path / "v2"
     v2.write_text("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n")
     assert node_utils.cgroup_hierarchies(str(v2)) == ["/sys/fs/cgroup"]
