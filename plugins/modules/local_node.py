@@ -12,7 +12,7 @@ short_description: A real node (containerd, kubelet, kube-proxy) that joins a kw
 version_added: 0.1.0
 description:
   - Starts a real node beside the simulated ones of a cluster made by M(gitops.progressive.local_cluster)
-    (provider C(kwok)): containerd and runc from the machine's packages, kubelet and kube-proxy built
+    (provider C(kwok)), with containerd and runc from the machine's packages, kubelet and kube-proxy built
     from the pinned Kubernetes module, the CNI bridge, host-local, loopback and portmap plugins. Its
     pods really run.
   - The node lives in a network namespace of its own (C(gitops-<name>)) with no route, NAT or link
@@ -21,13 +21,13 @@ description:
     kubelet reaches kube-apiserver through a forwarder (C(socat)) over a 0600 Unix socket; nothing
     the node starts listens on the machine's network.
   - containerd pulls through the loopback registry O(registry_url), which it mirrors each of
-    O(mirrored_registries) to: manifests keep the image names a real cluster uses
+    O(mirrored_registries) to, so manifests keep the image names a real cluster uses
     (push them with M(gitops.progressive.sim_image)).
   - The node carries the label C(gitops.progressive/real-node=true) and, with O(tainted), the taint
     C(gitops.progressive/real-node=true:NoSchedule), so that only pods that tolerate it run there.
   - O(state=absent) stops every process of the node by PID (those it started by their PID files,
     then every PID in its cgroup), removes its cgroups, network namespace and directory, and deletes
-    the Node object when the cluster still answers. Nothing is left: no process, mount, network
+    the Node object when the cluster still answers. Nothing is left, no process, mount, network
     namespace, bridge or iptables rule.
   - Needs root, C(ip), C(nsenter), C(unshare), C(socat), C(iptables), containerd and runc on the controller.
 author:

@@ -20,8 +20,6 @@ NODE = NAME + "-real"
 NETNS = "gitops-" + NODE
 NAMESPACE = "real-pods"
 
-pytestmark = pytest.mark.skipif(False, reason="never skipped: a real node needs root, and the suite runs as root")
-
 
 def host_iptables():
     """The machine's own iptables rules (counters left out)."""
@@ -112,7 +110,7 @@ def get(url):
 def test_the_role_reports_the_node_and_its_processes(real_cluster):
     node = real_cluster["node"]
     assert node["changed"] is True and node["netns"] == NETNS
-    assert set(node["pids"]) == {"api-host", "api-node", "containerd", "kubelet", "kube-proxy"}
+    assert set(node["pids"]) == {"api-host", "api-node", "api-pods", "containerd", "kubelet", "kube-proxy"}
     # Each is what it says it is.
     for component, pid in node["pids"].items():
         with open("/proc/%d/cmdline" % pid, "rb") as handle:
@@ -140,6 +138,38 @@ def test_a_real_pod_starts_passes_its_probes_and_serves_through_its_service(api)
             break
         time.sleep(1)
     assert status == 200 and json.loads(body)["hostname"] == pod.metadata.name
+
+
+def pod_pid(pod):
+    """A PID of the pod's app container, from the node's cgroup (kubelet's cgroupRoot)."""
+    root = "/sys/fs/cgroup/pids/gitops-progressive/%s/pods" % NODE
+    for directory, _subdirs, files in os.walk(root):
+        if "pod" + pod.metadata.uid in directory and "cgroup.procs" in files:
+            for line in open(os.path.join(directory, "cgroup.procs")):
+                pid = int(line)
+                if open("/proc/%d/cmdline" % pid, "rb").read().startswith(b"/demo-app"):
+                    return pid
+    raise AssertionError("no demo-app process of %s in %s" % (pod.metadata.name, root))
+
+
+def test_a_pod_reaches_the_api_through_the_kubernetes_service_as_its_service_account(api):
+    core, _apps = api
+    pod = wait_ready_pod(core, "serving")
+    pid = pod_pid(pod)
+    secrets = "/proc/%d/root/var/run/secrets/kubernetes.io/serviceaccount" % pid
+    token = open(secrets + "/token").read().strip()
+    # From the pod's own network namespace, to the address its KUBERNETES_SERVICE_HOST names,
+    # verified against the CA the pod was given.
+    environ = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+    assert b"KUBERNETES_SERVICE_HOST=10.0.0.1" in environ
+    result = subprocess.run(["nsenter", "--net=/proc/%d/ns/net" % pid, "curl", "-s", "-m", "10", "--cacert",
+                             secrets + "/ca.crt", "-H", "Authorization: Bearer " + token,
+                             "https://10.0.0.1/api/v1/namespaces/%s/secrets" % NAMESPACE],
+                            capture_output=True, text=True, timeout=30, check=True)
+    answer = json.loads(result.stdout)
+    # Authenticated as the pod's service account, which may not list Secrets.
+    assert answer["code"] == 403, answer
+    assert "system:serviceaccount:%s:default" % NAMESPACE in answer["message"]
 
 
 def test_the_app_fails_exactly_the_fraction_it_is_told_to(api):

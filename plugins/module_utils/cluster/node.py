@@ -60,7 +60,7 @@ DEFAULT_MIRRORED = ("docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.i
 CGROUP_PARENT = "gitops-progressive"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # The components, in the order they start (and stop in reverse).
-COMPONENTS = ("api-host", "api-node", "containerd", "kubelet", "kube-proxy")
+COMPONENTS = ("api-host", "api-node", "api-pods", "containerd", "kubelet", "kube-proxy")
 # Host directories containerd and kubelet would write to: a tmpfs over each, in the node's
 # mount namespace only, keeps what they write there off the machine.
 PRIVATE_TMPFS = ("/run/netns", "/run/containerd", "/var/lib/cni", "/var/log/containers")
@@ -378,6 +378,37 @@ class Node:
         if not routes.strip():
             self.run(inside + ["ip", "route", "add", self.params["service_cidr"], "dev", "lo"])
 
+    def advertised_api(self):
+        """``(address, port)`` of the ``kubernetes`` Service's endpoint: where kube-proxy sends
+        pods that ask for the API (kube-apiserver advertises the machine's address, though it
+        listens on 127.0.0.1 only)."""
+        from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Resource
+
+        endpoints = Resource("v1", "Endpoints", "endpoints", namespaced=True)
+        try:
+            found = _kube(self.params).get(endpoints, "default", "kubernetes") or {}
+        except CollectionError as error:
+            raise NodeError("local_node %s: reading the kubernetes Endpoints: %s" % (self.name, error))
+        for subset in found.get("subsets") or []:
+            addresses = [entry.get("ip") for entry in subset.get("addresses") or []]
+            ports = [entry.get("port") for entry in subset.get("ports") or [] if entry.get("name") == "https"]
+            if addresses and ports:
+                address = ipaddress.ip_address(addresses[0])
+                if any(address in ipaddress.ip_network(self.params[option])
+                       for option in ("pod_cidr", "service_cidr")) or str(address) == self.params["node_ip"]:
+                    raise NodeError("local_node %s: kube-apiserver advertises %s, inside the node's own networks "
+                                    "(pod_cidr, service_cidr, node_ip): choose others" % (self.name, address))
+                return str(address), int(ports[0])
+        raise NodeError("local_node %s: the kubernetes Endpoints name no address and https port" % self.name)
+
+    def add_local_address(self, address):
+        """``address`` on the node's loopback: the API's advertised address is answered inside
+        the node's namespace (by the forwarder), never routed anywhere."""
+        inside = ["ip", "netns", "exec", self.netns]
+        _rc, addresses = self.run(inside + ["ip", "-4", "-o", "addr", "show", "dev", "lo"])
+        if " %s/32 " % address not in addresses:
+            self.run(inside + ["ip", "addr", "add", "%s/32" % address, "dev", "lo"])
+
     def make_cgroups(self):
         for hierarchy in cgroup_hierarchies():
             for leaf in ("", "runtime", "pods"):
@@ -425,6 +456,12 @@ class Node:
         if "api-node" not in running:
             self.start("api-node", ["nsenter", "--net=%s" % self.netns_path, "socat",
                                     "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % port,
+                                    "UNIX-CONNECT:%s" % self.path("api.sock")])
+        if "api-pods" not in running:
+            address, api_port = self.advertised_api()
+            self.add_local_address(address)
+            self.start("api-pods", ["nsenter", "--net=%s" % self.netns_path, "socat",
+                                    "TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (api_port, address),
                                     "UNIX-CONNECT:%s" % self.path("api.sock")])
         if "containerd" not in running:
             pid = process.start(self.containerd_argv(), self.pidfile("containerd"), self.log("containerd"),

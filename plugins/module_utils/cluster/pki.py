@@ -47,9 +47,12 @@ except ImportError:  # pragma: no cover - reported by the provider
 
 VALIDITY_DAYS = 3650
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
-# The names in-cluster clients use for kube-apiserver (the `kubernetes` Service).
+# The names in-cluster clients use for kube-apiserver (the `kubernetes` Service), and its
+# address: the first of kube-apiserver's default service range 10.0.0.0/24, which kwokctl
+# keeps. A real node's pods dial it (KUBERNETES_SERVICE_HOST).
+KUBERNETES_SERVICE_IP = "10.0.0.1"
 APISERVER_NAMES = LOOPBACK_NAMES + ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                                    "kubernetes.default.svc.cluster.local")
+                                    "kubernetes.default.svc.cluster.local", KUBERNETES_SERVICE_IP)
 
 # Paths relative to the pki directory, by role.
 CA_CERT, CA_KEY = "ca.crt", "ca.key"

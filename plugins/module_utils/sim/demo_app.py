@@ -23,128 +23,128 @@ DEMO_APP_IMAGE = "ghcr.io/gitops-progressive/demo-app"
 DEMO_APP_MAIN = r'''package main
 
 import (
-	"encoding/json"
-	"flag"
-	"fmt"
-	"log"
-	"net/http"
-	"os"
-	"strconv"
-	"strings"
-	"sync"
-	"time"
+    "encoding/json"
+    "flag"
+    "fmt"
+    "log"
+    "net/http"
+    "os"
+    "strconv"
+    "strings"
+    "sync"
+    "time"
 )
 
 // The rehearsal platform's demo app (gitops.progressive): answers like podinfo, and fails
 // an exact fraction of its answers on / when told to.
 type app struct {
-	version   string
-	errorRate float64
-	delay     time.Duration
-	hostname  string
+    version   string
+    errorRate float64
+    delay     time.Duration
+    hostname  string
 
-	mu       sync.Mutex
-	requests uint64
-	byCode   map[int]uint64
+    mu       sync.Mutex
+    requests uint64
+    byCode   map[int]uint64
 }
 
 func (a *app) count(code int) {
-	a.mu.Lock()
-	a.byCode[code]++
-	a.mu.Unlock()
+    a.mu.Lock()
+    a.byCode[code]++
+    a.mu.Unlock()
 }
 
 // failNext reports whether the next request on / is one of the failing fraction.
 func (a *app) failNext() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.requests++
-	n := float64(a.requests)
-	return int64(n*a.errorRate) > int64((n-1)*a.errorRate)
+    a.mu.Lock()
+    defer a.mu.Unlock()
+    a.requests++
+    n := float64(a.requests)
+    return int64(n*a.errorRate) > int64((n-1)*a.errorRate)
 }
 
 func (a *app) answer(w http.ResponseWriter, code int, body interface{}) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-App-Version", a.version)
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(body)
-	a.count(code)
+    w.Header().Set("Content-Type", "application/json")
+    w.Header().Set("X-App-Version", a.version)
+    w.WriteHeader(code)
+    _ = json.NewEncoder(w).Encode(body)
+    a.count(code)
 }
 
 func (a *app) root(w http.ResponseWriter, r *http.Request) {
-	if a.delay > 0 {
-		time.Sleep(a.delay)
-	}
-	if a.failNext() {
-		a.answer(w, http.StatusInternalServerError, map[string]string{"error": "failing by --error-rate", "version": a.version})
-		return
-	}
-	a.answer(w, http.StatusOK, map[string]string{"hostname": a.hostname, "version": a.version,
-		"message": "greetings from the gitops.progressive demo app"})
+    if a.delay > 0 {
+        time.Sleep(a.delay)
+    }
+    if a.failNext() {
+        a.answer(w, http.StatusInternalServerError, map[string]string{"error": "failing by --error-rate", "version": a.version})
+        return
+    }
+    a.answer(w, http.StatusOK, map[string]string{"hostname": a.hostname, "version": a.version,
+        "message": "greetings from the gitops.progressive demo app"})
 }
 
 func (a *app) status(w http.ResponseWriter, r *http.Request) {
-	code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
-	if err != nil || code < 200 || code > 599 {
-		code = http.StatusBadRequest
-	}
-	a.answer(w, code, map[string]int{"status": code})
+    code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+    if err != nil || code < 200 || code > 599 {
+        code = http.StatusBadRequest
+    }
+    a.answer(w, code, map[string]int{"status": code})
 }
 
 func (a *app) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	fmt.Fprintln(w, "# HELP demo_app_http_requests_total Answers by status code.")
-	fmt.Fprintln(w, "# TYPE demo_app_http_requests_total counter")
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for code, total := range a.byCode {
-		fmt.Fprintf(w, "demo_app_http_requests_total{code=\"%d\",version=%q} %d\n", code, a.version, total)
-	}
+    w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+    fmt.Fprintln(w, "# HELP demo_app_http_requests_total Answers by status code.")
+    fmt.Fprintln(w, "# TYPE demo_app_http_requests_total counter")
+    a.mu.Lock()
+    defer a.mu.Unlock()
+    for code, total := range a.byCode {
+        fmt.Fprintf(w, "demo_app_http_requests_total{code=\"%d\",version=%q} %d\n", code, a.version, total)
+    }
 }
 
 func env(name, fallback string) string {
-	if value := os.Getenv(name); value != "" {
-		return value
-	}
-	return fallback
+    if value := os.Getenv(name); value != "" {
+        return value
+    }
+    return fallback
 }
 
 func main() {
-	a := &app{byCode: map[int]uint64{}}
-	port := flag.Int("port", 9898, "port to listen on")
-	flag.StringVar(&a.version, "version", env("APP_VERSION", "1.0.0"), "version to report")
-	errorRate := flag.Float64("error-rate", 0, "fraction of answers on / that are a 500 (0 to 1)")
-	delay := flag.Duration("delay", 0, "delay of every answer on /")
-	flag.Parse()
-	a.errorRate, a.delay = *errorRate, *delay
-	if value := os.Getenv("ERROR_RATE"); value != "" {
-		if parsed, err := strconv.ParseFloat(value, 64); err == nil {
-			a.errorRate = parsed
-		} else {
-			log.Fatalf("ERROR_RATE: %v", err)
-		}
-	}
-	if value := os.Getenv("DELAY"); value != "" {
-		if parsed, err := time.ParseDuration(value); err == nil {
-			a.delay = parsed
-		} else {
-			log.Fatalf("DELAY: %v", err)
-		}
-	}
-	if a.errorRate < 0 || a.errorRate > 1 {
-		log.Fatalf("--error-rate must be between 0 and 1, not %v", a.errorRate)
-	}
-	a.hostname, _ = os.Hostname()
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", a.root)
-	mux.HandleFunc("/status/", a.status)
-	mux.HandleFunc("/metrics", a.metrics)
-	for _, path := range []string{"/healthz", "/readyz"} {
-		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { a.answer(w, http.StatusOK, map[string]string{"status": "OK"}) })
-	}
-	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { a.answer(w, http.StatusOK, map[string]string{"version": a.version}) })
-	log.Printf("demo app %s on :%d, error rate %v, delay %v", a.version, *port, a.errorRate, a.delay)
-	log.Fatal(http.ListenAndServe(fmt.Sprintf(":%d", *port), mux))
+    a := &app{byCode: map[int]uint64{}}
+    port := flag.Int("port", 9898, "port to listen on")
+    flag.StringVar(&a.version, "version", env("APP_VERSION", "1.0.0"), "version to report")
+    errorRate := flag.Float64("error-rate", 0, "fraction of answers on / that are a 500 (0 to 1)")
+    delay := flag.Duration("delay", 0, "delay of every answer on /")
+    flag.Parse()
+    a.errorRate, a.delay = *errorRate, *delay
+    if value := os.Getenv("ERROR_RATE"); value != "" {
+        if parsed, err := strconv.ParseFloat(value, 64); err == nil {
+            a.errorRate = parsed
+        } else {
+            log.Fatalf("ERROR_RATE: %v", err)
+        }
+    }
+    if value := os.Getenv("DELAY"); value != "" {
+        if parsed, err := time.ParseDuration(value); err == nil {
+            a.delay = parsed
+        } else {
+            log.Fatalf("DELAY: %v", err)
+        }
+    }
+    if a.errorRate < 0 || a.errorRate > 1 {
+        log.Fatalf("--error-rate must be between 0 and 1, not %v", a.errorRate)
+    }
+    a.hostname, _ = os.Hostname()
+    mux := http.NewServeMux()
+    mux.HandleFunc("/", a.root)
+    mux.HandleFunc("/status/", a.status)
+    mux.HandleFunc("/metrics", a.metrics)
+    for _, path := range []string{"/healthz", "/readyz"} {
+        mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { a.answer(w, http.StatusOK, map[string]string{"status": "OK"}) })
+    }
+    mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) { a.answer(w, http.StatusOK, map[string]string{"version": a.version}) })
+    log.Printf("demo app %s on :%d, error rate %v, delay %v", a.version, *port, a.errorRate, a.delay)
+    log.Fatal(http.ListenAndServe(fmt.Sprintf(":%d", *port), mux))
 }
 '''
 
@@ -158,23 +158,23 @@ PAUSE_IMAGE = "ghcr.io/gitops-progressive/pause"
 PAUSE_MAIN = r'''package main
 
 import (
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
+    "os"
+    "os/signal"
+    "syscall"
+    "time"
 )
 
 func main() {
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		for {
-			var status syscall.WaitStatus
-			if _, err := syscall.Wait4(-1, &status, 0, nil); err != nil {
-				time.Sleep(time.Second)
-			}
-		}
-	}()
-	<-stop
+    stop := make(chan os.Signal, 1)
+    signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+    go func() {
+        for {
+            var status syscall.WaitStatus
+            if _, err := syscall.Wait4(-1, &status, 0, nil); err != nil {
+                time.Sleep(time.Second)
+            }
+        }
+    }()
+    <-stop
 }
 '''

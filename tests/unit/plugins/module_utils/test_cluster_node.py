@@ -67,8 +67,8 @@ def test_containerd_configuration_keeps_everything_in_the_nodes_directory():
 def test_a_mirrored_registry_is_served_from_the_loopback_registry_under_its_own_host():
     hosts = tomllib.loads(node_utils.Node(params()).hosts_toml("ghcr.io"))
     assert hosts["server"] == "https://ghcr.io"
-    assert hosts["host"] == {"http://127.0.0.1:18306/v2/ghcr.io": {"capabilities": ["pull", "resolve"],
-                                                                    "override_path": True}}
+    mirror = {"capabilities": ["pull", "resolve"], "override_path": True}
+    assert hosts["host"] == {"http://127.0.0.1:18306/v2/ghcr.io": mirror}
 
 
 def test_the_pod_network_has_no_nat_and_keeps_its_addresses_in_the_nodes_directory():

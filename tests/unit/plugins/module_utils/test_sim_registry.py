@@ -1,4 +1,7 @@
+import gzip
+import io
 import json
+import tarfile
 from urllib.error import HTTPError
 
 import pytest
@@ -122,7 +125,6 @@ def test_a_layer_is_the_same_bytes_for_the_same_files():
     first, diff_id = registry.layer_from_files(files)
     again, _diff_id = registry.layer_from_files(list(reversed(files)))
     assert first == again
-    import gzip, io, tarfile
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(first))) as archive:
         members = {member.name: member for member in archive.getmembers()}
         assert sorted(members) == ["bin", "bin/app", "etc", "etc/app.conf"]
