@@ -118,12 +118,19 @@ def test_the_role_reports_the_node_and_its_processes(real_cluster):
         assert any(component.split("-")[0].encode() in part for part in argv) or component.startswith("api")
 
 
-def test_a_real_pod_starts_passes_its_probes_and_serves_through_its_service(api):
+@pytest.fixture(scope="module")
+def serving(api):
+    """The app and its Service, for the tests that read them (made once, whichever runs first)."""
     core, apps = api
     apps.create_namespaced_deployment(NAMESPACE, deployment("serving"))
     core.create_namespaced_service(NAMESPACE, {"metadata": {"name": "serving"}, "spec": {
         "selector": {"app": "serving"}, "ports": [{"port": 80, "targetPort": 9898}]}})
-    pod = wait_ready_pod(core, "serving")
+    return "serving"
+
+
+def test_a_real_pod_starts_passes_its_probes_and_serves_through_its_service(api, serving):
+    core, apps = api
+    pod = wait_ready_pod(core, serving)
     assert pod.spec.node_name == NODE
     assert pod.status.pod_ip.startswith("10.244.0.")
     status, body = get("http://%s:9898/" % pod.status.pod_ip)
@@ -152,9 +159,9 @@ def pod_pid(pod):
     raise AssertionError("no demo-app process of %s in %s" % (pod.metadata.name, root))
 
 
-def test_a_pod_reaches_the_api_through_the_kubernetes_service_as_its_service_account(api):
+def test_a_pod_reaches_the_api_through_the_kubernetes_service_as_its_service_account(api, serving):
     core, _apps = api
-    pod = wait_ready_pod(core, "serving")
+    pod = wait_ready_pod(core, serving)
     pid = pod_pid(pod)
     secrets = "/proc/%d/root/var/run/secrets/kubernetes.io/serviceaccount" % pid
     token = open(secrets + "/token").read().strip()
@@ -213,6 +220,44 @@ def test_nothing_of_the_node_is_reachable_from_or_leads_past_the_machine(real_cl
         if any("pid=%d," % pid in line for pid in pids):
             assert line.split()[3].startswith("127.0.0.1:"), line
     assert not os.path.exists("/sys/class/net/gitops0"), "the bridge is in the node's namespace, not the machine's"
+
+
+def test_a_killed_runtime_is_recovered_and_its_orphans_stopped(real_cluster, api, serving):
+    core, _apps = api
+    before = wait_ready_pod(core, serving)
+    old_app = pod_pid(before)
+    pids = assert_ok(run_playbook("cluster.yml", real_cluster["vars"])).results("Start the real node")[0]["pids"]
+    os.kill(pids["containerd"], 9)
+    deadline = time.monotonic() + 10
+    while os.path.exists("/proc/%d" % pids["containerd"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # The containers and their shims outlive containerd: the node's cgroup still holds them.
+    assert os.path.exists("/proc/%d" % old_app)
+    again = assert_ok(run_playbook("cluster.yml", real_cluster["vars"]))
+    restarted = again.results("Start the real node")[0]
+    assert restarted["changed"] is True and restarted["pids"]["containerd"] != pids["containerd"]
+    assert not os.path.exists("/proc/%d" % old_app), "the old container was left running beside the new runtime"
+    # The new kubelet starts the pod again (a new sandbox, maybe a new address); until it
+    # reports so, the API may still show the old one.
+    deadline = time.monotonic() + 90
+    while True:
+        pod = wait_ready_pod(core, serving)
+        answer = in_node("curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
+                         "http://%s:9898/" % pod.status.pod_ip, check=False).stdout
+        if answer == "200" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert answer == "200"
+    assert pod_pid(pod) != old_app
+    real_cluster["node"] = restarted
+
+
+def test_check_mode_reports_without_touching_the_node(real_cluster):
+    pids = assert_ok(run_playbook("cluster.yml", real_cluster["vars"])).results("Start the real node")[0]["pids"]
+    checked = assert_ok(run_playbook("cluster.yml", dict(real_cluster["vars"], cluster_state="absent"), check=True))
+    assert checked.results("Take the real node down (before the cluster it belongs to)")[0]["changed"] is True
+    assert all(os.path.exists("/proc/%d" % pid) for pid in pids.values())
+    assert os.path.exists("/run/netns/" + NETNS)
 
 
 def test_a_second_run_changes_nothing(real_cluster):

@@ -464,10 +464,12 @@ class Node:
                                     "TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (api_port, address),
                                     "UNIX-CONNECT:%s" % self.path("api.sock")])
         if "containerd" not in running:
+            # A killed containerd leaves its socket: kubelet must not take that for a live one.
+            for stale in (self.socket, self.socket + ".ttrpc"):
+                _remove(stale)
             pid = process.start(self.containerd_argv(), self.pidfile("containerd"), self.log("containerd"),
                                 env={"PATH": PATH, "CGROUPS": " ".join(self.cgroups("runtime"))})
-            self._wait(lambda: os.path.exists(self.socket), "containerd's socket %s" % self.socket, pid,
-                       "containerd", 30)
+            self._wait(lambda: _answers(self.socket), "containerd's socket %s" % self.socket, pid, "containerd", 30)
         containerd = process.read_pidfile(self.pidfile("containerd"))[0]
         if "kubelet" not in running:
             self.start("kubelet", ["nsenter", "--target", str(containerd), "--mount",
@@ -481,7 +483,14 @@ class Node:
             self.start("kube-proxy", ["nsenter", "--net=%s" % self.netns_path, "--",
                                       self.params["binaries"]["kube-proxy"], "--config",
                                       self.path("kube-proxy.yaml")])
+        kubelet = process.read_pidfile(self.pidfile("kubelet"))[0]
+        self._wait(self.kubelet_healthy, "kubelet's /healthz", kubelet, "kubelet", 60)
         return self.running()
+
+    def kubelet_healthy(self):
+        rc, out = self.run(["ip", "netns", "exec", self.netns, "curl", "-s", "-m", "2",
+                            "http://127.0.0.1:10248/healthz"], check=False)
+        return rc == 0 and out.strip() == "ok"
 
     def _wait(self, done, what, pid, component, timeout):
         deadline = time.monotonic() + timeout
@@ -535,6 +544,8 @@ class Node:
                 except ProcessLookupError:
                     pass
             time.sleep(0.2)
+        # The pods are gone without a CNI DEL: their addresses are free again.
+        shutil.rmtree(self.path("cni", "ipam"), ignore_errors=True)
         for path in self.cgroups():
             _remove_cgroup(path)
             try:
@@ -587,6 +598,21 @@ def _remove_cgroup(path):
             os.rmdir(directory)
         except OSError as error:
             raise NodeError("cannot remove cgroup %s: %s" % (directory, error))
+
+
+def _answers(path):
+    """True when something accepts connections on the Unix socket ``path``."""
+    import socket
+
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1)
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def _remove(path):
@@ -669,7 +695,9 @@ def _kube(params):
     return client_for_kubeconfig(params["kubeconfig"])
 
 
-def _node_ready(params, name):
+def _node_ready(params, name, since=None):
+    """The Node is Ready; with ``since`` (seconds since the epoch), as reported after it: a
+    Ready status from a kubelet that has since died is not this one's."""
     from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import NODE
     from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import node_is_ready
 
@@ -677,12 +705,30 @@ def _node_ready(params, name):
         items, _version = _kube(params).list(NODE, field_selector="metadata.name=%s" % name)
     except CollectionError:
         return False
-    return bool(items) and node_is_ready(items[0])
+    if not items or not node_is_ready(items[0]):
+        return False
+    if since is None:
+        return True
+    for condition in items[0]["status"]["conditions"]:
+        if condition.get("type") == "Ready":
+            return _epoch(condition.get("lastHeartbeatTime")) >= since - 1
+    return False
+
+
+def _epoch(stamp):
+    import calendar
+
+    try:
+        return calendar.timegm(time.strptime(stamp or "", "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return 0
 
 
 def _wait_ready(params, node):
     deadline = time.monotonic() + params["wait_timeout"]
-    while not _node_ready(params, node.name):
+    pid, _start_time = process.read_pidfile(node.pidfile("kubelet"))
+    since = process.started_at(pid) if pid else None
+    while not _node_ready(params, node.name, since):
         missing = sorted(set(COMPONENTS) - set(node.running()))
         if missing:
             component = missing[0]
