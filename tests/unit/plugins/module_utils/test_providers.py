@@ -274,9 +274,14 @@ def test_kwok_apiserver_reaches_etcd_with_a_client_certificate_and_serves_with_i
     assert flag(apiserver, "tls-private-key-file") == pki + "/kube-apiserver.key"
     # Clients are still checked against the cluster CA, which the kubeconfigs trust.
     assert flag(apiserver, "client-ca-file") == pki + "/ca.crt"
+    # kwokctl v0.8.0 gives kwok --manage-all-nodes=true (no selector in its configuration): a real
+    # node's pods would be faked. kwok manages the nodes kwokctl made, by their annotation.
     kwok = kwokctl_applies(provider.kwokctl_configuration(PORTS), "kwok-controller",
-                           ["--tls-cert-file=%s/admin.crt" % pki, "--tls-private-key-file=%s/admin.key" % pki])
-    assert kwok == ["--tls-cert-file=%s/kwok-controller.crt" % pki, "--tls-private-key-file=%s/kwok-controller.key" % pki]
+                           ["--manage-all-nodes=true", "--tls-cert-file=%s/admin.crt" % pki,
+                            "--tls-private-key-file=%s/admin.key" % pki])
+    assert kwok == ["--manage-all-nodes=false", "--tls-cert-file=%s/kwok-controller.crt" % pki,
+                    "--tls-private-key-file=%s/kwok-controller.key" % pki,
+                    "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake"]
 
 
 def load_certificate(path):
@@ -337,7 +342,8 @@ def test_kwok_create_writes_the_keys_kwokctl_keeps_owner_only_before_it_runs(tmp
     assert serving.public_key().public_numbers() != admin.public_key().public_numbers()
     assert usages(serving) == {"serverAuth"} and usages(admin) == {"clientAuth"}
     names = serving.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    # Loopback for the machine's clients, the kubernetes Service's address for a real node's pods.
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "10.0.0.1"]
     assert "localhost" in names.get_values_for_type(x509.DNSName)
     assert admin.subject.rfc4514_string() == "CN=kwok-admin,O=system:masters"
     etcd_client, etcd_server = load_certificate(pki + "/apiserver-etcd-client.crt"), load_certificate(pki + "/etcd/server.crt")
