@@ -66,11 +66,23 @@ def build(params):
 
 
 def ensure_image(params, check_mode=False):
+    """The sim_image task. In check mode, files not built yet or a registry not started yet
+    (a first run's check) mean the image would be pushed."""
     check_options(params)
     repository, tag = parse_reference(params["image"])
-    config, layers = build(params)
+    try:
+        config, layers = build(params)
+    except RegistryError:
+        if check_mode:
+            return dict(changed=True, repository=repository, digest="")
+        raise
     digest = digest_of(image_manifest(config, layers))
-    present = tag_digest(params["registry_url"], repository, tag, timeout=params["timeout"])
+    try:
+        present = tag_digest(params["registry_url"], repository, tag, timeout=params["timeout"])
+    except RegistryError:
+        if not check_mode:
+            raise
+        present = None
     changed = present != digest
     if changed and not check_mode:
         digest = push_image(params["registry_url"], repository, tag, config, layers, timeout=params["timeout"])

@@ -146,3 +146,41 @@ def test_an_image_reference_names_its_place_in_the_registry(image, expected):
 def test_an_image_reference_without_host_or_tag_is_refused(image):
     with pytest.raises(ValueError, match="image must name a registry host, a path and a tag"):
         parse_reference(image)
+
+
+def image_params(tmp_path, **overrides):
+    binary = tmp_path / "app"
+    binary.write_bytes(b"\x7fELF")
+    values = dict(registry_url="http://127.0.0.1:1", image="ghcr.io/gitops-progressive/demo-app:v1.0.0",
+                  files=[{"src": str(binary), "dest": "/app", "mode": "0755"}], entrypoint=["/app"], cmd=[],
+                  env={}, user="65534", labels={}, timeout=1)
+    values.update(overrides)
+    return values
+
+
+def test_check_mode_before_the_first_run_says_the_image_would_be_pushed(tmp_path):
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim import images
+
+    # Nothing listens on port 1; the binary is not built yet in the second case.
+    assert images.ensure_image(image_params(tmp_path), check_mode=True)["changed"] is True
+    missing = image_params(tmp_path, files=[{"src": str(tmp_path / "not-built"), "dest": "/app", "mode": "0755"}])
+    assert images.ensure_image(missing, check_mode=True) == dict(
+        changed=True, repository="ghcr.io/gitops-progressive/demo-app", digest="")
+    with pytest.raises(CollectionError, match="files\\[0\\].src"):
+        images.ensure_image(missing)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"image": "demo-app:v1"}, "image must name a registry host"),
+    ({"files": []}, "files must name at least one file"),
+    ({"files": [{"src": "/x", "dest": "relative", "mode": "0755"}]}, "files[0].dest must be an absolute path"),
+    ({"files": [{"src": "/x", "dest": "/a/../b", "mode": "0755"}]}, "files[0].dest must be an absolute path"),
+    ({"files": [{"src": "/x", "dest": "/a", "mode": "rwx"}]}, "files[0].mode must be an octal mode"),
+    ({"registry_url": "http://u:pw@127.0.0.1:5000"}, "registry_url"),
+])
+def test_bad_image_options_are_refused_before_anything_is_read(tmp_path, overrides, message):
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim import images
+
+    with pytest.raises(CollectionError) as raised:
+        images.check_options(image_params(tmp_path, **overrides))
+    assert message in str(raised.value) and "pw@" not in str(raised.value)
