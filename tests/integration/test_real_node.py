@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from ansible_collections.gitops.progressive.plugins.module_utils.cluster import node as node_utils
 from conftest import assert_ok, cluster_vars, free_port, run_playbook
 
 NAME = "it-realnode"
@@ -33,9 +34,33 @@ def in_node(*argv, check=True):
 
 
 def cgroup_dirs():
-    return [path for path in (os.path.join(root, "gitops-progressive", NODE)
-                              for root in (os.path.join("/sys/fs/cgroup", name) for name in os.listdir("/sys/fs/cgroup")))
+    """The node's cgroup in each hierarchy (v1 and v2) where it exists."""
+    return [path for path in (os.path.join(root, "gitops-progressive", NODE) for root in node_utils.cgroup_hierarchies())
             if os.path.isdir(path)]
+
+
+def kernel_tunables():
+    values = {}
+    for name in node_utils.KERNEL_TUNABLES:
+        with open(os.path.join("/proc/sys", name)) as handle:
+            values[name] = handle.read().strip()
+    return values
+
+
+def machine_state():
+    """What the node may change on the machine: directories, kubelet's default certificate
+    directory, kernel tunables, iptables rules."""
+    return dict(dirs={path: os.path.isdir(path) for path in node_utils.PRIVATE_TMPFS + ("/var/lib/kubelet",)},
+                tunables=kernel_tunables(), iptables=host_iptables())
+
+
+def node_pids():
+    pids = set()
+    for root in cgroup_dirs()[:1]:
+        for directory, _subdirs, files in os.walk(root):
+            if "cgroup.procs" in files:
+                pids.update(int(line) for line in open(os.path.join(directory, "cgroup.procs")) if line.strip())
+    return pids
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +68,11 @@ def real_cluster(tmp_path_factory):
     assert os.geteuid() == 0, "a real node needs root (network and mount namespaces, cgroups); the suite runs as root"
     state_dir = tmp_path_factory.mktemp("real-node")
     variables = cluster_vars(state_dir, NAME, cluster_nodes=1, cluster_real_nodes=1, cluster_registry_port=free_port())
-    before = host_iptables()
+    before = machine_state()
     try:
         first = assert_ok(run_playbook("cluster.yml", variables))
         node = first.results("Start the real node")[0]
-        yield dict(vars=variables, state_dir=str(state_dir), first=first, node=node, iptables_before=before,
+        yield dict(vars=variables, state_dir=str(state_dir), first=first, node=node, machine_before=before,
                    kubeconfig=first.results("Bring the simulated cluster to the wanted state")[0]["kubeconfig"])
     finally:
         down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
@@ -108,14 +133,14 @@ def get(url):
 
 
 def test_the_role_reports_the_node_and_its_processes(real_cluster):
-    node = real_cluster["node"]
-    assert node["changed"] is True and node["netns"] == NETNS
-    assert set(node["pids"]) == {"api-host", "api-node", "api-pods", "containerd", "kubelet", "kube-proxy"}
-    # Each is what it says it is.
+    assert real_cluster["node"]["netns"] == NETNS
+    node = assert_ok(run_playbook("cluster.yml", real_cluster["vars"])).results("Start the real node")[0]
+    assert set(node["pids"]) == set(node_utils.COMPONENTS)
     for component, pid in node["pids"].items():
         with open("/proc/%d/cmdline" % pid, "rb") as handle:
             argv = handle.read().split(b"\0")
-        assert any(component.split("-")[0].encode() in part for part in argv) or component.startswith("api")
+        expected = b"socat" if component.endswith(("-host", "-node", "-pods")) else component.encode()
+        assert any(expected in part for part in argv), (component, argv)
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +174,7 @@ def test_a_real_pod_starts_passes_its_probes_and_serves_through_its_service(api,
 
 def pod_pid(pod):
     """A PID of the pod's app container, from the node's cgroup (kubelet's cgroupRoot)."""
-    root = "/sys/fs/cgroup/pids/gitops-progressive/%s/pods" % NODE
+    root = os.path.join(cgroup_dirs()[0], "pods")
     for directory, _subdirs, files in os.walk(root):
         if "pod" + pod.metadata.uid in directory and "cgroup.procs" in files:
             for line in open(os.path.join(directory, "cgroup.procs")):
@@ -205,7 +230,9 @@ def test_simulated_pods_stay_on_kwok_nodes(api):
     assert {pod.spec.node_name for pod in pods} and NODE not in {pod.spec.node_name for pod in pods}
 
 
-def test_nothing_of_the_node_is_reachable_from_or_leads_past_the_machine(real_cluster):
+def test_nothing_of_the_node_is_reachable_from_or_leads_past_the_machine(real_cluster, api, serving):
+    core, _apps = api
+    wait_ready_pod(core, serving)
     routes = in_node("ip", "-4", "route").stdout
     assert "default" not in routes
     links = in_node("ip", "-o", "link").stdout
@@ -213,13 +240,29 @@ def test_nothing_of_the_node_is_reachable_from_or_leads_past_the_machine(real_cl
     assert names <= {"lo", "gitops0"} | {name for name in names if name.startswith("veth")}, names
     assert "MASQUERADE" not in "\n".join(line for line in in_node("iptables-save").stdout.splitlines()
                                          if "KUBE" not in line)
-    # On the machine, the node's processes listen on nothing but the Unix socket and loopback.
-    pids = set(real_cluster["node"]["pids"].values())
-    listening = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    # On the machine, no process of the node (forwarders, containerd, kubelet, kube-proxy,
+    # shims, containers) listens on TCP or UDP at all: the machine side uses Unix sockets.
+    pids = node_pids()
+    assert len(pids) >= len(node_utils.COMPONENTS)
+    listening = subprocess.run(["ss", "-ltunpH"], capture_output=True, text=True, check=True).stdout
     for line in listening.splitlines():
-        if any("pid=%d," % pid in line for pid in pids):
-            assert line.split()[3].startswith("127.0.0.1:"), line
+        assert not any("pid=%d," % pid in line for pid in pids), line
     assert not os.path.exists("/sys/class/net/gitops0"), "the bridge is in the node's namespace, not the machine's"
+
+
+def test_a_host_network_pod_gets_the_nodes_network_not_the_machines(api):
+    core, apps = api
+    host = deployment("host-network")
+    host["spec"]["template"]["spec"]["hostNetwork"] = True
+    host["spec"]["template"]["spec"]["containers"][0]["args"] = ["--port", "19898"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        host["spec"]["template"]["spec"]["containers"][0][probe]["httpGet"]["port"] = 19898
+    apps.create_namespaced_deployment(NAMESPACE, host)
+    pod = wait_ready_pod(core, "host-network")
+    assert pod.status.pod_ip == "10.250.0.1"
+    assert get("http://127.0.0.1:19898/")[0] == 200
+    machine = subprocess.run(["ss", "-ltnH", "sport = :19898"], capture_output=True, text=True, check=True).stdout
+    assert machine.strip() == "", machine
 
 
 def test_a_killed_runtime_is_recovered_and_its_orphans_stopped(real_cluster, api, serving):
@@ -267,12 +310,12 @@ def test_a_second_run_changes_nothing(real_cluster):
 
 
 def test_teardown_leaves_no_process_mount_namespace_cgroup_or_rule(real_cluster, api):
-    core, _apps = api
-    node = real_cluster["node"]
+    node = assert_ok(run_playbook("cluster.yml", real_cluster["vars"])).results("Start the real node")[0]
     base = os.path.join(real_cluster["state_dir"], "nodes", NODE)
-    # There is something to take down: containers, their mounts and cgroups.
+    # There is something to take down: containers, their mounts and cgroups; kubelet's tunables.
     assert cgroup_dirs()
     assert any(base in line for line in open("/proc/%d/mountinfo" % node["pids"]["containerd"]))
+    assert os.path.exists("/run/gitops-progressive/nodes/" + NODE)
     down = assert_ok(run_playbook("cluster.yml", dict(real_cluster["vars"], cluster_state="absent")))
     stopped = down.results("Take the real node down (before the cluster it belongs to)")[0]
     assert set(node["pids"].values()) <= set(stopped["stopped_pids"])
@@ -280,9 +323,11 @@ def test_teardown_leaves_no_process_mount_namespace_cgroup_or_rule(real_cluster,
         assert not os.path.exists("/proc/%d" % pid) or "zombie" in open("/proc/%d/status" % pid).read().lower()
     assert not os.path.exists("/run/netns/" + NETNS)
     assert not os.path.exists(base)
+    assert not os.path.exists("/run/gitops-progressive/nodes/" + NODE)
     mounts = open("/proc/self/mountinfo").read()
     assert base not in mounts and "/cni-" not in mounts
     assert cgroup_dirs() == []
-    assert host_iptables() == real_cluster["iptables_before"]
+    # The machine as it was: the same directories, kernel tunables and iptables rules.
+    assert machine_state() == real_cluster["machine_before"]
     # Up again, for the module's teardown to take down once more (and find nothing left).
-    assert_ok(run_playbook("cluster.yml", real_cluster["vars"]))
+    real_cluster["node"] = assert_ok(run_playbook("cluster.yml", real_cluster["vars"])).results("Start the real node")[0]

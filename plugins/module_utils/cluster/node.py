@@ -26,12 +26,21 @@ Everything the node holds lives in places this file makes and takes down again:
   the certificates (signed by the cluster's CA: ``system:node:<node>`` and
   ``system:kube-proxy``), kubeconfigs, PID files and logs.
 
-containerd runs in the machine's network namespace (it listens on a Unix socket and its
-stream server on 127.0.0.1 only), so that it pulls from the loopback registry, which it
-mirrors ``docker.io``, ``ghcr.io``, ``registry.k8s.io``, ``quay.io`` … to (``hosts.toml``
-with ``override_path``: ``ghcr.io/x/y`` is ``<registry>/v2/ghcr.io/x/y``). The CNI
-plugins that touch the host side (bridge, portmap) run through a wrapper that enters the
-node's network namespace first.
+containerd runs in the node's network namespace too, so a pod with ``hostNetwork`` gets the
+node's network, not the machine's. It pulls through a forwarder to the loopback registry,
+which it mirrors ``docker.io``, ``ghcr.io``, ``registry.k8s.io``, ``quay.io`` … to
+(``hosts.toml`` whose ``server`` is the mirror, with ``override_path``: ``ghcr.io/x/y`` is
+``<registry>/v2/ghcr.io/x/y``); with no route out of the namespace, a pull can reach nothing
+else. A pod with ``hostPID`` or ``hostIPC`` still shares the machine's PID or IPC namespace
+(the node has none of its own).
+
+kubelet sets kernel tunables machine-wide (``vm.overcommit_memory``, ``kernel.panic``,
+``kernel.panic_on_oops``, ``kernel.keys.*``): their values before the node first started
+are kept in its directory and put back when it is taken down.
+
+One state directory owns a node name on the machine: ``/run/gitops-progressive/nodes/<node>``
+names it, and another state directory's ``local_node`` refuses that name instead of taking
+down (or over) a node it does not own.
 
 The node is labelled ``gitops.progressive/real-node`` (the cluster's own node count and
 readiness leave it out) and, beside KWOK nodes, tainted so that only pods that ask for it
@@ -40,6 +49,7 @@ run on it.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -52,20 +62,27 @@ import time
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster import pki
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
-from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
+from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs, redact_url
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.client import REAL_NODE_LABEL
 
 REAL_NODE_TAINT = "gitops.progressive/real-node=true:NoSchedule"
 DEFAULT_MIRRORED = ("docker.io", "ghcr.io", "registry.k8s.io", "quay.io", "gcr.io", "mcr.microsoft.com")
 CGROUP_PARENT = "gitops-progressive"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# The components, in the order they start (and stop in reverse).
-COMPONENTS = ("api-host", "api-node", "api-pods", "containerd", "kubelet", "kube-proxy")
+# The components, in the order they start (and stop in reverse): the forwarders (host side
+# of the API and the registry, then the node side), containerd, kubelet, kube-proxy.
+COMPONENTS = ("api-host", "registry-host", "api-node", "api-pods", "registry-node", "containerd", "kubelet",
+              "kube-proxy")
+# What kubelet sets machine-wide (pkg/kubelet/cm setupKernelTunables): put back on the way down.
+KERNEL_TUNABLES = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
+                   "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
+OWNERS = "/run/gitops-progressive/nodes"
 # Host directories containerd and kubelet would write to: a tmpfs over each, in the node's
 # mount namespace only, keeps what they write there off the machine.
 PRIVATE_TMPFS = ("/run/netns", "/run/containerd", "/var/lib/cni", "/var/log/containers")
 BINARIES = ("kubelet", "kube-proxy", "bridge", "host-local", "loopback", "portmap")
-_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?\Z")
+_NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
+_LOOPBACK_REGISTRY = re.compile(r"^http://127\.0\.0\.1:(\d{1,5})/?\Z")
 
 
 class NodeError(CollectionError):
@@ -96,7 +113,7 @@ def check_options(params):
     inputs = Inputs("local_node %s" % params.get("name"))
     name = params.get("name")
     if not isinstance(name, str) or not _NODE_NAME.match(name):
-        inputs.add(["name must be a node name of lower-case letters, digits and '-', at most 40 "
+        inputs.add(["name must be a node name of lower-case letters, digits and '-', at most 63 "
                     "characters (it names a network namespace and cgroups too), got %r" % (name,)])
     inputs.name("cluster", params.get("cluster"))
     inputs.state_dir("state_dir", params.get("state_dir"))
@@ -105,8 +122,10 @@ def check_options(params):
     for option in ("pod_cidr", "service_cidr"):
         try:
             networks[option] = ipaddress.ip_network(params.get(option) or "", strict=True)
-            if networks[option].version != 4 or not networks[option].is_private:
-                raise ValueError("not a private IPv4 network")
+            network = networks[option]
+            if (network.version != 4 or not network.is_private or network.is_loopback or network.is_link_local
+                    or network.prefixlen > 28):
+                raise ValueError("not a private IPv4 network of at least 16 addresses")
         except ValueError as error:
             inputs.add(["%s must be a private IPv4 network like 10.244.0.0/24, got %r (%s)"
                         % (option, params.get(option), error)])
@@ -119,14 +138,27 @@ def check_options(params):
     except ValueError as error:
         inputs.add(["node_ip must be a private IPv4 address outside pod_cidr and service_cidr, got %r (%s)"
                     % (params.get("node_ip"), error)])
+    if "service_cidr" in networks and ipaddress.ip_address(pki.KUBERNETES_SERVICE_IP) not in networks["service_cidr"]:
+        inputs.add(["service_cidr %s must hold %s, the kubernetes Service's address that kube-apiserver's "
+                    "certificate names" % (networks["service_cidr"], pki.KUBERNETES_SERVICE_IP)])
     if len(networks) == 2 and networks["pod_cidr"].overlaps(networks["service_cidr"]):
         inputs.add(["pod_cidr %s overlaps service_cidr %s" % (networks["pod_cidr"], networks["service_cidr"])])
     if params.get("state") == "present":
-        missing = [binary for binary in BINARIES if not (params.get("binaries") or {}).get(binary)]
+        binaries = params.get("binaries") or {}
+        missing = [binary for binary in BINARIES if not binaries.get(binary)]
         if missing:
             inputs.add(["binaries must name %s (sim_binaries' kubernetes-node and cni components)"
                         % ", ".join(missing)])
+        for binary in BINARIES:
+            path = binaries.get(binary)
+            if path and not (isinstance(path, str) and os.path.isabs(path) and os.path.isfile(path)
+                             and os.access(path, os.X_OK)):
+                inputs.add(["binaries.%s must be the absolute path of an executable file, got %r" % (binary, path)])
         inputs.url("registry_url", params.get("registry_url"))
+        if not _LOOPBACK_REGISTRY.match(str(params.get("registry_url") or "")):
+            inputs.add(["registry_url must be the loopback registry, http://127.0.0.1:<port> (the node pulls "
+                        "through a forwarder to it and reaches nothing else), got %r"
+                        % (redact_url(str(params.get("registry_url") or "")),)])
         for index, host in enumerate(params.get("mirrored_registries") or []):
             if not isinstance(host, str) or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:\d{1,5})?\Z", host):
                 inputs.add(["mirrored_registries[%d] must be a registry host like ghcr.io, got %r" % (index, host)])
@@ -187,6 +219,51 @@ class Node:
     def log(self, component):
         return self.path("logs", "%s.log" % component)
 
+    @property
+    def owner_file(self):
+        return os.path.join(OWNERS, self.name)
+
+    def owner(self):
+        """The node directory that owns this node name on the machine, or None."""
+        try:
+            with open(self.owner_file) as handle:
+                return handle.read().strip() or None
+        except OSError:
+            return None
+
+    def check_owner(self):
+        owner = self.owner()
+        if owner and owner != self.base:
+            raise NodeError("local_node %s: the node %s is the one of %s, not of this state directory (%s): a "
+                            "node name is one node on the machine" % (self.name, self.netns, owner, self.base))
+
+    def claim(self):
+        process.make_private_dir(OWNERS)
+        process.write_private(self.owner_file, self.base + "\n")
+
+    def registry_port(self):
+        return int(_LOOPBACK_REGISTRY.match(self.params["registry_url"]).group(1))
+
+    def fingerprint(self):
+        """What the running node was started from: the options, and each binary's identity."""
+        options = {key: value for key, value in self.params.items() if key not in ("state", "wait_timeout")}
+        binaries = {}
+        for name, path in sorted((self.params.get("binaries") or {}).items()):
+            try:
+                info = os.stat(path)
+                binaries[name] = [path, info.st_size, int(info.st_mtime)]
+            except OSError:
+                binaries[name] = [path]
+        text = json.dumps([options, binaries, COMPONENTS], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def recorded_fingerprint(self):
+        try:
+            with open(self.path("run", "fingerprint")) as handle:
+                return handle.read().strip()
+        except OSError:
+            return None
+
     def cgroups(self, leaf=""):
         return [os.path.join(hierarchy, CGROUP_PARENT, self.name, leaf).rstrip("/")
                 for hierarchy in cgroup_hierarchies()]
@@ -203,7 +280,29 @@ class Node:
 
     def exists(self):
         return os.path.exists(self.netns_path) or os.path.isdir(self.base) or any(
-            os.path.isdir(path) for path in self.cgroups())
+            os.path.isdir(path) for path in self.cgroups()) or self.owner() == self.base
+
+    def preflight(self):
+        """What bring-up needs that the options alone cannot show, before anything is written."""
+        self.check_owner()
+        for name in (pki.CA_CERT, pki.CA_KEY):
+            if not os.path.isfile(os.path.join(self.pki_dir(), name)):
+                raise NodeError("local_node %s: cluster %r has no %s in %s (is it a kwok cluster of this state "
+                                "directory?)" % (self.name, self.params["cluster"], name, self.pki_dir()))
+        saved = os.path.join(os.path.dirname(self.pki_dir()), "kwok.yaml")
+        try:
+            with open(saved) as handle:
+                manages_own_nodes = "manage-nodes-with-annotation-selector" in handle.read()
+        except OSError:
+            manages_own_nodes = False
+        if not manages_own_nodes:
+            raise NodeError("local_node %s: cluster %r was created before kwok managed only kwokctl's nodes "
+                            "(%s): kwok would fake this node's status and pods; delete and create the cluster"
+                            % (self.name, self.params["cluster"], saved))
+        if not pki.HAS_CRYPTOGRAPHY:
+            raise NodeError("local_node %s: the Python package cryptography is needed for the node's certificates"
+                            % self.name)
+        return self.api_port()
 
     def api_port(self):
         """kube-apiserver's port on 127.0.0.1, from the cluster's admin kubeconfig."""
@@ -226,7 +325,8 @@ class Node:
     def write(self, relative, text, mode=0o600):
         path = self.path(relative)
         process.make_private_dir(os.path.dirname(path))
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        # Never through a link planted in the node's directory.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
         os.fchmod(descriptor, mode)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(text)
@@ -276,10 +376,12 @@ class Node:
         })
 
     def hosts_toml(self, host):
-        mirror = "%s/v2/%s" % (self.params["registry_url"].rstrip("/"), host)
-        return ('# Written by gitops.progressive local_node: %s comes from the loopback registry.\n'
-                'server = "https://%s"\n\n[host."%s"]\n  capabilities = ["pull", "resolve"]\n'
-                '  override_path = true\n' % (host, host, mirror))
+        """The mirror first; the fallback ``server`` is the loopback registry itself, never the
+        upstream host (containerd 1.6 takes no path on ``server``, so the mirror is a ``host``)."""
+        registry = "http://127.0.0.1:%d" % self.registry_port()
+        return ('# Written by gitops.progressive local_node: %s comes from the loopback registry, only.\n'
+                'server = "%s"\n\n[host."%s/v2/%s"]\n  capabilities = ["pull", "resolve"]\n'
+                '  override_path = true\n' % (host, registry, registry, host))
 
     def cni_config(self):
         return json.dumps({
@@ -292,11 +394,6 @@ class Node:
                 {"type": "portmap", "capabilities": {"portMappings": True}},
             ],
         }, indent=2) + "\n"
-
-    def cni_wrapper(self, binary):
-        """bridge and portmap act on the host side: they run inside the node's network namespace."""
-        return "#!/bin/sh\n# gitops.progressive local_node: the host side is the node's network namespace.\n" \
-               "exec nsenter --net=%s %s \"$@\"\n" % (_quote(self.path("netns")), _quote(binary))
 
     def kubelet_config(self):
         return json.dumps({
@@ -345,13 +442,13 @@ class Node:
             key_path = self.write("pki/%s.key" % user, key.decode())
             self.write("%s.kubeconfig" % user, self.kubeconfig_text(port, user, cert_path, key_path))
         self.write("containerd/config.toml", self.containerd_config())
+        # Written before containerd starts (configure runs only then): never read half-written.
         shutil.rmtree(self.path("containerd", "certs.d"), ignore_errors=True)
         for host in self.params["mirrored_registries"]:
             self.write("containerd/certs.d/%s/hosts.toml" % host, self.hosts_toml(host))
+        os.chmod(self.base, 0o700)
         self.write("cni/net.d/10-gitops-progressive.conflist", self.cni_config())
-        for plugin in ("bridge", "portmap"):
-            self.write("cni/bin/%s" % plugin, self.cni_wrapper(binaries[plugin]), mode=0o700)
-        for plugin in ("host-local", "loopback"):
+        for plugin in ("bridge", "host-local", "loopback", "portmap"):
             link = self.path("cni", "bin", plugin)
             if os.path.lexists(link):
                 os.unlink(link)
@@ -429,62 +526,129 @@ class Node:
         return pid
 
     def containerd_argv(self):
+        """containerd in the node's network namespace and a mount namespace of its own (slave:
+        the machine's later unmounts reach it, its mounts never reach the machine), in the
+        node's ``runtime`` cgroup before it execs, with a tmpfs over the host directories it
+        and kubelet would write to."""
         script = ("set -eu\n"
-                  "ref=$1; netns=$2; shift 2\n"
                   "for cgroup in $CGROUPS; do echo $$ > \"$cgroup/cgroup.procs\"; done\n"
-                  "touch \"$ref\"; mount --bind \"$netns\" \"$ref\"\n"
-                  "for dir in %s; do mkdir -p \"$dir\"; mount -t tmpfs -o mode=0700 tmpfs \"$dir\"; done\n"
+                  "for dir in %s; do mount -t tmpfs -o mode=0700 tmpfs \"$dir\"; done\n"
                   "exec \"$@\"\n" % " ".join(PRIVATE_TMPFS))
-        return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "containerd-node",
-                self.path("netns"), self.netns_path,
-                "containerd", "--config", self.path("containerd", "config.toml")]
+        return ["nsenter", "--net=%s" % self.netns_path, "--", "unshare", "--mount", "--propagation", "slave", "--",
+                "/bin/sh", "-c", script, "containerd-node", "containerd", "--config",
+                self.path("containerd", "config.toml")]
 
-    def up(self, report=lambda line: None):
-        port = self.api_port()
+    def make_mount_points(self):
+        """The host directories the tmpfs mounts need; those made here are removed on the way down."""
+        created = self._created_dirs()
+        for directory in PRIVATE_TMPFS:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, mode=0o755)
+                created.append(directory)
+        self.write("run/created-dirs.json", json.dumps(sorted(set(created))))
+
+    def _created_dirs(self):
+        try:
+            with open(self.path("run", "created-dirs.json")) as handle:
+                return list(json.load(handle))
+        except (OSError, ValueError):
+            return []
+
+    def save_kernel_tunables(self):
+        """The values kubelet will change, as they were before the node first started."""
+        if os.path.exists(self.path("run", "kernel-tunables.json")):
+            return
+        values = {}
+        for name in KERNEL_TUNABLES:
+            try:
+                with open(os.path.join("/proc/sys", name)) as handle:
+                    values[name] = handle.read().strip()
+            except OSError:
+                continue
+        self.write("run/kernel-tunables.json", json.dumps(values, sort_keys=True))
+
+    def restore_kernel_tunables(self):
+        try:
+            with open(self.path("run", "kernel-tunables.json")) as handle:
+                values = json.load(handle)
+        except (OSError, ValueError):
+            return
+        for name, value in sorted(values.items()):
+            try:
+                with open(os.path.join("/proc/sys", name), "w") as handle:
+                    handle.write(value)
+            except OSError:
+                continue
+
+    def forwarders(self, api_port, advertised):
+        """The forwarders' command lines: machine side (a 0600 Unix socket to a TCP port on the
+        machine's 127.0.0.1), node side (a TCP port in the node's namespace to that socket)."""
+        registry_port = self.registry_port()
+        api_sock, registry_sock = self.path("api.sock"), self.path("registry.sock")
+        inside = ["nsenter", "--net=%s" % self.netns_path, "--", "socat"]
+        address, advertised_port = advertised
+        return {
+            "api-host": ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % api_sock,
+                         "TCP:127.0.0.1:%d" % api_port],
+            "registry-host": ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % registry_sock,
+                              "TCP:127.0.0.1:%d" % registry_port],
+            "api-node": inside + ["TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % api_port, "UNIX-CONNECT:%s" % api_sock],
+            "api-pods": inside + ["TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (advertised_port, address),
+                                  "UNIX-CONNECT:%s" % api_sock],
+            "registry-node": inside + ["TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % registry_port,
+                                       "UNIX-CONNECT:%s" % registry_sock],
+        }
+
+    def kubelet_argv(self, containerd_pid):
+        return ["nsenter", "--target", str(containerd_pid), "--mount", "--net=%s" % self.netns_path, "--",
+                self.params["binaries"]["kubelet"], "--config", self.path("kubelet.yaml"),
+                "--kubeconfig", self.path("kubelet.kubeconfig"), "--root-dir", self.path("kubelet"),
+                "--cert-dir", self.path("kubelet", "pki"), "--hostname-override", self.name,
+                "--node-ip", self.params["node_ip"], "--node-labels", "%s=true" % REAL_NODE_LABEL]
+
+    def up(self, deadline):
+        """Start what is not running; everything when containerd is not, or when the node was
+        started from other options or binaries. Returns ``{component: pid}``."""
+        self.check_owner()
+        port = self.preflight()
         running = self.running()
-        if "containerd" not in running:
-            # A stopped node's leftovers: kubelet would find containers containerd no longer knows.
+        fresh = "containerd" not in running or self.recorded_fingerprint() != self.fingerprint()
+        if fresh:
+            # A stopped or changed node's leftovers: kubelet would find containers containerd
+            # no longer knows, and a changed node must not keep a process of the old one.
             self.stop_all(keep_netns=True)
             running = {}
-        self.make_netns()
-        self.make_cgroups()
-        self.configure(port)
-        if "api-host" not in running:
-            _remove(self.path("api.sock"))
-            self.start("api-host", ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % self.path("api.sock"),
-                                    "TCP:127.0.0.1:%d" % port])
-        if "api-node" not in running:
-            self.start("api-node", ["nsenter", "--net=%s" % self.netns_path, "socat",
-                                    "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % port,
-                                    "UNIX-CONNECT:%s" % self.path("api.sock")])
-        if "api-pods" not in running:
-            address, api_port = self.advertised_api()
-            self.add_local_address(address)
-            self.start("api-pods", ["nsenter", "--net=%s" % self.netns_path, "socat",
-                                    "TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (api_port, address),
-                                    "UNIX-CONNECT:%s" % self.path("api.sock")])
+            self.claim()
+            self.make_netns()
+            self.make_cgroups()
+            self.make_mount_points()
+            self.save_kernel_tunables()
+            self.configure(port)
+        advertised = self.advertised_api()
+        self.add_local_address(advertised[0])
+        for component, argv in self.forwarders(port, advertised).items():
+            if component not in running:
+                if component.endswith("-host"):
+                    _remove(self.path("%s.sock" % component.split("-")[0]))
+                self.start(component, argv)
         if "containerd" not in running:
             # A killed containerd leaves its socket: kubelet must not take that for a live one.
             for stale in (self.socket, self.socket + ".ttrpc"):
                 _remove(stale)
             pid = process.start(self.containerd_argv(), self.pidfile("containerd"), self.log("containerd"),
                                 env={"PATH": PATH, "CGROUPS": " ".join(self.cgroups("runtime"))})
-            self._wait(lambda: _answers(self.socket), "containerd's socket %s" % self.socket, pid, "containerd", 30)
+            self._wait(lambda: _answers(self.socket), "containerd's socket %s" % self.socket, pid, "containerd",
+                       deadline)
         containerd = process.read_pidfile(self.pidfile("containerd"))[0]
         if "kubelet" not in running:
-            self.start("kubelet", ["nsenter", "--target", str(containerd), "--mount",
-                                   "--net=%s" % self.netns_path, "--",
-                                   self.params["binaries"]["kubelet"], "--config", self.path("kubelet.yaml"),
-                                   "--kubeconfig", self.path("kubelet.kubeconfig"),
-                                   "--root-dir", self.path("kubelet"), "--hostname-override", self.name,
-                                   "--node-ip", self.params["node_ip"],
-                                   "--node-labels", "%s=true" % REAL_NODE_LABEL])
+            self.start("kubelet", self.kubelet_argv(containerd))
         if "kube-proxy" not in running:
             self.start("kube-proxy", ["nsenter", "--net=%s" % self.netns_path, "--",
                                       self.params["binaries"]["kube-proxy"], "--config",
                                       self.path("kube-proxy.yaml")])
         kubelet = process.read_pidfile(self.pidfile("kubelet"))[0]
-        self._wait(self.kubelet_healthy, "kubelet's /healthz", kubelet, "kubelet", 60)
+        self._wait(self.kubelet_healthy, "kubelet's /healthz", kubelet, "kubelet", deadline)
+        process.write_private(self.path("run", "fingerprint"), self.fingerprint() + "\n")
         return self.running()
 
     def kubelet_healthy(self):
@@ -492,24 +656,26 @@ class Node:
                             "http://127.0.0.1:10248/healthz"], check=False)
         return rc == 0 and out.strip() == "ok"
 
-    def _wait(self, done, what, pid, component, timeout):
-        deadline = time.monotonic() + timeout
+    def _wait(self, done, what, pid, component, deadline):
+        """Until ``done()``, the process ``pid`` exits, or ``deadline`` (time.monotonic)."""
         start_time = process.start_time_of(pid)
-        while time.monotonic() < deadline:
+        while True:
             if done():
                 return
             if not process.is_running(pid, start_time):
                 raise NodeError("local_node %s: %s exited before %s; last lines of %s:\n%s" % (
                     self.name, component, what, self.log(component), process.tail(self.log(component))))
+            if time.monotonic() > deadline:
+                raise NodeError("local_node %s: no %s within wait_timeout (%ds); last lines of %s:\n%s" % (
+                    self.name, what, self.params["wait_timeout"], self.log(component),
+                    process.tail(self.log(component))))
             time.sleep(0.2)
-        raise NodeError("local_node %s: no %s after %ds; last lines of %s:\n%s" % (
-            self.name, what, timeout, self.log(component), process.tail(self.log(component))))
 
     # Teardown ----------------------------------------------------------------------------
     def cgroup_pids(self):
-        """Every PID in the node's cgroup (all of it: runtime and pods), from the first hierarchy."""
+        """Every PID in the node's cgroup (runtime and pods), in any hierarchy."""
         pids = set()
-        for path in self.cgroups()[:1]:
+        for path in self.cgroups():
             for directory, _subdirs, files in os.walk(path):
                 if "cgroup.procs" in files:
                     try:
@@ -518,6 +684,20 @@ class Node:
                     except OSError:
                         continue
         return pids
+
+    def freeze(self, frozen):
+        """Freeze (or thaw) the node's whole cgroup: a frozen PID cannot exit, so the one
+        signalled is the one read, and nothing in it forks faster than it is stopped."""
+        for path in self.cgroups():
+            for control, value in (("freezer.state", "FROZEN" if frozen else "THAWED"),
+                                   ("cgroup.freeze", "1" if frozen else "0")):
+                target = os.path.join(path, control)
+                if os.path.exists(target):
+                    try:
+                        with open(target, "w") as handle:
+                            handle.write(value)
+                    except OSError:
+                        pass
 
     def stop_all(self, keep_netns=False, timeout=20):
         """Stop everything; returns the PIDs signalled. Leaves no process, mount, cgroup or
@@ -531,23 +711,25 @@ class Node:
         # node's own cgroup, which nothing else of the machine joins.
         deadline = time.monotonic() + timeout
         while True:
+            self.freeze(True)
             pids = self.cgroup_pids()
-            if not pids:
-                break
-            if time.monotonic() > deadline:
-                raise NodeError("local_node %s: PIDs %s still in %s after %ds" % (
-                    self.name, sorted(pids), self.cgroups()[0], timeout))
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                     stopped.append(pid)
                 except ProcessLookupError:
                     pass
+            self.freeze(False)
+            if not pids:
+                break
+            if time.monotonic() > deadline:
+                raise NodeError("local_node %s: PIDs %s still in %s after %ds" % (
+                    self.name, sorted(pids), self.cgroups()[0], timeout))
             time.sleep(0.2)
         # The pods are gone without a CNI DEL: their addresses are free again.
         shutil.rmtree(self.path("cni", "ipam"), ignore_errors=True)
         for path in self.cgroups():
-            _remove_cgroup(path)
+            _remove_cgroup(path, deadline)
             try:
                 # The parent goes with the last node.
                 os.rmdir(os.path.dirname(path))
@@ -558,11 +740,24 @@ class Node:
         return sorted(set(stopped))
 
     def down(self):
+        self.check_owner()
         stopped = self.stop_all()
+        self.restore_kernel_tunables()
         leftover = [line.split()[4] for line in _mountinfo() if line.split()[4].startswith(self.base + os.sep)]
         if leftover:
             raise NodeError("local_node %s: mounts left under %s: %s" % (self.name, self.base, ", ".join(leftover)))
+        for directory in self._created_dirs():
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
         shutil.rmtree(self.base, ignore_errors=True)
+        for path in (self.owner_file, OWNERS, os.path.dirname(OWNERS)):
+            try:
+                # The owners' directories go with the last node.
+                os.unlink(path) if path == self.owner_file else os.rmdir(path)
+            except OSError:
+                pass
         return stopped
 
 
@@ -589,15 +784,22 @@ def _make_cgroup(hierarchy, path):
                     handle.write(value)
 
 
-def _remove_cgroup(path):
-    """Remove an empty cgroup tree, deepest first (cgroup directories are removed with rmdir)."""
+def _remove_cgroup(path, deadline=None):
+    """Remove an empty cgroup tree, deepest first (cgroup directories are removed with rmdir);
+    a cgroup whose last task is still exiting (EBUSY) is tried again until ``deadline``."""
     if not os.path.isdir(path):
         return
     for directory, _subdirs, _files in sorted(os.walk(path), key=lambda entry: -entry[0].count(os.sep)):
-        try:
-            os.rmdir(directory)
-        except OSError as error:
-            raise NodeError("cannot remove cgroup %s: %s" % (directory, error))
+        while True:
+            try:
+                os.rmdir(directory)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as error:
+                if deadline is None or time.monotonic() > deadline:
+                    raise NodeError("cannot remove cgroup %s: %s" % (directory, error))
+                time.sleep(0.1)
 
 
 def _answers(path):
@@ -665,6 +867,7 @@ def reconcile(params, check_mode=False):
     """The local_node task: the node up (and Ready) or gone; the task result."""
     check_options(params)
     node = Node(params)
+    node.check_owner()
     result = dict(changed=False, netns=node.netns)
     if params["state"] == "absent":
         result["stopped_pids"] = []
@@ -676,7 +879,8 @@ def reconcile(params, check_mode=False):
             _delete_node_object(params, node.name)
         return result
     running = node.running()
-    if set(running) == set(COMPONENTS) and _node_ready(params, node.name):
+    if (set(running) == set(COMPONENTS) and node.recorded_fingerprint() == node.fingerprint()
+            and _node_ready(params, node.name)):
         result["pids"] = running
         return result
     result["changed"] = True
@@ -684,8 +888,13 @@ def reconcile(params, check_mode=False):
         return result
     if os.geteuid() != 0:
         raise NodeError("local_node %s: a real node needs root (network and mount namespaces, cgroups)" % node.name)
-    result["pids"] = node.up()
-    _wait_ready(params, node)
+    # One limit for the whole bring-up: starting, kubelet's health and the Node's readiness.
+    deadline = time.monotonic() + params["wait_timeout"]
+    try:
+        result["pids"] = node.up(deadline)
+    except (OSError, ImportError) as error:
+        raise NodeError("local_node %s: %s" % (node.name, error))
+    _wait_ready(params, node, deadline)
     return result
 
 
@@ -724,8 +933,7 @@ def _epoch(stamp):
         return 0
 
 
-def _wait_ready(params, node):
-    deadline = time.monotonic() + params["wait_timeout"]
+def _wait_ready(params, node, deadline):
     pid, _start_time = process.read_pidfile(node.pidfile("kubelet"))
     since = process.started_at(pid) if pid else None
     while not _node_ready(params, node.name, since):

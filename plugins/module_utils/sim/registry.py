@@ -121,6 +121,15 @@ def layer_from_files(files):
     return packed.getvalue(), digest_of(tar)
 
 
+def host_architecture():
+    """This machine's architecture as OCI names it: the binaries in an image are built for it."""
+    import platform
+
+    machine = platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}.get(
+        machine, machine)
+
+
 def image_from_files(files, entrypoint=(), cmd=(), env=(), user="", labels=None, exposed_ports=()):
     """``(config bytes, [layer bytes])`` of a one-layer image of ``files`` (see layer_from_files)."""
     layer, diff_id = layer_from_files(files)
@@ -129,7 +138,7 @@ def image_from_files(files, entrypoint=(), cmd=(), env=(), user="", labels=None,
     if user:
         runtime["User"] = user
     config = json.dumps({
-        "architecture": "amd64", "os": "linux", "config": runtime,
+        "architecture": host_architecture(), "os": "linux", "config": runtime,
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created_by": "gitops.progressive: image from files"}],
     }, sort_keys=True).encode()

@@ -8,7 +8,8 @@ from ansible_collections.gitops.progressive.plugins.module_utils.cluster import 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.images import parse_reference
 
-BINARIES = {name: "/cache/bin/%s" % name for name in node_utils.BINARIES}
+# Any executable stands for the built binaries: the options only need them to be one.
+BINARIES = {name: "/bin/true" for name in node_utils.BINARIES}
 
 
 def params(**overrides):
@@ -25,7 +26,14 @@ def test_good_options_pass():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"name": "Bad_Name"}, "name must be a node name"),
-    ({"name": "x" * 41}, "name must be a node name"),
+    ({"name": "x" * 64}, "name must be a node name"),
+    ({"binaries": dict(BINARIES, kubelet="kubelet")}, "binaries.kubelet must be the absolute path of an executable"),
+    ({"binaries": dict(BINARIES, bridge="/nonexistent/bridge")}, "binaries.bridge must be the absolute path of an executable"),
+    ({"registry_url": "https://registry.example.com"}, "registry_url must be the loopback registry"),
+    ({"registry_url": "http://127.0.0.1:5000/v2/x"}, "registry_url must be the loopback registry"),
+    ({"pod_cidr": "127.0.0.0/24"}, "pod_cidr must be a private IPv4 network"),
+    ({"pod_cidr": "10.244.0.0/30"}, "not a private IPv4 network of at least 16 addresses"),
+    ({"service_cidr": "10.96.0.0/16"}, "service_cidr 10.96.0.0/16 must hold 10.0.0.1"),
     ({"pod_cidr": "10.244.0.1/24"}, "pod_cidr must be a private IPv4 network"),
     ({"pod_cidr": "8.8.8.0/24"}, "pod_cidr must be a private IPv4 network"),
     ({"service_cidr": "10.244.0.0/16"}, "pod_cidr 10.244.0.0/24 overlaps service_cidr 10.244.0.0/16"),
@@ -64,11 +72,11 @@ def test_containerd_configuration_keeps_everything_in_the_nodes_directory():
     assert config["plugins"]["io.containerd.internal.v1.opt"]["path"] == base + "/containerd/opt"
 
 
-def test_a_mirrored_registry_is_served_from_the_loopback_registry_under_its_own_host():
+def test_a_mirrored_registry_is_served_from_the_loopback_registry_and_nowhere_else():
     hosts = tomllib.loads(node_utils.Node(params()).hosts_toml("ghcr.io"))
-    assert hosts["server"] == "https://ghcr.io"
-    mirror = {"capabilities": ["pull", "resolve"], "override_path": True}
-    assert hosts["host"] == {"http://127.0.0.1:18306/v2/ghcr.io": mirror}
+    # The fallback server is the loopback registry, not https://ghcr.io: nothing upstream to fall back to.
+    assert hosts == {"server": "http://127.0.0.1:18306", "host": {"http://127.0.0.1:18306/v2/ghcr.io": {
+        "capabilities": ["pull", "resolve"], "override_path": True}}}
 
 
 def test_the_pod_network_has_no_nat_and_keeps_its_addresses_in_the_nodes_directory():
@@ -79,9 +87,52 @@ def test_the_pod_network_has_no_nat_and_keeps_its_addresses_in_the_nodes_directo
     assert bridge["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/24"}]]
 
 
-def test_the_host_side_plugins_run_inside_the_nodes_network_namespace():
-    wrapper = node_utils.Node(params()).cni_wrapper("/cache/bin/bridge")
-    assert wrapper.splitlines()[-1] == "exec nsenter --net='/var/lib/gitops-test/nodes/dev-real/netns' '/cache/bin/bridge' \"$@\""
+def test_containerd_runs_in_the_nodes_network_namespace_and_a_mount_namespace_of_its_own():
+    argv = node_utils.Node(params()).containerd_argv()
+    assert argv[:7] == ["nsenter", "--net=/run/netns/gitops-dev-real", "--", "unshare", "--mount",
+                        "--propagation", "slave"]
+    assert argv[-3:] == ["containerd", "--config", "/var/lib/gitops-test/nodes/dev-real/containerd/config.toml"]
+    for directory in node_utils.PRIVATE_TMPFS:
+        assert directory in argv[10]
+
+
+def test_kubelet_keeps_its_certificates_in_the_nodes_directory():
+    argv = node_utils.Node(params()).kubelet_argv(4242)
+    assert argv[:5] == ["nsenter", "--target", "4242", "--mount", "--net=/run/netns/gitops-dev-real"]
+    assert argv[argv.index("--cert-dir") + 1] == "/var/lib/gitops-test/nodes/dev-real/kubelet/pki"
+    assert argv[argv.index("--root-dir") + 1] == "/var/lib/gitops-test/nodes/dev-real/kubelet"
+
+
+def test_the_forwarders_listen_in_the_nodes_namespace_and_on_a_private_socket():
+    forwarders = node_utils.Node(params()).forwarders(32764, ("192.0.2.2", 32764))
+    assert forwarders["api-host"] == ["socat", "UNIX-LISTEN:/var/lib/gitops-test/nodes/dev-real/api.sock,fork,"
+                                      "mode=600,unlink-early", "TCP:127.0.0.1:32764"]
+    for name in ("api-node", "api-pods", "registry-node"):
+        assert forwarders[name][:4] == ["nsenter", "--net=/run/netns/gitops-dev-real", "--", "socat"]
+    assert forwarders["registry-node"][4] == "TCP-LISTEN:18306,bind=127.0.0.1,fork,reuseaddr"
+    assert forwarders["api-pods"][4] == "TCP-LISTEN:32764,bind=192.0.2.2,fork,reuseaddr"
+
+
+def test_a_changed_option_or_binary_changes_the_fingerprint(tmp_path):
+    binary = tmp_path / "kubelet"
+    binary.write_bytes(b"one")
+    node = node_utils.Node(params(binaries=dict(BINARIES, kubelet=str(binary))))
+    first = node.fingerprint()
+    assert node_utils.Node(params(binaries=dict(BINARIES, kubelet=str(binary)))).fingerprint() == first
+    assert node_utils.Node(params(binaries=dict(BINARIES, kubelet=str(binary)), tainted=False)).fingerprint() != first
+    binary.write_bytes(b"a rebuilt kubelet")
+    assert node.fingerprint() != first
+    assert node_utils.Node(params(wait_timeout=5)).fingerprint() == node_utils.Node(params()).fingerprint()
+
+
+def test_a_node_name_owned_by_another_state_directory_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(node_utils, "OWNERS", str(tmp_path / "owners"))
+    mine = node_utils.Node(params(state_dir=str(tmp_path / "one")))
+    mine.claim()
+    mine.check_owner()
+    other = node_utils.Node(params(state_dir=str(tmp_path / "two")))
+    with pytest.raises(CollectionError, match="is the one of .*/one/nodes/dev-real, not of this state directory"):
+        other.check_owner()
 
 
 def test_kubelet_listens_on_the_nodes_loopback_and_is_tainted_beside_simulated_nodes():
