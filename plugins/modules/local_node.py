@@ -15,21 +15,32 @@ description:
     (provider C(kwok)), with containerd and runc from the machine's packages, kubelet and kube-proxy built
     from the pinned Kubernetes module, the CNI bridge, host-local, loopback and portmap plugins. Its
     pods really run.
-  - The node lives in a network namespace of its own (C(gitops-<name>)) with no route, NAT or link
-    past the machine, a private mount namespace shared by containerd and kubelet, a cgroup of its own
-    (C(/gitops-progressive/<name>)) and the directory C(<state_dir>/nodes/<name>) (owner-only).
-    kubelet reaches kube-apiserver through a forwarder (C(socat)) over a 0600 Unix socket; nothing
-    the node starts listens on the machine's network.
+  - The node lives in a network namespace of its own (C(gitops-<name>)), where containerd, kubelet,
+    kube-proxy and the pods' bridge run, with no route, NAT or link past the machine; a C(hostNetwork)
+    pod gets that namespace. A private mount namespace is shared by containerd and kubelet, the cgroup
+    C(/gitops-progressive/<name>) holds every process of the node, and the directory
+    C(<state_dir>/nodes/<name>) (owner-only) everything it writes. kubelet reaches kube-apiserver, and
+    containerd the registry, through forwarders (C(socat)) over 0600 Unix sockets; on the machine,
+    nothing of the node listens on TCP or UDP.
+  - A pod with C(hostPID) or C(hostIPC) still shares the machine's PID or IPC namespace.
   - containerd pulls through the loopback registry O(registry_url), which it mirrors each of
-    O(mirrored_registries) to, so manifests keep the image names a real cluster uses
-    (push them with M(gitops.progressive.sim_image)).
+    O(mirrored_registries) to, never falling back to the upstream host, so manifests keep the image
+    names a real cluster uses (push them with M(gitops.progressive.sim_image)).
   - The node carries the label C(gitops.progressive/real-node=true) and, with O(tainted), the taint
     C(gitops.progressive/real-node=true:NoSchedule), so that only pods that tolerate it run there.
+  - A node started from other options or binaries than the task's is started again.
+  - kubelet changes kernel tunables machine-wide (C(vm.overcommit_memory), C(kernel.panic),
+    C(kernel.panic_on_oops), C(kernel.keys.*)); their values from before the node first started are
+    put back when it is taken down.
+  - A node name is one node on the machine. The state directory that started it owns it, and another
+    state directory's task refuses the name.
   - O(state=absent) stops every process of the node by PID (those it started by their PID files,
-    then every PID in its cgroup), removes its cgroups, network namespace and directory, and deletes
-    the Node object when the cluster still answers. Nothing is left, no process, mount, network
-    namespace, bridge or iptables rule.
-  - Needs root, C(ip), C(nsenter), C(unshare), C(socat), C(iptables), containerd and runc on the controller.
+    then every PID in its frozen cgroup), removes its cgroups, network namespace and directory, and
+    deletes the Node object when the cluster still answers. No process, mount, network namespace,
+    bridge, cgroup or iptables rule is left behind.
+  - Needs root, C(ip), C(nsenter), C(unshare), C(socat), C(iptables), C(curl), containerd and runc on the
+    controller, and a cluster created by this collection version or later (kwok must manage only its
+    own nodes).
 author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
@@ -45,7 +56,7 @@ attributes:
     support: none
 options:
   name:
-    description: The node's name (lower-case letters, digits and C(-), at most 40 characters).
+    description: The node's name (lower-case letters, digits and C(-), at most 63 characters).
     type: str
     required: true
   cluster:
@@ -72,7 +83,7 @@ options:
     type: dict
     default: {}
   registry_url:
-    description: The loopback registry containerd pulls from, C(http://127.0.0.1:<port>). Required with O(state=present).
+    description: The loopback registry containerd pulls from, C(http://127.0.0.1:<port>) and nothing else. Required with O(state=present).
     type: str
     default: ""
   mirrored_registries:
@@ -101,7 +112,7 @@ options:
     type: bool
     default: true
   wait_timeout:
-    description: Seconds to wait for the node to be Ready (1 to 3600).
+    description: Seconds for the whole bring-up, until the node is Ready (1 to 3600).
     type: int
     default: 180
 """
