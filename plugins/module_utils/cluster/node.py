@@ -629,7 +629,7 @@ class Node:
         for component, argv in self.forwarders(port, advertised).items():
             if component not in running:
                 if component.endswith("-host"):
-                    _remove(self.path("%s.sock" % component.split("-")[0]))
+                    _remove(self.path("%s.sock" % component.split("-", maxsplit=1)[0]))
                 self.start(component, argv)
         if "containerd" not in running:
             # A killed containerd leaves its socket: kubelet must not take that for a live one.
