@@ -19,7 +19,8 @@ description:
     kube-proxy and the pods' bridge run, with no route, NAT or link past the machine; a C(hostNetwork)
     pod gets that namespace. A private mount namespace is shared by containerd and kubelet, the cgroup
     C(/gitops-progressive/<name>) holds every process of the node, and the directory
-    C(<state_dir>/nodes/<name>) (owner-only) everything it writes. kubelet reaches kube-apiserver, and
+    C(<state_dir>/nodes/<name>) (owner-only) what it writes, but for its Unix sockets and kubelet's
+    root, in a short runtime directory under C(/run/gitops-progressive/n) (owner-only). kubelet reaches kube-apiserver, and
     containerd the registry, through forwarders (C(socat)) over 0600 Unix sockets; on the machine,
     nothing of the node listens on TCP or UDP.
   - A pod with C(hostPID) or C(hostIPC) still shares the machine's PID or IPC namespace.

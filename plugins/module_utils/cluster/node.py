@@ -77,6 +77,10 @@ COMPONENTS = ("api-host", "registry-host", "api-node", "api-pods", "registry-nod
 KERNEL_TUNABLES = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
                    "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
 OWNERS = "/run/gitops-progressive/nodes"
+# Unix sockets (containerd's, kubelet's, the forwarders') and kubelet's root live under a short
+# directory of their own: a socket's path must fit in 108 bytes (containerd allows 104), and a
+# state directory (a pytest temporary directory, a home) can be long.
+RUNTIME_ROOT = "/run/gitops-progressive/n"
 # Host directories containerd and kubelet would write to: a tmpfs over each, in the node's
 # mount namespace only, keeps what they write there off the machine.
 PRIVATE_TMPFS = ("/run/netns", "/run/containerd", "/var/lib/cni", "/var/log/containers")
@@ -210,8 +214,16 @@ class Node:
         return os.path.join("/run/netns", self.netns)
 
     @property
+    def run_dir(self):
+        """The node's short runtime directory: named by a digest of its directory, 0700."""
+        return os.path.join(RUNTIME_ROOT, hashlib.sha256(self.base.encode()).hexdigest()[:12])
+
+    def runtime(self, *parts):
+        return os.path.join(self.run_dir, *parts)
+
+    @property
     def socket(self):
-        return self.path("containerd", "containerd.sock")
+        return self.runtime("containerd.sock")
 
     def pidfile(self, component):
         return self.path("run", "%s.pid" % component)
@@ -279,7 +291,7 @@ class Node:
         return found
 
     def exists(self):
-        return os.path.exists(self.netns_path) or os.path.isdir(self.base) or any(
+        return os.path.exists(self.netns_path) or os.path.isdir(self.base) or os.path.isdir(self.run_dir) or any(
             os.path.isdir(path) for path in self.cgroups()) or self.owner() == self.base
 
     def preflight(self):
@@ -432,7 +444,7 @@ class Node:
     def configure(self, port):
         """Every file the node's processes read, written afresh (owner-only)."""
         for directory in ("", "run", "logs", "pki", "containerd", "cni/bin", "cni/net.d", "cni/ipam",
-                          "kubelet", "pod-logs", "volume-plugins"):
+                          "pod-logs", "volume-plugins"):
             process.make_private_dir(self.path(directory))
         binaries = self.params["binaries"]
         for user, common_name, organization in (("kubelet", "system:node:%s" % self.name, "system:nodes"),
@@ -584,7 +596,7 @@ class Node:
         """The forwarders' command lines: machine side (a 0600 Unix socket to a TCP port on the
         machine's 127.0.0.1), node side (a TCP port in the node's namespace to that socket)."""
         registry_port = self.registry_port()
-        api_sock, registry_sock = self.path("api.sock"), self.path("registry.sock")
+        api_sock, registry_sock = self.runtime("api.sock"), self.runtime("registry.sock")
         inside = ["nsenter", "--net=%s" % self.netns_path, "--", "socat"]
         address, advertised_port = advertised
         return {
@@ -602,8 +614,8 @@ class Node:
     def kubelet_argv(self, containerd_pid):
         return ["nsenter", "--target", str(containerd_pid), "--mount", "--net=%s" % self.netns_path, "--",
                 self.params["binaries"]["kubelet"], "--config", self.path("kubelet.yaml"),
-                "--kubeconfig", self.path("kubelet.kubeconfig"), "--root-dir", self.path("kubelet"),
-                "--cert-dir", self.path("kubelet", "pki"), "--hostname-override", self.name,
+                "--kubeconfig", self.path("kubelet.kubeconfig"), "--root-dir", self.runtime("kubelet"),
+                "--cert-dir", self.runtime("kubelet", "pki"), "--hostname-override", self.name,
                 "--node-ip", self.params["node_ip"], "--node-labels", "%s=true" % REAL_NODE_LABEL]
 
     def up(self, deadline):
@@ -619,6 +631,8 @@ class Node:
             self.stop_all(keep_netns=True)
             running = {}
             self.claim()
+            process.make_private_dir(self.run_dir)
+            os.chmod(self.run_dir, 0o700)
             self.make_netns()
             self.make_cgroups()
             self.make_mount_points()
@@ -629,7 +643,7 @@ class Node:
         for component, argv in self.forwarders(port, advertised).items():
             if component not in running:
                 if component.endswith("-host"):
-                    _remove(self.path("%s.sock" % component.split("-", maxsplit=1)[0]))
+                    _remove(self.runtime("%s.sock" % component.split("-", maxsplit=1)[0]))
                 self.start(component, argv)
         if "containerd" not in running:
             # A killed containerd leaves its socket: kubelet must not take that for a live one.
@@ -743,9 +757,16 @@ class Node:
         self.check_owner()
         stopped = self.stop_all()
         self.restore_kernel_tunables()
-        leftover = [line.split()[4] for line in _mountinfo() if line.split()[4].startswith(self.base + os.sep)]
+        leftover = [line.split()[4] for line in _mountinfo()
+                    if line.split()[4].startswith((self.base + os.sep, self.run_dir + os.sep))]
         if leftover:
             raise NodeError("local_node %s: mounts left under %s: %s" % (self.name, self.base, ", ".join(leftover)))
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        for path in (RUNTIME_ROOT,):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
         for directory in self._created_dirs():
             try:
                 os.rmdir(directory)

@@ -62,7 +62,7 @@ def test_containerd_configuration_keeps_everything_in_the_nodes_directory():
     base = "/var/lib/gitops-test/nodes/dev-real"
     assert config["version"] == 2
     assert config["root"] == base + "/containerd/root" and config["state"] == base + "/containerd/state"
-    assert config["grpc"]["address"] == base + "/containerd/containerd.sock"
+    assert config["grpc"]["address"] == node.run_dir + "/containerd.sock"
     cri = config["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["stream_server_address"] == "127.0.0.1"
     assert cri["sandbox_image"] == "ghcr.io/gitops-progressive/pause:v1.0.0"
@@ -99,14 +99,27 @@ def test_containerd_runs_in_the_nodes_network_namespace_and_a_mount_namespace_of
 def test_kubelet_keeps_its_certificates_in_the_nodes_directory():
     argv = node_utils.Node(params()).kubelet_argv(4242)
     assert argv[:5] == ["nsenter", "--target", "4242", "--mount", "--net=/run/netns/gitops-dev-real"]
-    assert argv[argv.index("--cert-dir") + 1] == "/var/lib/gitops-test/nodes/dev-real/kubelet/pki"
-    assert argv[argv.index("--root-dir") + 1] == "/var/lib/gitops-test/nodes/dev-real/kubelet"
+    node = node_utils.Node(params())
+    assert argv[argv.index("--cert-dir") + 1] == node.run_dir + "/kubelet/pki"
+    assert argv[argv.index("--root-dir") + 1] == node.run_dir + "/kubelet"
+
+
+def test_sockets_fit_in_a_unix_socket_path_whatever_the_state_directory():
+    # pytest-xdist's temporary directories made containerd refuse its socket (over 104 bytes).
+    node = node_utils.Node(params(state_dir="/tmp/" + "a-long-directory/" * 12, name="n" * 63))
+    for socket in (node.socket + ".ttrpc", node.runtime("registry.sock"), node.runtime("kubelet", "pod-resources",
+                                                                                       "kubelet.sock")):
+        assert len(socket) < 100, socket
+    assert node.run_dir.startswith("/run/gitops-progressive/n/")
+    # One runtime directory per node directory.
+    assert node_utils.Node(params(state_dir="/tmp/other", name="n" * 63)).run_dir != node.run_dir
 
 
 def test_the_forwarders_listen_in_the_nodes_namespace_and_on_a_private_socket():
     forwarders = node_utils.Node(params()).forwarders(32764, ("192.0.2.2", 32764))
-    assert forwarders["api-host"] == ["socat", "UNIX-LISTEN:/var/lib/gitops-test/nodes/dev-real/api.sock,fork,"
-                                      "mode=600,unlink-early", "TCP:127.0.0.1:32764"]
+    run_dir = node_utils.Node(params()).run_dir
+    assert forwarders["api-host"] == ["socat", "UNIX-LISTEN:%s/api.sock,fork,mode=600,unlink-early" % run_dir,
+                                      "TCP:127.0.0.1:32764"]
     for name in ("api-node", "api-pods", "registry-node"):
         assert forwarders[name][:4] == ["nsenter", "--net=/run/netns/gitops-dev-real", "--", "socat"]
     assert forwarders["registry-node"][4] == "TCP-LISTEN:18306,bind=127.0.0.1,fork,reuseaddr"
