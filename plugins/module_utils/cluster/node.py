@@ -476,9 +476,7 @@ class Node:
             self.run(["ip", "netns", "add", self.netns])
         inside = ["ip", "netns", "exec", self.netns]
         self.run(inside + ["ip", "link", "set", "lo", "up"])
-        _rc, addresses = self.run(inside + ["ip", "-4", "-o", "addr", "show", "dev", "lo"])
-        if " %s/32 " % self.params["node_ip"] not in addresses:
-            self.run(inside + ["ip", "addr", "add", "%s/32" % self.params["node_ip"], "dev", "lo"])
+        self.add_local_address(self.params["node_ip"])
         # Routed between the bridge and service addresses inside the namespace, nowhere else.
         self.run(inside + ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
         # The node's own connections to a service address (kubelet's, a test's) need a route
@@ -511,8 +509,9 @@ class Node:
         raise NodeError("local_node %s: the kubernetes Endpoints name no address and https port" % self.name)
 
     def add_local_address(self, address):
-        """``address`` on the node's loopback: the API's advertised address is answered inside
-        the node's namespace (by the forwarder), never routed anywhere."""
+        """``address`` on the node's loopback, once: the node's own address, and the API's
+        advertised one, answered inside the node's namespace (by the forwarder), never routed
+        anywhere."""
         inside = ["ip", "netns", "exec", self.netns]
         _rc, addresses = self.run(inside + ["ip", "-4", "-o", "addr", "show", "dev", "lo"])
         if " %s/32 " % address not in addresses:
@@ -621,7 +620,6 @@ class Node:
     def up(self, deadline):
         """Start what is not running; everything when containerd is not, or when the node was
         started from other options or binaries. Returns ``{component: pid}``."""
-        self.check_owner()
         port = self.preflight()
         running = self.running()
         fresh = "containerd" not in running or self.recorded_fingerprint() != self.fingerprint()
