@@ -81,12 +81,7 @@ def image_blobs(tag):
         "rootfs": {"type": "layers", "diff_ids": []},
         "history": [{"created_by": "gitops.progressive: tag %s" % tag, "empty_layer": True}],
     }, sort_keys=True).encode()
-    manifest = json.dumps({
-        "schemaVersion": 2, "mediaType": MANIFEST_TYPE,
-        "config": {"mediaType": CONFIG_TYPE, "digest": digest_of(config), "size": len(config)},
-        "layers": [],
-    }, sort_keys=True).encode()
-    return config, manifest
+    return config, image_manifest(config)
 
 
 def digest_of(data):
