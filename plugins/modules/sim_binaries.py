@@ -64,12 +64,15 @@ options:
         C(loopback) and C(portmap) at O(cni_version); C(demo-app) is this collection's demo app (it answers
         like podinfo and fails a set fraction of its answers when told to; not podinfo, whose module the
         Go proxy cannot serve); C(pause) is this collection's pod sandbox program.
+      - The real node's data plane. C(traefik) is Traefik at O(traefik_version), built with the replaces and
+        excludes of its own C(go.mod) (its CRDs are returned in RV(modules)); C(hey) is the HTTP load
+        generator Flagger's load tester runs, at O(hey_version).
       - helm-controller pins Helm to a Flux fork that the Go module proxy does not serve;
         it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
     choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, helm3, registry, kubernetes-node, cni,
-              demo-app, pause]
+              demo-app, pause, traefik, hey]
     default: []
   sources:
     description:
@@ -113,6 +116,17 @@ options:
     description: Release of the CNI plugins (C(github.com/containernetworking/plugins) module version).
     type: str
     default: v1.10.0
+  traefik_version:
+    description:
+      - Traefik release (C(github.com/traefik/traefik/v3) module version).
+      - v3.6.12 is the newest release whose dependencies the Go module proxy serves in full (v3.7's
+        need versions it refuses).
+    type: str
+    default: v3.6.12
+  hey_version:
+    description: hey release (C(github.com/rakyll/hey) module version).
+    type: str
+    default: v0.1.5
   helm3_version:
     description: Helm 3 release of the C(helm3) component (C(helm.sh/helm/v3) module version).
     type: str
@@ -171,7 +185,7 @@ seconds:
   returned: always
   type: dict
 modules:
-  description: Source directory of each Flux controller module built (where its CRDs are), by controller.
+  description: Source directory of each module built whose files the platform reads (the Flux controllers' and Traefik's CRDs), by component.
   returned: always
   type: dict
   sample: {"source-controller": "/root/go/pkg/mod/github.com/fluxcd/source-controller@v1.9.3"}

@@ -54,7 +54,7 @@ DOWNLOAD_TIMEOUT = 900
 # into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
 VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version", "flux_version",
-                   "registry_version", "helm3_version", "cni_version")
+                   "registry_version", "helm3_version", "cni_version", "traefik_version", "hey_version")
 # Any Go module version, pseudo-versions included (v1.0.1-0.20220411205349-bde1400a84be):
 # what a dependency's go.mod may pin in a replace.
 _GO_MODULE_VERSION = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+incompatible)?$")
@@ -164,6 +164,8 @@ class Recipe:
     # Where the module's source is, when it was fetched to read its go.mod (not part of
     # the fingerprint): the Flux controllers' CRDs are read from there.
     module_dir: str = field(default="", compare=False)
+    # ``(module, version)`` pairs the module's own go.mod excludes, repeated in the wrapper.
+    excludes: tuple = ()
 
     @property
     def binaries(self):
@@ -182,6 +184,8 @@ class Recipe:
             parts.append([[patch.path, patch.old, patch.new] for patch in self.patches])
         if self.go_version:
             parts.append(self.go_version)
+        if self.excludes:
+            parts.append(self.excludes)
         text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -381,6 +385,22 @@ def module_replaces_from_gomod(gomod_text):
     return tuple(sorted(replaces))
 
 
+def module_excludes_from_gomod(gomod_text):
+    """A module's ``exclude`` directives as ``(module, version)`` pairs: like its replaces,
+    Go ignores them in a dependency, so the wrapper repeats them."""
+    text = re.sub(r"//[^\n]*", "", gomod_text)
+    lines = re.findall(r"^\s*exclude\s+([^\s(]+\s+v\S+)\s*$", text, re.M)
+    for block in re.findall(r"^\s*exclude\s*\((.*?)\)", text, re.M | re.S):
+        lines += [line for line in block.splitlines() if line.strip()]
+    excludes = []
+    for line in lines:
+        module, version = line.split()
+        if not _GO_MODULE_VERSION.fullmatch(version) or not _MODULE_PATTERN.fullmatch(module):
+            raise BuildError("exclude %r %r is not a module and version" % (module, version))
+        excludes.append((module, version))
+    return tuple(sorted(excludes))
+
+
 def flux_controller_recipe(controller, version, gomod_text, module_dir=""):
     """One Flux controller (its main package is the module root), with its go.mod's replaces."""
     module = "github.com/fluxcd/%s" % controller
@@ -427,6 +447,26 @@ def helm_version_for_flux(flux_gomod, go="go"):
     return re.search(r"^\s*helm\.sh/helm/v\d+\s+(v\S+)", gomod, re.M).group(1)
 
 
+def traefik_recipe(version, gomod_text, module_dir=""):
+    """Traefik, the real node's ingress and the data plane of its canaries, with the replaces
+    and excludes of its own go.mod (its CRDs are read from ``module_dir``)."""
+    check_version("traefik_version", version)
+    major = _semver(version, "traefik_version")[0]
+    module = "github.com/traefik/traefik/v%d" % major if major > 1 else "github.com/traefik/traefik"
+    return Recipe(key="traefik-%s" % version, module=module, version=version,
+                  packages=("%s/cmd/traefik" % module,), component="traefik",
+                  ldflags=("-X", "%s/pkg/version.Version=%s" % (module, version)),
+                  replaces=module_replaces_from_gomod(gomod_text), excludes=module_excludes_from_gomod(gomod_text),
+                  go_version=re.search(r"^go\s+(\d+\.\d+)", gomod_text, re.M).group(1), module_dir=module_dir)
+
+
+def hey_recipe(version):
+    """hey, the HTTP load generator Flagger's load tester runs (rakyll/hey)."""
+    check_version("hey_version", version)
+    return Recipe(key="hey-%s" % version, module="github.com/rakyll/hey", version=version,
+                  packages=("github.com/rakyll/hey",), component="hey")
+
+
 def registry_recipe(version):
     """The CNCF distribution registry (an OCI registry) that image automation scans."""
     check_version("registry_version", version)
@@ -439,7 +479,7 @@ def registry_recipe(version):
 
 def recipes_for(components, versions, go="go"):
     """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image,
-    helm, helm3, registry, kubernetes-node, cni, demo-app, pause).
+    helm, helm3, registry, kubernetes-node, cni, demo-app, pause, traefik, hey).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -457,6 +497,13 @@ def recipes_for(components, versions, go="go"):
             flux_gomod["text"] = module_gomod("github.com/fluxcd/flux2/v2", versions["flux_version"], go)
         return flux_gomod["text"]
 
+    def traefik():
+        check_version("traefik_version", versions["traefik_version"])
+        module = "github.com/traefik/traefik/v%d" % _semver(versions["traefik_version"], "traefik_version")[0]
+        info = download_module(module, versions["traefik_version"], go)
+        with open(info["GoMod"]) as gomod:
+            return traefik_recipe(versions["traefik_version"], gomod.read(), info["Dir"])
+
     builders = {
         "kubernetes": lambda: kubernetes_recipe(kube_version, staging()),
         "etcd": lambda: etcd_recipe(versions["etcd_version"]),
@@ -472,6 +519,8 @@ def recipes_for(components, versions, go="go"):
         "helm": lambda: helm_recipe(helm_version_for_flux(flux(), go)),
         "helm3": lambda: helm_recipe(versions["helm3_version"]),
         "registry": lambda: registry_recipe(versions["registry_version"]),
+        "traefik": traefik,
+        "hey": lambda: hey_recipe(versions["hey_version"]),
     }
     unknown = sorted(set(components) - set(builders))
     if unknown:
@@ -504,6 +553,8 @@ def wrapper_gomod(recipe, go_version="1.24"):
             module, target, version = replace if len(replace) == 3 else (replace[0], replace[0], replace[1])
             lines.append("\t%s => %s %s" % (module, target, version))
         lines.append(")")
+    if recipe.excludes:
+        lines += ["", "exclude ("] + ["\t%s %s" % exclude for exclude in recipe.excludes] + [")"]
     if recipe.patches:
         lines += ["", "// The patched copy of the module (see SourcePatch in gobuild.py).",
                   "replace %s => ./%s" % (recipe.module, PATCHED_MODULE_DIR)]
