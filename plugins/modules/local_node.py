@@ -108,6 +108,12 @@ options:
     description: The node's address, inside its network namespace only.
     type: str
     default: 10.250.0.1
+  cluster_dns:
+    description:
+      - The cluster DNS Service's address in O(service_cidr), which kubelet gives pods as their name
+        server (C(clusterDNS)); the cluster role runs CoreDNS behind it.
+    type: str
+    default: 10.0.0.10
   tainted:
     description: Taint the node so that only pods that tolerate C(gitops.progressive/real-node) run on it.
     type: bool

@@ -66,13 +66,15 @@ options:
         Go proxy cannot serve); C(pause) is this collection's pod sandbox program.
       - The real node's data plane. C(traefik) is Traefik at O(traefik_version), built with the replaces and
         excludes of its own C(go.mod) (its CRDs are returned in RV(modules)); C(hey) is the HTTP load
-        generator Flagger's load tester runs, at O(hey_version).
+        generator Flagger's load tester runs, at O(hey_version); C(coredns) is CoreDNS at O(coredns_version)
+        with only the plugins a cluster DNS uses (C(kubernetes), C(cache), C(errors), C(log), C(health),
+        C(ready), C(loadbalance)).
       - helm-controller pins Helm to a Flux fork that the Go module proxy does not serve;
         it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
     choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, helm3, registry, kubernetes-node, cni,
-              demo-app, pause, traefik, hey]
+              demo-app, pause, traefik, hey, coredns]
     default: []
   sources:
     description:
@@ -127,6 +129,10 @@ options:
     description: hey release (C(github.com/rakyll/hey) module version).
     type: str
     default: v0.1.5
+  coredns_version:
+    description: CoreDNS release (C(github.com/coredns/coredns) module version).
+    type: str
+    default: v1.14.7
   helm3_version:
     description: Helm 3 release of the C(helm3) component (C(helm.sh/helm/v3) module version).
     type: str

@@ -210,6 +210,53 @@ def test_a_pod_reaches_the_api_through_the_kubernetes_service_as_its_service_acc
     assert "system:serviceaccount:%s:default" % NAMESPACE in answer["message"]
 
 
+# A DNS query for an A record, sent from a pod's network namespace by the machine's Python
+# (the pod's image has no resolver tools): the answer's first address, or None.
+_DNS_QUERY = r"""
+import random, socket, struct, sys
+name, server = sys.argv[1], sys.argv[2]
+ident = random.randrange(65536)
+question = b"".join(bytes([len(part)]) + part.encode() for part in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question, (server, 53))
+reply = sock.recv(4096)
+rcode, answers = reply[3] & 15, struct.unpack(">H", reply[6:8])[0]
+at = 12 + len(question)
+for _ in range(answers):
+    at += 2 if reply[at] >= 192 else reply.index(b"\0", at) + 1 - at
+    rtype, _cls, _ttl, length = struct.unpack(">HHIH", reply[at:at + 10])
+    if rtype == 1:
+        print(socket.inet_ntoa(reply[at + 10:at + 14]))
+        break
+    at += 10 + length
+else:
+    print("rcode=%d answers=%d" % (rcode, answers))
+"""
+
+
+def resolve_in_pod(pid, name, server):
+    result = subprocess.run(["nsenter", "--target", str(pid), "--net", "python3", "-c", _DNS_QUERY, name, server],
+                            capture_output=True, text=True, timeout=30)
+    return (result.stdout or result.stderr).strip()
+
+
+def test_pods_resolve_services_by_name_through_the_cluster_dns(api, serving):
+    core, apps = api
+    pod = wait_ready_pod(core, serving)
+    with open("/proc/%d/root/etc/resolv.conf" % pod_pid(pod)) as handle:
+        resolv = handle.read()
+    assert "nameserver 10.0.0.10" in resolv and "search real-pods.svc.cluster.local svc.cluster.local" in resolv
+    dns = core.read_namespaced_service("kube-dns", "kube-system")
+    assert dns.spec.cluster_ip == "10.0.0.10"
+    cluster_ip = core.read_namespaced_service("serving", NAMESPACE).spec.cluster_ip
+    # Through kube-dns's address (kube-proxy's UDP rules) to CoreDNS, which reads the API.
+    assert resolve_in_pod(pod_pid(pod), "serving.real-pods.svc.cluster.local", "10.0.0.10") == cluster_ip
+    assert resolve_in_pod(pod_pid(pod), "kubernetes.default.svc.cluster.local", "10.0.0.10") == "10.0.0.1"
+    # Nothing outside the cluster is answered (no forward plugin): the name does not exist.
+    assert resolve_in_pod(pod_pid(pod), "example.com", "10.0.0.10").startswith("rcode=")
+
+
 def test_the_app_fails_exactly_the_fraction_it_is_told_to(api):
     core, apps = api
     apps.create_namespaced_deployment(NAMESPACE, deployment("failing", error_rate="0.25", version="2.0.0"))

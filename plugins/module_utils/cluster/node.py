@@ -107,6 +107,7 @@ def node_argument_spec():
         pod_cidr=dict(type="str", default="10.244.0.0/24"),
         service_cidr=dict(type="str", default="10.0.0.0/24"),
         node_ip=dict(type="str", default="10.250.0.1"),
+        cluster_dns=dict(type="str", default="10.0.0.10"),
         tainted=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=180),
     )
@@ -145,6 +146,16 @@ def check_options(params):
     if "service_cidr" in networks and ipaddress.ip_address(pki.KUBERNETES_SERVICE_IP) not in networks["service_cidr"]:
         inputs.add(["service_cidr %s must hold %s, the kubernetes Service's address that kube-apiserver's "
                     "certificate names" % (networks["service_cidr"], pki.KUBERNETES_SERVICE_IP)])
+    try:
+        cluster_dns = ipaddress.ip_address(params.get("cluster_dns") or "")
+        if "service_cidr" in networks and cluster_dns not in networks["service_cidr"]:
+            raise ValueError("outside service_cidr")
+        if str(cluster_dns) == pki.KUBERNETES_SERVICE_IP:
+            raise ValueError("the kubernetes Service's address")
+    except ValueError as error:
+        inputs.add(["cluster_dns must be the cluster DNS Service's address, one in service_cidr other than %s "
+                    "(the kubernetes Service's), "
+                    "got %r (%s)" % (pki.KUBERNETES_SERVICE_IP, params.get("cluster_dns"), error)])
     if len(networks) == 2 and networks["pod_cidr"].overlaps(networks["service_cidr"]):
         inputs.add(["pod_cidr %s overlaps service_cidr %s" % (networks["pod_cidr"], networks["service_cidr"])])
     if params.get("state") == "present":
@@ -419,7 +430,7 @@ class Node:
             "cgroupsPerQOS": True, "failSwapOn": False, "failCgroupV1": False,
             "containerRuntimeEndpoint": "unix://" + self.socket,
             "resolvConf": self.path("resolv.conf"),
-            "clusterDomain": "cluster.local",
+            "clusterDomain": "cluster.local", "clusterDNS": [self.params["cluster_dns"]],
             "podLogsDir": self.path("pod-logs"),
             "volumePluginDir": self.path("volume-plugins"),
             "rotateCertificates": False, "serializeImagePulls": False, "maxPods": 30,

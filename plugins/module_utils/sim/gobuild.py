@@ -54,7 +54,8 @@ DOWNLOAD_TIMEOUT = 900
 # into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
 VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version", "flux_version",
-                   "registry_version", "helm3_version", "cni_version", "traefik_version", "hey_version")
+                   "registry_version", "helm3_version", "cni_version", "traefik_version", "hey_version",
+                   "coredns_version")
 # Any Go module version, pseudo-versions included (v1.0.1-0.20220411205349-bde1400a84be):
 # what a dependency's go.mod may pin in a replace.
 _GO_MODULE_VERSION = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+incompatible)?$")
@@ -467,6 +468,40 @@ def hey_recipe(version):
                   packages=("github.com/rakyll/hey",), component="hey")
 
 
+# CoreDNS answers the real node's pods for in-cluster names (Services, their pods), from the
+# API through its kubernetes plugin. Upstream's main package imports every plugin (the
+# cloud providers' SDKs among them); this main imports the few a cluster DNS uses, and
+# lists their directives in upstream's order (core/dnsserver/zdirectives.go). No
+# ``forward``: pods here have nowhere outside the cluster to resolve.
+COREDNS_PLUGINS = ("ready", "health", "errors", "log", "loadbalance", "cache", "kubernetes")
+_COREDNS_MAIN = """package main
+
+import (
+\t"github.com/coredns/coredns/core/dnsserver"
+\t"github.com/coredns/coredns/coremain"
+%s
+)
+
+func init() {
+\tdnsserver.Directives = []string{%s}
+}
+
+func main() {
+\tcoremain.Run()
+}
+""" % ("\n".join('\t_ "github.com/coredns/coredns/plugin/%s"' % name for name in COREDNS_PLUGINS),
+       ", ".join('"%s"' % name for name in COREDNS_PLUGINS))
+
+
+def coredns_recipe(version):
+    """CoreDNS with the plugins of :data:`COREDNS_PLUGINS`, its version stamped as upstream's Makefile does."""
+    check_version("coredns_version", version)
+    module = "github.com/coredns/coredns"
+    return Recipe(key="coredns-%s" % version, module=module, version=version, packages=("coredns",),
+                  main_source=_COREDNS_MAIN, component="coredns",
+                  ldflags=("-X", "%s/coremain.GitCommit=%s" % (module, version)))
+
+
 def registry_recipe(version):
     """The CNCF distribution registry (an OCI registry) that image automation scans."""
     check_version("registry_version", version)
@@ -479,7 +514,7 @@ def registry_recipe(version):
 
 def recipes_for(components, versions, go="go"):
     """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image,
-    helm, helm3, registry, kubernetes-node, cni, demo-app, pause, traefik, hey).
+    helm, helm3, registry, kubernetes-node, cni, demo-app, pause, traefik, hey, coredns).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -521,6 +556,7 @@ def recipes_for(components, versions, go="go"):
         "registry": lambda: registry_recipe(versions["registry_version"]),
         "traefik": traefik,
         "hey": lambda: hey_recipe(versions["hey_version"]),
+        "coredns": lambda: coredns_recipe(versions["coredns_version"]),
     }
     unknown = sorted(set(components) - set(builders))
     if unknown:

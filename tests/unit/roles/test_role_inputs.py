@@ -80,6 +80,12 @@ CASES = [
     Case("cluster", {"cluster_minikube_driver": "docker; rm -rf /"}),
     Case("cluster", {"cluster_context": "ctx\nother"}),
     Case("cluster", {"cluster_minikube_tunnel": "perhaps"}),
+    Case("cluster", {"cluster_real_nodes": 2}),
+    Case("cluster", {"cluster_registry_port": 0}),
+    Case("cluster", {"cluster_coredns_version": "latest"}),
+    Case("cluster", {"cluster_dns_address": "10.0.0.1"}),
+    Case("cluster", {"cluster_dns_address": "10.96.0.10"}),
+    Case("cluster", {"cluster_dns_address": "10.0.0.10\n"}),
     # flux
     Case("flux", {"flux_repo_name": "../../escape"}),
     Case("flux", {"flux_repo_name": ".hidden"}),

@@ -39,6 +39,9 @@ def test_good_options_pass():
     ({"service_cidr": "10.244.0.0/16"}, "pod_cidr 10.244.0.0/24 overlaps service_cidr 10.244.0.0/16"),
     ({"node_ip": "10.244.0.9"}, "node_ip must be a private IPv4 address outside pod_cidr"),
     ({"node_ip": "127.0.0.1"}, "node_ip must be a private IPv4 address"),
+    ({"cluster_dns": "10.1.0.10"}, "cluster_dns must be the cluster DNS Service's address, one in service_cidr"),
+    ({"cluster_dns": "10.0.0.1"}, "other than 10.0.0.1 (the kubernetes Service's)"),
+    ({"cluster_dns": "dns"}, "cluster_dns must be"),
     ({"binaries": {"kubelet": "/k"}}, "binaries must name kube-proxy, bridge, host-local, loopback, portmap"),
     ({"registry_url": "http://user:secret@127.0.0.1:5000"}, "registry_url"),
     ({"mirrored_registries": ["ghcr.io", "Bad Host"]}, "mirrored_registries[1] must be a registry host"),
@@ -156,6 +159,11 @@ def test_kubelet_listens_on_the_nodes_loopback_and_is_tainted_beside_simulated_n
     assert config["registerWithTaints"] == [{"key": "gitops.progressive/real-node", "value": "true",
                                              "effect": "NoSchedule"}]
     assert json.loads(node_utils.Node(params(tainted=False)).kubelet_config())["registerWithTaints"] == []
+
+
+def test_pods_are_given_the_cluster_dns_service_as_their_name_server():
+    config = json.loads(node_utils.Node(params(cluster_dns="10.0.0.53")).kubelet_config())
+    assert config["clusterDNS"] == ["10.0.0.53"] and config["clusterDomain"] == "cluster.local"
 
 
 def test_cgroups_are_made_with_the_parents_cpus_and_removed_deepest_first(tmp_path):

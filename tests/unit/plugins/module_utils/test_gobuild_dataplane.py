@@ -86,3 +86,15 @@ def test_recipes_for_reads_traefik_s_go_mod_from_the_module(monkeypatch, tmp_pat
     traefik, hey = gobuild.recipes_for(["traefik", "hey"], {"traefik_version": "v3.6.12", "hey_version": "v0.1.5"})
     assert fetched == [("github.com/traefik/traefik/v3", "v3.6.12")]
     assert traefik.excludes and traefik.module_dir == "/src/traefik" and hey.key == "hey-v0.1.5"
+
+
+def test_coredns_is_built_with_only_the_plugins_a_cluster_dns_uses_in_upstream_order():
+    recipe = gobuild.coredns_recipe("v1.14.7")
+    assert recipe.binaries == ("coredns",) and recipe.module == "github.com/coredns/coredns"
+    main = recipe.main_source
+    assert '_ "github.com/coredns/coredns/plugin/kubernetes"' in main
+    assert "core/plugin" not in main and "forward" not in main
+    # Upstream's order (core/dnsserver/zdirectives.go): ready, health … cache, kubernetes.
+    assert 'dnsserver.Directives = []string{"ready", "health", "errors", "log", "loadbalance", "cache", ' \
+           '"kubernetes"}' in main
+    assert "require github.com/coredns/coredns v1.14.7" in gobuild.wrapper_gomod(recipe)
