@@ -114,6 +114,16 @@ options:
         server (C(clusterDNS)); the cluster role runs CoreDNS behind it.
     type: str
     default: 10.0.0.10
+  published_ports:
+    description:
+      - Ports of the node published on the machine's 127.0.0.1, each as C(HOSTPORT:NODEPORT), like k3d's
+        port mappings. A connection to C(127.0.0.1:HOSTPORT) goes through a 0600 Unix socket into the node's
+        network namespace, to the node's address at C(NODEPORT), where kube-proxy takes it to a pod of the
+        Service with that C(nodePort) (30000-32767). Nothing listens on another address.
+      - A machine port taken by another program is refused before anything starts.
+    type: list
+    elements: str
+    default: []
   tainted:
     description: Taint the node so that only pods that tolerate C(gitops.progressive/real-node) run on it.
     type: bool

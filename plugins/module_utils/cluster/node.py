@@ -87,10 +87,35 @@ PRIVATE_TMPFS = ("/run/netns", "/run/containerd", "/var/lib/cni", "/var/log/cont
 BINARIES = ("kubelet", "kube-proxy", "bridge", "host-local", "loopback", "portmap")
 _NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z")
 _LOOPBACK_REGISTRY = re.compile(r"^http://127\.0\.0\.1:(\d{1,5})/?\Z")
+_PUBLISHED_PORT = re.compile(r"^(\d{1,5}):(\d{1,5})\Z")
+# kube-apiserver's default --service-node-port-range.
+NODE_PORTS = (30000, 32767)
 
 
 class NodeError(CollectionError):
     """The node could not be brought up or taken down; the message names what and where."""
+
+
+def published_ports(values):
+    """``[(host port, node port)]`` of ``HOST:NODEPORT`` strings; ValueError naming the entry."""
+    ports = []
+    for index, value in enumerate(values or []):
+        match = _PUBLISHED_PORT.match(value) if isinstance(value, str) else None
+        if not match or not 1 <= int(match.group(1)) <= 65535 or not (
+                NODE_PORTS[0] <= int(match.group(2)) <= NODE_PORTS[1]):
+            raise ValueError("published_ports[%d] must be HOSTPORT:NODEPORT, a port on the machine's 127.0.0.1 "
+                             "and a Service's nodePort (%d-%d), like 18080:30080, got %r"
+                             % ((index,) + NODE_PORTS + (value,)))
+        ports.append((int(match.group(1)), int(match.group(2))))
+    hosts = [host for host, _node in ports]
+    if len(set(hosts)) != len(hosts):
+        raise ValueError("published_ports: each machine port once, got %s" % ", ".join(values))
+    return ports
+
+
+def published_components(host_port):
+    """The two forwarders of a published port: machine side, node side."""
+    return ("port-%d-host" % host_port, "port-%d-node" % host_port)
 
 
 def node_argument_spec():
@@ -109,6 +134,7 @@ def node_argument_spec():
         node_ip=dict(type="str", default="10.250.0.1"),
         cluster_dns=dict(type="str", default="10.0.0.10"),
         tainted=dict(type="bool", default=True),
+        published_ports=dict(type="list", elements="str", default=[]),
         wait_timeout=dict(type="int", default=180),
     )
 
@@ -156,6 +182,10 @@ def check_options(params):
         inputs.add(["cluster_dns must be the cluster DNS Service's address, one in service_cidr other than %s "
                     "(the kubernetes Service's), "
                     "got %r (%s)" % (pki.KUBERNETES_SERVICE_IP, params.get("cluster_dns"), error)])
+    try:
+        published_ports(params.get("published_ports"))
+    except ValueError as error:
+        inputs.add([str(error)])
     if len(networks) == 2 and networks["pod_cidr"].overlaps(networks["service_cidr"]):
         inputs.add(["pod_cidr %s overlaps service_cidr %s" % (networks["pod_cidr"], networks["service_cidr"])])
     if params.get("state") == "present":
@@ -292,10 +322,27 @@ class Node:
                 for hierarchy in cgroup_hierarchies()]
 
     # State -------------------------------------------------------------------------------
+    @property
+    def components(self):
+        """What this node runs: :data:`COMPONENTS` and the forwarders of its published ports."""
+        extra = ()
+        for host_port, _node_port in published_ports(self.params.get("published_ports")):
+            extra += published_components(host_port)
+        return COMPONENTS[:5] + extra + COMPONENTS[5:]
+
+    def recorded_components(self):
+        """The components, and the published ports' forwarders an earlier run left PID files of."""
+        try:
+            names = sorted(name[:-4] for name in os.listdir(self.path("run"))
+                           if re.match(r"^port-\d+-(host|node)\.pid\Z", name))
+        except OSError:
+            names = []
+        return tuple(dict.fromkeys(self.components + tuple(names)))
+
     def running(self):
         """``{component: pid}`` of the components that run now (by PID file and start time)."""
         found = {}
-        for component in COMPONENTS:
+        for component in self.recorded_components():
             pid, start_time = process.read_pidfile(self.pidfile(component))
             if pid and start_time and process.is_running(pid, start_time):
                 found[component] = pid
@@ -325,6 +372,11 @@ class Node:
         if not pki.HAS_CRYPTOGRAPHY:
             raise NodeError("local_node %s: the Python package cryptography is needed for the node's certificates"
                             % self.name)
+        running = self.running()
+        for host_port, node_port in published_ports(self.params["published_ports"]):
+            if published_components(host_port)[0] not in running and not process.bindable("127.0.0.1", host_port):
+                raise NodeError("local_node %s: published_ports %d:%d: 127.0.0.1:%d is taken by another program"
+                                % (self.name, host_port, node_port, host_port))
         return self.api_port()
 
     def api_port(self):
@@ -621,6 +673,21 @@ class Node:
                                        "UNIX-CONNECT:%s" % registry_sock],
         }
 
+    def port_forwarders(self):
+        """Each published port: the machine's 127.0.0.1:HOSTPORT to a 0600 Unix socket, and from
+        that socket, inside the node's namespace, to the node's address at the nodePort (where
+        kube-proxy's NodePort rules take it to a pod)."""
+        forwarders = {}
+        for host_port, node_port in published_ports(self.params.get("published_ports")):
+            sock = self.runtime("port-%d.sock" % host_port)
+            host, node = published_components(host_port)
+            forwarders[host] = ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % host_port,
+                                "UNIX-CONNECT:%s" % sock]
+            forwarders[node] = ["nsenter", "--net=%s" % self.netns_path, "--", "socat",
+                                "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % sock,
+                                "TCP:%s:%d" % (self.params["node_ip"], node_port)]
+        return forwarders
+
     def kubelet_argv(self, containerd_pid):
         return ["nsenter", "--target", str(containerd_pid), "--mount", "--net=%s" % self.netns_path, "--",
                 self.params["binaries"]["kubelet"], "--config", self.path("kubelet.yaml"),
@@ -649,9 +716,10 @@ class Node:
             self.configure(port)
         advertised = self.advertised_api()
         self.add_local_address(advertised[0])
-        for component, argv in self.forwarders(port, advertised).items():
+        forwarders = dict(self.forwarders(port, advertised), **self.port_forwarders())
+        for component, argv in forwarders.items():
             if component not in running:
-                if component.endswith("-host"):
+                if component in ("api-host", "registry-host"):
                     _remove(self.runtime("%s.sock" % component.split("-", maxsplit=1)[0]))
                 self.start(component, argv)
         if "containerd" not in running:
@@ -726,7 +794,7 @@ class Node:
         """Stop everything; returns the PIDs signalled. Leaves no process, mount, cgroup or
         (unless ``keep_netns``) network namespace of the node."""
         stopped = []
-        for component in reversed(COMPONENTS):
+        for component in reversed(self.recorded_components()):
             pid, _start_time = process.read_pidfile(self.pidfile(component))
             if process.stop_pidfile(self.pidfile(component), timeout=10):
                 stopped.append(pid)
@@ -909,7 +977,7 @@ def reconcile(params, check_mode=False):
             _delete_node_object(params, node.name)
         return result
     running = node.running()
-    if (set(running) == set(COMPONENTS) and node.recorded_fingerprint() == node.fingerprint()
+    if (set(running) == set(node.components) and node.recorded_fingerprint() == node.fingerprint()
             and _node_ready(params, node.name)):
         result["pids"] = running
         return result
@@ -967,7 +1035,7 @@ def _wait_ready(params, node, deadline):
     pid, _start_time = process.read_pidfile(node.pidfile("kubelet"))
     since = process.started_at(pid) if pid else None
     while not _node_ready(params, node.name, since):
-        missing = sorted(set(COMPONENTS) - set(node.running()))
+        missing = sorted(set(node.components) - set(node.running()))
         if missing:
             component = missing[0]
             raise NodeError("local_node %s: %s exited; last lines of %s:\n%s" % (

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import stat
 import time
 
@@ -301,7 +300,7 @@ class KwokProvider(Provider):
                   if not (option == "kubeApiserverPort" and self.params.get("api_port"))]
         used, found = self.saved_ports() | {self.params.get("api_port")}, []
         for port in range(KWOKCTL_FIRST_PORT, 10000, -1):
-            if port not in used and all(_bindable(host, port) for host in (LOOPBACK, "")):
+            if port not in used and all(process.bindable(host, port) for host in (LOOPBACK, "")):
                 found.append(port)
                 if len(found) == len(wanted):
                     return dict(zip(wanted, found))
@@ -752,15 +751,6 @@ class MinikubeProvider(Provider):
 
     def kubeconfig_entries(self):
         return {"clusters": [self.cluster], "contexts": [self.cluster], "users": [self.cluster]}
-
-
-def _bindable(host, port):
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 PROVIDERS = {provider.name: provider for provider in (KwokProvider, K3dProvider, MinikubeProvider)}

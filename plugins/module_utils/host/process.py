@@ -38,6 +38,7 @@ import json
 import os
 import pwd
 import signal
+import socket
 import struct
 import subprocess
 import time
@@ -488,3 +489,13 @@ def tail(path, lines=20):
             return "".join(log.readlines()[-lines:])
     except OSError:
         return ""
+
+
+def bindable(host, port):
+    """Whether a TCP socket can bind ``host:port`` now (no other program holds it)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True

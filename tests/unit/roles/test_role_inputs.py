@@ -86,6 +86,8 @@ CASES = [
     Case("cluster", {"cluster_dns_address": "10.0.0.1"}),
     Case("cluster", {"cluster_dns_address": "10.96.0.10"}),
     Case("cluster", {"cluster_dns_address": "10.0.0.10\n"}),
+    Case("cluster", {"cluster_real_node_ports": ["18080"]}),
+    Case("cluster", {"cluster_real_node_ports": "18080:30080"}),
     # flux
     Case("flux", {"flux_repo_name": "../../escape"}),
     Case("flux", {"flux_repo_name": ".hidden"}),

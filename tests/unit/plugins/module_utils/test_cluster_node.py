@@ -42,6 +42,10 @@ def test_good_options_pass():
     ({"cluster_dns": "10.1.0.10"}, "cluster_dns must be the cluster DNS Service's address, one in service_cidr"),
     ({"cluster_dns": "10.0.0.1"}, "other than 10.0.0.1 (the kubernetes Service's)"),
     ({"cluster_dns": "dns"}, "cluster_dns must be"),
+    ({"published_ports": ["18080"]}, "published_ports[0] must be HOSTPORT:NODEPORT"),
+    ({"published_ports": ["18080:30080", "18081:80"]}, "published_ports[1] must be HOSTPORT:NODEPORT"),
+    ({"published_ports": ["0:30080"]}, "published_ports[0] must be"),
+    ({"published_ports": ["18080:30080", "18080:30081"]}, "published_ports: each machine port once"),
     ({"binaries": {"kubelet": "/k"}}, "binaries must name kube-proxy, bridge, host-local, loopback, portmap"),
     ({"registry_url": "http://user:secret@127.0.0.1:5000"}, "registry_url"),
     ({"mirrored_registries": ["ghcr.io", "Bad Host"]}, "mirrored_registries[1] must be a registry host"),
@@ -127,6 +131,45 @@ def test_the_forwarders_listen_in_the_nodes_namespace_and_on_a_private_socket():
         assert forwarders[name][:4] == ["nsenter", "--net=/run/netns/gitops-dev-real", "--", "socat"]
     assert forwarders["registry-node"][4] == "TCP-LISTEN:18306,bind=127.0.0.1,fork,reuseaddr"
     assert forwarders["api-pods"][4] == "TCP-LISTEN:32764,bind=192.0.2.2,fork,reuseaddr"
+
+
+def test_a_published_port_goes_from_the_machines_loopback_to_the_node_port_on_the_nodes_address():
+    node = node_utils.Node(params(published_ports=["18080:30080"]))
+    forwarders = node.port_forwarders()
+    sock = node.run_dir + "/port-18080.sock"
+    assert forwarders["port-18080-host"] == ["socat", "TCP-LISTEN:18080,bind=127.0.0.1,fork,reuseaddr",
+                                             "UNIX-CONNECT:%s" % sock]
+    assert forwarders["port-18080-node"] == ["nsenter", "--net=/run/netns/gitops-dev-real", "--", "socat",
+                                             "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % sock,
+                                             "TCP:10.250.0.1:30080"]
+    assert node.components.index("port-18080-node") < node.components.index("containerd")
+    assert set(node_utils.COMPONENTS) < set(node.components)
+
+
+def test_a_port_no_longer_published_is_still_stopped(tmp_path):
+    node = node_utils.Node(params(state_dir=str(tmp_path)))
+    os.makedirs(node.path("run"))
+    for name in ("port-18080-host.pid", "port-18080-node.pid", "port-x.pid"):
+        (tmp_path / "nodes" / "dev-real" / "run" / name).write_text("1 1\n")
+    recorded = node.recorded_components()
+    assert "port-18080-host" in recorded and "port-18080-node" in recorded and "port-x" not in recorded
+    assert "port-18080-host" not in node.components
+
+
+def test_a_published_port_taken_by_another_program_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    node = node_utils.Node(params(state_dir=str(tmp_path), published_ports=["18080:30080"]))
+    monkeypatch.setattr(node, "check_owner", lambda: None)
+    monkeypatch.setattr(node_utils.pki, "HAS_CRYPTOGRAPHY", True)
+    pki_dir = node.pki_dir()
+    os.makedirs(pki_dir)
+    for name in (node_utils.pki.CA_CERT, node_utils.pki.CA_KEY):
+        open(os.path.join(pki_dir, name), "w").close()
+    with open(os.path.join(os.path.dirname(pki_dir), "kwok.yaml"), "w") as handle:
+        handle.write("--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake\n")
+    monkeypatch.setattr(node_utils.process, "bindable", lambda host, port: port != 18080)
+    with pytest.raises(CollectionError, match=r"published_ports 18080:30080: 127.0.0.1:18080 is taken"):
+        node.preflight()
+    assert not os.path.exists(node.path("run"))
 
 
 def test_a_changed_option_or_binary_changes_the_fingerprint(tmp_path):

@@ -372,7 +372,7 @@ def test_kwok_ports_are_picked_as_kwokctl_would_and_skip_other_clusters(tmp_path
         handle.write("kind: KwokctlConfiguration\noptions:\n  etcdPort: 32766\n  kubeApiserverPort: 32765\n")
     # In use: 32764 on loopback, 32762 on every address (kwokctl asks both).
     taken = {("127.0.0.1", 32764), ("", 32762)}
-    monkeypatch.setattr(providers, "_bindable", lambda host, port: (host, port) not in taken)
+    monkeypatch.setattr(process, "bindable", lambda host, port: (host, port) not in taken)
     # In kwokctl's order, so that kwokctl itself has none left to pick (it would pick etcd's again).
     assert provider.pick_ports() == dict(etcdPeerPort=32763, etcdPort=32761, kubeApiserverPort=32760,
                                          kwokControllerPort=32759, kubeControllerManagerPort=32758,
@@ -389,7 +389,7 @@ def test_kwok_ports_are_free_ones(tmp_path):
     ports = provider.pick_ports()
     assert len(set(ports.values())) == 6 and all(10000 < port <= 32766 for port in ports.values())
     for port in ports.values():
-        assert providers._bindable("127.0.0.1", port) and providers._bindable("", port)
+        assert process.bindable("127.0.0.1", port) and process.bindable("", port)
 
 
 def test_kwok_create_and_start_leave_the_work_directory_owner_only(tmp_path):
