@@ -1,0 +1,161 @@
+"""Traefik as the data plane of canaries on the real node: the mesh role (mesh_provider
+traefik, helm mode) installs the traefik fixture chart, whose pod is real Traefik built from
+its module, on a real node whose web and metrics node ports the cluster role publishes on
+127.0.0.1. A TraefikService splits real requests by weight between two real apps, and
+Traefik's own Prometheus metrics count them under the service names Flagger's traefik
+queries select (``<namespace>-<app>-canary-<port>@kubernetescrd``)."""
+
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import assert_ok, cluster_vars, free_port, run_playbook
+
+NAME = "it-traefik"
+NAMESPACE = "shop"
+
+
+@pytest.fixture(scope="module")
+def traefik(tmp_path_factory):
+    assert os.geteuid() == 0, "a real node needs root; the suite runs as root"
+    state = tmp_path_factory.mktemp("traefik")
+    web, metrics = free_port(), free_port()
+    variables = cluster_vars(state, NAME, cluster_nodes=1, cluster_real_nodes=1, cluster_registry_port=free_port(),
+                             cluster_real_node_ports=["%d:30080" % web, "%d:30091" % metrics],
+                             mesh_provider="traefik", mesh_install_mode="helm")
+    try:
+        up = assert_ok(run_playbook("mesh.yml", variables))
+        yield dict(vars=variables, run=up, web=web, metrics=metrics, kubeconfig=str(state / (NAME + ".kubeconfig")))
+    finally:
+        assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
+
+
+@pytest.fixture(scope="module")
+def api(traefik):
+    import kubernetes
+
+    client = kubernetes.config.new_client_from_config(config_file=traefik["kubeconfig"])
+    return (kubernetes.client.CoreV1Api(client), kubernetes.client.AppsV1Api(client),
+            kubernetes.client.CustomObjectsApi(client))
+
+
+def app(name, version, error_rate):
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "nodeSelector": {"gitops.progressive/real-node": "true"},
+                "tolerations": [{"key": "gitops.progressive/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+                "containers": [{
+                    "name": "app", "image": "ghcr.io/gitops-progressive/demo-app:v1.0.0",
+                    "env": [{"name": "ERROR_RATE", "value": error_rate}, {"name": "APP_VERSION", "value": version}],
+                    "ports": [{"name": "http", "containerPort": 9898}],
+                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9898}, "periodSeconds": 1},
+                }]}}}}
+
+
+def get(port, path="/"):
+    """(status, body) of a GET to 127.0.0.1:port; status 0 when the connection fails."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except (urllib.error.URLError, OSError) as error:
+        return 0, str(error)
+
+
+def wait_available(apps, namespace, name, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        deployment = apps.read_namespaced_deployment(name, namespace)
+        if (deployment.status.available_replicas or 0) >= 1:
+            return deployment
+        time.sleep(1)
+    raise AssertionError("%s/%s not available after %ds" % (namespace, name, timeout))
+
+
+def counter(metrics_text, name, service, code):
+    """The value of ``name`` for one service and status code (0 when Traefik has no such series)."""
+    for line in metrics_text.splitlines():
+        if line.startswith(name + "{") and 'service="%s"' % service in line and 'code="%d"' % code in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_traefik_runs_on_the_real_node_as_the_charts_release(traefik, api):
+    core, apps, _custom = api
+    installed = traefik["run"].results("Install or remove the mesh's charts with Helm")[0]["results"]
+    assert [result["item"]["name"] for result in installed] == ["traefik"]
+    pods = core.list_namespaced_pod("traefik", label_selector="app.kubernetes.io/name=traefik").items
+    assert len(pods) == 1 and pods[0].spec.node_name == NAME + "-real"
+    assert pods[0].spec.containers[0].image == "docker.io/traefik:v3.6.12"
+    assert [c.ready for c in pods[0].status.container_statuses] == [True]
+    # The CRDs are Traefik's own, from its module.
+    import kubernetes
+
+    crds = kubernetes.client.ApiextensionsV1Api(
+        kubernetes.config.new_client_from_config(config_file=traefik["kubeconfig"])).list_custom_resource_definition()
+    assert {"traefikservices.traefik.io", "ingressroutes.traefik.io"} <= {crd.metadata.name for crd in crds.items}
+
+
+def test_a_traefik_service_splits_real_requests_by_weight_and_traefik_counts_them(traefik, api):
+    core, apps, custom = api
+    core.create_namespace({"metadata": {"name": NAMESPACE}})
+    for name, version, error_rate in (("podinfo-primary", "1.0.0", "0"), ("podinfo-canary", "2.0.0", "0.5")):
+        apps.create_namespaced_deployment(NAMESPACE, app(name, version, error_rate))
+        core.create_namespaced_service(NAMESPACE, {"metadata": {"name": name}, "spec": {
+            "selector": {"app": name}, "ports": [{"name": "http", "port": 9898, "targetPort": 9898}]}})
+    # What Flagger's traefik router writes: a weighted TraefikService named after the app,
+    # and what the user writes: an IngressRoute to it.
+    custom.create_namespaced_custom_object("traefik.io", "v1alpha1", NAMESPACE, "traefikservices", {
+        "apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService", "metadata": {"name": "podinfo"},
+        "spec": {"weighted": {"services": [{"name": "podinfo-primary", "port": 9898, "weight": 80},
+                                           {"name": "podinfo-canary", "port": 9898, "weight": 20}]}}})
+    custom.create_namespaced_custom_object("traefik.io", "v1alpha1", NAMESPACE, "ingressroutes", {
+        "apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute", "metadata": {"name": "podinfo"},
+        "spec": {"entryPoints": ["web"], "routes": [{"match": "PathPrefix(`/`)", "kind": "Rule",
+                                                     "services": [{"name": "podinfo", "kind": "TraefikService"}]}]}})
+    for name in ("podinfo-primary", "podinfo-canary"):
+        wait_available(apps, NAMESPACE, name)
+    # Until Traefik has read the route and both backends' endpoints (bounded).
+    deadline = time.monotonic() + 60
+    seen = set()
+    while seen != {"1.0.0", "2.0.0"}:
+        assert time.monotonic() < deadline, "Traefik never routed to both versions: %s" % seen
+        status, body = get(traefik["web"])
+        seen |= set(re.findall(r'"version": ?"([0-9.]+)"', body)) if status in (200, 500) else set()
+        time.sleep(0.2)
+    before = get(traefik["metrics"], "/metrics")[1]
+    statuses = {"1.0.0": [], "2.0.0": []}
+    for _request in range(200):
+        status, body = get(traefik["web"])
+        versions = re.findall(r'"version": ?"([0-9.]+)"', body)
+        assert len(versions) == 1, (status, body)
+        statuses[versions[0]].append(status)
+    # Traefik's weighted round robin: 80/20 of 200, give or take the scheduler's phase.
+    assert abs(len(statuses["2.0.0"]) - 40) <= 2, {version: len(codes) for version, codes in statuses.items()}
+    assert set(statuses["1.0.0"]) == {200}
+    canary_errors = statuses["2.0.0"].count(500)
+    assert abs(canary_errors - len(statuses["2.0.0"]) / 2) <= 1
+    after = get(traefik["metrics"], "/metrics")[1]
+    canary = "%s-podinfo-canary-9898@kubernetescrd" % NAMESPACE
+    primary = "%s-podinfo-primary-9898@kubernetescrd" % NAMESPACE
+    # The series Flagger's traefik queries select, with exactly the answers the apps gave.
+    assert re.search(r'^traefik_service_request_duration_seconds_bucket\{.*service="%s"' % re.escape(canary), after, re.M)
+    assert (counter(after, "traefik_service_requests_total", canary, 500)
+            - counter(before, "traefik_service_requests_total", canary, 500)) == canary_errors
+    assert (counter(after, "traefik_service_requests_total", canary, 200)
+            - counter(before, "traefik_service_requests_total", canary, 200)) == len(statuses["2.0.0"]) - canary_errors
+    assert (counter(after, "traefik_service_requests_total", primary, 200)
+            - counter(before, "traefik_service_requests_total", primary, 200)) == len(statuses["1.0.0"])
+
+
+def test_a_second_run_changes_nothing(traefik):
+    second = assert_ok(run_playbook("mesh.yml", traefik["vars"]))
+    assert second.stats["changed"] == 0, second.changed_tasks()
