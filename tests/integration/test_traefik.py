@@ -3,7 +3,9 @@ traefik, helm mode) installs the traefik fixture chart, whose pod is real Traefi
 its module, on a real node whose web and metrics node ports the cluster role publishes on
 127.0.0.1. A TraefikService splits real requests by weight between two real apps, and
 Traefik's own Prometheus metrics count them under the service names Flagger's traefik
-queries select (``<namespace>-<app>-canary-<port>@kubernetescrd``)."""
+queries select (``<namespace>-<app>-canary-<port>@kubernetescrd``). Then Flagger (local
+processes, traefik provider) releases a real app through a canary: hey sends real requests
+through Traefik, Prometheus scrapes Traefik, and the verdict follows the real 5xx answers."""
 
 import os
 import re
@@ -25,9 +27,12 @@ def traefik(tmp_path_factory):
     web, metrics = free_port(), free_port()
     variables = cluster_vars(state, NAME, cluster_nodes=1, cluster_real_nodes=1, cluster_registry_port=free_port(),
                              cluster_real_node_ports=["%d:30080" % web, "%d:30091" % metrics],
-                             mesh_provider="traefik", mesh_install_mode="helm")
+                             mesh_provider="traefik", mesh_install_mode="helm", flagger_install_mode="local",
+                             flagger_port=free_port(), flagger_loadtester_port=free_port(),
+                             flagger_prometheus_port=free_port(), flagger_traffic_port=free_port(),
+                             cluster_kubeconfig=str(state / (NAME + ".kubeconfig")))
     try:
-        up = assert_ok(run_playbook("mesh.yml", variables))
+        up = assert_ok(run_playbook("real_data_plane.yml", variables))
         yield dict(vars=variables, run=up, web=web, metrics=metrics, kubeconfig=str(state / (NAME + ".kubeconfig")))
     finally:
         assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
@@ -156,6 +161,101 @@ def test_a_traefik_service_splits_real_requests_by_weight_and_traefik_counts_the
             - counter(before, "traefik_service_requests_total", primary, 200)) == len(statuses["1.0.0"])
 
 
+def test_the_mesh_publishes_traefiks_addresses_and_prometheus_scrapes_them(traefik):
+    facts = traefik["run"].results("Publish what Flagger and the apps take from the mesh")[0]["ansible_facts"]
+    assert facts["mesh_flagger_provider"] == "traefik"
+    assert facts["mesh_metrics_targets"] == ["127.0.0.1:%d" % traefik["metrics"]]
+    assert facts["mesh_ingress_url"] == "http://127.0.0.1:%d" % traefik["web"]
+    prometheus = traefik["vars"]["flagger_prometheus_port"]
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = get(prometheus, "/api/v1/targets?state=active")
+        if '"job":"published"' in body and '"health":"up"' in body.split('"job":"published"', 1)[1][:600]:
+            break
+        assert time.monotonic() < deadline, body[-2000:]
+        time.sleep(1)
+
+
+CANARY_NAMESPACE = "release"
+
+
+def canary_definition(web_port):
+    return {
+        "apiVersion": "flagger.app/v1beta1", "kind": "Canary",
+        "metadata": {"name": "podinfo", "namespace": CANARY_NAMESPACE},
+        "spec": {
+            "provider": "traefik",
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "service": {"port": 9898, "targetPort": 9898},
+            "analysis": {
+                "interval": "5s", "threshold": 4, "maxWeight": 50, "stepWeight": 25,
+                "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "15s"}],
+                "webhooks": [{
+                    "name": "load-test", "type": "rollout", "url": "http://flagger-loadtester.flagger-system/",
+                    # Real requests through Traefik's published entry point, bounded in time.
+                    "metadata": {"cmd": "hey -z 2m -q 20 -c 2 http://127.0.0.1:%d/" % web_port}}],
+            },
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def released(traefik, api):
+    """The app (a real Deployment on the real node) behind its IngressRoute, and its Canary
+    initialised by Flagger (the primary's pods ready)."""
+    core, apps, custom = api
+    core.create_namespace({"metadata": {"name": CANARY_NAMESPACE}})
+    deployment = app("podinfo", "1.0.0", "0")
+    deployment["metadata"]["namespace"] = CANARY_NAMESPACE
+    apps.create_namespaced_deployment(CANARY_NAMESPACE, deployment)
+    custom.create_namespaced_custom_object("traefik.io", "v1alpha1", CANARY_NAMESPACE, "ingressroutes", {
+        "apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute", "metadata": {"name": "podinfo"},
+        "spec": {"entryPoints": ["web"], "routes": [{"match": "PathPrefix(`/`)", "kind": "Rule",
+                                                     "services": [{"name": "podinfo", "kind": "TraefikService"}]}]}})
+    variables = dict(traefik["vars"], canary_definition=canary_definition(traefik["web"]), canary_wait_timeout=180)
+    assert_ok(run_playbook("canary_definition.yml", variables))
+    wait_available(apps, CANARY_NAMESPACE, "podinfo-primary")
+    return dict(variables, app_name="podinfo", app_namespace=CANARY_NAMESPACE)
+
+
+def release(variables, version, error_rate):
+    run = run_playbook("rollout.yml", dict(variables, rollout_env={"APP_VERSION": version, "ERROR_RATE": error_rate},
+                                           rollout_timeout=300, rollout_approval="auto"))
+    return run, run.results("Start the release and follow it to its verdict")[0]
+
+
+def primary_version(traefik):
+    status, body = get(traefik["web"])
+    return status, (re.findall(r'"version": ?"([0-9.]+)"', body) or [None])[0]
+
+
+def test_flagger_routes_the_app_through_a_traefik_service(traefik, api, released):
+    _core, _apps, custom = api
+    service = custom.get_namespaced_custom_object("traefik.io", "v1alpha1", CANARY_NAMESPACE, "traefikservices",
+                                                  "podinfo")
+    weights = {entry["name"]: entry["weight"] for entry in service["spec"]["weighted"]["services"]}
+    assert weights == {"podinfo-primary": 100, "podinfo-canary": 0}
+    assert primary_version(traefik) == (200, "1.0.0")
+
+
+def test_a_healthy_release_is_promoted_on_real_traffic(traefik, api, released):
+    run, result = release(released, "2.0.0", "0")
+    assert_ok(run)
+    assert result["verdict"] == "promoted" and result["phase"] == "Succeeded", result
+    assert [weight for weight in dict.fromkeys(result["weights"]) if weight] == [25, 50]
+    assert primary_version(traefik) == (200, "2.0.0")
+
+
+def test_a_release_that_fails_real_requests_is_rolled_back(traefik, api, released):
+    run, result = release(released, "3.0.0", "0.5")
+    assert run.returncode != 0
+    assert result["verdict"] == "failed" and result["phase"] == "Failed", result
+    # Flagger's reason carries the success rate Prometheus measured from Traefik's series.
+    match = re.search(r"success rate ([0-9.]+)% < 99%", result["reason"])
+    assert match and 40 <= float(match.group(1)) <= 60, result["reason"]
+    assert primary_version(traefik) == (200, "2.0.0")
+
+
 def test_a_second_run_changes_nothing(traefik):
-    second = assert_ok(run_playbook("mesh.yml", traefik["vars"]))
+    second = assert_ok(run_playbook("real_data_plane.yml", traefik["vars"]))
     assert second.stats["changed"] == 0, second.changed_tasks()

@@ -152,6 +152,8 @@ CASES = [
     Case("mesh", {"mesh_cert_manager_values": "crds"}),
     # flagger
     Case("flagger", {"flagger_port": 0}),
+    Case("flagger", {"flagger_prometheus_targets": ["0.0.0.0:9100"]}),
+    Case("flagger", {"flagger_prometheus_targets": "127.0.0.1:9100"}),
     Case("flagger", {"flagger_prometheus_port": 18080}),
     Case("flagger", {"flagger_metrics_server": "http://admin:promsecret@prom:9090"}, secrets=["promsecret"]),
     Case("flagger", {"flagger_metrics_server": "prometheus:9090"}),
