@@ -359,7 +359,7 @@ def test_check_mode_reports_without_touching_the_node(real_cluster):
 def test_a_second_run_changes_nothing(real_cluster):
     again = assert_ok(run_playbook("cluster.yml", real_cluster["vars"]))
     assert again.results("Start the real node")[0]["changed"] is False
-    assert all(result["changed"] is False for result in again.results("Push the pause and demo app images under their names"))
+    assert all(result["changed"] is False for result in again.results("Push the pause, CoreDNS and demo app images under their names"))
 
 
 def test_teardown_leaves_no_process_mount_namespace_cgroup_or_rule(real_cluster, api):
