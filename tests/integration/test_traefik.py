@@ -1,11 +1,13 @@
 """Traefik as the data plane of canaries on the real node: the mesh role (mesh_provider
 traefik, helm mode) installs the traefik fixture chart, whose pod is real Traefik built from
 its module, on a real node whose web and metrics node ports the cluster role publishes on
-127.0.0.1. A TraefikService splits real requests by weight between two real apps, and
-Traefik's own Prometheus metrics count them under the service names Flagger's traefik
-queries select (``<namespace>-<app>-canary-<port>@kubernetescrd``). Then Flagger (local
-processes, traefik provider) releases a real app through a canary: hey sends real requests
-through Traefik, Prometheus scrapes Traefik, and the verdict follows the real 5xx answers."""
+127.0.0.1. An HTTPRoute on Traefik's Gateway splits real requests by weight between two
+real apps, and Traefik's own Prometheus metrics count them under the backend's service name
+(``<namespace>-<service>-http-<port>@kubernetesgateway``). Then Flagger (local processes,
+its gatewayapi provider: its traefik provider writes TraefikServices of the API group
+Traefik v3 dropped, fluxcd/flagger#1641) releases a real app through a canary: hey sends
+real requests through Traefik, Prometheus scrapes Traefik, and the verdict follows the real
+5xx answers."""
 
 import os
 import re
@@ -64,10 +66,11 @@ def app(name, version, error_rate):
                 }]}}}}
 
 
-def get(port, path="/"):
-    """(status, body) of a GET to 127.0.0.1:port; status 0 when the connection fails."""
+def get(port, path="/", host=None):
+    """(status, body) of a GET to 127.0.0.1:port (with a Host header); status 0 when the connection fails."""
+    request = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -109,23 +112,31 @@ def test_traefik_runs_on_the_real_node_as_the_charts_release(traefik, api):
     assert {"traefikservices.traefik.io", "ingressroutes.traefik.io"} <= {crd.metadata.name for crd in crds.items}
 
 
-def test_a_traefik_service_splits_real_requests_by_weight_and_traefik_counts_them(traefik, api):
+GATEWAY = {"name": "traefik-gateway", "namespace": "traefik"}
+
+
+# Each test's routes answer their own host on the shared Gateway.
+SPLIT_HOST = "split.example"
+CANARY_HOST = "podinfo.example"
+
+
+def http_route(namespace, name, backends):
+    """An HTTPRoute on Traefik's Gateway with weighted backends, as Flagger's gatewayapi router writes it."""
+    return {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"parentRefs": [GATEWAY], "hostnames": [SPLIT_HOST], "rules": [{"backendRefs": [
+                {"name": service, "port": 9898, "weight": weight} for service, weight in backends]}]}}
+
+
+def test_an_http_route_splits_real_requests_by_weight_and_traefik_counts_them(traefik, api):
     core, apps, custom = api
     core.create_namespace({"metadata": {"name": NAMESPACE}})
     for name, version, error_rate in (("podinfo-primary", "1.0.0", "0"), ("podinfo-canary", "2.0.0", "0.5")):
         apps.create_namespaced_deployment(NAMESPACE, app(name, version, error_rate))
         core.create_namespaced_service(NAMESPACE, {"metadata": {"name": name}, "spec": {
             "selector": {"app": name}, "ports": [{"name": "http", "port": 9898, "targetPort": 9898}]}})
-    # What Flagger's traefik router writes: a weighted TraefikService named after the app,
-    # and what the user writes: an IngressRoute to it.
-    custom.create_namespaced_custom_object("traefik.io", "v1alpha1", NAMESPACE, "traefikservices", {
-        "apiVersion": "traefik.io/v1alpha1", "kind": "TraefikService", "metadata": {"name": "podinfo"},
-        "spec": {"weighted": {"services": [{"name": "podinfo-primary", "port": 9898, "weight": 80},
-                                           {"name": "podinfo-canary", "port": 9898, "weight": 20}]}}})
-    custom.create_namespaced_custom_object("traefik.io", "v1alpha1", NAMESPACE, "ingressroutes", {
-        "apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute", "metadata": {"name": "podinfo"},
-        "spec": {"entryPoints": ["web"], "routes": [{"match": "PathPrefix(`/`)", "kind": "Rule",
-                                                     "services": [{"name": "podinfo", "kind": "TraefikService"}]}]}})
+    custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", NAMESPACE, "httproutes", http_route(
+        NAMESPACE, "podinfo", [("podinfo-primary", 80), ("podinfo-canary", 20)]))
     for name in ("podinfo-primary", "podinfo-canary"):
         wait_available(apps, NAMESPACE, name)
     # Until Traefik has read the route and both backends' endpoints (bounded).
@@ -133,13 +144,13 @@ def test_a_traefik_service_splits_real_requests_by_weight_and_traefik_counts_the
     seen = set()
     while seen != {"1.0.0", "2.0.0"}:
         assert time.monotonic() < deadline, "Traefik never routed to both versions: %s" % seen
-        status, body = get(traefik["web"])
+        status, body = get(traefik["web"], host=SPLIT_HOST)
         seen |= set(re.findall(r'"version": ?"([0-9.]+)"', body)) if status in (200, 500) else set()
         time.sleep(0.2)
     before = get(traefik["metrics"], "/metrics")[1]
     statuses = {"1.0.0": [], "2.0.0": []}
     for _request in range(200):
-        status, body = get(traefik["web"])
+        status, body = get(traefik["web"], host=SPLIT_HOST)
         versions = re.findall(r'"version": ?"([0-9.]+)"', body)
         assert len(versions) == 1, (status, body)
         statuses[versions[0]].append(status)
@@ -149,9 +160,9 @@ def test_a_traefik_service_splits_real_requests_by_weight_and_traefik_counts_the
     canary_errors = statuses["2.0.0"].count(500)
     assert abs(canary_errors - len(statuses["2.0.0"]) / 2) <= 1
     after = get(traefik["metrics"], "/metrics")[1]
-    canary = "%s-podinfo-canary-9898@kubernetescrd" % NAMESPACE
-    primary = "%s-podinfo-primary-9898@kubernetescrd" % NAMESPACE
-    # The series Flagger's traefik queries select, with exactly the answers the apps gave.
+    canary = "%s-podinfo-canary-http-9898@kubernetesgateway" % NAMESPACE
+    primary = "%s-podinfo-primary-http-9898@kubernetesgateway" % NAMESPACE
+    # The series the canaries' MetricTemplates select, with exactly the answers the apps gave.
     assert re.search(r'^traefik_service_request_duration_seconds_bucket\{.*service="%s"' % re.escape(canary), after, re.M)
     assert (counter(after, "traefik_service_requests_total", canary, 500)
             - counter(before, "traefik_service_requests_total", canary, 500)) == canary_errors
@@ -163,7 +174,7 @@ def test_a_traefik_service_splits_real_requests_by_weight_and_traefik_counts_the
 
 def test_the_mesh_publishes_traefiks_addresses_and_prometheus_scrapes_them(traefik):
     facts = traefik["run"].results("Publish what Flagger and the apps take from the mesh")[0]["ansible_facts"]
-    assert facts["mesh_flagger_provider"] == "traefik"
+    assert facts["mesh_flagger_provider"] == "gatewayapi:v1"
     assert facts["mesh_metrics_targets"] == ["127.0.0.1:%d" % traefik["metrics"]]
     assert facts["mesh_ingress_url"] == "http://127.0.0.1:%d" % traefik["web"]
     prometheus = traefik["vars"]["flagger_prometheus_port"]
@@ -179,21 +190,29 @@ def test_the_mesh_publishes_traefiks_addresses_and_prometheus_scrapes_them(traef
 CANARY_NAMESPACE = "release"
 
 
+# The success rate of the canary's backend in Traefik's series (Flagger fills in the names).
+SUCCESS_RATE = (
+    'sum(rate(traefik_service_requests_total{service=~"{{ namespace }}-{{ target }}-canary-http-[0-9]+@kubernetesgateway",'
+    'code!~"5.."}[{{ interval }}])) / sum(rate(traefik_service_requests_total{service=~"{{ namespace }}-{{ target }}'
+    '-canary-http-[0-9]+@kubernetesgateway"}[{{ interval }}])) * 100')
+
+
 def canary_definition(web_port):
     return {
         "apiVersion": "flagger.app/v1beta1", "kind": "Canary",
         "metadata": {"name": "podinfo", "namespace": CANARY_NAMESPACE},
         "spec": {
-            "provider": "traefik",
+            "provider": "gatewayapi:v1",
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "podinfo"},
-            "service": {"port": 9898, "targetPort": 9898},
+            "service": {"port": 9898, "targetPort": 9898, "gatewayRefs": [GATEWAY], "hosts": [CANARY_HOST]},
             "analysis": {
-                "interval": "5s", "threshold": 4, "maxWeight": 50, "stepWeight": 25,
-                "metrics": [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "interval": "15s"}],
+                "interval": "10s", "threshold": 3, "maxWeight": 50, "stepWeight": 25,
+                "metrics": [{"name": "traefik-success-rate", "templateRef": {"name": "traefik-success-rate"},
+                             "thresholdRange": {"min": 99}, "interval": "20s"}],
                 "webhooks": [{
                     "name": "load-test", "type": "rollout", "url": "http://flagger-loadtester.flagger-system/",
                     # Real requests through Traefik's published entry point, bounded in time.
-                    "metadata": {"cmd": "hey -z 2m -q 20 -c 2 http://127.0.0.1:%d/" % web_port}}],
+                    "metadata": {"cmd": "hey -z 2m -q 20 -c 2 -host %s http://127.0.0.1:%d/" % (CANARY_HOST, web_port)}}],
             },
         },
     }
@@ -201,17 +220,18 @@ def canary_definition(web_port):
 
 @pytest.fixture(scope="module")
 def released(traefik, api):
-    """The app (a real Deployment on the real node) behind its IngressRoute, and its Canary
+    """The app (a real Deployment on the real node) on Traefik's Gateway, and its Canary
     initialised by Flagger (the primary's pods ready)."""
     core, apps, custom = api
     core.create_namespace({"metadata": {"name": CANARY_NAMESPACE}})
     deployment = app("podinfo", "1.0.0", "0")
     deployment["metadata"]["namespace"] = CANARY_NAMESPACE
     apps.create_namespaced_deployment(CANARY_NAMESPACE, deployment)
-    custom.create_namespaced_custom_object("traefik.io", "v1alpha1", CANARY_NAMESPACE, "ingressroutes", {
-        "apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute", "metadata": {"name": "podinfo"},
-        "spec": {"entryPoints": ["web"], "routes": [{"match": "PathPrefix(`/`)", "kind": "Rule",
-                                                     "services": [{"name": "podinfo", "kind": "TraefikService"}]}]}})
+    custom.create_namespaced_custom_object("flagger.app", "v1beta1", CANARY_NAMESPACE, "metrictemplates", {
+        "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate", "metadata": {"name": "traefik-success-rate"},
+        "spec": {"provider": {"type": "prometheus",
+                              "address": "http://127.0.0.1:%d" % traefik["vars"]["flagger_prometheus_port"]},
+                 "query": SUCCESS_RATE}})
     variables = dict(traefik["vars"], canary_definition=canary_definition(traefik["web"]), canary_wait_timeout=180)
     assert_ok(run_playbook("canary_definition.yml", variables))
     wait_available(apps, CANARY_NAMESPACE, "podinfo-primary")
@@ -225,15 +245,16 @@ def release(variables, version, error_rate):
 
 
 def primary_version(traefik):
-    status, body = get(traefik["web"])
+    status, body = get(traefik["web"], host=CANARY_HOST)
     return status, (re.findall(r'"version": ?"([0-9.]+)"', body) or [None])[0]
 
 
-def test_flagger_routes_the_app_through_a_traefik_service(traefik, api, released):
+def test_flagger_routes_the_app_through_an_http_route_on_traefiks_gateway(traefik, api, released):
     _core, _apps, custom = api
-    service = custom.get_namespaced_custom_object("traefik.io", "v1alpha1", CANARY_NAMESPACE, "traefikservices",
-                                                  "podinfo")
-    weights = {entry["name"]: entry["weight"] for entry in service["spec"]["weighted"]["services"]}
+    route = custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", CANARY_NAMESPACE, "httproutes",
+                                                "podinfo")
+    assert route["spec"]["parentRefs"][0]["name"] == "traefik-gateway" and route["spec"]["hostnames"] == [CANARY_HOST]
+    weights = {entry["name"]: entry["weight"] for entry in route["spec"]["rules"][0]["backendRefs"]}
     assert weights == {"podinfo-primary": 100, "podinfo-canary": 0}
     assert primary_version(traefik) == (200, "1.0.0")
 
@@ -251,7 +272,7 @@ def test_a_release_that_fails_real_requests_is_rolled_back(traefik, api, release
     assert run.returncode != 0
     assert result["verdict"] == "failed" and result["phase"] == "Failed", result
     # Flagger's reason carries the success rate Prometheus measured from Traefik's series.
-    match = re.search(r"success rate ([0-9.]+)% < 99%", result["reason"])
+    match = re.search(r"traefik-success-rate ([0-9.]+) < 99", result["reason"])
     assert match and 40 <= float(match.group(1)) <= 60, result["reason"]
     assert primary_version(traefik) == (200, "2.0.0")
 
