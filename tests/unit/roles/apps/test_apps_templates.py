@@ -425,3 +425,37 @@ def test_the_role_stops_at_its_first_task_naming_app_and_field(tmp_path):
     assert len(tasks) <= 2, [task["task"]["name"] for task in tasks]  # the argument spec's validation, the check
     message = tasks[-1]["hosts"]["localhost"]["msg"]
     assert "apps_catalog.podinfo.tag" in message and "securityContext" in message, message
+
+
+TRAEFIK = dict(mesh_gateway_ref={"name": "traefik-gateway", "namespace": "traefik"}, mesh_gateway_metrics="traefik",
+               mesh_ingress_url="http://127.0.0.1:18080", cluster_real_node_count="1")
+
+
+def test_a_traefik_canary_attaches_to_the_gateway_by_host_and_is_analysed_on_traefiks_series():
+    documents = render_all(full_app(), **TRAEFIK)
+    canary = documents["canary.yaml.j2"][0]["spec"]
+    assert canary["service"]["gatewayRefs"] == [{"name": "traefik-gateway", "namespace": "traefik"}]
+    assert canary["service"]["hosts"] == ["podinfo.example.local"]
+    metric = canary["analysis"]["metrics"][0]
+    assert metric["name"] == metric["templateRef"]["name"] == "podinfo-traefik-request-success-rate"
+    templates = {doc["metadata"]["name"]: doc["spec"]["query"] for doc in documents["metric-templates.yaml.j2"]}
+    assert set(templates) == {"podinfo-traefik-request-success-rate", "podinfo-traefik-request-duration"}
+    assert ('{{ namespace }}-{{ target }}-canary-http-[0-9]+@kubernetesgateway'
+            in templates["podinfo-traefik-request-success-rate"])
+    # The load goes through the Gateway with the app's host: Traefik counts what it splits.
+    load = [hook for hook in canary["analysis"]["webhooks"] if hook["name"] == "load-test"][0]
+    assert load["metadata"]["cmd"] == "hey -z 1m -q 10 -c 2 -host podinfo.example.local http://127.0.0.1:18080/"
+
+
+def test_apps_run_on_the_real_node_when_the_cluster_has_one():
+    pod = render_all(full_app(), **TRAEFIK)["deployment.yaml.j2"][0]["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"gitops.progressive/real-node": "true"}
+    assert pod["tolerations"] == [{"key": "gitops.progressive/real-node", "operator": "Exists", "effect": "NoSchedule"}]
+    plain = render_all(full_app())["deployment.yaml.j2"][0]["spec"]["template"]["spec"]
+    assert "nodeSelector" not in plain and "tolerations" not in plain
+
+
+def test_a_linkerd_canary_still_routes_on_its_service_with_linkerds_metrics():
+    canary = render_all(full_app())["canary.yaml.j2"][0]["spec"]
+    assert canary["service"]["gatewayRefs"][0]["kind"] == "Service" and "hosts" not in canary["service"]
+    assert canary["analysis"]["metrics"][0]["templateRef"]["name"] == "podinfo-linkerd-request-success-rate"
