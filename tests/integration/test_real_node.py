@@ -237,7 +237,7 @@ else:
 
 def resolve_in_pod(pid, name, server):
     result = subprocess.run(["nsenter", "--target", str(pid), "--net", "python3", "-c", _DNS_QUERY, name, server],
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=30, check=False)
     return (result.stdout or result.stderr).strip()
 
 

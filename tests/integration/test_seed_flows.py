@@ -8,7 +8,10 @@ stood up by the real site.yml (cluster, Flux, the mesh, Flagger, the apps):
   wired to Vault (the vault role's OpenBao and PostgreSQL): its conformance webhook needs
   Vault to serve the app, so a release while Vault is sealed is rolled back;
 - a Linkerd canary (podinfo through the Gateway API, Linkerd's metrics), on a second
-  platform with Linkerd as its mesh.
+  platform with Linkerd as its mesh;
+- a Traefik canary on real pods (the demo app on a real node, Traefik's Gateway, hey's
+  real requests, Traefik's metrics), on a third platform: promoted, then a version failing
+  half its requests rolled back and reverted.
 
 Each platform is its own simulated cluster (module fixtures), torn down by teardown.yml.
 """
@@ -230,3 +233,68 @@ def test_linkerd_canary_through_the_gateway_api(linkerd):
     assert "podinfo-linkerd-request-success-rate" in str(failing) and "no values found" not in str(failing), failing
     assert failing["revert_commit"]
     assert primary_image(linkerd, "podinfo", "seed") == "%s:%s" % (PODINFO, tag)
+
+
+DEMO_APP = "ghcr.io/gitops-progressive/demo-app"
+# The demo app (real pods on the real node; podinfo cannot be built here), analysed on
+# Traefik's metrics of the requests hey sends through Traefik's Gateway.
+TRAEFIK_CATALOG = dict(podinfo=dict(
+    namespace="seed", image=DEMO_APP, tag="v1.0.0", port=9898, env={"ERROR_RATE": "0", "APP_VERSION": "1.0.0"},
+    canary=dict(interval="10s", threshold=3, maxWeight=50, stepWeight=25, progressDeadlineSeconds=120,
+                metrics=[dict(name="request-success-rate", thresholdRange={"min": 99}, interval="20s")])))
+
+
+@pytest.fixture(scope="module")
+def traefik(tmp_path_factory):
+    """A real node with Traefik on it (Flagger through the Gateway API), podinfo's pods on it."""
+    web, metrics = free_port(), free_port()
+    for platform in stand_up(tmp_path_factory, "seed-traefik", mesh_provider="traefik", apps_enabled=["podinfo"],
+                             apps_catalog=TRAEFIK_CATALOG, cluster_real_nodes=1, cluster_registry_port=free_port(),
+                             cluster_real_node_ports=["%d:30080" % web, "%d:30091" % metrics]):
+        yield dict(platform, web=web)
+
+
+def env_release(platform, **env):
+    """Change the app's environment through git (no image: the demo app has one tag here); the result."""
+    variables = dict(platform["vars"], release_app="podinfo", release_namespace="seed", release_images={},
+                     release_timeout=400, release_fail_on_rollback=False,
+                     flagger_prometheus_url="http://127.0.0.1:%d" % platform["vars"]["flagger_prometheus_port"],
+                     release_repo_url="http://127.0.0.1:%d/platform.git" % platform["vars"]["flux_git_port"],
+                     release_values=[dict(file="apps/staging/podinfo-env.yaml", value=value,
+                                          path="spec.template.spec.containers[name=podinfo].env[name=%s].value" % name)
+                                     for name, value in env.items()])
+    run = run_playbook(os.path.join(ROOT, "playbooks", "release.yml"), variables)
+    return assert_ok(run).results("Ship the release through git and follow it to its verdict")[0]
+
+
+def served_version(platform):
+    """What Traefik's Gateway answers for podinfo's host (the primary, outside a release)."""
+    import urllib.request
+
+    request = urllib.request.Request("http://127.0.0.1:%d/" % platform["web"], headers={"Host": "podinfo.example.local"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())["version"]
+
+
+def test_traefik_canary_on_real_pods_through_git(traefik):
+    assert_ok(traefik["run"])
+    import kubernetes
+
+    wait_canary(traefik["kubeconfig"], "seed", "podinfo", phase_is("Initialized", "Succeeded"), timeout=180)
+    pods = kubernetes.client.CoreV1Api(client(traefik)).list_namespaced_pod("seed").items
+    assert pods and {pod.spec.node_name for pod in pods} == {"seed-traefik-real"}
+    route = custom(traefik, "gateway.networking.k8s.io", "v1", "seed", "httproutes", "podinfo")
+    assert route["spec"]["parentRefs"][0]["name"] == "traefik-gateway"
+    assert served_version(traefik) == "1.0.0"
+
+    healthy = env_release(traefik, APP_VERSION="2.0.0")
+    assert healthy["verdict"] == "promoted", healthy
+    assert served_version(traefik) == "2.0.0"
+
+    # Half of its answers are real 500s: Traefik counts them, the MetricTemplate reads them,
+    # Flagger rolls the release back and git_release reverts its commit.
+    failing = env_release(traefik, APP_VERSION="3.0.0", ERROR_RATE="0.5")
+    assert failing["verdict"] == "failed", failing
+    assert "podinfo-traefik-request-success-rate" in str(failing) and "no values found" not in str(failing), failing
+    assert failing["revert_commit"]
+    assert served_version(traefik) == "2.0.0"
