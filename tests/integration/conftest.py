@@ -266,6 +266,28 @@ def platform(sim_cluster):
     assert_ok(down)
 
 
+def demo_app_deployment(namespace, name, error_rate="0", version="1.0.0"):
+    """A Deployment of the demo app on the real node (its label and taint), with its probes."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "nodeSelector": {"gitops.progressive/real-node": "true"},
+                "tolerations": [{"key": "gitops.progressive/real-node", "operator": "Exists", "effect": "NoSchedule"}],
+                "automountServiceAccountToken": True,
+                "containers": [{
+                    "name": "app", "image": "ghcr.io/gitops-progressive/demo-app:v1.0.0",
+                    "env": [{"name": "ERROR_RATE", "value": error_rate}, {"name": "APP_VERSION", "value": version}],
+                    "ports": [{"name": "http", "containerPort": 9898}],
+                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9898}, "periodSeconds": 1},
+                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9898}, "periodSeconds": 5},
+                }],
+            }}},
+    }
+
+
 def wait_canary(kubeconfig, namespace, name, done, timeout=180):
     """Wait with the collection's engine until ``done(canary)``; returns the canary."""
     from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import CANARY, Kube

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster import node as node_utils
-from conftest import assert_ok, cluster_vars, free_port, run_playbook
+from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, run_playbook
 
 NAME = "it-realnode"
 NODE = NAME + "-real"
@@ -91,24 +91,7 @@ def api(real_cluster):
 
 
 def deployment(name, error_rate="0", version="1.0.0"):
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "nodeSelector": {"gitops.progressive/real-node": "true"},
-                "tolerations": [{"key": "gitops.progressive/real-node", "operator": "Exists", "effect": "NoSchedule"}],
-                "automountServiceAccountToken": True,
-                "containers": [{
-                    "name": "app", "image": "ghcr.io/gitops-progressive/demo-app:v1.0.0",
-                    "env": [{"name": "ERROR_RATE", "value": error_rate}, {"name": "APP_VERSION", "value": version}],
-                    "ports": [{"name": "http", "containerPort": 9898}],
-                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9898}, "periodSeconds": 1},
-                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 9898}, "periodSeconds": 5},
-                }],
-            }}},
-    }
+    return demo_app_deployment(NAMESPACE, name, error_rate=error_rate, version=version)
 
 
 def wait_ready_pod(core, app, timeout=120):

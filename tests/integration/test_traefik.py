@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import assert_ok, cluster_vars, free_port, run_playbook
+from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, run_playbook
 
 NAME = "it-traefik"
 NAMESPACE = "shop"
@@ -47,23 +47,6 @@ def api(traefik):
     client = kubernetes.config.new_client_from_config(config_file=traefik["kubeconfig"])
     return (kubernetes.client.CoreV1Api(client), kubernetes.client.AppsV1Api(client),
             kubernetes.client.CustomObjectsApi(client))
-
-
-def app(name, version, error_rate):
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
-            "metadata": {"labels": labels},
-            "spec": {
-                "nodeSelector": {"gitops.progressive/real-node": "true"},
-                "tolerations": [{"key": "gitops.progressive/real-node", "operator": "Exists", "effect": "NoSchedule"}],
-                "containers": [{
-                    "name": "app", "image": "ghcr.io/gitops-progressive/demo-app:v1.0.0",
-                    "env": [{"name": "ERROR_RATE", "value": error_rate}, {"name": "APP_VERSION", "value": version}],
-                    "ports": [{"name": "http", "containerPort": 9898}],
-                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 9898}, "periodSeconds": 1},
-                }]}}}}
 
 
 def get(port, path="/", host=None):
@@ -132,7 +115,7 @@ def test_an_http_route_splits_real_requests_by_weight_and_traefik_counts_them(tr
     core, apps, custom = api
     core.create_namespace({"metadata": {"name": NAMESPACE}})
     for name, version, error_rate in (("podinfo-primary", "1.0.0", "0"), ("podinfo-canary", "2.0.0", "0.5")):
-        apps.create_namespaced_deployment(NAMESPACE, app(name, version, error_rate))
+        apps.create_namespaced_deployment(NAMESPACE, demo_app_deployment(NAMESPACE, name, error_rate, version))
         core.create_namespaced_service(NAMESPACE, {"metadata": {"name": name}, "spec": {
             "selector": {"app": name}, "ports": [{"name": "http", "port": 9898, "targetPort": 9898}]}})
     custom.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", NAMESPACE, "httproutes", http_route(
@@ -224,9 +207,7 @@ def released(traefik, api):
     initialised by Flagger (the primary's pods ready)."""
     core, apps, custom = api
     core.create_namespace({"metadata": {"name": CANARY_NAMESPACE}})
-    deployment = app("podinfo", "1.0.0", "0")
-    deployment["metadata"]["namespace"] = CANARY_NAMESPACE
-    apps.create_namespaced_deployment(CANARY_NAMESPACE, deployment)
+    apps.create_namespaced_deployment(CANARY_NAMESPACE, demo_app_deployment(CANARY_NAMESPACE, "podinfo"))
     custom.create_namespaced_custom_object("flagger.app", "v1beta1", CANARY_NAMESPACE, "metrictemplates", {
         "apiVersion": "flagger.app/v1beta1", "kind": "MetricTemplate", "metadata": {"name": "traefik-success-rate"},
         "spec": {"provider": {"type": "prometheus",
