@@ -267,6 +267,39 @@ def env_release(platform, **env):
     return assert_ok(run).results("Ship the release through git and follow it to its verdict")[0]
 
 
+class UserTraffic:
+    """Steady requests to the app through Traefik's Gateway, as its users would send (about 5 a
+    second, bounded in time): between releases the primary's series exist, as in production."""
+
+    def __init__(self, platform, seconds=900):
+        import threading
+
+        self.url, self.deadline = "http://127.0.0.1:%d/" % platform["web"], time.monotonic() + seconds
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        import urllib.error
+        import urllib.request
+
+        while not self.stopped.is_set() and time.monotonic() < self.deadline:
+            try:
+                urllib.request.urlopen(urllib.request.Request(self.url, headers={"Host": "podinfo.example.local"}),
+                                       timeout=5).close()
+            except (urllib.error.URLError, OSError):
+                pass
+            self.stopped.wait(0.2)
+
+    def __enter__(self):
+        self.thread.start()
+        time.sleep(5)
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join(10)
+
+
 def served_version(platform):
     """What Traefik's Gateway answers for podinfo's host (the primary, outside a release)."""
     import urllib.request
@@ -287,13 +320,15 @@ def test_traefik_canary_on_real_pods_through_git(traefik):
     assert route["spec"]["parentRefs"][0]["name"] == "traefik-gateway"
     assert served_version(traefik) == "1.0.0"
 
-    healthy = env_release(traefik, APP_VERSION="2.0.0")
+    with UserTraffic(traefik):
+        healthy = env_release(traefik, APP_VERSION="2.0.0")
     assert healthy["verdict"] == "promoted", healthy
     assert served_version(traefik) == "2.0.0"
 
     # Half of its answers are real 500s: Traefik counts them, the MetricTemplate reads them,
     # Flagger rolls the release back and git_release reverts its commit.
-    failing = env_release(traefik, APP_VERSION="3.0.0", ERROR_RATE="0.5")
+    with UserTraffic(traefik):
+        failing = env_release(traefik, APP_VERSION="3.0.0", ERROR_RATE="0.5")
     assert failing["verdict"] == "failed", failing
     assert "podinfo-traefik-request-success-rate" in str(failing) and "no values found" not in str(failing), failing
     assert failing["revert_commit"]

@@ -36,6 +36,10 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model i
 )
 
 PROBE_TIMEOUT = 5
+# A query of the canary's own series by name (``{{ target }}-canary``: Traefik's backend
+# services, Flagger's built-in traefik and contour queries): the serving workload's are
+# ``<target>-primary``, which the probe's target already is.
+_CANARY_OF_TARGET = re.compile(r"(\{\{-?\s*target\s*-?\}\})-canary\b")
 
 __all__ = ["PreflightError", "TemplateError", "UnsupportedTemplate", "analysis_steps",
            "longest_metric_interval", "metric_window_left", "render_template_query", "MetricProbe"]
@@ -189,7 +193,8 @@ class MetricProbe:
 
         ``templates`` maps ``(namespace, name)`` to the MetricTemplates the metrics
         reference. Queries are asked of the primary (``<target>-primary`` as the target),
-        the workload that serves between releases; every other value is Flagger's.
+        the workload that serves between releases; a query naming the canary's series
+        (``{{ target }}-canary``) is asked of the primary's; every other value is Flagger's.
         """
         metadata, spec = canary["metadata"], canary.get("spec") or {}
         namespace, target = metadata["namespace"], spec["targetRef"]["name"]
@@ -223,7 +228,7 @@ class MetricProbe:
             if source is not None:
                 model = dict(metric_template_model(canary, interval, metric.get("templateVariables")), target=primary)
                 try:
-                    query = render_template_query(query, model)
+                    query = render_template_query(_CANARY_OF_TARGET.sub(r"\1", query), model)
                 except UnsupportedTemplate:
                     continue
                 except TemplateError as error:

@@ -146,6 +146,22 @@ def test_a_metric_template_is_probed_with_flaggers_values_and_the_primary_as_tar
                      'status=~"5.."}[30s]))')
 
 
+def test_a_template_of_the_canarys_own_series_is_probed_on_the_primarys():
+    """Traefik names a backend's series after its Service: the primary's, not a '<primary>-canary'."""
+    seen = []
+    probe = preflight.MetricProbe("http://127.0.0.1:9090", opener=opener_with([{"value": [0, "100"]}], seen))
+    templates = {("demo", "traefik-rate"): {"spec": {"provider": {"type": "prometheus"}, "query": (
+        'sum(rate(traefik_service_requests_total{service=~"{{ namespace }}-{{target}}-canary-http-[0-9]+'
+        '@kubernetesgateway"}[{{ interval }}]))')}}}
+    web = web_canary()
+    web["spec"]["analysis"]["metrics"] = [{"name": "rate", "interval": "20s", "templateRef": {"name": "traefik-rate"},
+                                           "thresholdRange": {"min": 99}}]
+    assert probe.check(web, templates=templates) == ["rate"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(seen[0]).query)["query"][0]
+    assert query == ('sum(rate(traefik_service_requests_total{service=~"demo-podinfo-primary-http-[0-9]+'
+                     '@kubernetesgateway"}[20s]))')
+
+
 def test_a_template_with_its_own_credentials_or_beyond_flaggers_variables_is_not_probed():
     seen = []
     probe = preflight.MetricProbe("http://127.0.0.1:9090", opener=opener_with([], seen))
