@@ -120,7 +120,8 @@ options:
         port mappings. A connection to C(127.0.0.1:HOSTPORT) goes through a 0600 Unix socket into the node's
         network namespace, to the node's address at C(NODEPORT), where kube-proxy takes it to a pod of the
         Service with that C(nodePort) (30000-32767). Nothing listens on another address.
-      - A machine port taken by another program is refused before anything starts.
+      - A machine port taken by another program is refused before anything starts. The ports are part of what
+        the node was started from; changing them restarts the node (its pods are started again).
     type: list
     elements: str
     default: []

@@ -9,14 +9,18 @@ Traefik v3 dropped, fluxcd/flagger#1641) releases a real app through a canary: h
 real requests through Traefik, Prometheus scrapes Traefik, and the verdict follows the real
 5xx answers."""
 
+import json
 import os
 import re
+import subprocess
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, run_playbook
+
+from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
 NAME = "it-traefik"
 NAMESPACE = "shop"
@@ -37,7 +41,14 @@ def traefik(tmp_path_factory):
         up = assert_ok(run_playbook("real_data_plane.yml", variables))
         yield dict(vars=variables, run=up, web=web, metrics=metrics, kubeconfig=str(state / (NAME + ".kubeconfig")))
     finally:
-        assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
+        # Flagger's local processes (the load tester with its hey among them), then the
+        # cluster with its real node and the forwarders of its published ports.
+        flagger_down = run_playbook("flagger.yml", dict(variables, flagger_state="absent"))
+        cluster_down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
+        assert_ok(flagger_down)
+        assert_ok(cluster_down)
+        for port in (web, metrics):
+            assert process.bindable("127.0.0.1", port, reuse=True), "127.0.0.1:%d still held after teardown" % port
 
 
 @pytest.fixture(scope="module")
@@ -160,13 +171,21 @@ def test_the_mesh_publishes_traefiks_addresses_and_prometheus_scrapes_them(traef
     assert facts["mesh_flagger_provider"] == "gatewayapi:v1"
     assert facts["mesh_metrics_targets"] == ["127.0.0.1:%d" % traefik["metrics"]]
     assert facts["mesh_ingress_url"] == "http://127.0.0.1:%d" % traefik["web"]
+    # The published ports listen on the machine's loopback and nowhere else.
+    listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout.split("\n")
+    for port in (traefik["web"], traefik["metrics"]):
+        addresses = {line.split()[3] for line in listening if line.split() and line.split()[3].endswith(":%d" % port)}
+        assert addresses == {"127.0.0.1:%d" % port}, (port, addresses)
     prometheus = traefik["vars"]["flagger_prometheus_port"]
     deadline = time.monotonic() + 30
     while True:
         status, body = get(prometheus, "/api/v1/targets?state=active")
-        if '"job":"published"' in body and '"health":"up"' in body.split('"job":"published"', 1)[1][:600]:
+        targets = json.loads(body)["data"]["activeTargets"] if status == 200 else []
+        published = [target for target in targets if target["labels"].get("job") == "published"]
+        if [(target["labels"]["instance"], target["health"]) for target in published] == [
+                ("127.0.0.1:%d" % traefik["metrics"], "up")]:
             break
-        assert time.monotonic() < deadline, body[-2000:]
+        assert time.monotonic() < deadline, published
         time.sleep(1)
 
 
@@ -230,7 +249,8 @@ def primary_version(traefik):
     return status, (re.findall(r'"version": ?"([0-9.]+)"', body) or [None])[0]
 
 
-def test_flagger_routes_the_app_through_an_http_route_on_traefiks_gateway(traefik, api, released):
+def test_releases_on_real_traffic_a_healthy_one_promoted_then_a_failing_one_rolled_back(traefik, api, released):
+    """One sequence (each step starts from where the one before left the app)."""
     _core, _apps, custom = api
     route = custom.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", CANARY_NAMESPACE, "httproutes",
                                                 "podinfo")
@@ -239,16 +259,12 @@ def test_flagger_routes_the_app_through_an_http_route_on_traefiks_gateway(traefi
     assert weights == {"podinfo-primary": 100, "podinfo-canary": 0}
     assert primary_version(traefik) == (200, "1.0.0")
 
-
-def test_a_healthy_release_is_promoted_on_real_traffic(traefik, api, released):
     run, result = release(released, "2.0.0", "0")
     assert_ok(run)
     assert result["verdict"] == "promoted" and result["phase"] == "Succeeded", result
     assert [weight for weight in dict.fromkeys(result["weights"]) if weight] == [25, 50]
     assert primary_version(traefik) == (200, "2.0.0")
 
-
-def test_a_release_that_fails_real_requests_is_rolled_back(traefik, api, released):
     run, result = release(released, "3.0.0", "0.5")
     assert run.returncode != 0
     assert result["verdict"] == "failed" and result["phase"] == "Failed", result

@@ -374,7 +374,7 @@ class Node:
                             % self.name)
         running = self.running()
         for host_port, node_port in published_ports(self.params["published_ports"]):
-            if published_components(host_port)[0] not in running and not process.bindable("127.0.0.1", host_port):
+            if published_components(host_port)[0] not in running and not process.bindable("127.0.0.1", host_port, reuse=True):
                 raise NodeError("local_node %s: published_ports %d:%d: 127.0.0.1:%d is taken by another program"
                                 % (self.name, host_port, node_port, host_port))
         return self.api_port()

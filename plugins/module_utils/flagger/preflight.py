@@ -36,9 +36,9 @@ from ansible_collections.gitops.progressive.plugins.module_utils.flagger.model i
 )
 
 PROBE_TIMEOUT = 5
-# A query of the canary's own series by name (``{{ target }}-canary``: Traefik's backend
-# services, Flagger's built-in traefik and contour queries): the serving workload's are
-# ``<target>-primary``, which the probe's target already is.
+# A MetricTemplate's query of the canary's own series by name (``{{ target }}-canary``, as
+# Traefik names its backend services): the serving workload's are ``<target>-primary``,
+# which the probe's target already is.
 _CANARY_OF_TARGET = re.compile(r"(\{\{-?\s*target\s*-?\}\})-canary\b")
 
 __all__ = ["PreflightError", "TemplateError", "UnsupportedTemplate", "analysis_steps",

@@ -491,9 +491,13 @@ def tail(path, lines=20):
         return ""
 
 
-def bindable(host, port):
-    """Whether a TCP socket can bind ``host:port`` now (no other program holds it)."""
+def bindable(host, port, reuse=False):
+    """Whether a TCP socket can bind ``host:port`` now (no other program holds it). With
+    ``reuse``, as a listener with SO_REUSEADDR would (socat's ``reuseaddr``): connections of
+    an earlier listener still in TIME_WAIT do not count."""
     with socket.socket() as probe:
+        if reuse:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

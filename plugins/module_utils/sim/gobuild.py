@@ -494,7 +494,8 @@ func main() {
 
 
 def coredns_recipe(version):
-    """CoreDNS with the plugins of :data:`COREDNS_PLUGINS`, its version stamped as upstream's Makefile does."""
+    """CoreDNS with the plugins of :data:`COREDNS_PLUGINS`; the release goes where upstream's Makefile stamps
+    the commit (``coremain.GitCommit``), as the module has no commit of its own here."""
     check_version("coredns_version", version)
     module = "github.com/coredns/coredns"
     return Recipe(key="coredns-%s" % version, module=module, version=version, packages=("coredns",),

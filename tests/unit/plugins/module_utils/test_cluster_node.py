@@ -166,9 +166,13 @@ def test_a_published_port_taken_by_another_program_is_refused_before_anything_st
         open(os.path.join(pki_dir, name), "w").close()
     with open(os.path.join(os.path.dirname(pki_dir), "kwok.yaml"), "w") as handle:
         handle.write("--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake\n")
-    monkeypatch.setattr(node_utils.process, "bindable", lambda host, port: port != 18080)
+    asked = []
+    monkeypatch.setattr(node_utils.process, "bindable",
+                        lambda host, port, reuse=False: asked.append((host, port, reuse)) or port != 18080)
     with pytest.raises(CollectionError, match=r"published_ports 18080:30080: 127.0.0.1:18080 is taken"):
         node.preflight()
+    # Asked as socat's reuseaddr listener binds: a port left in TIME_WAIT is not taken.
+    assert asked == [("127.0.0.1", 18080, True)]
     assert not os.path.exists(node.path("run"))
 
 
@@ -299,3 +303,23 @@ def test_bad_image_options_are_refused_before_anything_is_read(tmp_path, overrid
     with pytest.raises(CollectionError) as raised:
         images.check_options(image_params(tmp_path, **overrides))
     assert message in str(raised.value) and "pw@" not in str(raised.value)
+
+
+def test_a_port_in_time_wait_is_bindable_for_a_reuseaddr_listener():
+    import socket
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.host import process
+
+    with socket.socket() as listener:
+        # As socat's TCP-LISTEN with reuseaddr: its connections' TIME_WAIT entries inherit it.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        server, _address = listener.accept()
+        server.close()  # the server side closes first: its end goes to TIME_WAIT
+        client.close()
+    assert process.bindable("127.0.0.1", port, reuse=True)
+    # The plain probe (kwok's port picking) takes the port for a used one.
+    assert not process.bindable("127.0.0.1", port)
