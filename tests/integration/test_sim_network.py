@@ -55,7 +55,7 @@ def test_the_listener_check_would_see_a_wildcard_socket():
 
 
 def test_the_patched_binaries_have_a_listen_address_flag_defaulting_to_loopback(platform):
-    binaries = platform["run"].results("Build Flagger and its load tester, and fetch its charts and CRDs (cached by version)")[0]
+    binaries = platform["run"].results("Build Flagger, its load tester and hey, and fetch its charts and CRDs (cached by version)")[0]
     for name in ("flagger", "loadtester"):
         usage = subprocess.run([binaries["binaries"][name], "-h"], capture_output=True, text=True, timeout=30,
                                check=False)
