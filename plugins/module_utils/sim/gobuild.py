@@ -358,6 +358,16 @@ def flux_versions_from_gomod(gomod_text, controllers=FLUX_CONTROLLERS):
     return versions
 
 
+def _gomod_directives(gomod_text, keyword):
+    """The arguments of each ``keyword`` directive of a go.mod, single-line or in a block,
+    comments left out: ``["a.example/x => b.example/y v1.0.0", ...]``."""
+    text = re.sub(r"//[^\n]*", "", gomod_text)
+    lines = re.findall(r"^\s*%s\s+([^\s(][^\n]*?)\s*$" % keyword, text, re.M)
+    for block in re.findall(r"^\s*%s\s*\((.*?)\)" % keyword, text, re.M | re.S):
+        lines += [line.strip() for line in block.splitlines() if line.strip()]
+    return lines
+
+
 def module_replaces_from_gomod(gomod_text):
     """A module's ``replace`` directives that point at other modules (never ``./`` paths),
     as wrapper replaces: ``(module, version)`` or ``(module, other module, version)``.
@@ -366,12 +376,10 @@ def module_replaces_from_gomod(gomod_text):
     wrapper repeats them; forks the proxy lacks are swapped for their upstream
     (:data:`_FORKS_TO_UPSTREAM`).
     """
-    text = re.sub(r"//[^\n]*", "", gomod_text)
-    lines = re.findall(r"^\s*replace\s+(\S+(?:\s+v\S+)?\s*=>\s*[^\n(]+)$", text, re.M)
-    for block in re.findall(r"^\s*replace\s*\((.*?)\)", text, re.M | re.S):
-        lines += [line for line in block.splitlines() if "=>" in line]
     replaces = []
-    for line in lines:
+    for line in _gomod_directives(gomod_text, "replace"):
+        if "=>" not in line:
+            continue
         old, _arrow, new = line.partition("=>")
         module = old.split()[0]
         target = new.split()
@@ -389,12 +397,8 @@ def module_replaces_from_gomod(gomod_text):
 def module_excludes_from_gomod(gomod_text):
     """A module's ``exclude`` directives as ``(module, version)`` pairs: like its replaces,
     Go ignores them in a dependency, so the wrapper repeats them."""
-    text = re.sub(r"//[^\n]*", "", gomod_text)
-    lines = re.findall(r"^\s*exclude\s+([^\s(]+\s+v\S+)\s*$", text, re.M)
-    for block in re.findall(r"^\s*exclude\s*\((.*?)\)", text, re.M | re.S):
-        lines += [line for line in block.splitlines() if line.strip()]
     excludes = []
-    for line in lines:
+    for line in _gomod_directives(gomod_text, "exclude"):
         module, version = line.split()
         if not _GO_MODULE_VERSION.fullmatch(version) or not _MODULE_PATTERN.fullmatch(module):
             raise BuildError("exclude %r %r is not a module and version" % (module, version))
@@ -448,12 +452,17 @@ def helm_version_for_flux(flux_gomod, go="go"):
     return re.search(r"^\s*helm\.sh/helm/v\d+\s+(v\S+)", gomod, re.M).group(1)
 
 
+def traefik_module(version):
+    """Traefik's module path at a release (``/vN`` from v2 on), the version checked first."""
+    check_version("traefik_version", version)
+    major = _semver(version, "traefik_version")[0]
+    return "github.com/traefik/traefik/v%d" % major if major > 1 else "github.com/traefik/traefik"
+
+
 def traefik_recipe(version, gomod_text, module_dir=""):
     """Traefik, the real node's ingress and the data plane of its canaries, with the replaces
     and excludes of its own go.mod (its CRDs are read from ``module_dir``)."""
-    check_version("traefik_version", version)
-    major = _semver(version, "traefik_version")[0]
-    module = "github.com/traefik/traefik/v%d" % major if major > 1 else "github.com/traefik/traefik"
+    module = traefik_module(version)
     return Recipe(key="traefik-%s" % version, module=module, version=version,
                   packages=("%s/cmd/traefik" % module,), component="traefik",
                   ldflags=("-X", "%s/pkg/version.Version=%s" % (module, version)),
@@ -534,9 +543,7 @@ def recipes_for(components, versions, go="go"):
         return flux_gomod["text"]
 
     def traefik():
-        check_version("traefik_version", versions["traefik_version"])
-        module = "github.com/traefik/traefik/v%d" % _semver(versions["traefik_version"], "traefik_version")[0]
-        info = download_module(module, versions["traefik_version"], go)
+        info = download_module(traefik_module(versions["traefik_version"]), versions["traefik_version"], go)
         with open(info["GoMod"]) as gomod:
             return traefik_recipe(versions["traefik_version"], gomod.read(), info["Dir"])
 
