@@ -352,8 +352,9 @@ class Node:
         return os.path.exists(self.netns_path) or os.path.isdir(self.base) or os.path.isdir(self.run_dir) or any(
             os.path.isdir(path) for path in self.cgroups()) or self.owner() == self.base
 
-    def preflight(self):
-        """What bring-up needs that the options alone cannot show, before anything is written."""
+    def preflight(self, running):
+        """What bring-up needs that the options alone cannot show, before anything is written;
+        ``running`` is :meth:`running`'s answer (a published port its own forwarder holds is not taken)."""
         self.check_owner()
         for name in (pki.CA_CERT, pki.CA_KEY):
             if not os.path.isfile(os.path.join(self.pki_dir(), name)):
@@ -372,7 +373,6 @@ class Node:
         if not pki.HAS_CRYPTOGRAPHY:
             raise NodeError("local_node %s: the Python package cryptography is needed for the node's certificates"
                             % self.name)
-        running = self.running()
         for host_port, node_port in published_ports(self.params["published_ports"]):
             if published_components(host_port)[0] not in running and not process.bindable("127.0.0.1", host_port, reuse=True):
                 raise NodeError("local_node %s: published_ports %d:%d: 127.0.0.1:%d is taken by another program"
@@ -698,8 +698,8 @@ class Node:
     def up(self, deadline):
         """Start what is not running; everything when containerd is not, or when the node was
         started from other options or binaries. Returns ``{component: pid}``."""
-        port = self.preflight()
         running = self.running()
+        port = self.preflight(running)
         fresh = "containerd" not in running or self.recorded_fingerprint() != self.fingerprint()
         if fresh:
             # A stopped or changed node's leftovers: kubelet would find containers containerd

@@ -170,7 +170,7 @@ def test_a_published_port_taken_by_another_program_is_refused_before_anything_st
     monkeypatch.setattr(node_utils.process, "bindable",
                         lambda host, port, reuse=False: asked.append((host, port, reuse)) or port != 18080)
     with pytest.raises(CollectionError, match=r"published_ports 18080:30080: 127.0.0.1:18080 is taken"):
-        node.preflight()
+        node.preflight(node.running())
     # Asked as socat's reuseaddr listener binds: a port left in TIME_WAIT is not taken.
     assert asked == [("127.0.0.1", 18080, True)]
     assert not os.path.exists(node.path("run"))
