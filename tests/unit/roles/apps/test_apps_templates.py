@@ -428,7 +428,11 @@ def test_the_role_stops_at_its_first_task_naming_app_and_field(tmp_path):
 
 
 TRAEFIK = dict(mesh_gateway_ref={"name": "traefik-gateway", "namespace": "traefik"}, mesh_gateway_metrics="traefik",
-               mesh_ingress_url="http://127.0.0.1:18080", cluster_real_node_count="1")
+               mesh_ingress_url="http://127.0.0.1:18080", cluster_real_node_count="1",
+               # The cluster role's facts.
+               cluster_real_node_selector={"gitops.progressive/real-node": "true"},
+               cluster_real_node_tolerations=[{"key": "gitops.progressive/real-node", "operator": "Exists",
+                                               "effect": "NoSchedule"}])
 
 
 def test_a_traefik_canary_attaches_to_the_gateway_by_host_and_is_analysed_on_traefiks_series():
