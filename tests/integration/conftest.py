@@ -266,6 +266,21 @@ def platform(sim_cluster):
     assert_ok(down)
 
 
+def http_get(port, path="/", host=None):
+    """(status, body) of a GET to 127.0.0.1:port (with a Host header); status 0 when the connection fails."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except (urllib.error.URLError, OSError) as error:
+        return 0, str(error)
+
+
 def demo_app_deployment(namespace, name, error_rate="0", version="1.0.0"):
     """A Deployment of the demo app on the real node (its label and taint), with its probes."""
     labels = {"app": name}

@@ -21,7 +21,7 @@ import os
 import time
 
 import pytest
-from conftest import ROOT, assert_ok, cluster_vars, free_block, free_port, phase_is, run_playbook, wait_canary
+from conftest import ROOT, assert_ok, cluster_vars, free_block, free_port, http_get, phase_is, run_playbook, wait_canary
 
 SITE = os.path.join(ROOT, "playbooks", "site.yml")
 TEARDOWN = os.path.join(ROOT, "playbooks", "teardown.yml")
@@ -274,20 +274,13 @@ class UserTraffic:
     def __init__(self, platform, seconds=900):
         import threading
 
-        self.url, self.deadline = "http://127.0.0.1:%d/" % platform["web"], time.monotonic() + seconds
+        self.port, self.deadline = platform["web"], time.monotonic() + seconds
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def run(self):
-        import urllib.error
-        import urllib.request
-
         while not self.stopped.is_set() and time.monotonic() < self.deadline:
-            try:
-                urllib.request.urlopen(urllib.request.Request(self.url, headers={"Host": "podinfo.example.local"}),
-                                       timeout=5).close()
-            except (urllib.error.URLError, OSError):
-                pass
+            http_get(self.port, host="podinfo.example.local")
             self.stopped.wait(0.2)
 
     def __enter__(self):
@@ -302,11 +295,9 @@ class UserTraffic:
 
 def served_version(platform):
     """What Traefik's Gateway answers for podinfo's host (the primary, outside a release)."""
-    import urllib.request
-
-    request = urllib.request.Request("http://127.0.0.1:%d/" % platform["web"], headers={"Host": "podinfo.example.local"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())["version"]
+    status, body = http_get(platform["web"], host="podinfo.example.local")
+    assert status == 200, (status, body)
+    return json.loads(body)["version"]
 
 
 def test_traefik_canary_on_real_pods_through_git(traefik):

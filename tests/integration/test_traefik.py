@@ -14,11 +14,9 @@ import os
 import re
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
-from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, run_playbook
+from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, http_get, run_playbook
 
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
@@ -58,18 +56,6 @@ def api(traefik):
     client = kubernetes.config.new_client_from_config(config_file=traefik["kubeconfig"])
     return (kubernetes.client.CoreV1Api(client), kubernetes.client.AppsV1Api(client),
             kubernetes.client.CustomObjectsApi(client))
-
-
-def get(port, path="/", host=None):
-    """(status, body) of a GET to 127.0.0.1:port (with a Host header); status 0 when the connection fails."""
-    request = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), headers={"Host": host} if host else {})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-    except (urllib.error.URLError, OSError) as error:
-        return 0, str(error)
 
 
 def wait_available(apps, namespace, name, timeout=120):
@@ -138,13 +124,13 @@ def test_an_http_route_splits_real_requests_by_weight_and_traefik_counts_them(tr
     seen = set()
     while seen != {"1.0.0", "2.0.0"}:
         assert time.monotonic() < deadline, "Traefik never routed to both versions: %s" % seen
-        status, body = get(traefik["web"], host=SPLIT_HOST)
+        status, body = http_get(traefik["web"], host=SPLIT_HOST)
         seen |= set(re.findall(r'"version": ?"([0-9.]+)"', body)) if status in (200, 500) else set()
         time.sleep(0.2)
-    before = get(traefik["metrics"], "/metrics")[1]
+    before = http_get(traefik["metrics"], "/metrics")[1]
     statuses = {"1.0.0": [], "2.0.0": []}
     for _request in range(200):
-        status, body = get(traefik["web"], host=SPLIT_HOST)
+        status, body = http_get(traefik["web"], host=SPLIT_HOST)
         versions = re.findall(r'"version": ?"([0-9.]+)"', body)
         assert len(versions) == 1, (status, body)
         statuses[versions[0]].append(status)
@@ -153,7 +139,7 @@ def test_an_http_route_splits_real_requests_by_weight_and_traefik_counts_them(tr
     assert set(statuses["1.0.0"]) == {200}
     canary_errors = statuses["2.0.0"].count(500)
     assert abs(canary_errors - len(statuses["2.0.0"]) / 2) <= 1
-    after = get(traefik["metrics"], "/metrics")[1]
+    after = http_get(traefik["metrics"], "/metrics")[1]
     canary = "%s-podinfo-canary-http-9898@kubernetesgateway" % NAMESPACE
     primary = "%s-podinfo-primary-http-9898@kubernetesgateway" % NAMESPACE
     # The series the canaries' MetricTemplates select, with exactly the answers the apps gave.
@@ -179,7 +165,7 @@ def test_the_mesh_publishes_traefiks_addresses_and_prometheus_scrapes_them(traef
     prometheus = traefik["vars"]["flagger_prometheus_port"]
     deadline = time.monotonic() + 30
     while True:
-        status, body = get(prometheus, "/api/v1/targets?state=active")
+        status, body = http_get(prometheus, "/api/v1/targets?state=active")
         targets = json.loads(body)["data"]["activeTargets"] if status == 200 else []
         published = [target for target in targets if target["labels"].get("job") == "published"]
         if [(target["labels"]["instance"], target["health"]) for target in published] == [
@@ -245,7 +231,7 @@ def release(variables, version, error_rate):
 
 
 def primary_version(traefik):
-    status, body = get(traefik["web"], host=CANARY_HOST)
+    status, body = http_get(traefik["web"], host=CANARY_HOST)
     return status, (re.findall(r'"version": ?"([0-9.]+)"', body) or [None])[0]
 
 
