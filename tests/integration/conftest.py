@@ -5,6 +5,8 @@ real ansible-playbook run) and torn down through it at the end; the teardown che
 that every process the cluster started is gone.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import random
@@ -264,6 +266,31 @@ def platform(sim_cluster):
     finally:
         down = run_playbook("flagger.yml", dict(variables, flagger_state="absent"))
     assert_ok(down)
+
+
+# kubelet sets kernel tunables machine-wide and a node puts back what it found: two real
+# nodes at once (two pytest-xdist workers) would each see the other's, so the modules that
+# run one take turns.
+REAL_NODE_LOCK = "/run/gitops-progressive/test-real-node.lock"
+
+
+@contextlib.contextmanager
+def real_node_turn(timeout=3600):
+    """Hold the machine's real-node turn (a file lock), waiting at most ``timeout`` seconds."""
+    os.makedirs(os.path.dirname(REAL_NODE_LOCK), exist_ok=True)
+    with open(REAL_NODE_LOCK, "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "another test module held the real node for %ds" % timeout
+                time.sleep(1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def http_get(port, path="/", host=None):

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from ansible_collections.gitops.progressive.plugins.module_utils.cluster import node as node_utils
-from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, run_playbook
+from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, real_node_turn, run_playbook
 
 NAME = "it-realnode"
 NODE = NAME + "-real"
@@ -68,6 +68,11 @@ def real_cluster(tmp_path_factory):
     assert os.geteuid() == 0, "a real node needs root (network and mount namespaces, cgroups); the suite runs as root"
     state_dir = tmp_path_factory.mktemp("real-node")
     variables = cluster_vars(state_dir, NAME, cluster_nodes=1, cluster_real_nodes=1, cluster_registry_port=free_port())
+    with real_node_turn():
+        yield from _real_cluster(state_dir, variables)
+
+
+def _real_cluster(state_dir, variables):
     before = machine_state()
     try:
         first = assert_ok(run_playbook("cluster.yml", variables))

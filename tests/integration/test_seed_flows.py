@@ -21,7 +21,8 @@ import os
 import time
 
 import pytest
-from conftest import ROOT, assert_ok, cluster_vars, free_block, free_port, http_get, phase_is, run_playbook, wait_canary
+from conftest import (ROOT, assert_ok, cluster_vars, free_block, free_port, http_get, phase_is, real_node_turn,
+                      run_playbook, wait_canary)
 
 SITE = os.path.join(ROOT, "playbooks", "site.yml")
 TEARDOWN = os.path.join(ROOT, "playbooks", "teardown.yml")
@@ -248,10 +249,11 @@ TRAEFIK_CATALOG = dict(podinfo=dict(
 def traefik(tmp_path_factory):
     """A real node with Traefik on it (Flagger through the Gateway API), podinfo's pods on it."""
     web, metrics = free_port(), free_port()
-    for platform in stand_up(tmp_path_factory, "seed-traefik", mesh_provider="traefik", apps_enabled=["podinfo"],
-                             apps_catalog=TRAEFIK_CATALOG, cluster_real_nodes=1, cluster_registry_port=free_port(),
-                             cluster_real_node_ports=["%d:30080" % web, "%d:30091" % metrics]):
-        yield dict(platform, web=web)
+    with real_node_turn():
+        for platform in stand_up(tmp_path_factory, "seed-traefik", mesh_provider="traefik", apps_enabled=["podinfo"],
+                                 apps_catalog=TRAEFIK_CATALOG, cluster_real_nodes=1, cluster_registry_port=free_port(),
+                                 cluster_real_node_ports=["%d:30080" % web, "%d:30091" % metrics]):
+            yield dict(platform, web=web)
 
 
 def env_release(platform, **env):

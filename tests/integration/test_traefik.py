@@ -16,7 +16,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, http_get, run_playbook
+from conftest import assert_ok, cluster_vars, demo_app_deployment, free_port, http_get, real_node_turn, run_playbook
 
 from ansible_collections.gitops.progressive.plugins.module_utils.host import process
 
@@ -35,18 +35,19 @@ def traefik(tmp_path_factory):
                              flagger_port=free_port(), flagger_loadtester_port=free_port(),
                              flagger_prometheus_port=free_port(), flagger_traffic_port=free_port(),
                              cluster_kubeconfig=str(state / (NAME + ".kubeconfig")))
-    try:
-        up = assert_ok(run_playbook("real_data_plane.yml", variables))
-        yield dict(vars=variables, run=up, web=web, metrics=metrics, kubeconfig=str(state / (NAME + ".kubeconfig")))
-    finally:
-        # Flagger's local processes (the load tester with its hey among them), then the
-        # cluster with its real node and the forwarders of its published ports.
-        flagger_down = run_playbook("flagger.yml", dict(variables, flagger_state="absent"))
-        cluster_down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
-        assert_ok(flagger_down)
-        assert_ok(cluster_down)
-        for port in (web, metrics):
-            assert process.bindable("127.0.0.1", port, reuse=True), "127.0.0.1:%d still held after teardown" % port
+    with real_node_turn():
+        try:
+            up = assert_ok(run_playbook("real_data_plane.yml", variables))
+            yield dict(vars=variables, run=up, web=web, metrics=metrics, kubeconfig=str(state / (NAME + ".kubeconfig")))
+        finally:
+            # Flagger's local processes (the load tester with its hey among them), then the
+            # cluster with its real node and the forwarders of its published ports.
+            flagger_down = run_playbook("flagger.yml", dict(variables, flagger_state="absent"))
+            cluster_down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
+            assert_ok(flagger_down)
+            assert_ok(cluster_down)
+            for port in (web, metrics):
+                assert process.bindable("127.0.0.1", port, reuse=True), "127.0.0.1:%d still held after teardown" % port
 
 
 @pytest.fixture(scope="module")
