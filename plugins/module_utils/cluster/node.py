@@ -35,8 +35,9 @@ else. A pod with ``hostPID`` or ``hostIPC`` still shares the machine's PID or IP
 (the node has none of its own).
 
 kubelet sets kernel tunables machine-wide (``vm.overcommit_memory``, ``kernel.panic``,
-``kernel.panic_on_oops``, ``kernel.keys.*``): their values before the node first started
-are kept in its directory and put back when it is taken down.
+``kernel.panic_on_oops``, ``kernel.keys.*``): their values before the machine's first real
+node started are kept in one record of the machine (``/run/gitops-progressive/kernel-tunables.json``,
+with the nodes that hold it) and put back when the last of those nodes is taken down.
 
 One state directory owns a node name on the machine: ``/run/gitops-progressive/nodes/<node>``
 names it, and another state directory's ``local_node`` refuses that name instead of taking
@@ -49,6 +50,7 @@ run on it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import json
@@ -77,6 +79,8 @@ COMPONENTS = ("api-host", "registry-host", "api-node", "api-pods", "registry-nod
 KERNEL_TUNABLES = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
                    "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes")
 OWNERS = "/run/gitops-progressive/nodes"
+# The tunables' values before the first node of the machine started, and the nodes that hold them.
+TUNABLES_RECORD = "/run/gitops-progressive/kernel-tunables.json"
 # Unix sockets (containerd's, kubelet's, the forwarders') and kubelet's root live under a short
 # directory of their own: a socket's path must fit in 108 bytes (containerd allows 104), and a
 # state directory (a pytest temporary directory, a home) can be long.
@@ -628,32 +632,6 @@ class Node:
         except (OSError, ValueError):
             return []
 
-    def save_kernel_tunables(self):
-        """The values kubelet will change, as they were before the node first started."""
-        if os.path.exists(self.path("run", "kernel-tunables.json")):
-            return
-        values = {}
-        for name in KERNEL_TUNABLES:
-            try:
-                with open(os.path.join("/proc/sys", name)) as handle:
-                    values[name] = handle.read().strip()
-            except OSError:
-                continue
-        self.write("run/kernel-tunables.json", json.dumps(values, sort_keys=True))
-
-    def restore_kernel_tunables(self):
-        try:
-            with open(self.path("run", "kernel-tunables.json")) as handle:
-                values = json.load(handle)
-        except (OSError, ValueError):
-            return
-        for name, value in sorted(values.items()):
-            try:
-                with open(os.path.join("/proc/sys", name), "w") as handle:
-                    handle.write(value)
-            except OSError:
-                continue
-
     def forwarders(self, api_port, advertised):
         """The forwarders' command lines: machine side (a 0600 Unix socket to a TCP port on the
         machine's 127.0.0.1), node side (a TCP port in the node's namespace to that socket)."""
@@ -712,7 +690,7 @@ class Node:
             self.make_netns()
             self.make_cgroups()
             self.make_mount_points()
-            self.save_kernel_tunables()
+            KernelTunables().hold(self.name)
             self.configure(port)
         advertised = self.advertised_api()
         self.add_local_address(advertised[0])
@@ -833,7 +811,7 @@ class Node:
     def down(self):
         self.check_owner()
         stopped = self.stop_all()
-        self.restore_kernel_tunables()
+        KernelTunables().release(self.name)
         leftover = [line.split()[4] for line in _mountinfo()
                     if line.split()[4].startswith((self.base + os.sep, self.run_dir + os.sep))]
         if leftover:
@@ -857,6 +835,83 @@ class Node:
             except OSError:
                 pass
         return stopped
+
+
+
+class KernelTunables:
+    """The machine's kernel tunables as they were before its first real node started.
+
+    kubelet sets them machine-wide, so a record per node would be wrong the moment two nodes
+    run: the second would record the first kubelet's values, and the first to go down would
+    put the old values back under the other's running kubelet. One record of the machine
+    names the nodes that hold it (a node whose claim is gone no longer does); the first
+    holder records, the last to let go restores. Under an exclusive ``flock`` of the
+    record's directory."""
+
+    def __init__(self, record=TUNABLES_RECORD, proc_sys="/proc/sys", owners=OWNERS, names=KERNEL_TUNABLES):
+        self.record, self.proc_sys, self.owners, self.names = record, proc_sys, owners, names
+
+    def hold(self, node):
+        with self._locked():
+            data = self._read()
+            if data is None:
+                data = {"values": self._current(), "holders": []}
+            data["holders"] = sorted(set(self._live(data["holders"])) | {node})
+            self._write(data)
+
+    def release(self, node):
+        """Let go of the record; the last holder puts the values back and removes it."""
+        with self._locked():
+            data = self._read()
+            if data is None:
+                return
+            holders = sorted(set(self._live(data["holders"])) - {node})
+            if holders:
+                self._write(dict(data, holders=holders))
+                return
+            for name, value in sorted(data["values"].items()):
+                try:
+                    with open(os.path.join(self.proc_sys, name), "w") as handle:
+                        handle.write(value)
+                except OSError:
+                    continue
+            os.unlink(self.record)
+
+    def _live(self, holders):
+        return [name for name in holders if os.path.exists(os.path.join(self.owners, name))]
+
+    def _current(self):
+        values = {}
+        for name in self.names:
+            try:
+                with open(os.path.join(self.proc_sys, name)) as handle:
+                    values[name] = handle.read().strip()
+            except OSError:
+                continue
+        return values
+
+    def _read(self):
+        try:
+            with open(self.record) as handle:
+                data = json.load(handle)
+            return data if isinstance(data, dict) and isinstance(data.get("values"), dict) else None
+        except (OSError, ValueError):
+            return None
+
+    def _write(self, data):
+        process.write_private(self.record, json.dumps(data, sort_keys=True))
+
+    @contextlib.contextmanager
+    def _locked(self):
+        import fcntl
+        directory = os.path.dirname(self.record)
+        process.make_private_dir(directory)
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)
 
 
 def _mountinfo():

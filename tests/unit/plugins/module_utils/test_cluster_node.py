@@ -323,3 +323,65 @@ def test_a_port_in_time_wait_is_bindable_for_a_reuseaddr_listener():
     assert process.bindable("127.0.0.1", port, reuse=True)
     # The plain probe (kwok's port picking) takes the port for a used one.
     assert not process.bindable("127.0.0.1", port)
+
+
+def tunables(tmp_path):
+    """A machine of its own: a /proc/sys, a claims directory and the record's place."""
+    proc_sys, owners = tmp_path / "sys", tmp_path / "owners"
+    (proc_sys / "vm").mkdir(parents=True)
+    (proc_sys / "kernel").mkdir()
+    owners.mkdir()
+    (proc_sys / "vm" / "overcommit_memory").write_text("0\n")
+    (proc_sys / "kernel" / "panic").write_text("0\n")
+    record = node_utils.KernelTunables(record=str(tmp_path / "run" / "kernel-tunables.json"), proc_sys=str(proc_sys),
+                                       owners=str(owners), names=("vm/overcommit_memory", "kernel/panic"))
+    return record, proc_sys, owners
+
+
+def kubelet_sets(proc_sys):
+    (proc_sys / "vm" / "overcommit_memory").write_text("1\n")
+    (proc_sys / "kernel" / "panic").write_text("10\n")
+
+
+def values(proc_sys):
+    return [(proc_sys / name).read_text().strip() for name in ("vm/overcommit_memory", "kernel/panic")]
+
+
+def test_two_nodes_keep_the_tunables_of_before_the_first_and_the_last_to_go_puts_them_back(tmp_path):
+    record, proc_sys, owners = tunables(tmp_path)
+    (owners / "node-a").write_text("a")
+    record.hold("node-a")
+    kubelet_sets(proc_sys)
+    (owners / "node-b").write_text("b")
+    record.hold("node-b")          # the machine has node-a's kubelet's values now: not to be recorded
+    record.release("node-a")
+    assert values(proc_sys) == ["1", "10"]  # node-b's kubelet still runs with them
+    record.release("node-b")
+    assert values(proc_sys) == ["0", "0"]
+    assert not os.path.exists(record.record)
+
+
+def test_a_holder_whose_claim_is_gone_does_not_keep_the_tunables_from_coming_back(tmp_path):
+    record, proc_sys, owners = tunables(tmp_path)
+    (owners / "crashed").write_text("x")
+    record.hold("crashed")
+    kubelet_sets(proc_sys)
+    (owners / "crashed").unlink()   # its state directory was removed without taking it down
+    (owners / "node-b").write_text("b")
+    record.hold("node-b")
+    assert json.loads(open(record.record).read())["holders"] == ["node-b"]
+    record.release("node-b")
+    assert values(proc_sys) == ["0", "0"]
+
+
+def test_holding_again_keeps_the_first_values_and_release_without_a_record_writes_nothing(tmp_path):
+    record, proc_sys, owners = tunables(tmp_path)
+    (owners / "node-a").write_text("a")
+    record.hold("node-a")
+    kubelet_sets(proc_sys)
+    record.hold("node-a")           # a restart of the same node
+    record.release("node-a")
+    assert values(proc_sys) == ["0", "0"]
+    kubelet_sets(proc_sys)
+    record.release("node-a")
+    assert values(proc_sys) == ["1", "10"]
