@@ -74,7 +74,7 @@ def recap(output, host="sim"):
     return {key: int(value) for key, value in (part.split("=") for part in line.split()[2:])}
 
 
-def _playbook_command(playbook, extra_vars, check, inventory=None):
+def _playbook_command(playbook, extra_vars, check, inventory=None, environ=None):
     """A test playbook by name (tests/integration/playbooks), or a path (the collection's own)."""
     command = ["ansible-playbook", "-i", inventory or os.path.join(HERE, "inventory.yml"),
                playbook if os.path.isabs(playbook) else os.path.join(HERE, "playbooks", playbook)]
@@ -82,8 +82,8 @@ def _playbook_command(playbook, extra_vars, check, inventory=None):
         command += ["-e", json.dumps(extra_vars)]
     if check:
         command.append("--check")
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_SHOW_CUSTOM_STATS="true",
-               ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    env = dict(os.environ if environ is None else environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+               ANSIBLE_SHOW_CUSTOM_STATS="true", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
     return command, env
 
 
@@ -100,9 +100,10 @@ def _parse(completed):
     return run
 
 
-def run_playbook(playbook, extra_vars=None, check=False, inventory=None):
-    """ansible-playbook with the JSON callback; returns a PlaybookRun."""
-    command, env = _playbook_command(playbook, extra_vars, check, inventory)
+def run_playbook(playbook, extra_vars=None, check=False, inventory=None, environ=None):
+    """ansible-playbook with the JSON callback (in ``environ`` instead of this process's
+    environment when given); returns a PlaybookRun."""
+    command, env = _playbook_command(playbook, extra_vars, check, inventory, environ)
     return _parse(subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, check=False))
 
 
