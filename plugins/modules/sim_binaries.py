@@ -55,7 +55,9 @@ options:
     description:
       - What to build. C(flux) is source-, kustomize-, helm- and notification-controller,
         each from its own module at the version the Flux release O(flux_version) requires;
-        C(flux-image) is image-reflector- and image-automation-controller; C(helm) is the
+        C(flux-image) is image-reflector- and image-automation-controller; C(flux-cli) is the C(flux) CLI
+        of O(flux_version), with the manifests it embeds (which its module lacks) made from the controllers'
+        own modules, as its release does, so that C(flux install) works with no network; C(helm) is the
         C(helm) command at the Helm release helm-controller is built with; C(helm3) is the
         C(helm) command at the Helm 3 release O(helm3_version) (what C(kubernetes.core.helm)
         works with); C(registry) is the CNCF distribution registry at O(registry_version).
@@ -73,8 +75,8 @@ options:
         it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
-    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, helm, helm3, registry, kubernetes-node, cni,
-              demo-app, pause, traefik, hey, coredns]
+    choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, flux-cli, helm, helm3, registry, kubernetes-node,
+              cni, demo-app, pause, traefik, hey, coredns]
     default: []
   sources:
     description:

@@ -24,7 +24,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild imp
 )
 
 DEFAULT_CACHE = "~/.cache/gitops-progressive"
-COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl", "flux", "flux-image", "helm", "helm3", "registry",
+COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl", "flux", "flux-image", "flux-cli", "helm", "helm3", "registry",
               "kubernetes-node", "cni", "demo-app", "pause", "traefik", "hey", "coredns"]
 PROGRESS_INTERVAL = 30
 # Each build is a go process with its own parallelism: more at once only thrashes.

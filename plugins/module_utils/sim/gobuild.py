@@ -40,6 +40,9 @@ import time
 from dataclasses import dataclass, field
 
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.flux_cli import BUNDLE_DIR, BUNDLE_MAIN, FLUX2_MODULE
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.flux_cli import GENERATOR_ID as FLUX_GENERATOR_ID
+from ansible_collections.gitops.progressive.plugins.module_utils.sim.flux_cli import ManifestError, plan_manifests
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.demo_app import (
     DEMO_APP_MAIN,
     DEMO_APP_VERSION,
@@ -167,6 +170,10 @@ class Recipe:
     module_dir: str = field(default="", compare=False)
     # ``(module, version)`` pairs the module's own go.mod excludes, repeated in the wrapper.
     excludes: tuple = ()
+    # Files the build needs that the module lacks, made in the module's copy before the build
+    # (``"flux-manifests"``: the flux CLI's embedded manifests, flux_cli.py). The generator's
+    # identity (its name and a digest of its program) is part of the fingerprint.
+    generate: str = ""
 
     @property
     def binaries(self):
@@ -187,6 +194,8 @@ class Recipe:
             parts.append(self.go_version)
         if self.excludes:
             parts.append(self.excludes)
+        if self.generate:
+            parts.append(GENERATORS[self.generate][0])
         text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -524,7 +533,7 @@ def registry_recipe(version):
 
 def recipes_for(components, versions, go="go"):
     """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image,
-    helm, helm3, registry, kubernetes-node, cni, demo-app, pause, traefik, hey, coredns).
+    flux-cli, helm, helm3, registry, kubernetes-node, cni, demo-app, pause, traefik, hey, coredns).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -559,6 +568,7 @@ def recipes_for(components, versions, go="go"):
         "pause": pause_recipe,
         "flux": lambda: flux_recipes(flux(), go),
         "flux-image": lambda: flux_recipes(flux(), go, FLUX_IMAGE_CONTROLLERS),
+        "flux-cli": lambda: flux_cli_recipe(versions["flux_version"], flux()),
         "helm": lambda: helm_recipe(helm_version_for_flux(flux(), go)),
         "helm3": lambda: helm_recipe(versions["helm3_version"]),
         "registry": lambda: registry_recipe(versions["registry_version"]),
@@ -599,7 +609,7 @@ def wrapper_gomod(recipe, go_version="1.24"):
         lines.append(")")
     if recipe.excludes:
         lines += ["", "exclude ("] + ["\t%s %s" % exclude for exclude in recipe.excludes] + [")"]
-    if recipe.patches:
+    if recipe.patches or recipe.generate:
         lines += ["", "// The patched copy of the module (see SourcePatch in gobuild.py).",
                   "replace %s => ./%s" % (recipe.module, PATCHED_MODULE_DIR)]
     return "\n".join(lines) + "\n"
@@ -689,7 +699,7 @@ class BinaryCache:
         gomod_text = wrapper_gomod(recipe)
         source_dir = os.path.join(self.root, "src", recipe.key)
         os.makedirs(source_dir, exist_ok=True)
-        if recipe.patches:
+        if recipe.patches or recipe.generate:
             module_dir = download_module(recipe.module, recipe.version, self.go)["Dir"]
             copy_patched_module(module_dir, os.path.join(source_dir, PATCHED_MODULE_DIR), recipe.patches)
         with open(os.path.join(source_dir, "go.mod"), "w") as gomod:
@@ -710,10 +720,16 @@ class BinaryCache:
         log_path = log_path or os.path.join(self.root, "logs", "%s.log" % recipe.key)
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         with open(log_path, "w") as log:
-            log.write("$ %s\n" % " ".join(command))
-            log.flush()
-            result = subprocess.run(command, cwd=source_dir, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, check=False)
+            commands = [command]
+            if recipe.generate:
+                commands.insert(0, GENERATORS[recipe.generate][1](self, recipe, source_dir))
+            for step in commands:
+                log.write("$ %s\n" % " ".join(step))
+                log.flush()
+                result = subprocess.run(step, cwd=source_dir, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, check=False)
+                if result.returncode != 0:
+                    break
         if result.returncode != 0:
             raise BuildError("building %s %s failed (exit %d); last lines of %s:\n%s" % (
                 recipe.module, recipe.version, result.returncode, log_path, _tail(log_path)))
@@ -874,3 +890,34 @@ def _semver(version, option="kubernetes_version"):
 def _tail(path, lines=30):
     with open(path, errors="replace") as log:
         return "".join(log.readlines()[-lines:])
+
+
+def _flux_manifests(cache, recipe, source_dir):
+    """Lay the flux CLI's manifests out in the module's copy; returns the command that builds
+    them (flux_cli.py)."""
+    module_copy = os.path.join(source_dir, PATCHED_MODULE_DIR)
+    try:
+        pairs = plan_manifests(module_copy, lambda module, version: download_module(module, version, cache.go)["Dir"])
+    except ManifestError as error:
+        raise BuildError("building %s %s: %s" % (recipe.module, recipe.version, error))
+    os.makedirs(os.path.join(source_dir, BUNDLE_DIR), exist_ok=True)
+    with open(os.path.join(source_dir, BUNDLE_DIR, "main.go"), "w") as main:
+        main.write(BUNDLE_MAIN)
+    return [cache.go, "run", "-mod=mod", "./" + BUNDLE_DIR] + [path for pair in pairs for path in pair]
+
+
+# What a recipe's ``generate`` names: (identity for the fingerprint, step that lays files
+# out and returns the command that makes them).
+GENERATORS = {"flux-manifests": (FLUX_GENERATOR_ID, _flux_manifests)}
+
+
+def flux_cli_recipe(version, gomod_text):
+    """The ``flux`` CLI of a Flux release, with the manifests it embeds made here (flux_cli.py),
+    the replaces of its go.mod, ``main.VERSION`` without the ``v`` as upstream stamps it."""
+    check_version("flux_version", version)
+    return Recipe(key="flux-cli-%s" % version, module=FLUX2_MODULE, version=version,
+                  packages=("%s/cmd/flux" % FLUX2_MODULE,), component="flux-cli",
+                  ldflags=("-X", "main.VERSION=%s" % version[1:]),
+                  replaces=module_replaces_from_gomod(gomod_text),
+                  go_version=re.search(r"^go\s+(\d+\.\d+)", gomod_text, re.M).group(1),
+                  generate="flux-manifests")

@@ -1,3 +1,8 @@
+import dataclasses
+import os
+
+import pytest
+
 from ansible_collections.gitops.progressive.plugins.module_utils.sim import gobuild
 
 FLUX_GOMOD = """module github.com/fluxcd/flux2/v2
@@ -91,3 +96,84 @@ def test_a_replace_with_an_odd_version_is_refused():
 def test_helm_recipe_names_the_major_version_module():
     recipe = gobuild.helm_recipe("v4.2.4")
     assert recipe.module == "helm.sh/helm/v4" and recipe.binaries == ("helm",)
+
+
+# The flux CLI: its embedded manifests made from the controllers' modules (flux_cli.py).
+from ansible_collections.gitops.progressive.plugins.module_utils.sim import flux_cli  # noqa: E402
+
+SOURCE_BASE = """apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- https://github.com/fluxcd/source-controller/releases/download/v1.9.3/source-controller.crds.yaml
+- https://github.com/fluxcd/source-controller/releases/download/v1.9.3/source-controller.deployment.yaml
+- account.yaml
+"""
+WATCHER_BASE = SOURCE_BASE.replace("source-controller", "source-watcher").replace("v1.9.3", "v2.2.2")
+
+
+def test_a_base_names_its_controllers_release_assets_and_the_config_dirs_they_come_from():
+    assert flux_cli.release_assets(SOURCE_BASE) == [
+        ("source-controller", "v1.9.3", "source-controller.crds.yaml", "config/crd"),
+        ("source-controller", "v1.9.3", "source-controller.deployment.yaml", "config/manager")]
+
+
+def test_a_base_points_at_local_files_instead_of_github():
+    text = flux_cli.local_kustomization(SOURCE_BASE)
+    assert "github.com" not in text
+    assert "- source-controller.crds.yaml\n- source-controller.deployment.yaml\n- account.yaml\n" in text
+
+
+def test_a_controller_of_major_two_or_more_is_its_vN_module():
+    assert flux_cli.controller_module("source-controller", "v1.9.3") == "github.com/fluxcd/source-controller"
+    assert flux_cli.controller_module("source-watcher", "v2.2.2") == "github.com/fluxcd/source-watcher/v2"
+
+
+def make_flux2(root, bases):
+    for name, text in bases.items():
+        (root / "manifests" / "bases" / name).mkdir(parents=True)
+        (root / "manifests" / "bases" / name / "kustomization.yaml").write_text(text)
+    return root
+
+
+def test_the_plan_builds_every_asset_before_the_bases_then_rbac_and_policies(tmp_path):
+    copy = make_flux2(tmp_path / "flux2", {"source-controller": SOURCE_BASE, "source-watcher": WATCHER_BASE})
+    fetched = []
+
+    def download(module, version):
+        fetched.append((module, version))
+        return "/mod/%s@%s" % (module, version)
+
+    pairs = flux_cli.plan_manifests(str(copy), download)
+    bases, out = str(copy / "manifests" / "bases"), str(copy / "cmd" / "flux" / "manifests")
+    assert pairs == [
+        ("/mod/github.com/fluxcd/source-controller@v1.9.3/config/crd", bases + "/source-controller/source-controller.crds.yaml"),
+        ("/mod/github.com/fluxcd/source-controller@v1.9.3/config/manager",
+         bases + "/source-controller/source-controller.deployment.yaml"),
+        ("/mod/github.com/fluxcd/source-watcher/v2@v2.2.2/config/crd", bases + "/source-watcher/source-watcher.crds.yaml"),
+        ("/mod/github.com/fluxcd/source-watcher/v2@v2.2.2/config/manager",
+         bases + "/source-watcher/source-watcher.deployment.yaml"),
+        (bases + "/source-controller", out + "/source-controller.yaml"),
+        (bases + "/source-watcher", out + "/source-watcher.yaml"),
+        (str(copy / "manifests" / "rbac"), out + "/rbac.yaml"),
+        (str(copy / "manifests" / "policies"), out + "/policies.yaml"),
+    ]
+    assert "github.com" not in (copy / "manifests" / "bases" / "source-watcher" / "kustomization.yaml").read_text()
+    assert os.path.isdir(out)
+
+
+def test_a_base_that_names_no_release_is_refused_before_anything_is_built(tmp_path):
+    copy = make_flux2(tmp_path / "flux2", {"odd": "resources: [a.yaml]\n"})
+    with pytest.raises(flux_cli.ManifestError, match="manifests/bases/odd/kustomization.yaml names no controller release"):
+        flux_cli.plan_manifests(str(copy), lambda module, version: "/unused")
+
+
+def test_the_cli_recipe_builds_cmd_flux_from_a_copy_with_its_version_stamped_as_upstream_does():
+    recipe = gobuild.flux_cli_recipe("v2.9.3", FLUX_GOMOD.replace("go 1.26.0", "go 1.26.0\n\nreplace gopkg.in/yaml.v3 => gopkg.in/yaml.v3 v3.0.1"))
+    assert recipe.binaries == ("flux",)
+    assert recipe.ldflags == ("-X", "main.VERSION=2.9.3")
+    gomod = gobuild.wrapper_gomod(recipe)
+    assert "replace github.com/fluxcd/flux2/v2 => ./module" in gomod
+    assert "gopkg.in/yaml.v3 => gopkg.in/yaml.v3 v3.0.1" in gomod
+    # The generator's program is part of what the binary was built from.
+    changed = dataclasses.replace(recipe, generate="")
+    assert changed.fingerprint() != recipe.fingerprint()
