@@ -125,6 +125,17 @@ options:
     type: list
     elements: str
     default: []
+  host_ports:
+    description:
+      - Services of the machine (on its 127.0.0.1) that the node's pods reach, by port, like the loopback git
+        server and chart repository for Flux's controllers run as pods. Each is answered inside the node's
+        network namespace at RV(host_address) (the API's advertised address, on the node's loopback) and the
+        same port, and taken through a 0600 Unix socket to the machine's 127.0.0.1 at that port; give pods a
+        Service without a selector whose endpoint is that address. Nothing outside the node reaches it.
+      - The ports are part of what the node was started from; changing them restarts the node.
+    type: list
+    elements: int
+    default: []
   tainted:
     description: Taint the node so that only pods that tolerate C(gitops.progressive/real-node) run on it.
     type: bool
@@ -165,6 +176,11 @@ netns:
   returned: always
   type: str
   sample: gitops-gitops-real-0
+host_address:
+  description: Where the node's pods reach the machine's O(host_ports) (each at the same port).
+  returned: when state=present and O(host_ports) is not empty
+  type: str
+  sample: 10.89.0.2
 stopped_pids:
   description: The PIDs stopped (the node's processes, shims and containers).
   returned: when state=absent

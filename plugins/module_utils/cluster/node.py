@@ -122,6 +122,24 @@ def published_components(host_port):
     return ("port-%d-host" % host_port, "port-%d-node" % host_port)
 
 
+def host_ports(values):
+    """The machine ports the node's pods reach, checked; ValueError naming the entry."""
+    ports = []
+    for index, value in enumerate(values or []):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            raise ValueError("host_ports[%d] must be a port of a service on the machine's 127.0.0.1 (1-65535), got %r"
+                             % (index, value))
+        ports.append(value)
+    if len(set(ports)) != len(ports):
+        raise ValueError("host_ports: each port once, got %s" % ", ".join(str(port) for port in ports))
+    return ports
+
+
+def host_port_components(port):
+    """The two forwarders that let pods reach the machine's 127.0.0.1:``port``: machine side, node side."""
+    return ("hostport-%d-host" % port, "hostport-%d-node" % port)
+
+
 def node_argument_spec():
     return dict(
         name=dict(type="str", required=True),
@@ -139,6 +157,7 @@ def node_argument_spec():
         cluster_dns=dict(type="str", default="10.0.0.10"),
         tainted=dict(type="bool", default=True),
         published_ports=dict(type="list", elements="str", default=[]),
+        host_ports=dict(type="list", elements="int", default=[]),
         wait_timeout=dict(type="int", default=180),
     )
 
@@ -186,10 +205,11 @@ def check_options(params):
         inputs.add(["cluster_dns must be the cluster DNS Service's address, one in service_cidr other than %s "
                     "(the kubernetes Service's), "
                     "got %r (%s)" % (pki.KUBERNETES_SERVICE_IP, params.get("cluster_dns"), error)])
-    try:
-        published_ports(params.get("published_ports"))
-    except ValueError as error:
-        inputs.add([str(error)])
+    for check, option in ((published_ports, "published_ports"), (host_ports, "host_ports")):
+        try:
+            check(params.get(option))
+        except ValueError as error:
+            inputs.add([str(error)])
     if len(networks) == 2 and networks["pod_cidr"].overlaps(networks["service_cidr"]):
         inputs.add(["pod_cidr %s overlaps service_cidr %s" % (networks["pod_cidr"], networks["service_cidr"])])
     if params.get("state") == "present":
@@ -328,17 +348,19 @@ class Node:
     # State -------------------------------------------------------------------------------
     @property
     def components(self):
-        """What this node runs: :data:`COMPONENTS` and the forwarders of its published ports."""
+        """What this node runs: :data:`COMPONENTS` and the forwarders of its published and host ports."""
         extra = ()
         for host_port, _node_port in published_ports(self.params.get("published_ports")):
             extra += published_components(host_port)
+        for port in host_ports(self.params.get("host_ports")):
+            extra += host_port_components(port)
         return COMPONENTS[:5] + extra + COMPONENTS[5:]
 
     def recorded_components(self):
-        """The components, and the published ports' forwarders an earlier run left PID files of."""
+        """The components, and the published and host ports' forwarders an earlier run left PID files of."""
         try:
             names = sorted(name[:-4] for name in os.listdir(self.path("run"))
-                           if re.match(r"^port-\d+-(host|node)\.pid\Z", name))
+                           if re.match(r"^(host)?port-\d+-(host|node)\.pid\Z", name))
         except OSError:
             names = []
         return tuple(dict.fromkeys(self.components + tuple(names)))
@@ -666,6 +688,20 @@ class Node:
                                 "TCP:%s:%d" % (self.params["node_ip"], node_port)]
         return forwarders
 
+    def host_port_forwarders(self, address):
+        """Each host port: the node's ``address`` (the API's advertised one, on its loopback) at
+        that port, inside its namespace, to a 0600 Unix socket, and from it to the machine's
+        127.0.0.1 at the same port. Pods reach it there (a Service without a selector whose
+        endpoint is that address, as the ``kubernetes`` Service's is); nothing outside the node does."""
+        forwarders = {}
+        for port in host_ports(self.params.get("host_ports")):
+            sock = self.runtime("hostport-%d.sock" % port)
+            host, node = host_port_components(port)
+            forwarders[host] = ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % sock, "TCP:127.0.0.1:%d" % port]
+            forwarders[node] = ["nsenter", "--net=%s" % self.netns_path, "--", "socat",
+                                "TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (port, address), "UNIX-CONNECT:%s" % sock]
+        return forwarders
+
     def kubelet_argv(self, containerd_pid):
         return ["nsenter", "--target", str(containerd_pid), "--mount", "--net=%s" % self.netns_path, "--",
                 self.params["binaries"]["kubelet"], "--config", self.path("kubelet.yaml"),
@@ -693,8 +729,12 @@ class Node:
             KernelTunables().hold(self.name)
             self.configure(port)
         advertised = self.advertised_api()
+        if advertised[1] in host_ports(self.params.get("host_ports")):
+            raise NodeError("local_node %s: host_ports %d is the port the API is advertised at (%s:%d) inside the node"
+                            % (self.name, advertised[1], advertised[0], advertised[1]))
         self.add_local_address(advertised[0])
         forwarders = dict(self.forwarders(port, advertised), **self.port_forwarders())
+        forwarders.update(self.host_port_forwarders(advertised[0]))
         for component, argv in forwarders.items():
             if component not in running:
                 if component in ("api-host", "registry-host"):
@@ -1031,6 +1071,8 @@ def reconcile(params, check_mode=False):
             result["stopped_pids"] = node.down()
             _delete_node_object(params, node.name)
         return result
+    if params.get("host_ports"):
+        result["host_address"] = node.advertised_api()[0]
     running = node.running()
     if (set(running) == set(node.components) and node.recorded_fingerprint() == node.fingerprint()
             and _node_ready(params, node.name)):

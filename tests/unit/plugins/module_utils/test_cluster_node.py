@@ -46,6 +46,9 @@ def test_good_options_pass():
     ({"published_ports": ["18080:30080", "18081:80"]}, "published_ports[1] must be HOSTPORT:NODEPORT"),
     ({"published_ports": ["0:30080"]}, "published_ports[0] must be"),
     ({"published_ports": ["18080:30080", "18080:30081"]}, "published_ports: each machine port once"),
+    ({"host_ports": [0]}, "host_ports[0] must be a port of a service on the machine's 127.0.0.1"),
+    ({"host_ports": [18300, 70000]}, "host_ports[1] must be a port"),
+    ({"host_ports": [18300, 18300]}, "host_ports: each port once"),
     ({"binaries": {"kubelet": "/k"}}, "binaries must name kube-proxy, bridge, host-local, loopback, portmap"),
     ({"registry_url": "http://user:secret@127.0.0.1:5000"}, "registry_url"),
     ({"mirrored_registries": ["ghcr.io", "Bad Host"]}, "mirrored_registries[1] must be a registry host"),
@@ -144,6 +147,27 @@ def test_a_published_port_goes_from_the_machines_loopback_to_the_node_port_on_th
                                              "TCP:10.250.0.1:30080"]
     assert node.components.index("port-18080-node") < node.components.index("containerd")
     assert set(node_utils.COMPONENTS) < set(node.components)
+
+
+def test_a_host_port_is_answered_at_the_apis_advertised_address_and_taken_to_the_machines_loopback():
+    node = node_utils.Node(params(host_ports=[18300]))
+    forwarders = node.host_port_forwarders("192.0.2.2")
+    sock = node.run_dir + "/hostport-18300.sock"
+    assert forwarders["hostport-18300-host"] == ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % sock,
+                                                 "TCP:127.0.0.1:18300"]
+    assert forwarders["hostport-18300-node"] == ["nsenter", "--net=/run/netns/gitops-dev-real", "--", "socat",
+                                                 "TCP-LISTEN:18300,bind=192.0.2.2,fork,reuseaddr",
+                                                 "UNIX-CONNECT:%s" % sock]
+    assert node.components.index("hostport-18300-node") < node.components.index("containerd")
+
+
+def test_a_host_port_no_longer_asked_for_is_still_stopped(tmp_path):
+    node = node_utils.Node(params(state_dir=str(tmp_path)))
+    os.makedirs(node.path("run"))
+    for name in ("hostport-18300-host.pid", "hostport-18300-node.pid"):
+        (tmp_path / "nodes" / "dev-real" / "run" / name).write_text("1 1\n")
+    assert {"hostport-18300-host", "hostport-18300-node"} <= set(node.recorded_components())
+    assert "hostport-18300-host" not in node.components
 
 
 def test_a_port_no_longer_published_is_still_stopped(tmp_path):
