@@ -877,7 +877,6 @@ class Node:
         return stopped
 
 
-
 class KernelTunables:
     """The machine's kernel tunables as they were before its first real node started.
 

@@ -49,38 +49,38 @@ BUNDLE_MAIN = """package main
 // earlier FILE), with kustomize's own library at the version the flux CLI renders with.
 
 import (
-	"fmt"
-	"os"
+    "fmt"
+    "os"
 
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
+    "sigs.k8s.io/kustomize/api/krusty"
+    "sigs.k8s.io/kustomize/kyaml/filesys"
 )
 
 func main() {
-	args := os.Args[1:]
-	if len(args)%2 != 0 {
-		fmt.Fprintln(os.Stderr, "usage: bundle DIR FILE [DIR FILE ...]")
-		os.Exit(2)
-	}
-	kustomizer := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	fs := filesys.MakeFsOnDisk()
-	for i := 0; i < len(args); i += 2 {
-		resources, err := kustomizer.Run(fs, args[i])
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "kustomize build %s: %v\\n", args[i], err)
-			os.Exit(1)
-		}
-		yaml, err := resources.AsYaml()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "kustomize build %s: %v\\n", args[i], err)
-			os.Exit(1)
-		}
-		if err := os.WriteFile(args[i+1], yaml, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		fmt.Printf("%s -> %s (%d bytes)\\n", args[i], args[i+1], len(yaml))
-	}
+    args := os.Args[1:]
+    if len(args)%2 != 0 {
+        fmt.Fprintln(os.Stderr, "usage: bundle DIR FILE [DIR FILE ...]")
+        os.Exit(2)
+    }
+    kustomizer := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+    fs := filesys.MakeFsOnDisk()
+    for i := 0; i < len(args); i += 2 {
+        resources, err := kustomizer.Run(fs, args[i])
+        if err != nil {
+            fmt.Fprintf(os.Stderr, "kustomize build %s: %v\\n", args[i], err)
+            os.Exit(1)
+        }
+        yaml, err := resources.AsYaml()
+        if err != nil {
+            fmt.Fprintf(os.Stderr, "kustomize build %s: %v\\n", args[i], err)
+            os.Exit(1)
+        }
+        if err := os.WriteFile(args[i+1], yaml, 0o644); err != nil {
+            fmt.Fprintln(os.Stderr, err)
+            os.Exit(1)
+        }
+        fmt.Printf("%s -> %s (%d bytes)\\n", args[i], args[i+1], len(yaml))
+    }
 }
 """
 
