@@ -31,8 +31,9 @@ description:
     C(gitops.progressive/real-node=true:NoSchedule), so that only pods that tolerate it run there.
   - A node started from other options or binaries than the task's is started again.
   - kubelet changes kernel tunables machine-wide (C(vm.overcommit_memory), C(kernel.panic),
-    C(kernel.panic_on_oops), C(kernel.keys.*)); their values from before the node first started are
-    put back when it is taken down.
+    C(kernel.panic_on_oops), C(kernel.keys.*)); their values from before the machine's first real node
+    started are kept in one record of the machine (with the nodes that hold it) and put back when the
+    last of those nodes is taken down.
   - A node name is one node on the machine. The state directory that started it owns it, and another
     state directory's task refuses the name.
   - O(state=absent) stops every process of the node by PID (those it started by their PID files,

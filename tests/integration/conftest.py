@@ -269,9 +269,10 @@ def platform(sim_cluster):
     assert_ok(down)
 
 
-# kubelet sets kernel tunables machine-wide and a node puts back what it found: two real
-# nodes at once (two pytest-xdist workers) would each see the other's, so the modules that
-# run one take turns.
+# A real node holds much of the machine (two cores, a kubelet, containerd and their pods), and
+# test_real_node checks that its teardown leaves the machine as it found it (kernel
+# tunables, iptables, mounts), which another node running beside it would change: the
+# modules that run one take turns.
 REAL_NODE_LOCK = "/run/gitops-progressive/test-real-node.lock"
 
 

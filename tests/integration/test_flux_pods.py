@@ -32,9 +32,18 @@ def fluxpods(tmp_path_factory):
         finally:
             flux_down = run_playbook("role_alone.yml", dict(variables, alone_role="flux", flux_state="absent",
                                                             cluster_kubeconfig=kubeconfig))
+            left = deployments(kubeconfig) if os.path.exists(kubeconfig) else None
             cluster_down = run_playbook("cluster.yml", dict(variables, cluster_state="absent"))
             assert_ok(flux_down)
             assert_ok(cluster_down)
+            assert left == [], "flux_state=absent left %s" % left
+
+
+def deployments(kubeconfig):
+    import kubernetes
+
+    apps = kubernetes.client.AppsV1Api(kubernetes.config.new_client_from_config(config_file=kubeconfig))
+    return sorted(item.metadata.name for item in apps.list_namespaced_deployment("flux-system").items)
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +124,32 @@ def test_a_push_reaches_the_receiver_pod_and_is_applied_long_before_the_poll_int
 def test_a_second_run_changes_nothing(fluxpods):
     again = assert_ok(run_playbook("flux_pods.yml", fluxpods["vars"]))
     assert again.stats["changed"] == 0, again.changed_tasks()
+
+
+def test_check_mode_on_the_running_platform_reports_no_change(fluxpods):
+    check = assert_ok(run_playbook("flux_pods.yml", fluxpods["vars"], check=True))
+    assert check.stats["changed"] == 0, check.changed_tasks()
+
+
+def test_back_to_processes_takes_the_pods_out_and_the_processes_take_over(fluxpods, api):
+    """flux_controllers=processes after pods: the pods and the Services to this machine go,
+    the controllers run here, Flux's objects stay and are Ready again; then pods again."""
+    _core, custom = api
+    flux_state = fluxpods["state"] / "flux"
+    processes = dict(fluxpods["vars"], flux_controllers="processes")
+    # The cluster publishes the Receiver pod's port; notification-controller here needs its own.
+    refused = run_playbook("flux_pods.yml", processes)
+    assert refused.returncode != 0 and "is published by the cluster role" in str(refused.failures()), refused.raw[-3000:]
+    assert sorted(deployments(fluxpods["kubeconfig"])) == sorted(CONTROLLERS)
+    try:
+        back = assert_ok(run_playbook("flux_pods.yml", dict(processes, flux_receiver_port=free_port())))
+        assert back.stats["changed"] > 0
+        assert deployments(fluxpods["kubeconfig"]) == []
+        assert all((flux_state / ("%s.pid" % name)).exists() for name in CONTROLLERS)
+        repo = flux_object(custom, "source.toolkit.fluxcd.io", "gitrepositories", "flux-system")
+        assert repo["spec"]["url"] == "http://127.0.0.1:%d/platform.git" % fluxpods["git"] and ready(repo)
+    finally:
+        again = assert_ok(run_playbook("flux_pods.yml", fluxpods["vars"]))
+    assert sorted(deployments(fluxpods["kubeconfig"])) == sorted(CONTROLLERS)
+    assert not [name for name in CONTROLLERS if (flux_state / ("%s.pid" % name)).exists()]
+    assert again.stats["changed"] > 0

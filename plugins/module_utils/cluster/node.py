@@ -714,6 +714,10 @@ class Node:
         started from other options or binaries. Returns ``{component: pid}``."""
         running = self.running()
         port = self.preflight(running)
+        advertised = self.advertised_api()
+        if advertised[1] in host_ports(self.params.get("host_ports")):
+            raise NodeError("local_node %s: host_ports %d is the port the API is advertised at (%s:%d) inside the node"
+                            % (self.name, advertised[1], advertised[0], advertised[1]))
         fresh = "containerd" not in running or self.recorded_fingerprint() != self.fingerprint()
         if fresh:
             # A stopped or changed node's leftovers: kubelet would find containers containerd
@@ -726,12 +730,8 @@ class Node:
             self.make_netns()
             self.make_cgroups()
             self.make_mount_points()
-            KernelTunables().hold(self.name)
+            KernelTunables().hold(self.name, legacy=self.path("run", "kernel-tunables.json"))
             self.configure(port)
-        advertised = self.advertised_api()
-        if advertised[1] in host_ports(self.params.get("host_ports")):
-            raise NodeError("local_node %s: host_ports %d is the port the API is advertised at (%s:%d) inside the node"
-                            % (self.name, advertised[1], advertised[0], advertised[1]))
         self.add_local_address(advertised[0])
         forwarders = dict(self.forwarders(port, advertised), **self.port_forwarders())
         forwarders.update(self.host_port_forwarders(advertised[0]))
@@ -890,11 +890,14 @@ class KernelTunables:
     def __init__(self, record=TUNABLES_RECORD, proc_sys="/proc/sys", owners=OWNERS, names=KERNEL_TUNABLES):
         self.record, self.proc_sys, self.owners, self.names = record, proc_sys, owners, names
 
-    def hold(self, node):
+    def hold(self, node, legacy=None):
+        """Hold the record for ``node``; the first holder records the values now, or those of
+        ``legacy`` (the per-node record of an earlier release of this module, kept from before
+        that node's kubelet first ran) when it has one."""
         with self._locked():
             data = self._read()
             if data is None:
-                data = {"values": self._current(), "holders": []}
+                data = {"values": self._legacy(legacy) or self._current(), "holders": []}
             data["holders"] = sorted(set(self._live(data["holders"])) | {node})
             self._write(data)
 
@@ -917,7 +920,27 @@ class KernelTunables:
             os.unlink(self.record)
 
     def _live(self, holders):
-        return [name for name in holders if os.path.exists(os.path.join(self.owners, name))]
+        """The holders that are still a node of the machine: a claim whose node directory is
+        there (a state directory removed without taking its node down holds nothing)."""
+        live = []
+        for name in holders:
+            try:
+                with open(os.path.join(self.owners, name)) as handle:
+                    directory = handle.read().strip()
+            except OSError:
+                continue
+            if directory and os.path.isdir(directory):
+                live.append(name)
+        return live
+
+    @staticmethod
+    def _legacy(path):
+        try:
+            with open(path) as handle:
+                values = json.load(handle)
+        except (TypeError, OSError, ValueError):
+            return None
+        return values if isinstance(values, dict) and all(isinstance(v, str) for v in values.values()) else None
 
     def _current(self):
         values = {}
@@ -938,7 +961,10 @@ class KernelTunables:
             return None
 
     def _write(self, data):
-        process.write_private(self.record, json.dumps(data, sort_keys=True))
+        """A new file moved over the record: a task killed half way leaves the old record whole."""
+        scratch = self.record + ".new"
+        process.write_private(scratch, json.dumps(data, sort_keys=True))
+        os.replace(scratch, self.record)
 
     @contextlib.contextmanager
     def _locked(self):
@@ -1071,7 +1097,12 @@ def reconcile(params, check_mode=False):
             _delete_node_object(params, node.name)
         return result
     if params.get("host_ports"):
-        result["host_address"] = node.advertised_api()[0]
+        try:
+            result["host_address"] = node.advertised_api()[0]
+        except NodeError:
+            # In check mode the cluster may not be built yet: nothing to name.
+            if not check_mode:
+                raise
     running = node.running()
     if (set(running) == set(node.components) and node.recorded_fingerprint() == node.fingerprint()
             and _node_ready(params, node.name)):

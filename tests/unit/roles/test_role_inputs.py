@@ -87,6 +87,9 @@ CASES = [
     Case("cluster", {"cluster_dns_address": "10.96.0.10"}),
     Case("cluster", {"cluster_dns_address": "10.0.0.10\n"}),
     Case("cluster", {"cluster_real_node_ports": ["18080"]}),
+    Case("cluster", {"cluster_real_node_host_ports": [70000]}),
+    Case("cluster", {"cluster_real_node_host_ports": [18300, 18300]}),
+    Case("cluster", {"cluster_real_node_host_ports": 18300}),
     Case("cluster", {"cluster_real_node_ports": "18080:30080"}),
     Case("cluster", {"cluster_real_node_ports": ["99999:30080"]}),
     Case("cluster", {"cluster_real_node_ports": ["18080:30080", "18080:30081"]}),
@@ -94,6 +97,13 @@ CASES = [
     Case("cluster", {"cluster_dns_address": "10.0.0.010"}),
     # flux
     Case("flux", {"flux_repo_name": "../../escape"}),
+    Case("flux", {"flux_controllers": "containers"}),
+    Case("flux", {"flux_receiver_node_port": 8080}),
+    # Pods need a cluster with a real node that forwards the git and chart ports.
+    Case("flux", {"flux_controllers": "pods"}),
+    Case("flux", {"flux_controllers": "pods", "cluster_real_node_count": 1, "cluster_host_address": "192.0.2.2",
+                  "cluster_host_ports": [18300, 18304], "cluster_published_ports": ["18302:30092"],
+                  "flux_log_level": "trace"}, variable="flux_controllers"),
     Case("flux", {"flux_repo_name": ".hidden"}),
     Case("flux", {"flux_repo_name": "a/b"}),
     Case("flux", {"flux_repo_name": ""}),

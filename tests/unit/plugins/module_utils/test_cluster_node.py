@@ -362,6 +362,14 @@ def tunables(tmp_path):
     return record, proc_sys, owners
 
 
+def claim(owners, name, tmp_path):
+    """A node's claim, naming its directory (which exists)."""
+    directory = tmp_path / "state" / name
+    directory.mkdir(parents=True, exist_ok=True)
+    (owners / name).write_text(str(directory) + "\n")
+    return directory
+
+
 def kubelet_sets(proc_sys):
     (proc_sys / "vm" / "overcommit_memory").write_text("1\n")
     (proc_sys / "kernel" / "panic").write_text("10\n")
@@ -373,10 +381,10 @@ def values(proc_sys):
 
 def test_two_nodes_keep_the_tunables_of_before_the_first_and_the_last_to_go_puts_them_back(tmp_path):
     record, proc_sys, owners = tunables(tmp_path)
-    (owners / "node-a").write_text("a")
+    claim(owners, "node-a", tmp_path)
     record.hold("node-a")
     kubelet_sets(proc_sys)
-    (owners / "node-b").write_text("b")
+    claim(owners, "node-b", tmp_path)
     record.hold("node-b")          # the machine has node-a's kubelet's values now: not to be recorded
     record.release("node-a")
     assert values(proc_sys) == ["1", "10"]  # node-b's kubelet still runs with them
@@ -387,11 +395,11 @@ def test_two_nodes_keep_the_tunables_of_before_the_first_and_the_last_to_go_puts
 
 def test_a_holder_whose_claim_is_gone_does_not_keep_the_tunables_from_coming_back(tmp_path):
     record, proc_sys, owners = tunables(tmp_path)
-    (owners / "crashed").write_text("x")
+    claim(owners, "crashed", tmp_path)
     record.hold("crashed")
     kubelet_sets(proc_sys)
     (owners / "crashed").unlink()   # its state directory was removed without taking it down
-    (owners / "node-b").write_text("b")
+    claim(owners, "node-b", tmp_path)
     record.hold("node-b")
     assert json.loads(open(record.record).read())["holders"] == ["node-b"]
     record.release("node-b")
@@ -400,7 +408,7 @@ def test_a_holder_whose_claim_is_gone_does_not_keep_the_tunables_from_coming_bac
 
 def test_holding_again_keeps_the_first_values_and_release_without_a_record_writes_nothing(tmp_path):
     record, proc_sys, owners = tunables(tmp_path)
-    (owners / "node-a").write_text("a")
+    claim(owners, "node-a", tmp_path)
     record.hold("node-a")
     kubelet_sets(proc_sys)
     record.hold("node-a")           # a restart of the same node
@@ -409,3 +417,29 @@ def test_holding_again_keeps_the_first_values_and_release_without_a_record_write
     kubelet_sets(proc_sys)
     record.release("node-a")
     assert values(proc_sys) == ["1", "10"]
+
+
+def test_a_holder_whose_state_directory_was_removed_without_taking_it_down_holds_nothing(tmp_path):
+    record, proc_sys, owners = tunables(tmp_path)
+    gone = claim(owners, "removed", tmp_path)
+    record.hold("removed")
+    kubelet_sets(proc_sys)
+    gone.rmdir()                    # its claim is still there, its node is not
+    claim(owners, "node-b", tmp_path)
+    record.hold("node-b")
+    record.release("node-b")
+    assert values(proc_sys) == ["0", "0"]
+
+
+def test_the_first_holder_adopts_the_per_node_record_of_an_earlier_release(tmp_path):
+    """A node started by the earlier release recorded the values from before its kubelet; its
+    restart under this one must not take its own kubelet's values for the machine's."""
+    record, proc_sys, owners = tunables(tmp_path)
+    legacy = tmp_path / "legacy.json"
+    legacy.write_text(json.dumps({"vm/overcommit_memory": "0", "kernel/panic": "0"}))
+    kubelet_sets(proc_sys)          # that node's kubelet ran
+    claim(owners, "node-a", tmp_path)
+    record.hold("node-a", legacy=str(legacy))
+    record.release("node-a")
+    assert values(proc_sys) == ["0", "0"]
+    assert not os.path.exists(record.record + ".new")
