@@ -44,7 +44,8 @@ SIMULATED = {
     "vault": {"vault_install_mode": "local"},
     "flagger": {"flagger_local": True, "flagger_prometheus_install": False,
                 "flagger_metrics_server": "http://127.0.0.1:19090"},
-    "apps": {"apps_load_test_cmd": "for i in $(seq 1 20); do curl -s --max-time 2 -o /dev/null {url}; done"},
+    "apps": {"apps_load_test_cmd": "for i in $(seq 1 20); do curl -s --max-time 2 -o /dev/null {url}; done",
+             "apps_metrics_server": "http://127.0.0.1:19090"},
 }
 
 
