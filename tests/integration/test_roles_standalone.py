@@ -125,3 +125,11 @@ def test_the_mesh_role_alone_installs_on_the_cluster_the_environment_names(tmp_p
         assert again.stats["changed"] == 0, again.changed_tasks()
     finally:
         assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
+
+
+def test_with_linkerd_viz_flagger_queries_the_meshs_prometheus_and_installs_none(tmp_path):
+    """Linkerd's proxies carry no scrape annotations: Flagger's chart Prometheus would find no
+    data; the mesh role's fact names linkerd-viz's."""
+    values = resolved("flagger", ["flagger_metrics_server", "flagger_prometheus_install"], tmp_path,
+                      str(tmp_path / "kubeconfig"), mesh_metrics_server="http://prometheus.linkerd-viz.svc:9090")
+    assert values == {"flagger_metrics_server": "http://prometheus.linkerd-viz.svc:9090", "flagger_prometheus_install": False}
