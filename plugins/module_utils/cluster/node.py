@@ -659,19 +659,24 @@ class Node:
         machine's 127.0.0.1), node side (a TCP port in the node's namespace to that socket)."""
         registry_port = self.registry_port()
         api_sock, registry_sock = self.runtime("api.sock"), self.runtime("registry.sock")
-        inside = ["nsenter", "--net=%s" % self.netns_path, "--", "socat"]
         address, advertised_port = advertised
         return {
-            "api-host": ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % api_sock,
-                         "TCP:127.0.0.1:%d" % api_port],
-            "registry-host": ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % registry_sock,
-                              "TCP:127.0.0.1:%d" % registry_port],
-            "api-node": inside + ["TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % api_port, "UNIX-CONNECT:%s" % api_sock],
-            "api-pods": inside + ["TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (advertised_port, address),
-                                  "UNIX-CONNECT:%s" % api_sock],
-            "registry-node": inside + ["TCP-LISTEN:%d,bind=127.0.0.1,fork,reuseaddr" % registry_port,
-                                       "UNIX-CONNECT:%s" % registry_sock],
+            "api-host": self.to_machine(api_sock, api_port),
+            "registry-host": self.to_machine(registry_sock, registry_port),
+            "api-node": self.in_node("127.0.0.1", api_port, api_sock),
+            "api-pods": self.in_node(address, advertised_port, api_sock),
+            "registry-node": self.in_node("127.0.0.1", registry_port, registry_sock),
         }
+
+    @staticmethod
+    def to_machine(sock, port):
+        """Machine side of a forwarder: a 0600 Unix socket to the machine's 127.0.0.1:``port``."""
+        return ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % sock, "TCP:127.0.0.1:%d" % port]
+
+    def in_node(self, address, port, sock):
+        """Node side of a forwarder: ``address:port`` in the node's namespace to the Unix socket."""
+        return ["nsenter", "--net=%s" % self.netns_path, "--", "socat",
+                "TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (port, address), "UNIX-CONNECT:%s" % sock]
 
     def port_forwarders(self):
         """Each published port: the machine's 127.0.0.1:HOSTPORT to a 0600 Unix socket, and from
@@ -697,9 +702,8 @@ class Node:
         for port in host_ports(self.params.get("host_ports")):
             sock = self.runtime("hostport-%d.sock" % port)
             host, node = host_port_components(port)
-            forwarders[host] = ["socat", "UNIX-LISTEN:%s,fork,mode=600,unlink-early" % sock, "TCP:127.0.0.1:%d" % port]
-            forwarders[node] = ["nsenter", "--net=%s" % self.netns_path, "--", "socat",
-                                "TCP-LISTEN:%d,bind=%s,fork,reuseaddr" % (port, address), "UNIX-CONNECT:%s" % sock]
+            forwarders[host] = self.to_machine(sock, port)
+            forwarders[node] = self.in_node(address, port, sock)
         return forwarders
 
     def kubelet_argv(self, containerd_pid):
