@@ -126,6 +126,19 @@ def test_a_second_run_changes_nothing(fluxpods):
     assert again.stats["changed"] == 0, again.changed_tasks()
 
 
+def applied_from(custom, storage):
+    """After the controllers moved: the repository's artifact is the new source-controller's
+    (served at ``storage``), and every Kustomization is Ready at that artifact's revision (none
+    left failing on a download from the old address until its interval)."""
+    repo = flux_object(custom, "source.toolkit.fluxcd.io", "gitrepositories", "flux-system")
+    artifact = repo["status"]["artifact"]
+    assert artifact["url"].startswith(storage), (artifact["url"], storage)
+    for name in ("flux-system", "infra-releases", "infra-manifests", "apps"):
+        kustomization = flux_object(custom, "kustomize.toolkit.fluxcd.io", "kustomizations", name)
+        assert ready(kustomization) and kustomization["status"]["lastAppliedRevision"] == artifact["revision"], (
+            name, kustomization["status"].get("conditions"))
+
+
 def test_check_mode_on_the_running_platform_reports_no_change(fluxpods):
     check = assert_ok(run_playbook("flux_pods.yml", fluxpods["vars"], check=True))
     assert check.stats["changed"] == 0, check.changed_tasks()
@@ -148,8 +161,10 @@ def test_back_to_processes_takes_the_pods_out_and_the_processes_take_over(fluxpo
         assert all((flux_state / ("%s.pid" % name)).exists() for name in CONTROLLERS)
         repo = flux_object(custom, "source.toolkit.fluxcd.io", "gitrepositories", "flux-system")
         assert repo["spec"]["url"] == "http://127.0.0.1:%d/platform.git" % fluxpods["git"] and ready(repo)
+        applied_from(custom, "http://127.0.0.1:%d/" % fluxpods["vars"]["flux_storage_port"])
     finally:
         again = assert_ok(run_playbook("flux_pods.yml", fluxpods["vars"]))
     assert sorted(deployments(fluxpods["kubeconfig"])) == sorted(CONTROLLERS)
+    applied_from(custom, "http://source-controller.flux-system.svc.cluster.local.")
     assert not [name for name in CONTROLLERS if (flux_state / ("%s.pid" % name)).exists()]
     assert again.stats["changed"] > 0

@@ -48,6 +48,9 @@ from ansible_collections.gitops.progressive.plugins.module_utils.release.lease i
 FLUX_MINIMUM = 15.0
 # Seconds between two requests to reconcile when the API server did not take the first.
 RETRY_PAUSE = 2.0
+# A Kustomization waiting on a dependency that is applying a new revision (a revert just
+# pushed, say) says Ready=False, DependencyNotReady for a few seconds: waited out this long.
+DEPENDENCY_WAIT = 30.0
 
 
 def requested_by(args, environ=None):
@@ -272,7 +275,8 @@ class GitCommit(Change):
         suspended; the commit goes where Flux reads (the branch its GitRepository follows, a
         path its Kustomization applies) and is the canary's app's (``_check_app``), checked on
         the working copy brought to the remote's head; and the Kustomization is not failing
-        already. The user's own mistakes come first, the platform's state last."""
+        already. The user's own mistakes come first (the edits are tried in memory too), the
+        platform's state last."""
         namespace, name = self.args["kustomization_namespace"], self.args["kustomization"]
         kustomization = run.kube.get(objects.KUSTOMIZATION, namespace, name)
         if kustomization is None:
@@ -292,6 +296,8 @@ class GitCommit(Change):
             run.result["commit_before"] = self.repo.sync()
             self._check_applied(kustomization)
             self._check_app(run, obj)
+            self._try_edits()
+        kustomization = self._past_dependencies(run, kustomization)
         ready = objects.condition(kustomization, "Ready") or {}
         if ready.get("status") == "False":
             raise ReleaseError(
@@ -299,6 +305,27 @@ class GitCommit(Change):
                 "and reverted. Fix it first; nothing was written" % (
                     objects.KUSTOMIZATION.describe(namespace, name), ready.get("reason"), ready.get("message")),
                 object=objects.summarize(kustomization))
+
+    def _past_dependencies(self, run, kustomization):
+        """The Kustomization once it no longer waits on a dependency (``DependencyNotReady``
+        is what a dependency applying a new revision looks like for a few seconds), within
+        ``DEPENDENCY_WAIT`` and what the release needs of the budget after it."""
+        namespace, name = self.args["kustomization_namespace"], self.args["kustomization"]
+        wait = run.budget.share(DEPENDENCY_WAIT, keep=run.need[0] + self.overhead[0])
+        deadline = run.budget.clock() + wait
+        told = False
+        while (objects.condition(kustomization, "Ready") or {}).get("reason") == "DependencyNotReady":
+            if run.budget.clock() >= deadline:
+                break
+            if not told:
+                run.say("git_release: %s waits on a dependency (%s); waiting up to %.0f s for it" % (
+                    objects.KUSTOMIZATION.describe(namespace, name),
+                    (objects.condition(kustomization, "Ready") or {}).get("message"), wait))
+                told = True
+            run.budget.sleep(min(1.0, max(0.0, deadline - run.budget.clock())))
+            kustomization = run.kube.get(objects.KUSTOMIZATION, namespace, name) or kustomization
+            kustomization.setdefault("kind", "Kustomization")
+        return kustomization
 
     def _check_followed(self, kustomization, source, source_obj):
         """The commit goes where Flux reads: the Kustomization's source is a GitRepository that
@@ -366,6 +393,13 @@ class GitCommit(Change):
             raise ReleaseError("git_release: %s; releasing it here would go unfollowed by canary %s and never be "
                                "reverted. Name the canary of that app (options name, namespace); nothing was written"
                                % ("; ".join(problems), run.key))
+
+    def _try_edits(self):
+        """Each edit tried on the file's text in memory (nothing written): a value the file
+        cannot take (a mapping where it holds a string, a path that is not there) is the
+        user's mistake, told before the platform's state is looked at."""
+        for relative, change in self._edits():
+            change(self._read(relative), relative)
 
     def _read(self, relative):
         full = self.repo.path(relative)  # refuses symlinks and paths outside the working copy

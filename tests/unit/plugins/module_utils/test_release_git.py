@@ -14,6 +14,7 @@ import subprocess
 import pytest
 from test_release_pipeline import Clock, FakeKube, canary, target
 
+from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.flux import objects
 from ansible_collections.gitops.progressive.plugins.module_utils.flux.reconcile import FluxError
 from ansible_collections.gitops.progressive.plugins.module_utils.git.repo import resolve_in
@@ -202,6 +203,53 @@ def test_a_kustomization_failing_already_is_refused_before_anything_is_written(r
     with pytest.raises(ReleaseError, match="Kustomization flux-system/apps is failing already.*earlier commit "
                                            "broke it.*nothing was written"):
         release(kube, clock, remote, tmp_path)
+    assert git(remote, "rev-parse", "main") == before and kube.leases == {}
+
+
+def test_a_value_the_file_cannot_take_is_told_before_a_failing_kustomization(remote, tmp_path, flux):
+    """The user's mistake first: on a Kustomization failing (or between two revisions) already,
+    an image the kustomization lacks is still what the error names."""
+    clock = Clock()
+    before = git(remote, "rev-parse", "main")
+    kube = FluxKube(canary(), podinfo(), clock, [], ready="False")
+    with pytest.raises(CollectionError, match="images.ghcr.io/stefanprodan/podinf0: .* has no image of that name"):
+        release(kube, clock, remote, tmp_path, images={"ghcr.io/stefanprodan/podinf0": "6.7.9"})
+    assert git(remote, "rev-parse", "main") == before and kube.leases == {}
+
+
+def waiting_on_a_dependency(kube, clock, until):
+    """The Kustomization says DependencyNotReady until the clock reaches ``until``."""
+    ready = kube.flux[objects.KUSTOMIZATION]["status"]["conditions"][0]
+    get = kube.get
+
+    def get_then(resource, namespace, name):
+        if resource is objects.KUSTOMIZATION:
+            ready.update(status="False", reason="DependencyNotReady", message="dependency 'flux-system/infra' is "
+                         "not ready") if clock.now < until else ready.update(status="True", reason="Succeeded")
+        return get(resource, namespace, name)
+
+    kube.get = get_then
+
+
+def test_a_dependency_applying_a_new_revision_is_waited_out_not_called_failing(remote, tmp_path, flux):
+    """A revert just pushed: the dependency applies it and the app's Kustomization says
+    DependencyNotReady for a few seconds. The next release waits that out and goes on."""
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Succeeded", "r2")])
+    waiting_on_a_dependency(kube, clock, until=6)
+    result, said = release(kube, clock, remote, tmp_path)
+    assert result["verdict"] == "promoted", result["msg"]
+    assert any("waits on a dependency" in line for line in said), said
+
+
+def test_a_dependency_that_stays_not_ready_is_refused_within_the_wait(remote, tmp_path, flux):
+    clock = Clock()
+    before = git(remote, "rev-parse", "main")
+    kube = FluxKube(canary(), podinfo(), clock, [])
+    waiting_on_a_dependency(kube, clock, until=10 ** 6)
+    with pytest.raises(ReleaseError, match="failing already .*DependencyNotReady.*nothing was written"):
+        release(kube, clock, remote, tmp_path)
+    assert git_change.DEPENDENCY_WAIT <= clock.now <= git_change.DEPENDENCY_WAIT + 2
     assert git(remote, "rev-parse", "main") == before and kube.leases == {}
 
 
