@@ -70,13 +70,15 @@ options:
         excludes of its own C(go.mod) (its CRDs are returned in RV(modules)); C(hey) is the HTTP load
         generator Flagger's load tester runs, at O(hey_version); C(coredns) is CoreDNS at O(coredns_version)
         with only the plugins a cluster DNS uses (C(kubernetes), C(cache), C(errors), C(log), C(health),
-        C(ready), C(loadbalance)).
+        C(ready), C(loadbalance)); C(prometheus) is the Prometheus server at O(prometheus_version) with the
+        service discovery Flagger's chart configures (C(kubernetes)) besides C(file) and C(http), without the
+        web UI's assets (its API is complete).
       - helm-controller pins Helm to a Flux fork that the Go module proxy does not serve;
         it is built against upstream Helm at the fork's base release.
     type: list
     elements: str
     choices: [kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image, flux-cli, helm, helm3, registry, kubernetes-node,
-              cni, demo-app, pause, traefik, hey, coredns]
+              cni, demo-app, pause, traefik, hey, coredns, prometheus]
     default: []
   sources:
     description:
@@ -135,6 +137,12 @@ options:
     description: CoreDNS release (C(github.com/coredns/coredns) module version).
     type: str
     default: v1.14.7
+  prometheus_version:
+    description:
+      - Prometheus release of the C(prometheus) component (v2.41.0 is the one Flagger's v1.41.0 chart names); built
+        from the C(github.com/prometheus/prometheus) module at its module version (2.x.y is v0.x.y).
+    type: str
+    default: v2.41.0
   helm3_version:
     description: Helm 3 release of the C(helm3) component (C(helm.sh/helm/v3) module version).
     type: str

@@ -60,6 +60,15 @@ options:
         description: Its mode in the image, as an octal string.
         type: str
         default: "0755"
+      libraries:
+        description:
+          - Also put in the image the shared libraries the file loads (its loader and every
+            library, at the paths C(ldd) resolves them to on the controller), for a program of
+            the controller's own packages, such as Debian's C(wget) or C(prometheus).
+          - C(ldd) may run the program's loader; use it for programs you trust.
+          - A library the controller does not have fails the task, naming it.
+        type: bool
+        default: false
   entrypoint:
     description: The image's entry point.
     type: list
@@ -127,6 +136,7 @@ def main():
                 src=dict(type="path", required=True),
                 dest=dict(type="str", required=True),
                 mode=dict(type="str", default="0755"),
+                libraries=dict(type="bool", default=False),
             )),
             entrypoint=dict(type="list", elements="str", default=[]),
             cmd=dict(type="list", elements="str", default=[]),

@@ -25,7 +25,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.sim.gobuild imp
 
 DEFAULT_CACHE = "~/.cache/gitops-progressive"
 COMPONENTS = ["kubernetes", "etcd", "kwok", "flagger", "kubectl", "flux", "flux-image", "flux-cli", "helm", "helm3", "registry",
-              "kubernetes-node", "cni", "demo-app", "pause", "traefik", "hey", "coredns"]
+              "kubernetes-node", "cni", "demo-app", "pause", "traefik", "hey", "coredns", "prometheus"]
 PROGRESS_INTERVAL = 30
 # Each build is a go process with its own parallelism: more at once only thrashes.
 JOBS_MAX = 64
@@ -47,6 +47,7 @@ def binaries_argument_spec():
         traefik_version=dict(type="str", default="v3.6.12"),
         hey_version=dict(type="str", default="v0.1.5"),
         coredns_version=dict(type="str", default="v1.14.7"),
+        prometheus_version=dict(type="str", default="v2.41.0"),
         cache_dir=dict(type="path"),
         jobs=dict(type="int", default=2),
         go=dict(type="path", default="go"),

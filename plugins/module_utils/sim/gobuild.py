@@ -57,7 +57,7 @@ DOWNLOAD_TIMEOUT = 900
 # into go.mod, link flags or cache paths (no spaces, slashes, newlines or "..").
 VERSION_PATTERN = re.compile(r"^v\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
 VERSION_OPTIONS = ("kubernetes_version", "etcd_version", "kwok_version", "flagger_version", "flux_version",
-                   "registry_version", "helm3_version", "cni_version", "traefik_version", "hey_version",
+                   "registry_version", "helm3_version", "cni_version", "traefik_version", "hey_version", "prometheus_version",
                    "coredns_version")
 # Any Go module version, pseudo-versions included (v1.0.1-0.20220411205349-bde1400a84be):
 # what a dependency's go.mod may pin in a replace.
@@ -486,6 +486,45 @@ def hey_recipe(version):
                   packages=("github.com/rakyll/hey",), component="hey")
 
 
+def prometheus_module_version(version):
+    """The ``github.com/prometheus/prometheus`` module version of a Prometheus release: 2.x.y is
+    v0.x.y, 3.x.y is v0.3xx.y (the module has no /v2 or /v3 path)."""
+    check_version("prometheus_version", version)
+    major, minor, patch = _semver(version, "prometheus_version")[:3]
+    if major == 2:
+        return "v0.%d.%d" % (minor, patch)
+    if major == 3:
+        return "v0.%d.%d" % (300 + minor, patch)
+    raise BuildError("prometheus_version: %s is not a Prometheus 2 or 3 release" % version)
+
+
+# Service discovery the Prometheus of Flagger's chart uses (kubernetes_sd_configs); file and
+# http come with every build (plugins/minimum.go). Upstream imports every provider's SDK.
+PROMETHEUS_SD = ("kubernetes",)
+_PROMETHEUS_IMPORTS = re.compile(r"^import \((?:.|\n)*?^\)", re.M)
+
+
+def prometheus_recipe(version, gomod_text, module_dir):
+    """The Prometheus server at ``version`` (a release, v2.41.0), with the replaces and excludes
+    of its own go.mod, and only the service discovery of :data:`PROMETHEUS_SD`: its generated
+    ``plugins/plugins.go`` (read from ``module_dir``) is patched to import those alone, as
+    upstream's plugins.yml allows. The web UI's assets are not built in (the API is what
+    Flagger queries)."""
+    module = "github.com/prometheus/prometheus"
+    module_version = prometheus_module_version(version)
+    with open(os.path.join(module_dir, "plugins", "plugins.go")) as handle:
+        plugins = handle.read()
+    found = _PROMETHEUS_IMPORTS.search(plugins)
+    if not found:
+        raise PatchError("patch for plugins/plugins.go: no import block in %s@%s" % (module, module_version))
+    kept = "import (\n%s\n)" % "\n".join('\t_ "%s/discovery/%s"' % (module, name) for name in PROMETHEUS_SD)
+    return Recipe(key="prometheus-%s" % version, module=module, version=module_version,
+                  packages=("%s/cmd/prometheus" % module,), component="prometheus",
+                  ldflags=("-X", "github.com/prometheus/common/version.Version=%s" % version.lstrip("v")),
+                  replaces=module_replaces_from_gomod(gomod_text), excludes=module_excludes_from_gomod(gomod_text),
+                  patches=(SourcePatch("plugins/plugins.go", found.group(0), kept),), module_dir=module_dir)
+
+
 # CoreDNS answers the real node's pods for in-cluster names (Services, their pods), from the
 # API through its kubernetes plugin. Upstream's main package imports every plugin (the
 # cloud providers' SDKs among them); this main imports the few a cluster DNS uses, and
@@ -533,7 +572,7 @@ def registry_recipe(version):
 
 def recipes_for(components, versions, go="go"):
     """Recipes for component names (kubernetes, etcd, kwok, flagger, kubectl, flux, flux-image,
-    flux-cli, helm, helm3, registry, kubernetes-node, cni, demo-app, pause, traefik, hey, coredns).
+    flux-cli, helm, helm3, registry, kubernetes-node, cni, demo-app, pause, traefik, hey, coredns, prometheus).
 
     ``versions`` maps ``<component>_version`` to a release. The Kubernetes recipe reads
     the list of staging modules from k8s.io/kubernetes' own go.mod at that release.
@@ -550,6 +589,12 @@ def recipes_for(components, versions, go="go"):
         if "text" not in flux_gomod:
             flux_gomod["text"] = module_gomod("github.com/fluxcd/flux2/v2", versions["flux_version"], go)
         return flux_gomod["text"]
+
+    def prometheus():
+        info = download_module("github.com/prometheus/prometheus",
+                               prometheus_module_version(versions["prometheus_version"]), go)
+        with open(info["GoMod"]) as gomod:
+            return prometheus_recipe(versions["prometheus_version"], gomod.read(), info["Dir"])
 
     def traefik():
         info = download_module(traefik_module(versions["traefik_version"]), versions["traefik_version"], go)
@@ -575,6 +620,7 @@ def recipes_for(components, versions, go="go"):
         "traefik": traefik,
         "hey": lambda: hey_recipe(versions["hey_version"]),
         "coredns": lambda: coredns_recipe(versions["coredns_version"]),
+        "prometheus": prometheus,
     }
     unknown = sorted(set(components) - set(builders))
     if unknown:

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 
 from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
 from ansible_collections.gitops.progressive.plugins.module_utils.sim.registry import (
@@ -50,16 +52,66 @@ def check_options(params):
     inputs.done()
 
 
+# One line of ldd's answer: "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)", or the
+# loader itself, "/lib64/ld-linux-x86-64.so.2 (0x...)"; the vDSO has no file.
+_LDD_LINE = re.compile(r"^\s*(?:(?P<name>\S+) => (?P<path>\S+|not found)|(?P<loader>/\S+))(?: \(0x[0-9a-f]+\))?\s*$")
+
+
+def parse_ldd(text, where):
+    """The files ``ldd`` says a program loads (its loader first where ldd lists it), absolute
+    paths; ``[]`` for a static program. A library ldd cannot find is an error naming it."""
+    paths, missing = [], []
+    for line in text.splitlines():
+        match = _LDD_LINE.match(line)
+        if not match:
+            continue
+        if match.group("loader"):
+            paths.append(match.group("loader"))
+        elif match.group("path") == "not found":
+            missing.append(match.group("name"))
+        else:
+            paths.append(match.group("path"))
+    if missing:
+        raise RegistryError("%s needs %s, which this machine does not have" % (where, ", ".join(missing)))
+    return list(dict.fromkeys(paths))
+
+
+def shared_libraries(program, where):
+    """The shared libraries ``program`` loads, as the controller's loader resolves them (``ldd``;
+    for programs from this machine's own packages: ldd may run the program's loader)."""
+    try:
+        run = subprocess.run(["ldd", program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=30, check=False, env=dict(os.environ, LC_ALL="C"))
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise RegistryError("%s: ldd %s failed: %s" % (where, program, error))
+    if run.returncode != 0:
+        if "not a dynamic executable" in run.stdout:
+            return []
+        raise RegistryError("%s: ldd %s failed: %s" % (where, program, run.stdout.strip()[-300:]))
+    return parse_ldd(run.stdout, "%s: %s" % (where, program))
+
+
+def _read(path, where):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise RegistryError("%s %s: %s" % (where, path, error.strerror))
+
+
 def build(params):
-    """``(config, layers)`` of the image the options describe."""
-    files = []
+    """``(config, layers)`` of the image the options describe. A file with ``libraries`` brings
+    the shared libraries it loads, each at the path the loader looks for it (a file named in
+    ``files`` wins over a library at the same path)."""
+    files, libraries = [], {}
     for index, entry in enumerate(params["files"]):
-        try:
-            with open(entry["src"], "rb") as handle:
-                files.append((entry["dest"], handle.read(), int(entry["mode"], 8)))
-        except OSError as error:
-            raise RegistryError("sim_image %s: files[%d].src %s: %s" % (params["image"], index, entry["src"],
-                                                                        error.strerror))
+        where = "sim_image %s: files[%d].src" % (params["image"], index)
+        files.append((entry["dest"], _read(entry["src"], where), int(entry["mode"], 8)))
+        if entry.get("libraries"):
+            for library in shared_libraries(entry["src"], where):
+                libraries.setdefault(library, (library, _read(library, where + " library"), 0o755))
+    named = set(dest for dest, _data, _mode in files)
+    files += [entry for path, entry in sorted(libraries.items()) if path not in named]
     env = ["%s=%s" % (key, value) for key, value in sorted((params["env"] or {}).items())]
     return image_from_files(files, entrypoint=params["entrypoint"], cmd=params["cmd"], env=env,
                             user=params["user"], labels={str(k): str(v) for k, v in (params["labels"] or {}).items()})

@@ -443,3 +443,60 @@ def test_the_first_holder_adopts_the_per_node_record_of_an_earlier_release(tmp_p
     record.release("node-a")
     assert values(proc_sys) == ["0", "0"]
     assert not os.path.exists(record.record + ".new")
+
+
+LDD = """\tlinux-vdso.so.1 (0x00007ffd8a1f2000)
+\tlibpcre2-8.so.0 => /lib/x86_64-linux-gnu/libpcre2-8.so.0 (0x00007f0b1c0a0000)
+\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f0b1be00000)
+\t/lib64/ld-linux-x86-64.so.2 (0x00007f0b1c2c4000)
+"""
+
+
+def test_ldds_answer_gives_the_libraries_and_the_loader_not_the_vdso():
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim import images
+
+    assert images.parse_ldd(LDD, "wget") == ["/lib/x86_64-linux-gnu/libpcre2-8.so.0",
+                                             "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"]
+    assert images.parse_ldd("\tnot a dynamic executable\n", "hey") == []
+    with pytest.raises(CollectionError, match="wget needs libidn2.so.0, which this machine does not have"):
+        images.parse_ldd(LDD + "\tlibidn2.so.0 => not found\n", "wget")
+
+
+def test_a_program_with_its_libraries_runs_from_the_image_alone(tmp_path):
+    """The layer of a dynamic program with ``libraries`` holds everything it loads: unpacked
+    into an empty directory and run there with that directory as its root's loader path."""
+    import gzip
+    import io
+    import subprocess
+    import tarfile
+
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim import images
+
+    program = "/bin/true"
+    if not images.shared_libraries(program, "test"):
+        pytest.skip("/bin/true is static here: nothing to check")
+    params = image_params(tmp_path, files=[{"src": program, "dest": "/bin/true", "mode": "0755", "libraries": True},
+                                           {"src": program, "dest": "/bin/again", "mode": "0755"}])
+    _config, layers = images.build(params)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layers[0]))) as archive:
+        names = set(archive.getnames())
+        archive.extractall(tmp_path / "root")
+    loader = [name for name in names if "ld-linux" in name or name.startswith("lib64/ld")]
+    assert "bin/true" in names and "bin/again" in names and loader, names
+    assert any(name.endswith("/libc.so.6") for name in names), names
+    libdirs = sorted(set(os.path.dirname(str(tmp_path / "root" / name)) for name in names if ".so" in name))
+    run = subprocess.run([str(tmp_path / "root" / loader[0]), "--library-path", ":".join(libdirs),
+                          str(tmp_path / "root" / "bin/true")], check=False)
+    assert run.returncode == 0
+
+
+def test_a_library_the_machine_lacks_is_named(tmp_path, monkeypatch):
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim import images
+
+    class Answer:
+        returncode, stdout = 0, LDD + "\tlibgone.so.1 => not found\n"
+
+    monkeypatch.setattr(images.subprocess, "run", lambda *args, **kwargs: Answer())
+    params = image_params(tmp_path, files=[{"src": "/bin/true", "dest": "/bin/true", "mode": "0755", "libraries": True}])
+    with pytest.raises(CollectionError, match=r"files\[0\].src: /bin/true needs libgone.so.1"):
+        images.build(params)
