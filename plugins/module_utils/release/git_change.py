@@ -297,13 +297,17 @@ class GitCommit(Change):
             self._check_applied(kustomization)
             self._check_app(run, obj)
             self._try_edits()
+        started = run.budget.clock()
         kustomization = self._past_dependencies(run, kustomization)
+        check_not_suspended(kustomization)
         ready = objects.condition(kustomization, "Ready") or {}
         if ready.get("status") == "False":
+            waited = ("; waited %.0f s for its dependency (wait_timeout leaves the release no more)" % (
+                run.budget.clock() - started) if ready.get("reason") == "DependencyNotReady" else "")
             raise ReleaseError(
-                "git_release: %s is failing already (Ready=False, %s: %s); a commit now would be blamed for it "
+                "git_release: %s is failing already (Ready=False, %s: %s)%s; a commit now would be blamed for it "
                 "and reverted. Fix it first; nothing was written" % (
-                    objects.KUSTOMIZATION.describe(namespace, name), ready.get("reason"), ready.get("message")),
+                    objects.KUSTOMIZATION.describe(namespace, name), ready.get("reason"), ready.get("message"), waited),
                 object=objects.summarize(kustomization))
 
     def _past_dependencies(self, run, kustomization):
@@ -441,7 +445,7 @@ class GitCommit(Change):
             with open(full) as handle:
                 text = handle.read()
         except OSError:
-            raise ReleaseError("git_release: %s is not in the repository %s" % (relative, self.repo.url))
+            raise ReleaseError("git_release: %s is not in the repository %s" % (relative, redact_url(self.repo.url)))
         new_text, changes = change(text, relative)
         if changes:
             with open(full, "w") as handle:

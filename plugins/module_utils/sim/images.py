@@ -76,19 +76,34 @@ def parse_ldd(text, where):
     return list(dict.fromkeys(paths))
 
 
+# Where the image's loader finds libraries with no ld.so.cache and no LD_LIBRARY_PATH: its
+# default directories (the multiarch ones on Debian). A library elsewhere would be copied
+# where nothing looks for it.
+_LOADER_DIRECTORY = re.compile(r"^/(usr/)?lib(32|64)?(/[a-z0-9_]+-linux-gnu[a-z0-9_]*)?\Z")
+
+
 def shared_libraries(program, where):
-    """The shared libraries ``program`` loads, as the controller's loader resolves them (``ldd``;
-    for programs from this machine's own packages: ldd may run the program's loader)."""
+    """The shared libraries ``program`` loads, as the controller's loader resolves them by its
+    defaults (``ldd`` without the caller's ``LD_*`` variables; for programs from this machine's
+    own packages: ldd may run the program's loader). A library outside the loader's default
+    directories is refused: in the image nothing would look for it there."""
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("LD_")}
     try:
-        run = subprocess.run(["ldd", program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             timeout=30, check=False, env=dict(os.environ, LC_ALL="C"))
+        run = subprocess.run(["ldd", "--", program], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=30, check=False, env=dict(environ, LC_ALL="C"))
     except (OSError, subprocess.TimeoutExpired) as error:
         raise RegistryError("%s: ldd %s failed: %s" % (where, program, error))
     if run.returncode != 0:
         if "not a dynamic executable" in run.stdout:
             return []
         raise RegistryError("%s: ldd %s failed: %s" % (where, program, run.stdout.strip()[-300:]))
-    return parse_ldd(run.stdout, "%s: %s" % (where, program))
+    libraries = parse_ldd(run.stdout, "%s: %s" % (where, program))
+    outside = [path for path in libraries if not _LOADER_DIRECTORY.match(os.path.dirname(path))]
+    if outside:
+        raise RegistryError("%s: %s loads %s from outside the loader's default directories (/lib, /usr/lib and their "
+                            "multiarch directories), where nothing in the image would look" % (
+                                where, program, ", ".join(outside)))
+    return libraries
 
 
 def _read(path, where):

@@ -483,11 +483,35 @@ def test_a_program_with_its_libraries_runs_from_the_image_alone(tmp_path):
         archive.extractall(tmp_path / "root")
     loader = [name for name in names if "ld-linux" in name or name.startswith("lib64/ld")]
     assert "bin/true" in names and "bin/again" in names and loader, names
-    assert any(name.endswith("/libc.so.6") for name in names), names
+    # Everything ldd names is in the layer, at the path it names.
+    assert all(path.lstrip("/") in names for path in images.shared_libraries(program, "test")), names
     libdirs = sorted(set(os.path.dirname(str(tmp_path / "root" / name)) for name in names if ".so" in name))
     run = subprocess.run([str(tmp_path / "root" / loader[0]), "--library-path", ":".join(libdirs),
                           str(tmp_path / "root" / "bin/true")], check=False)
     assert run.returncode == 0
+
+
+def test_ldd_resolves_without_the_callers_ld_variables_and_refuses_other_directories(tmp_path, monkeypatch):
+    """The image's loader has no LD_LIBRARY_PATH and no ld.so.cache: a library found only
+    through them would be copied where nothing looks for it."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.sim import images
+
+    seen = {}
+
+    class Answer:
+        returncode, stdout = 0, LDD + "\tlibssl.so.3 => /opt/openssl/lib/libssl.so.3 (0x00007f0b1c000000)\n"
+
+    def run(argv, **kwargs):
+        seen.update(argv=argv, env=kwargs["env"])
+        return Answer()
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/opt/openssl/lib")
+    monkeypatch.setenv("LD_PRELOAD", "/opt/evil.so")
+    monkeypatch.setattr(images.subprocess, "run", run)
+    with pytest.raises(CollectionError, match="loads /opt/openssl/lib/libssl.so.3 from outside the loader's default"):
+        images.shared_libraries("/usr/bin/wget", "sim_image x")
+    assert seen["argv"] == ["ldd", "--", "/usr/bin/wget"]
+    assert not [key for key in seen["env"] if key.startswith("LD_")] and seen["env"]["LC_ALL"] == "C"
 
 
 def test_a_library_the_machine_lacks_is_named(tmp_path, monkeypatch):

@@ -247,10 +247,28 @@ def test_a_dependency_that_stays_not_ready_is_refused_within_the_wait(remote, tm
     before = git(remote, "rev-parse", "main")
     kube = FluxKube(canary(), podinfo(), clock, [])
     waiting_on_a_dependency(kube, clock, until=10 ** 6)
-    with pytest.raises(ReleaseError, match="failing already .*DependencyNotReady.*nothing was written"):
+    with pytest.raises(ReleaseError, match="failing already .*DependencyNotReady.*; waited 30 s for its dependency.*"
+                                           "nothing was written"):
         release(kube, clock, remote, tmp_path)
     assert git_change.DEPENDENCY_WAIT <= clock.now <= git_change.DEPENDENCY_WAIT + 2
     assert git(remote, "rev-parse", "main") == before and kube.leases == {}
+
+
+def test_a_kustomization_suspended_while_its_dependency_was_waited_for_is_refused(remote, tmp_path, flux):
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Succeeded", "r2")])
+    waiting_on_a_dependency(kube, clock, until=4)
+    get = kube.get
+
+    def suspended_later(resource, namespace, name):
+        if resource is objects.KUSTOMIZATION and clock.now >= 2:
+            kube.flux[objects.KUSTOMIZATION].setdefault("spec", {})["suspend"] = True
+        return get(resource, namespace, name)
+
+    kube.get = suspended_later
+    with pytest.raises(CollectionError, match="Kustomization flux-system/apps is suspended"):
+        release(kube, clock, remote, tmp_path)
+    assert kube.leases == {}
 
 
 def test_a_branch_flux_does_not_follow_is_refused(remote, tmp_path, flux):
