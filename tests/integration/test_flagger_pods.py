@@ -10,8 +10,8 @@ import os
 import re
 
 import pytest
-from conftest import ROOT, assert_ok, free_port, real_node_turn, run_playbook
-from test_seed_flows import SITE, TRAEFIK_CATALOG, UserTraffic, served_version, stand_up
+from conftest import assert_ok, free_port, real_node_turn, run_playbook
+from test_seed_flows import SITE, TRAEFIK_CATALOG, UserTraffic, env_release, served_version, stand_up
 
 NAME = "it-flaggerpods"
 REAL_NODE = NAME + "-real"
@@ -99,18 +99,6 @@ def verdict_is(stack, result, verdict):
         pod_logs(stack, "flagger-system", "flagger"))
 
 
-def release(stack, **env):
-    """Change the app's environment through git; the result (the verdict comes from the pods)."""
-    variables = dict(stack["vars"], release_app="podinfo", release_namespace="seed", release_images={},
-                     release_timeout=400, release_fail_on_rollback=False,
-                     release_repo_url="http://127.0.0.1:%d/platform.git" % stack["vars"]["flux_git_port"],
-                     release_values=[dict(file="apps/staging/podinfo-env.yaml", value=value,
-                                          path="spec.template.spec.containers[name=podinfo].env[name=%s].value" % name)
-                                     for name, value in env.items()])
-    run = run_playbook(os.path.join(ROOT, "playbooks", "release.yml"), variables)
-    return assert_ok(run).results("Ship the release through git and follow it to its verdict")[0]
-
-
 def test_git_release_on_the_pods_promotes_a_healthy_version_and_rolls_back_real_5xx(stack, kube):
     """One sequence: each release starts from where the one before left the app."""
     core, _apps = kube
@@ -119,12 +107,12 @@ def test_git_release_on_the_pods_promotes_a_healthy_version_and_rolls_back_real_
     assert served_version(stack) == "1.0.0"
 
     with UserTraffic(stack):
-        healthy = release(stack, APP_VERSION="2.0.0")
+        healthy = env_release(stack, APP_VERSION="2.0.0")
     verdict_is(stack, healthy, "promoted")
     assert served_version(stack) == "2.0.0"
 
     with UserTraffic(stack):
-        failing = release(stack, APP_VERSION="3.0.0", ERROR_RATE="0.5")
+        failing = env_release(stack, APP_VERSION="3.0.0", ERROR_RATE="0.5")
     verdict_is(stack, failing, "failed")
     # The chart's Prometheus (scraping Traefik's pod by its annotations every 5 s) measured the
     # canary's real 500s: about half its answers, at each check that failed on a value.

@@ -257,10 +257,12 @@ def traefik(tmp_path_factory):
 
 
 def env_release(platform, **env):
-    """Change the app's environment through git (no image: the demo app has one tag here); the result."""
+    """Change the app's environment through git (no image: the demo app has one tag here); the result.
+    With Flagger's processes, the release reads their Prometheus on 127.0.0.1 (with its pods, none here)."""
+    local = {} if platform["vars"].get("flagger_controllers") == "pods" else dict(
+        flagger_prometheus_url="http://127.0.0.1:%d" % platform["vars"]["flagger_prometheus_port"])
     variables = dict(platform["vars"], release_app="podinfo", release_namespace="seed", release_images={},
-                     release_timeout=400, release_fail_on_rollback=False,
-                     flagger_prometheus_url="http://127.0.0.1:%d" % platform["vars"]["flagger_prometheus_port"],
+                     release_timeout=400, release_fail_on_rollback=False, **local,
                      release_repo_url="http://127.0.0.1:%d/platform.git" % platform["vars"]["flux_git_port"],
                      release_values=[dict(file="apps/staging/podinfo-env.yaml", value=value,
                                           path="spec.template.spec.containers[name=podinfo].env[name=%s].value" % name)
