@@ -64,7 +64,7 @@ options:
         description:
           - Also put in the image the shared libraries the file loads (its loader and every
             library, at the paths C(ldd) resolves them to on the controller), for a program of
-            the controller's own packages, such as Debian's C(wget) or C(prometheus).
+            the controller's own packages, such as Debian's C(wget) or C(curl).
           - C(ldd) may run the program's loader; use it for programs you trust.
           - A library the controller does not have fails the task, naming it.
         type: bool
