@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-BENCHMARKS = ["cluster", "canary", "flux", "site", "vault", "concurrency", "code"]
+BENCHMARKS = ["cluster", "canary", "flux", "site", "vault", "concurrency", "code", "real_pods"]
 # The module of each benchmark ("site" would be Python's own site module).
 MODULES = {"site": "site_playbook"}
 

@@ -89,6 +89,21 @@ def root_client(vault):
         return hvac.Client(url=vault["url"], token=handle.read().strip())
 
 
+def unseal(root, keys):
+    """Unseal with the threshold of keys, then wait (30 s at most) until Vault is the active node:
+    a raft node just unsealed answers "local node not active" for a moment."""
+    for key in keys["keys_base64"][:keys["threshold"]]:
+        root.sys.submit_unseal_key(key)
+    deadline = time.monotonic() + 30
+    health = {}
+    while time.monotonic() < deadline:
+        health = root.sys.read_health_status(method="GET", standby_ok=True, sealed_code=200, uninit_code=200)
+        if isinstance(health, dict) and not health.get("sealed") and not health.get("standby"):
+            return
+        time.sleep(0.2)
+    raise AssertionError("Vault did not become active within 30 s of its unseal: %s" % health)
+
+
 def app_login(vault, kube, service_account="webapp", role="webapp", namespace="vault-webapp"):
     """An hvac client logged in as the service account, with a token from the real TokenRequest API."""
     import hvac
@@ -234,8 +249,7 @@ def test_the_app_wiring_task_proves_it_and_vault_sealed_or_stopped_fails_clearly
     assert recap(output)["changed"] == 0, output[-3000:]
     with open(os.path.join(vault["state"], "init", "keys.json")) as handle:
         keys = json.load(handle)
-    for key in keys["keys_base64"][:keys["threshold"]]:
-        root.sys.submit_unseal_key(key)
+    unseal(root, keys)
     assert "late" not in root.sys.list_acl_policies()["data"]["keys"]
     code, output = run(PLAYBOOK, vault["vars"])
     vault["outputs"].append(output)
