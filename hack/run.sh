@@ -2,7 +2,7 @@
 # One entry point for the README's commands: sets everything up (Debian packages,
 # a virtual environment keyed by the pinned requirements, the collection on the
 # collections path, the Go-built binaries in the cache) and then runs a job.
-#   hack/run.sh demo | test | sanity | lint | unit | integration | molecule | bench | down | setup
+#   hack/run.sh demo | test | sanity | lint | package | unit | integration | molecule | bench | down | setup
 #   hack/run.sh exec COMMAND [ARGS...]   (any command in the same environment)
 set -euo pipefail
 
@@ -102,6 +102,11 @@ run_lint() {
   (cd "$ROOT" && ansible-lint --profile production)
 }
 
+run_package() {
+  log "the collection as Galaxy gets it: build, contents, galaxy-importer"
+  (cd "$ROOT" && python -m pytest -q -p no:cacheprovider tests/package --junitxml="$BUILD/junit-package.xml")
+}
+
 run_unit() {
   log "unit tests"
   (cd "$ROOT" && python -m pytest -q tests/unit --junitxml="$BUILD/junit-unit.xml")
@@ -125,20 +130,12 @@ run_integration() {
      --junitxml="$BUILD/junit-integration.xml")
 }
 
-# One closing line for the whole run, from the test reports (molecule counts as one test).
+# One closing line for the whole run, from the test reports and the molecule scenarios.
+MOLECULE_SCENARIOS=(default flux mesh flagger apps vault)
+MOLECULE_ARGS=()
+for scenario in "${MOLECULE_SCENARIOS[@]}"; do MOLECULE_ARGS+=(-s "$scenario"); done
 summary() {
-  python - "$BUILD"/junit-*.xml <<'PY'
-import sys
-import xml.etree.ElementTree as ElementTree
-
-passed = failed = skipped = 0
-for path in sys.argv[1:]:
-    for suite in ElementTree.parse(path).getroot().iter("testsuite"):
-        tests, skips = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
-        bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-        passed, failed, skipped = passed + tests - bad - skips, failed + bad, skipped + skips
-print("summary: %d passed, %d failed, %d skipped" % (passed + 1, failed, skipped))
-PY
+  python "$ROOT/hack/summary.py" --molecule "${#MOLECULE_SCENARIOS[@]}" "$BUILD"/junit-*.xml
 }
 
 # Molecule's scenarios use the roles' fixed default ports, which are also the ports of the
@@ -164,7 +161,7 @@ run_molecule() {
   # The default scenario creates the shared cluster first and destroys it last; the role
   # scenarios converge on it in the order the platform is built.
   log "molecule: default, flux, mesh, flagger, apps and vault scenarios"
-  (cd "$ROOT" && molecule test -s default -s flux -s mesh -s flagger -s apps -s vault)
+  (cd "$ROOT" && molecule test "${MOLECULE_ARGS[@]}")
 }
 
 job=${1:-test}
@@ -174,6 +171,7 @@ case "$job" in
   demo) (cd "$ROOT" && ansible-playbook playbooks/demo.yml) ;;
   down) (cd "$ROOT" && ansible-playbook playbooks/teardown.yml) ;;
   sanity) run_sanity ;;
+  package) run_package ;;
   lint) run_lint ;;
   unit) rm -f "$BUILD"/junit-*.xml; run_unit ;;
   integration) run_integration ;;
@@ -190,7 +188,7 @@ case "$job" in
     build_pid=$!
     # If a check fails first, the build (its own process group) is stopped with us.
     trap 'kill -- "-$build_pid" 2>/dev/null || true' EXIT
-    run_sanity; run_lint; run_unit
+    run_sanity; run_lint; run_package; run_unit
     log "waiting for the binaries (log: $CACHE/logs/binaries.log)"
     # sim_binaries prints what it builds, a line per component every 30 s and when each
     # ends: show those lines from the log's start until the build process exits.
@@ -201,7 +199,7 @@ case "$job" in
     # tests per-worker slices between 20000 and the kernel's ephemeral range, and kwok clusters start one
     # at a time machine-wide: both run at once, molecule into its log, its own process group.
     log "molecule scenarios in the background (log: $BUILD/molecule.log)"
-    (cd "$ROOT" && exec setsid molecule test -s default -s flux -s mesh -s flagger -s apps -s vault > "$BUILD/molecule.log" 2>&1) &
+    (cd "$ROOT" && exec setsid molecule test "${MOLECULE_ARGS[@]}" > "$BUILD/molecule.log" 2>&1) &
     molecule_pid=$!
     trap 'kill -- "-$build_pid" 2>/dev/null || true; kill -- "-$molecule_pid" 2>/dev/null || true' EXIT
     integration_rc=0
@@ -213,5 +211,5 @@ case "$job" in
     if [ "$molecule_rc" -ne 0 ]; then tail -n 80 "$BUILD/molecule.log"; fi
     [ "$integration_rc" -eq 0 ] && [ "$molecule_rc" -eq 0 ] || exit 1
     summary ;;
-  *) echo "usage: $0 demo|test|sanity|lint|unit|integration|molecule|bench|down|setup|exec COMMAND..." >&2; exit 2 ;;
+  *) echo "usage: $0 demo|test|sanity|lint|package|unit|integration|molecule|bench|down|setup|exec COMMAND..." >&2; exit 2 ;;
 esac

@@ -19,4 +19,4 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
-        return run_release(self, super().run(tmp, task_vars), "canary_rollout", rollout_argument_spec())
+        return run_release(self, super().run(tmp, task_vars), "canary_rollout", rollout_argument_spec(), task_vars)

@@ -17,4 +17,4 @@ class ActionModule(ActionBase):
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
-        return run_release(self, super().run(tmp, task_vars), "git_release", git_release_argument_spec())
+        return run_release(self, super().run(tmp, task_vars), "git_release", git_release_argument_spec(), task_vars)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, gitops.progressive contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Attributes every module of the collection shares, and the two action groups."""
+"""Attributes every module of the collection shares, and each module's action groups (meta/runtime.yml)."""
 
 from __future__ import annotations
 
@@ -20,14 +20,36 @@ attributes:
 attributes:
   action_group:
     support: full
-    membership: [gitops.progressive.canary]
+    membership: [gitops.progressive.canary, gitops.progressive.k8s]
 """
 
     FLUX = r"""
 attributes:
   action_group:
     support: full
-    membership: [gitops.progressive.flux]
+    membership: [gitops.progressive.flux, gitops.progressive.k8s]
+"""
+
+    # git_release: a Flux module that also takes the git options.
+    FLUX_GIT = r"""
+attributes:
+  action_group:
+    support: full
+    membership: [gitops.progressive.flux, gitops.progressive.git, gitops.progressive.k8s]
+"""
+
+    REPO = r"""
+attributes:
+  action_group:
+    support: full
+    membership: [gitops.progressive.git]
+"""
+
+    K8S = r"""
+attributes:
+  action_group:
+    support: full
+    membership: [gitops.progressive.k8s]
 """
 
     SIM = r"""

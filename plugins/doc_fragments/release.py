@@ -47,9 +47,13 @@ options:
     default: true
   publish_stats:
     description:
-      - Publish the outcome with C(set_stats) semantics (C(canary_rollout) keyed by namespace/name, for both C(canary_rollout) and C(git_release)),
-        for AWX workflows. Published when the task does not fail; set O(fail_on_rollback=false) to
-        publish rollbacks too.
+      - Publish the outcome with C(set_stats) semantics for AWX workflows (the job's artifacts), under the
+        task's own name (C(canary_rollout) or C(git_release)) keyed by namespace/name, with the verdict,
+        phase, revision, duration and reason.
+      - Ansible publishes the stats of a task that does not fail only. For a workflow's failure branch to
+        get the verdict of a rollback, set O(fail_on_rollback=false) and fail the job in a later task, as
+        the collection's C(playbooks/release.yml) does (it also publishes an C(error) verdict when the
+        release fails before one).
     type: bool
     default: false
   progress:

@@ -58,7 +58,7 @@ author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - gitops.progressive.attributes
-  - gitops.progressive.attributes.flux
+  - gitops.progressive.attributes.flux_git
   - gitops.progressive.attributes.action_plugin
   - gitops.progressive.attributes.canary_object
   - gitops.progressive.wait

@@ -28,6 +28,7 @@ author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - gitops.progressive.attributes
+  - gitops.progressive.attributes.k8s
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.actiongroups
   - kubernetes.core.k8s_auth_options

@@ -32,8 +32,10 @@ author:
   - gitops.progressive contributors (@gitops-progressive)
 extends_documentation_fragment:
   - gitops.progressive.attributes
-  - gitops.progressive.attributes.git
+  - gitops.progressive.attributes.repo
+  - gitops.progressive.git
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.actiongroups
 attributes:
   check_mode:
     support: full

@@ -8,9 +8,17 @@ The options are checked (release/pipeline.py check_task_options) before the Kube
 client is made or anything is read. Everything the task shows (its result, messages,
 warnings and progress lines) goes out with the credentials of any address in it redacted
 (inputs.py redact_urls): an action plugin's result is not filtered by a module's
-``no_log_values``."""
+``no_log_values``.
+
+The release runs in the task's ``environment:`` (an action plugin runs on the controller,
+where Ansible does not apply it): ``K8S_AUTH_*`` set there reach the Kubernetes client, git
+and everything else the release starts, as with a module. AWX's extra variables
+(``awx_job_id``, ``awx_user_name``) name the job and its user in the Lease and the commits."""
 
 from __future__ import annotations
+
+import contextlib
+import os
 
 from ansible.errors import AnsibleActionFail
 from ansible.utils.display import Display
@@ -19,6 +27,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.errors import C
 from ansible_collections.gitops.progressive.plugins.module_utils.inputs import redact_urls
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube
 from ansible_collections.gitops.progressive.plugins.module_utils.release import pipeline
+from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import holder
 
 display = Display()
 
@@ -36,7 +45,42 @@ def redacted(value):
     return value
 
 
-def run_release(action, result, task, argument_spec):
+# AWX's extra variables naming the job and who launched it (and their names before AWX 18).
+AWX_VARS = ("awx_job_id", "awx_user_name", "tower_job_id", "tower_user_name")
+
+
+def task_environment(action):
+    """The task's ``environment:`` (its blocks' and play's first, the task's last), templated,
+    as strings: what Ansible would give a module's process."""
+    merged = {}
+    environments = action._task.environment or []
+    for environment in environments if isinstance(environments, list) else [environments]:
+        if environment:
+            value = action._templar.template(environment)
+            if not isinstance(value, dict):
+                raise AnsibleActionFail("environment must be a dictionary, got %s" % type(value).__name__)
+            merged.update(value)
+    return {str(name): "" if value is None else str(value) for name, value in merged.items()}
+
+
+@contextlib.contextmanager
+def applied(environment, environ=None):
+    """``environment`` set in this process's environment while the block runs, then put back
+    as it was (the worker process runs one task, but nothing should leak out of it)."""
+    environ = os.environ if environ is None else environ
+    before = {name: environ.get(name) for name in environment}
+    environ.update(environment)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                environ.pop(name, None)
+            else:
+                environ[name] = value
+
+
+def run_release(action, result, task, argument_spec, task_vars=None):
     """Validate the task's options against ``argument_spec`` and the release's own checks,
     then run ``task``'s workflow (``canary_rollout`` or ``git_release``).
 
@@ -45,11 +89,14 @@ def run_release(action, result, task, argument_spec):
     """
     _validation, args = action.validate_argument_spec(argument_spec=argument_spec)
     release = None
+    awx = {name: (task_vars or {}).get(name) for name in AWX_VARS if (task_vars or {}).get(name)}
     try:
         pipeline.check_task_options(task, args)
-        release = WORKFLOWS[task](Kube.from_args(args), args, check_mode=action._task.check_mode,
-                                  say=lambda line: display.display(redact_urls(line)))
-        result.update(release.run())
+        with applied(task_environment(action)):
+            release = WORKFLOWS[task](Kube.from_args(args), args, check_mode=action._task.check_mode,
+                                      say=lambda line: display.display(redact_urls(line)),
+                                      lease_holder=holder(awx=awx))
+            result.update(release.run())
     except CollectionError as error:
         if release is None or not release.result.get("changed"):
             raise AnsibleActionFail(redact_urls(str(error)), result=redacted(dict(error.details)))

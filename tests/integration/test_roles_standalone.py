@@ -133,3 +133,59 @@ def test_with_linkerd_viz_flagger_queries_the_meshs_prometheus_and_installs_none
     values = resolved("flagger", ["flagger_metrics_server", "flagger_prometheus_install"], tmp_path,
                       str(tmp_path / "kubeconfig"), mesh_metrics_server="http://prometheus.linkerd-viz.svc:9090")
     assert values == {"flagger_metrics_server": "http://prometheus.linkerd-viz.svc:9090", "flagger_prometheus_install": False}
+
+
+def bearer_token_credential(kubeconfig, tmp_path):
+    """What AWX's "OpenShift or Kubernetes API Bearer Token" credential injects: the API
+    server, a service account's token and the CA as a file; no kubeconfig anywhere."""
+    import kubernetes
+
+    api = kubernetes.config.new_client_from_config(config_file=kubeconfig)
+    core, rbac = kubernetes.client.CoreV1Api(api), kubernetes.client.RbacAuthorizationV1Api(api)
+    core.create_namespaced_service_account("kube-system", {"metadata": {"name": "awx"}})
+    rbac.create_cluster_role_binding({
+        "metadata": {"name": "awx-cluster-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "awx", "namespace": "kube-system"}]})
+    token = core.create_namespaced_service_account_token(
+        "awx", "kube-system", {"spec": {"expirationSeconds": 3600}}).status.token
+    ca_file = tmp_path / "awx-ca.crt"
+    if api.configuration.ssl_ca_cert:
+        with open(api.configuration.ssl_ca_cert, "rb") as handle:
+            ca_file.write_bytes(handle.read())
+    env = alone_env(None, tmp_path)
+    env.update(K8S_AUTH_HOST=api.configuration.host, K8S_AUTH_API_KEY=token, K8S_AUTH_SSL_CA_CERT=str(ca_file),
+               K8S_AUTH_VERIFY_SSL="true")
+    return env, api.configuration.host
+
+
+def test_the_vault_role_alone_configures_kubernetes_auth_from_awxs_bearer_token_credential(tmp_path):
+    """The vault role on the simulated platform with only K8S_AUTH_HOST, K8S_AUTH_API_KEY and
+    K8S_AUTH_SSL_CA_CERT: Vault's Kubernetes auth names that API server and CA, a second run
+    changes nothing; then torn down."""
+    import json
+
+    import hvac
+
+    from conftest import free_port
+
+    variables = cluster_vars(tmp_path / "cluster", "it-vault-alone", cluster_nodes=1)
+    up = assert_ok(run_playbook("cluster.yml", variables))
+    vault = {"alone_role": "vault", "cluster_provider": "kwok", "vault_state_dir": str(tmp_path / "vault"),
+             "vault_port": free_port(), "vault_cluster_port": free_port(), "vault_postgres_port": free_port()}
+    try:
+        kubeconfig = up.results("Bring the simulated cluster to the wanted state")[0]["kubeconfig"]
+        env, host = bearer_token_credential(kubeconfig, tmp_path)
+        first = run_playbook("role_alone.yml", vault, environ=env)
+        assert_ok(first)
+        with open(os.path.join(vault["vault_state_dir"], "init", "keys.json")) as handle:
+            root = hvac.Client(url="http://127.0.0.1:%d" % vault["vault_port"], token=json.load(handle)["root_token"])
+        config = root.auth.kubernetes.read_config()
+        assert config["kubernetes_host"] == host
+        assert config["kubernetes_ca_cert"].strip() == (tmp_path / "awx-ca.crt").read_text().strip()
+        again = assert_ok(run_playbook("role_alone.yml", vault, environ=env))
+        assert again.stats["changed"] == 0, again.changed_tasks()
+    finally:
+        down = run_playbook("role_alone.yml", dict(vault, vault_state="absent"), environ=alone_env(None, tmp_path))
+        assert_ok(run_playbook("cluster.yml", dict(variables, cluster_state="absent")))
+    assert_ok(down)

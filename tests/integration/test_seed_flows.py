@@ -96,14 +96,24 @@ def custom(platform, group, version, namespace, plural, name):
         group, version, namespace, plural, name)
 
 
-def release(platform, app, namespace, image, tag, **extra):
-    """Ship ``image:tag`` through git with the collection's release playbook; the result."""
+def release(platform, app, namespace, image, tag, fail_on_rollback=False, **extra):
+    """Ship ``image:tag`` through git with the collection's release playbook; the result. The
+    verdict is published for AWX (the job's artifacts) under git_release, also when the job
+    fails on a rollback (``fail_on_rollback``)."""
     variables = dict(platform["vars"], release_app=app, release_namespace=namespace,
-                     release_images={image: tag}, release_timeout=300, release_fail_on_rollback=False,
+                     release_images={image: tag}, release_timeout=300, release_fail_on_rollback=fail_on_rollback,
                      flagger_prometheus_url="http://127.0.0.1:%d" % platform["vars"]["flagger_prometheus_port"],
                      release_repo_url="http://127.0.0.1:%d/platform.git" % platform["vars"]["flux_git_port"], **extra)
     run = run_playbook(os.path.join(ROOT, "playbooks", "release.yml"), variables)
-    return assert_ok(run).results("Ship the release through git and follow it to its verdict")[0]
+    result = run.results("Ship the release through git and follow it to its verdict")[0]
+    if fail_on_rollback and result.get("verdict") == "failed":
+        assert run.returncode != 0 and "Fail the job when the release was rolled back" in run.failures()[0][0], \
+            run.failures()
+    else:
+        assert_ok(run)
+    published = run.custom_stats["git_release"]["%s/%s" % (namespace, app)]
+    assert published["verdict"] == result["verdict"] and published.get("reason") == result.get("reason"), published
+    return result
 
 
 def primary_image(platform, app, namespace):
@@ -226,7 +236,7 @@ def test_linkerd_canary_through_the_gateway_api(linkerd):
     assert "response_total" in template["spec"]["query"]
 
     # Linkerd's metrics judge: a version answering 75 % errors is rolled back and reverted.
-    failing = release(linkerd, "podinfo", "seed", PODINFO, fresh_tag("6.9"), release_values=[dict(
+    failing = release(linkerd, "podinfo", "seed", PODINFO, fresh_tag("6.9"), fail_on_rollback=True, release_values=[dict(
         file="apps/staging/podinfo-env.yaml", value="75",
         path="spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value")])
     assert failing["verdict"] == "failed", failing

@@ -42,7 +42,7 @@ from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import
 from ansible_collections.gitops.progressive.plugins.module_utils.release.args import LONGEST_WAIT, plain_text_problems
 from ansible_collections.gitops.progressive.plugins.module_utils.release.change import Change
 from ansible_collections.gitops.progressive.plugins.module_utils.release.errors import ReleaseError
-from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import holder
+from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import describe_awx, holder
 
 # Seconds git and Flux need at the least before an analysis can start (a push, two reconciles).
 FLUX_MINIMUM = 15.0
@@ -53,14 +53,15 @@ RETRY_PAUSE = 2.0
 DEPENDENCY_WAIT = 30.0
 
 
-def requested_by(args, environ=None):
+def requested_by(args, environ=None, who=None):
     """Who asked for the release, for the commit message: the task's ``requested_by``, the
-    AWX job, or user@host (as the release's Lease names its holder)."""
+    AWX job (and the user who launched it), or user@host (as the release's Lease names its
+    holder, ``who`` when the task gave one)."""
     if args.get("requested_by"):
         return args["requested_by"]
-    who = holder(environ)
+    who = who or holder(environ)
     if who.get("awx_job"):
-        return "AWX job %s" % who["awx_job"]
+        return describe_awx(who)
     return "%s@%s" % (who["user"], who["host"])
 
 
@@ -469,7 +470,7 @@ class GitCommit(Change):
     def _message(self, run, changes):
         what = ", ".join("%s %s -> %s" % (name, old or "(unset)", new) for name, old, new in changes)
         return "Release %s: %s\n\nRequested by %s through gitops.progressive.git_release.\nPath: %s" % (
-            run.key, what, requested_by(self.args), self.args["path"])
+            run.key, what, requested_by(self.args, who=run.lease_holder), self.args["path"])
 
     # --- the change ------------------------------------------------------------------
     def make(self, run, obj, change):

@@ -37,22 +37,34 @@ def lease_name(app):
     return (PREFIX + app)[:253]
 
 
-def holder(environ=None):
-    """Who runs this release and where: shown to anyone the Lease refuses."""
+def holder(environ=None, awx=None):
+    """Who runs this release and where: shown to anyone the Lease refuses and named in its
+    commits. ``awx`` is what AWX passes as extra variables (``awx_job_id``, ``awx_user_name``,
+    or their ``tower_`` names); AWX also sets ``JOB_ID`` in the job's environment."""
     environ = os.environ if environ is None else environ
+    awx = awx or {}
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
     who = {"user": user, "host": socket.gethostname(), "pid": os.getpid()}
-    if environ.get("JOB_ID") or environ.get("AWX_JOB_ID"):
-        who["awx_job"] = environ.get("JOB_ID") or environ.get("AWX_JOB_ID")
+    job = environ.get("JOB_ID") or awx.get("awx_job_id") or awx.get("tower_job_id")
+    if job:
+        who["awx_job"] = str(job)
+    awx_user = awx.get("awx_user_name") or awx.get("tower_user_name")
+    if awx_user:
+        who["awx_user"] = str(awx_user)
     return who
 
 
 def describe_holder(who):
     text = "%s@%s pid %s" % (who.get("user", "?"), who.get("host", "?"), who.get("pid", "?"))
-    return text + (" (AWX job %s)" % who["awx_job"] if who.get("awx_job") else "")
+    return text + (" (%s)" % describe_awx(who) if who.get("awx_job") else "")
+
+
+def describe_awx(who):
+    """"AWX job 42 launched by alice" (or without the user when AWX did not pass it)."""
+    return "AWX job %s" % who["awx_job"] + (" launched by %s" % who["awx_user"] if who.get("awx_user") else "")
 
 
 def micro_time(moment):

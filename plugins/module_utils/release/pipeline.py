@@ -443,7 +443,7 @@ class Release:
     def _publish(self, outcomes):
         if self.args.get("publish_stats"):
             self.result["ansible_stats"] = dict(
-                data={"canary_rollout": {key: dict(
+                data={self.change.task: {key: dict(
                     verdict=o["verdict"], phase=o.get("phase"), revision=o.get("revision"),
                     duration=round(self.budget.spent(), 3), reason=o.get("reason"))
                     for key, o in outcomes.items()}},

@@ -597,3 +597,36 @@ def test_applied_directories_follow_resources_and_stop_at_the_repository(tmp_pat
 
     assert git_change.applied_directories(path_of, "apps/staging") == ({"apps/staging", "apps/base/podinfo"}, set())
     assert git_change.applied_directories(path_of, "apps/loose") == ({"apps/loose"}, {"apps/loose"})
+
+
+def test_an_awx_job_and_its_user_are_named_in_the_commit_and_the_verdict_is_published_as_git_release(
+        remote, tmp_path, flux):
+    """AWX sets JOB_ID and passes awx_user_name as an extra variable; a rollback's verdict is
+    published (fail_on_rollback false) under the task's own name, not canary_rollout's."""
+    from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import holder
+
+    clock = Clock()
+    kube = FluxKube(canary(), podinfo(), clock, [("Progressing", "r2", 25), ("Failed", "r2")])
+    who = holder({"JOB_ID": "42"}, awx={"awx_user_name": "alice"})
+    options = dict(name="podinfo", namespace="test", images={"ghcr.io/stefanprodan/podinfo": "6.7.1"},
+                   approval="manual", wait_timeout=600, in_flight="wait", fail_on_rollback=False, progress=False,
+                   repo_url="file://%s" % remote, branch="main", workdir=str(tmp_path / "workdir"), path="apps/staging",
+                   values=[], kustomization="apps", kustomization_namespace="flux-system", flux_timeout=60,
+                   revert_on_rollback=True, author_name="gitops.progressive", author_email="g@p", publish_stats=True)
+    result = git_release(kube, options, clock=clock, sleep=clock.sleep, lease_holder=who).run()
+    assert result["verdict"] == "failed" and not result.get("failed")
+    message = git(remote, "log", "-1", "--format=%B", result["commit"])
+    assert "Requested by AWX job 42 launched by alice through gitops.progressive.git_release." in message, message
+    published = result["ansible_stats"]["data"]
+    assert list(published) == ["git_release"], published
+    assert published["git_release"]["test/podinfo"]["verdict"] == "failed"
+    assert published["git_release"]["test/podinfo"]["reason"] == result["reason"]
+
+
+def test_the_job_comes_from_awx_extra_variables_when_the_environment_has_none():
+    from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import describe_holder, holder
+
+    who = holder({}, awx={"tower_job_id": 7, "tower_user_name": "bob"})
+    assert who["awx_job"] == "7" and who["awx_user"] == "bob"
+    assert describe_holder(who).endswith("(AWX job 7 launched by bob)")
+    assert "awx_job" not in holder({}, awx={}) and git_change.requested_by({}, environ={}).count("@") == 1
