@@ -3,7 +3,7 @@
 passed (``--molecule N``: molecule writes no report)."""
 
 import sys
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 
 def counts(paths):

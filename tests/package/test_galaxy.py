@@ -88,7 +88,7 @@ def test_galaxy_importer_imports_it(tarball, tmp_path):
     errors = [line for line in output.splitlines() if line.startswith("ERROR")]
     assert done.returncode == 0 and not errors, errors or output[-4000:]
     result = json.loads(done.stdout[done.stdout.index("{"):])
-    assert {entry["content_type"] for entry in result["contents"]} >= {"role", "module", "action", "doc_fragments",
-                                                                         "module_utils", "playbook"}
+    kinds = {entry["content_type"] for entry in result["contents"]}
+    assert kinds >= {"role", "module", "action", "doc_fragments", "module_utils", "playbook"}, kinds
     warnings = [line for line in output.splitlines() if line.startswith("WARNING")]
     assert not warnings, warnings

@@ -209,6 +209,7 @@ def run_module(name, args, check_mode=False):
 class _Task:
     def __init__(self, args, check_mode):
         self.args, self.check_mode, self.diff = args, check_mode, False
+        self.environment = []  # a play's and its task's environment: none here
 
 
 def run_action(name, args, check_mode=False):
