@@ -26,7 +26,16 @@ setup_debian() {
     log "installing Debian packages: ${missing[*]}"
     local sudo=""; [[ $(id -u) -eq 0 ]] || sudo=sudo
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    # Packages with a service (openssh-server, postgresql) must not start it on the machine's
+    # interfaces: service starts are refused for the install (policy-rc.d, as in containers).
+    local policy=/usr/sbin/policy-rc.d added=""
+    if [[ ! -e $policy ]]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 0755 "$policy" && added=1
+    fi
+    local rc=0
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
+    [[ -z $added ]] || $sudo rm -f "$policy"
+    [[ $rc -eq 0 ]] || exit "$rc"
   fi
   command -v go >/dev/null || { echo "Go 1.24 or later is needed on PATH to build the simulated platform" >&2; exit 1; }
 }

@@ -12,9 +12,11 @@ class ModuleDocFragment:
 options:
   repo_url:
     description:
-      - HTTP(S) URL of the platform repository (or C(file://) for one on this machine).
+      - HTTP(S) URL of the platform repository (or C(file://) for one on this machine), or an SSH address
+        (C(ssh://git@host:2222/org/platform.git), or scp's C(git@host:org/platform.git)).
       - Credentials do not belong in it (they would be logged); one that holds them is refused,
-        and masked in the output. Use O(git_username) and O(git_password).
+        and masked in the output. Use O(git_username) and O(git_password) over HTTP(S), a deploy key
+        (O(git_ssh_key) or O(git_ssh_key_file)) and the pinned host key (O(git_known_hosts)) over SSH.
     type: str
     required: true
   branch:
@@ -47,6 +49,26 @@ options:
         refused otherwise.
       - Files are only written through real directories of it; a path through a symbolic link is refused.
     type: path
+  git_ssh_key:
+    description:
+      - Private key (OpenSSH or PEM text, without a passphrase) of a deploy key, for an SSH O(repo_url), as an AWX
+        machine or source control credential gives it. Written for each git command to a file only this user can
+        read, in a directory of its own, and removed after; never shown (C(no_log)).
+      - Mutually exclusive with O(git_ssh_key_file). With neither, ssh uses the user's own keys and agent.
+    type: str
+  git_ssh_key_file:
+    description:
+      - Path of the deploy key's private key file on the controller, for an SSH O(repo_url). With it, ssh uses this
+        key alone (no agent, no C(~/.ssh/config)).
+    type: path
+  git_known_hosts:
+    description:
+      - The SSH server's host keys as known_hosts lines (C([git.example.com]:2222 ssh-ed25519 AAAA...)), required with
+        an SSH O(repo_url). ssh checks the server against these alone (C(StrictHostKeyChecking=yes), no other known
+        hosts file, nothing added), so git never trusts a key it sees for the first time.
+      - Get them from a source you trust (the git host's documentation, or C(ssh-keyscan) checked against the
+        fingerprints the host publishes).
+    type: str
   author_name:
     description:
       - Author and committer name of the commits made (one line, no C(<), C(>), control or format characters).

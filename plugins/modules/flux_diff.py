@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: flux_diff
 short_description: Show what a Kustomization path would change in the cluster before it is pushed
-version_added: 0.7.0
+version_added: 0.1.0
 description:
   - What C(flux diff kustomization <name> --path <dir>) does. The path is rendered the way
     kustomize-controller renders it (C(kustomize build) when it has a C(kustomization.yaml),

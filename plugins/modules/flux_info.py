@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: flux_info
 short_description: Report Flux objects like flux get, with their recent events; optionally wait until they are ready
-version_added: 0.7.0
+version_added: 0.1.0
 description:
   - For each object of the chosen kinds, what C(flux get) prints (ready, reason, message,
     revision, suspended) plus its conditions and the recent events Flux recorded on it

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: flux_reconcile
 short_description: Reconcile a Flux object now and wait until Flux has handled that request
-version_added: 0.7.0
+version_added: 0.1.0
 description:
   - What C(flux reconcile <kind> <name> [--with-source]) does, from a playbook. Records the
     object's C(status.lastHandledReconcileAt), sets C(reconcile.fluxcd.io/requestedAt) to a

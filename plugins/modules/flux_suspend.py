@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: flux_suspend
 short_description: Suspend or resume Flux objects, one by name or many by namespace or label
-version_added: 0.7.0
+version_added: 0.1.0
 description:
   - What C(flux suspend) and C(flux resume) do, including their C(--all) form (O(all)). A suspended
     object keeps what it applied and ignores new revisions until it is resumed.

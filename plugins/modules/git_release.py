@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: git_release
 short_description: Ship a release through git, Flux and a Flagger canary; revert the commit on rollback
-version_added: 0.7.0
+version_added: 0.1.0
 description:
   - The GitOps way to release, in one task. Nobody patches the cluster; the change is a commit.
   - B(Preflight), before anything is written. The options; the Kustomization that applies
@@ -189,6 +189,17 @@ EXAMPLES = r"""
     image_automation: apps-staging
     flux_timeout: 300
   register: release
+
+- name: Release through git over SSH with a deploy key (an AWX source control credential's key)
+  gitops.progressive.git_release:
+    name: podinfo
+    namespace: demo
+    repo_url: ssh://git@git.example.com:2222/platform/fleet.git
+    git_ssh_key: "{{ deploy_key }}"
+    git_known_hosts: "[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+    path: apps/staging
+    images:
+      ghcr.io/stefanprodan/podinfo: "6.8.1"
 """
 
 RETURN = r"""

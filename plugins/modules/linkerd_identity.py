@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: linkerd_identity
 short_description: Keep Linkerd's trust anchor and identity issuer in Kubernetes Secrets
-version_added: 0.8.0
+version_added: 0.1.0
 description:
   - Linkerd's Helm charts need a trust anchor (root CA) and an issuer certificate and key
     signed by it, all ECDSA P-256, that C(linkerd install) would otherwise generate. This

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: platform_repo
 short_description: Make files in the platform git repository hold the given content, in one commit
-version_added: 0.7.0
+version_added: 0.1.0
 description:
   - Brings a working copy to the remote branch, writes O(files) (and deletes O(remove)),
     and when anything differs commits it with O(commit_message) and pushes. Used by the

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: sim_image_tag
 short_description: Push image tags to an OCI registry without a container engine (the simulated platform's registry)
-version_added: 0.8.0
+version_added: 0.1.0
 description:
   - Pushes each of O(tags) of O(repository) to the registry at O(registry_url) over the
     distribution API, the way a CI pipeline's C(docker push) would. The image is minimal and

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: vault_app_credentials
 short_description: Get an app's dynamic database credentials from Vault the way the app does
-version_added: 0.9.0
+version_added: 0.1.0
 description:
   - Requests a short-lived token of the app's service account from the API server
     (TokenRequest), logs in to Vault (or OpenBao) with it through the Kubernetes auth

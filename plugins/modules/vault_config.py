@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: vault_config
 short_description: Vault or OpenBao configuration as code, written only where it differs
-version_added: 0.9.0
+version_added: 0.1.0
 description:
   - Brings secrets engines, auth methods, ACL policies, transit keys, database connections
     and roles, the Kubernetes auth method's configuration and its roles to the state given,

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: vault_init
 short_description: Initialise and unseal Vault or OpenBao, keeping its keys in a file only
-version_added: 0.9.0
+version_added: 0.1.0
 description:
   - Initialises a Vault (or OpenBao) that is not, and unseals one that is sealed, through
     community.hashi_vault's connection options and hvac.

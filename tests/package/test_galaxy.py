@@ -92,3 +92,18 @@ def test_galaxy_importer_imports_it(tarball, tmp_path):
     assert kinds >= {"role", "module", "action", "doc_fragments", "module_utils", "playbook"}, kinds
     warnings = [line for line in output.splitlines() if line.startswith("WARNING")]
     assert not warnings, warnings
+
+
+def test_the_docs_lint_clean(tmp_path):
+    """antsibull-docs on the collection's plugin and role docs (what the docs site is built from):
+    no error (a role spec's default is a real value or left out, never prose)."""
+    env = dict(os.environ, HOME=str(tmp_path))
+    done = subprocess.run(["antsibull-docs", "lint-collection-docs", "--plugin-docs", "."], capture_output=True,
+                          text=True, env=env, cwd=ROOT, check=False, timeout=900)
+    assert done.returncode == 0 and not done.stdout.strip(), (done.stdout + done.stderr)[-4000:]
+
+
+def test_the_changelog_fragments_lint_clean():
+    done = subprocess.run(["antsibull-changelog", "lint"], capture_output=True, text=True, cwd=ROOT, check=False,
+                          timeout=300)
+    assert done.returncode == 0 and not done.stdout.strip(), (done.stdout + done.stderr)[-4000:]

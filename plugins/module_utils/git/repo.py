@@ -6,9 +6,12 @@ remote branch, edited (kustomize ``images``, a value at a YAML path), committed,
 and, on rollback, reverted.
 
 Everything goes through the ``git`` command. Credentials never reach an argument list,
-a remote URL, a message or a file: a password or token is sent as an HTTP
-``Authorization`` header through ``GIT_CONFIG_*`` environment variables of the git
-process alone, and :func:`redact` takes it out of any git output that is reported.
+a remote URL or a message: a password or token is sent as an HTTP ``Authorization`` header
+through ``GIT_CONFIG_*`` environment variables of the git process alone, and :func:`redact`
+takes it out of any git output that is reported. Over SSH (``ssh://`` or ``user@host:path``)
+the server's host key is pinned (``git_known_hosts``: ssh with ``StrictHostKeyChecking=yes``
+and no other known-hosts file) and a deploy key given as text is written, for the length of
+one git command, to a file only this user can read in a directory of its own, removed after.
 
 One working copy serves every task on the controller that names the same repository and
 branch, so a change is made under :meth:`PlatformRepo.locked` (an exclusive ``flock`` on
@@ -30,8 +33,10 @@ import contextlib
 import errno
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import unicodedata
@@ -68,6 +73,13 @@ class GitError(CollectionError):
         self.timed_out = timed_out
 
 
+def _write_private(path, text):
+    """``text`` (ending in a line break, as ssh wants a key) in a new file only its owner reads."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text if text.endswith("\n") else text + "\n")
+
+
 def redact(text, secrets):
     for secret in secrets:
         if secret:
@@ -75,11 +87,35 @@ def redact(text, secrets):
     return re.sub(r"(https?://)[^/@\s]+@", r"\1********@", text)
 
 
+# An SSH address: ssh://[user@]host[:port]/path, or scp's [user@]host:path (no "//" after the
+# colon, and no "/" before it, as git tells the two apart).
+_SSH_URL = re.compile(r"^ssh://(?:([^@/:\s]+)@)?([^@/:\s]+|\[[0-9A-Fa-f:]+\])(?::(\d+))?(/\S*)$")
+_SCP_URL = re.compile(r"^(?:([^@/:\s]+)@)?([^@/:\s]+|\[[0-9A-Fa-f:]+\]):(?!//)(\S+)$")
+
+
+def is_ssh_url(url):
+    return isinstance(url, str) and bool(_SSH_URL.match(url) or (_SCP_URL.match(url) and "://" not in url))
+
+
+def ssh_command(known_hosts_file, key_file=None):
+    """The ssh git runs: the host key checked against ``known_hosts_file`` alone (never added to,
+    never asked about), no prompt, bounded connection; with ``key_file``, that key alone (no
+    agent, no ~/.ssh/config)."""
+    options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+               "-o", "UserKnownHostsFile=%s" % known_hosts_file, "-o", "GlobalKnownHostsFile=/dev/null",
+               "-o", "UpdateHostKeys=no", "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15",
+               "-o", "ServerAliveCountMax=4"]
+    if key_file:
+        options = ["-F", "/dev/null", "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
+                   "-i", key_file] + options
+    return " ".join(shlex.quote(part) for part in ["ssh"] + options)
+
+
 class PlatformRepo:
     """A working copy of ``url`` at ``branch`` in ``workdir``."""
 
     def __init__(self, url, workdir, branch="main", username=None, password=None, author=None,
-                 timeout=GIT_TIMEOUT, runner=subprocess.run):
+                 timeout=GIT_TIMEOUT, runner=subprocess.run, ssh_key=None, ssh_key_file=None, known_hosts=None):
         if re.match(r"^https?://[^/]*@", url or ""):
             raise GitError("url: put credentials in username/password, not in the URL (it would be logged)")
         # Absolute: path() compares against it, and git runs with it as its cwd.
@@ -88,6 +124,10 @@ class PlatformRepo:
         self.author = author or ("gitops.progressive", "gitops-progressive@localhost")
         self.timeout = timeout
         self.runner = runner
+        self.ssh = is_ssh_url(url)
+        self.ssh_key, self.ssh_key_file, self.known_hosts = ssh_key, ssh_key_file, known_hosts
+        if self.ssh and not known_hosts:
+            raise GitError("git over SSH needs the server's host key pinned (git_known_hosts)")
 
     # --- running git ---------------------------------------------------------------------
     def _env(self):
@@ -101,15 +141,37 @@ class PlatformRepo:
         return env
 
     def _secrets(self):
+        secrets = [self.ssh_key] if self.ssh_key else []
         if not self.password:
-            return []
-        return [self.password, base64.b64encode(("%s:%s" % (self.username or "git", self.password)).encode()).decode()]
+            return secrets
+        return secrets + [self.password,
+                          base64.b64encode(("%s:%s" % (self.username or "git", self.password)).encode()).decode()]
+
+    @contextlib.contextmanager
+    def _ssh_environment(self, env):
+        """``env`` with GIT_SSH_COMMAND for one git command over SSH: the pinned host keys and a
+        deploy key given as text in files of a 0700 directory of their own, removed after."""
+        if not self.ssh:
+            yield env
+            return
+        directory = tempfile.mkdtemp(prefix="gitops-progressive-ssh-")
+        try:
+            known_hosts = os.path.join(directory, "known_hosts")
+            _write_private(known_hosts, self.known_hosts)
+            key_file = self.ssh_key_file and os.path.expanduser(self.ssh_key_file)
+            if self.ssh_key:
+                key_file = os.path.join(directory, "key")
+                _write_private(key_file, self.ssh_key)
+            yield dict(env, GIT_SSH_COMMAND=ssh_command(known_hosts, key_file), GIT_SSH_VARIANT="ssh")
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def git(self, *args, doing=None, cwd=None, check=True, quiet=False):
         """git's output; with ``quiet``, None when git exits non-zero (a yes/no question)."""
         try:
-            result = self.runner(["git"] + list(args), cwd=cwd or self.workdir, env=self._env(),
-                                 capture_output=True, text=True, timeout=self.timeout, check=False)
+            with self._ssh_environment(self._env()) as env:
+                result = self.runner(["git"] + list(args), cwd=cwd or self.workdir, env=env,
+                                     capture_output=True, text=True, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
             raise GitError("git %s: %s did not answer within %d s" % (
                 doing or args[0], redact(self.url, self._secrets()), self.timeout), timed_out=True)
@@ -687,10 +749,16 @@ def git_argument_spec():
         workdir=dict(type="path"),
         author_name=dict(type="str", default="gitops.progressive"),
         author_email=dict(type="str", default="gitops-progressive@localhost"),
+        git_ssh_key=dict(type="str", no_log=True),
+        git_ssh_key_file=dict(type="path"),
+        git_known_hosts=dict(type="str"),
     )
 
 
 GIT_URL_SCHEMES = ("http", "https", "file")
+# A known_hosts line: optional marker, host patterns, key type, base64 key, optional comment.
+_KNOWN_HOST = re.compile(r"^(?:@(?:cert-authority|revoked)\s+)?\S+\s+(?:ssh-[a-z0-9-]+|ecdsa-sha2-nistp\d+|"
+                         r"sk-[a-z0-9@.-]+)(?:-cert-v01@openssh\.com)?\s+[A-Za-z0-9+/]+={0,2}(?:\s.*)?$")
 # git refuses these in an identity (line breaks, which would forge a header of the commit, are
 # among the hidden characters below).
 _IDENTITY_FORBIDDEN = re.compile(r"[<>]")
@@ -701,7 +769,17 @@ def check_git_options(inputs, params):
     before git runs: the address (no credentials: they belong in git_password), the branch
     as git accepts it, the identity of the commits, and the working copy."""
     url = params.get("repo_url")
-    inputs.url("repo_url", url, schemes=GIT_URL_SCHEMES, credentials_option="git_password")
+    if is_ssh_url(url):
+        check_ssh_options(inputs, params)
+    elif isinstance(url, str) and url.startswith("ssh://"):
+        inputs.add(["repo_url is not an SSH address git takes (ssh://[user@]host[:port]/path; a password does not "
+                    "belong in it, the deploy key authenticates): %s" % redact(url, ())])
+    else:
+        inputs.url("repo_url", url, schemes=GIT_URL_SCHEMES, credentials_option="git_password")
+        for option in ("git_ssh_key", "git_ssh_key_file", "git_known_hosts"):
+            if params.get(option) not in (None, ""):
+                inputs.add(["%s is for an SSH repo_url (ssh://host/path or user@host:path); %s is not one"
+                            % (option, redact(str(url), ()))])
     if inputs.branch("branch", params.get("branch")) and params["branch"] == "HEAD":
         inputs.add(["branch may not be HEAD: name the branch Flux follows, such as main"])
     username = params.get("git_username")
@@ -727,6 +805,33 @@ def check_git_options(inputs, params):
     workdir = params.get("workdir")
     if workdir is not None and inputs.add(workdir_problems("workdir", workdir)) and isinstance(url, str):
         inputs.add(foreign_workdir_problems("workdir", workdir, url))
+
+
+def check_ssh_options(inputs, params):
+    """An SSH repository: the host key pinned (known_hosts lines), one way to the key at most, and
+    no password (SSH authenticates with the key)."""
+    known = params.get("git_known_hosts")
+    lines = [line.strip() for line in known.splitlines() if line.strip() and not line.strip().startswith("#")] \
+        if isinstance(known, str) else []
+    if not lines:
+        inputs.add(["git_known_hosts is required with an SSH repo_url: the server's host key, pinned (known_hosts "
+                    "lines, such as ssh-keyscan prints them, checked against the server's own), so that git never "
+                    "trusts a key it first sees"])
+    elif hidden_characters(known, allowed="\n\t") or not all(_KNOWN_HOST.match(line) for line in lines):
+        bad = next((line for line in lines if not _KNOWN_HOST.match(line)), "")
+        inputs.add(["git_known_hosts must be known_hosts lines (hosts, key type, base64 key), got %r" % bad[:80]])
+    key, key_file = params.get("git_ssh_key"), params.get("git_ssh_key_file")
+    if key not in (None, "") and key_file not in (None, ""):
+        inputs.add(["git_ssh_key and git_ssh_key_file are mutually exclusive: give the deploy key one way"])
+    if key not in (None, "") and (not isinstance(key, str) or "PRIVATE KEY-----" not in key
+                                  or hidden_characters(key, allowed="\n\r\t")):
+        inputs.add(["git_ssh_key must be a private key in OpenSSH or PEM form (-----BEGIN ... PRIVATE KEY-----); "
+                    "its value is not shown"])
+    if key_file not in (None, "") and not os.path.isfile(os.path.expanduser(str(key_file))):
+        inputs.add(["git_ssh_key_file %s is not a file" % key_file])
+    if params.get("git_password") not in (None, ""):
+        inputs.add(["git_password is for an HTTP(S) repo_url; over SSH the deploy key (git_ssh_key or "
+                    "git_ssh_key_file) authenticates"])
 
 
 # System directories a working copy (and the lock file beside it) never goes in or under.
@@ -866,7 +971,9 @@ def repo_from_params(params, default_workdir):
     return PlatformRepo(params["repo_url"], os.path.expanduser(workdir), branch=params.get("branch") or "main",
                         username=params.get("git_username"), password=params.get("git_password"),
                         author=(params.get("author_name") or "gitops.progressive",
-                                params.get("author_email") or "gitops-progressive@localhost"))
+                                params.get("author_email") or "gitops-progressive@localhost"),
+                        ssh_key=params.get("git_ssh_key"), ssh_key_file=params.get("git_ssh_key_file"),
+                        known_hosts=params.get("git_known_hosts"))
 
 
 def cache_directory():

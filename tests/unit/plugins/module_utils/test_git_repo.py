@@ -618,3 +618,74 @@ def test_a_commit_message_keeps_its_line_breaks_and_tabs_and_loses_no_other_cont
     repo_module.check_tree_request(_tree_params(tmp_path, commit_message="Title\n\n\tbody, José"))
     with pytest.raises(InputError, match=r"commit_message may not hold control or format characters .*U\+202E"):
         repo_module.check_tree_request(_tree_params(tmp_path, commit_message="Title \u202e"))
+
+
+# --- git over SSH ------------------------------------------------------------------------------
+KNOWN = "[git.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize("url, ssh", [
+    ("ssh://git@git.example.com:2222/org/platform.git", True), ("ssh://git.example.com/platform.git", True),
+    ("git@github.com:org/platform.git", True), ("git.example.com:platform.git", True),
+    ("https://git.example.com/platform.git", False), ("file:///srv/platform.git", False),
+    ("/srv/platform.git", False), ("ssh://git:secret@git.example.com/platform.git", False),
+])
+def test_ssh_addresses_are_told_apart_as_git_does(url, ssh):
+    assert repo_module.is_ssh_url(url) is ssh
+
+
+def problems(**params):
+    from ansible_collections.gitops.progressive.plugins.module_utils.inputs import Inputs
+
+    inputs = Inputs("test")
+    repo_module.check_git_options(inputs, dict(dict(branch="main", git_username="git"), **params))
+    return " | ".join(inputs.problems)
+
+
+def test_an_ssh_repository_needs_its_host_key_pinned_and_takes_no_password(tmp_path):
+    url = "ssh://git@git.example.com:2222/org/platform.git"
+    assert problems(repo_url=url, git_ssh_key=KEY, git_known_hosts=KNOWN) == ""
+    assert "git_known_hosts is required with an SSH repo_url" in problems(repo_url=url, git_ssh_key=KEY)
+    assert "git_known_hosts must be known_hosts lines" in problems(repo_url=url, git_known_hosts="StrictHostKeyChecking no")
+    assert "git_password is for an HTTP(S) repo_url" in problems(repo_url=url, git_known_hosts=KNOWN, git_password="x")
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY)
+    assert "mutually exclusive" in problems(repo_url=url, git_known_hosts=KNOWN, git_ssh_key=KEY,
+                                            git_ssh_key_file=str(key_file))
+    assert "is not a file" in problems(repo_url=url, git_known_hosts=KNOWN, git_ssh_key_file=str(tmp_path / "none"))
+    shown = problems(repo_url=url, git_known_hosts=KNOWN, git_ssh_key="not a key but a secret")
+    assert "git_ssh_key must be a private key" in shown and "not a key but a secret" not in shown
+    assert "is not an SSH address" in problems(repo_url="ssh://git:pw@git.example.com/p.git", git_known_hosts=KNOWN)
+    assert "git_ssh_key is for an SSH repo_url" in problems(repo_url="https://git.example.com/p.git", git_ssh_key=KEY)
+
+
+def test_git_runs_ssh_with_the_pinned_keys_and_the_deploy_key_in_private_files_removed_after(tmp_path):
+    seen = {}
+
+    def runner(command, env=None, **kwargs):
+        ssh = env["GIT_SSH_COMMAND"]
+        seen["command"] = ssh
+        for option in ("StrictHostKeyChecking=yes", "BatchMode=yes", "GlobalKnownHostsFile=/dev/null",
+                       "IdentitiesOnly=yes", "IdentityAgent=none"):
+            assert option in ssh
+        assert "StrictHostKeyChecking=no" not in ssh and "accept-new" not in ssh
+        known = ssh.split("UserKnownHostsFile=")[1].split()[0]
+        key = ssh.split(" -i ")[1].split()[0]
+        seen["files"] = (known, key)
+        for path, text in ((known, KNOWN), (key, KEY + "\n")):
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and open(path).read() == text
+        assert stat.S_IMODE(os.stat(os.path.dirname(key)).st_mode) == 0o700
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    repo = PlatformRepo("ssh://git@git.example.com:2222/org/platform.git", str(tmp_path / "work"), ssh_key=KEY,
+                        known_hosts=KNOWN, runner=runner)
+    repo.git("ls-remote", "origin", cwd=str(tmp_path))
+    assert not any(os.path.exists(path) for path in seen["files"])
+    assert not os.path.exists(os.path.dirname(seen["files"][1]))
+    # A failing git names no part of the key.
+    failing = PlatformRepo("git@git.example.com:org/platform.git", str(tmp_path / "w2"), ssh_key=KEY, known_hosts=KNOWN,
+                           runner=lambda command, **kwargs: subprocess.CompletedProcess(command, 128, "", KEY))
+    with pytest.raises(GitError) as error:
+        failing.git("fetch", cwd=str(tmp_path))
+    assert "PRIVATE KEY" not in str(error.value) and "b3BlbnNzaC1rZXktdjEAAAAA" not in str(error.value)
