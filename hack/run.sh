@@ -2,7 +2,7 @@
 # One entry point for the README's commands: sets everything up (Debian packages,
 # a virtual environment keyed by the pinned requirements, the collection on the
 # collections path, the Go-built binaries in the cache) and then runs a job.
-#   hack/run.sh demo | test | sanity | lint | package | unit | integration | molecule | bench | down | setup
+#   hack/run.sh demo | test | sanity | lint | package | docs | unit | integration | molecule | bench | down | setup
 #   hack/run.sh exec COMMAND [ARGS...]   (any command in the same environment)
 set -euo pipefail
 
@@ -116,6 +116,18 @@ run_package() {
   (cd "$ROOT" && python -m pytest -q -p no:cacheprovider tests/package --junitxml="$BUILD/junit-package.xml")
 }
 
+# The docs site: antsibull-docs lays it out (plugin and role pages, the user guide of
+# docs/docsite), sphinx builds it with warnings as errors, offline (hack/docs_site.py).
+run_docs() {
+  log "the docs site (antsibull-docs, sphinx): $BUILD/docs/build/html/index.html"
+  local site=$BUILD/docs
+  rm -rf "$site"; mkdir -p "$site"
+  (cd "$ROOT" && antsibull-docs sphinx-init --use-current --dest-dir "$site" gitops.progressive >/dev/null)
+  python "$ROOT/hack/docs_site.py" "$site"
+  (cd "$site" && ./build.sh > "$site/build.log" 2>&1) || { tail -n 40 "$site/build.log"; return 1; }
+  python "$ROOT/hack/docs_site.py" --check "$site"
+}
+
 run_unit() {
   log "unit tests"
   (cd "$ROOT" && python -m pytest -q tests/unit --junitxml="$BUILD/junit-unit.xml")
@@ -181,6 +193,7 @@ case "$job" in
   down) (cd "$ROOT" && ansible-playbook playbooks/teardown.yml) ;;
   sanity) run_sanity ;;
   package) run_package ;;
+  docs) run_docs ;;
   lint) run_lint ;;
   unit) rm -f "$BUILD"/junit-*.xml; run_unit ;;
   integration) run_integration ;;
@@ -197,7 +210,7 @@ case "$job" in
     build_pid=$!
     # If a check fails first, the build (its own process group) is stopped with us.
     trap 'kill -- "-$build_pid" 2>/dev/null || true' EXIT
-    run_sanity; run_lint; run_package; run_unit
+    run_sanity; run_lint; run_package; run_docs; run_unit
     log "waiting for the binaries (log: $CACHE/logs/binaries.log)"
     # sim_binaries prints what it builds, a line per component every 30 s and when each
     # ends: show those lines from the log's start until the build process exits.
@@ -220,5 +233,5 @@ case "$job" in
     if [ "$molecule_rc" -ne 0 ]; then tail -n 80 "$BUILD/molecule.log"; fi
     [ "$integration_rc" -eq 0 ] && [ "$molecule_rc" -eq 0 ] || exit 1
     summary ;;
-  *) echo "usage: $0 demo|test|sanity|lint|package|unit|integration|molecule|bench|down|setup|exec COMMAND..." >&2; exit 2 ;;
+  *) echo "usage: $0 demo|test|sanity|lint|package|docs|unit|integration|molecule|bench|down|setup|exec COMMAND..." >&2; exit 2 ;;
 esac
