@@ -6,7 +6,7 @@ docs.ansible.com (not reachable); every other reference must resolve in the site
 sphinx-build treats any warning as an error (build.sh's -W).
 
     python hack/docs_site.py SITE_DIR            (before the build)
-    python hack/docs_site.py --check SITE_DIR    (after it: a page per module and role, none malformed)
+    python hack/docs_site.py --check SITE_DIR    (after it: a page per module and role and per guide page, none malformed)
 """
 
 import os
@@ -58,12 +58,15 @@ def check(site, root=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
               if name.endswith(".py")]
     wanted += ["%s_role.html" % name for name in os.listdir(os.path.join(root, "roles"))
                if os.path.isdir(os.path.join(root, "roles", name, "meta"))]
+    with open(os.path.join(root, "docs", "docsite", "extra-docs.yml"), encoding="utf-8") as handle:
+        guide = re.findall(r"^\s+- ([a-z0-9_-]+)\s*$", handle.read(), re.MULTILINE)
+    wanted += [os.path.join("docsite", "%s.html" % name) for name in guide]
     missing = [page for page in wanted if not os.path.isfile(os.path.join(pages, page))]
     malformed = [page for page in wanted if page not in missing
                  and "was malformed" in open(os.path.join(pages, page), encoding="utf-8").read()]
     if missing or malformed:
         raise SystemExit("docs site: missing pages %s, malformed %s" % (missing, malformed))
-    print("docs site: %d module and role pages" % len(wanted))
+    print("docs site: %d module and role pages, %d guide pages" % (len(wanted) - len(guide), len(guide)))
 
 
 if __name__ == "__main__":
