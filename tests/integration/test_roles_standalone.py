@@ -68,6 +68,19 @@ def test_the_simulated_platform_is_taken_only_when_the_play_targets_it(role, tmp
     assert values == dict(SIMULATED[role], **{"%s_kubeconfig" % role: "/srv/sim/dev.kubeconfig"})
 
 
+def test_the_cluster_role_on_an_existing_cluster_takes_the_injected_kubeconfig(tmp_path):
+    """An existing cluster in AWX: the credential's K8S_AUTH_KUBECONFIG, not a path of the role's
+    own; with nothing injected none (kubernetes.core's defaults). k3d, minikube and kwok write theirs."""
+    injected = str(tmp_path / "awx" / "kubeconfig")
+    assert resolved("cluster", ["cluster_kubeconfig"], tmp_path, injected, cluster_provider="existing") == {
+        "cluster_kubeconfig": injected}
+    assert resolved("cluster", ["cluster_kubeconfig"], tmp_path, cluster_provider="existing") == {
+        "cluster_kubeconfig": None}
+    written = resolved("cluster", ["cluster_kubeconfig"], tmp_path, injected, cluster_provider="k3d",
+                       cluster_state_dir="/srv/state", cluster_name="dev")
+    assert written == {"cluster_kubeconfig": "/srv/state/dev.kubeconfig"}
+
+
 def test_flaggers_chart_installs_its_prometheus_on_a_real_cluster_and_not_on_the_simulated_one(tmp_path):
     real = resolved("flagger", ["flagger_chart_values"], tmp_path, str(tmp_path / "kubeconfig"))
     assert real["flagger_chart_values"]["prometheus"] == {"install": True}
