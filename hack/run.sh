@@ -16,9 +16,12 @@ BUILD=$ROOT/.build
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 
+# The Debian packages of requirements/debian.txt (all of them, or with "checks" only those
+# the static checks and unit tests use: the lines before the first blank line) that are missing.
 setup_debian() {
-  local missing=()
+  local missing=() which=${1:-all}
   while read -r pkg; do
+    [[ $which == checks && -z $pkg ]] && break
     [[ -z "$pkg" || "$pkg" == \#* ]] && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done < "$ROOT/requirements/debian.txt"
@@ -37,6 +40,7 @@ setup_debian() {
     [[ -z $added ]] || $sudo rm -f "$policy"
     [[ $rc -eq 0 ]] || exit "$rc"
   fi
+  [[ $which == checks ]] && return
   command -v go >/dev/null || { echo "Go 1.24 or later is needed on PATH to build the simulated platform" >&2; exit 1; }
 }
 
@@ -72,7 +76,7 @@ setup_collection() {
   export PYTHONPATH=$BUILD/collections${PYTHONPATH:+:$PYTHONPATH}
 }
 
-setup() { setup_debian; setup_venv; setup_collection; }
+setup() { setup_debian "${1:-all}"; setup_venv; setup_collection; }
 
 # Copy of the tracked tree under ansible_collections/ for ansible-test, which wants
 # the collection at its real path, not through a link.
@@ -186,7 +190,12 @@ run_molecule() {
 }
 
 job=${1:-test}
-setup
+# The static checks, the package and docs checks and the unit tests need neither Go nor the
+# platform's services (PostgreSQL, containerd, ...): only what a contributor's clone needs.
+case "$job" in
+  sanity|lint|package|docs|unit) setup checks ;;
+  *) setup ;;
+esac
 case "$job" in
   setup) ;;
   demo) (cd "$ROOT" && ansible-playbook playbooks/demo.yml) ;;
