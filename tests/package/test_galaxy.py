@@ -7,6 +7,7 @@ Run by ``hack/run.sh package`` (part of ``make test``), inside the project's env
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -107,3 +108,29 @@ def test_the_changelog_fragments_lint_clean():
     done = subprocess.run(["antsibull-changelog", "lint"], capture_output=True, text=True, cwd=ROOT, check=False,
                           timeout=300)
     assert done.returncode == 0 and not done.stdout.strip(), (done.stdout + done.stderr)[-4000:]
+
+
+def test_the_declared_dependency_ranges_start_at_the_versions_the_tests_run_with():
+    """What galaxy.yml promises is what is tested: each range's lower bound is the version in this
+    environment (the ``ansible`` package's), and that version is inside the range."""
+    import yaml
+    from ansible.module_utils.compat.version import LooseVersion
+
+    with open(os.path.join(ROOT, "galaxy.yml")) as handle:
+        dependencies = yaml.safe_load(handle)["dependencies"]
+    import ansible_collections
+
+    for name, spec in dependencies.items():
+        namespace, collection = name.split(".")
+        manifest = None
+        for base in ansible_collections.__path__:
+            candidate = os.path.join(base, namespace, collection, "MANIFEST.json")
+            if os.path.isfile(candidate):
+                manifest = candidate
+                break
+        assert manifest, "%s is not installed in the test environment" % name
+        with open(manifest) as handle:
+            tested = json.load(handle)["collection_info"]["version"]
+        bounds = dict(re.match(r"^\s*(>=|<=|<|>|==|!=)\s*(\S+)\s*$", part).groups() for part in spec.split(","))
+        assert bounds.get(">=") == tested, "%s: the range %s does not start at the tested %s" % (name, spec, tested)
+        assert "<" in bounds and LooseVersion(tested) < LooseVersion(bounds["<"]), (name, spec, tested)
