@@ -224,6 +224,11 @@ weights:
   type: list
   elements: int
   sample: [0, 10, 20, 30]
+report:
+  description: The HTML report written (the O(report) option's file, absolute).
+  returned: when O(report) is set and the report was written
+  type: str
+  sample: /var/lib/awx/reports/demo-podinfo.html
 duration:
   description: Seconds the task took.
   returned: when a release was followed or found

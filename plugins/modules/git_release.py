@@ -272,6 +272,11 @@ revert_flux:
   description: How Flux applied the revert.
   returned: when the release was reverted
   type: dict
+report:
+  description: The HTML report written (the O(report) option's file, absolute).
+  returned: when O(report) is set and the report was written
+  type: str
+  sample: /var/lib/awx/reports/demo-podinfo.html
 duration:
   description: Seconds the task took.
   returned: when a release was followed

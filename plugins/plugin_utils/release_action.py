@@ -26,7 +26,7 @@ from ansible.utils.display import Display
 from ansible_collections.gitops.progressive.plugins.module_utils.errors import CollectionError
 from ansible_collections.gitops.progressive.plugins.module_utils.inputs import redact_urls
 from ansible_collections.gitops.progressive.plugins.module_utils.kube.api import Kube
-from ansible_collections.gitops.progressive.plugins.module_utils.release import pipeline
+from ansible_collections.gitops.progressive.plugins.module_utils.release import pipeline, report
 from ansible_collections.gitops.progressive.plugins.module_utils.release.lease import holder
 
 display = Display()
@@ -101,6 +101,12 @@ def run_release(action, result, task, argument_spec, task_vars=None):
         if release is None or not release.result.get("changed"):
             raise AnsibleActionFail(redact_urls(str(error)), result=redacted(dict(error.details)))
         result.update(release.result, failed=True, msg=str(error))
+    if args.get("report") and not action._task.check_mode:
+        try:
+            result["report"] = report.release_report(release, args["report"], result,
+                                                     warn=lambda message: display.warning(redact_urls(message)))
+        except (CollectionError, OSError) as error:
+            display.warning(redact_urls("could not write the release report %s: %s" % (args["report"], error)))
     if not action._task.diff:
         result.pop("diff", None)
     for warning in result.pop("warnings", []):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from conftest import BackgroundPlaybook, assert_ok, phase_is, run_playbook, wait_canary
+from screenshot import count_colour, pixels, screenshot
 
 
 def app_vars(platform, namespace, **canary):
@@ -63,9 +64,10 @@ def test_flagger_initialises_the_canary(platform, weighted, kube):
         ("podinfo-primary", 100), ("podinfo-canary", 0)}
 
 
-def test_a_failing_release_is_rolled_back_with_flaggers_reason(weighted, kube):
+def test_a_failing_release_is_rolled_back_with_flaggers_reason(weighted, kube, tmp_path):
+    page = str(tmp_path / "release.html")
     run = release(weighted, rollout_images={"app": "ghcr.io/stefanprodan/podinfo:6.7.1"},
-                  rollout_env={"ERROR_FRACTION": "75"})
+                  rollout_env={"ERROR_FRACTION": "75"}, rollout_report=page)
     assert run.returncode != 0
     result = rollout_result(run)
     assert result["failed"] and result["verdict"] == "failed" and result["phase"] == "Failed"
@@ -74,6 +76,19 @@ def test_a_failing_release_is_rolled_back_with_flaggers_reason(weighted, kube):
     image, env = primary_env(kube, "weighted")
     assert image == "ghcr.io/stefanprodan/podinfo:6.7.0"
     assert env["ERROR_FRACTION"] == "0"
+    # The report of this release: written, and in a browser the chart (the weight it reached, the
+    # failed checks' values under their threshold), not an error page.
+    assert result["report"] == page
+    with open(page) as handle:
+        text = handle.read()
+    assert "Release weighted/podinfo" in text and "success rate 25.00% &lt; 70%" in text
+    code, said = screenshot(page, str(tmp_path / "release.png"), tmp_path)
+    assert code == 0, said[-2000:]
+    _width, _height, rows = pixels(str(tmp_path / "release.png"))
+    assert count_colour(rows, "#1f77b4") > 300, "no weight line in the screenshot"
+    assert count_colour(rows, "#ff7f0e") > 300, "no threshold in the screenshot"
+    # The legend has one dot (about 60 pixels): more is a failed check drawn.
+    assert count_colour(rows, "#d62728", tolerance=8) > 100, "no failed check in the screenshot"
 
 
 def test_a_healthy_release_is_promoted_through_each_weight(weighted, kube):

@@ -203,15 +203,36 @@ class FlaggerBackend(Backend):
                 result["metric_window_waited"] = round(budget.sleep(left, keep=need_after), 1)
                 obj = self.get(namespace, name)
         if self.prometheus_url:
-            templates = {}
-            for metric in ((obj.get("spec") or {}).get("analysis") or {}).get("metrics") or []:
-                ref = metric.get("templateRef")
-                if ref:
-                    ref_key = (ref.get("namespace") or namespace, ref["name"])
-                    templates[ref_key] = self.kube.get(METRIC_TEMPLATE, *ref_key)
             result["metrics_checked"] = preflight.MetricProbe(self.prometheus_url, **self._opener).check(
-                obj, self.mesh_provider, templates)
+                obj, self.mesh_provider, self._templates(obj))
         return obj
+
+    def _templates(self, obj):
+        """The MetricTemplates ``obj``'s metrics reference, by (namespace, name); None for one not found."""
+        templates = {}
+        for metric in ((obj.get("spec") or {}).get("analysis") or {}).get("metrics") or []:
+            ref = metric.get("templateRef")
+            if ref:
+                ref_key = (ref.get("namespace") or obj["metadata"]["namespace"], ref["name"])
+                templates[ref_key] = self.kube.get(METRIC_TEMPLATE, *ref_key)
+        return templates
+
+    def metric_series(self, obj, start, end, warn):
+        """``{metric: [(unix seconds, value)]}`` of ``obj``'s metrics that have a query here (a
+        MetricTemplate's or their own), as Flagger asks them of the canary's workload, from
+        ``start`` to ``end``; {} without ``prometheus_url``. A query that fails is told by ``warn``."""
+        if not self.prometheus_url:
+            return {}
+        probe = preflight.MetricProbe(self.prometheus_url, **self._opener)
+        step = max(2.0, (end - start) / 300.0)
+        found = {}
+        for metric, query, url in preflight.metric_queries(obj, self.mesh_provider, self._templates(obj),
+                                                           builtin=False):
+            try:
+                found[metric["name"]] = probe.query_range(query, start, end, step, url)
+            except preflight.PreflightError as error:
+                warn("the report has no series for metric %s: %s" % (metric.get("name"), error))
+        return found
 
     # --- following --------------------------------------------------------------------
     def baseline(self, obj, follow=False):

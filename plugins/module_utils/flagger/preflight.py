@@ -42,7 +42,7 @@ PROBE_TIMEOUT = 5
 _CANARY_OF_TARGET = re.compile(r"(\{\{-?\s*target\s*-?\}\})-canary\b")
 
 __all__ = ["PreflightError", "TemplateError", "UnsupportedTemplate", "analysis_steps",
-           "longest_metric_interval", "metric_window_left", "render_template_query", "MetricProbe"]
+           "longest_metric_interval", "metric_window_left", "render_template_query", "MetricProbe", "metric_queries"]
 
 
 class PreflightError(CollectionError):
@@ -188,6 +188,27 @@ class MetricProbe:
         return [item for item in (body.get("data") or {}).get("result") or []
                 if not math.isnan(float(item.get("value", [0, "NaN"])[1]))]
 
+    def query_range(self, promql, start, end, step, url=None):
+        """The first series of ``promql`` from ``start`` to ``end`` (unix seconds), every ``step``
+        seconds: ``[(unix seconds, value)]`` without NaN."""
+        base = (url or self.url).rstrip("/")
+        address = "%s/api/v1/query_range?%s" % (base, urllib.parse.urlencode(
+            {"query": promql, "start": "%.3f" % start, "end": "%.3f" % end, "step": "%g" % step}))
+        try:
+            with self.opener(address, timeout=self.timeout) as response:
+                body = json.loads(response.read().decode())
+        except (OSError, ValueError) as error:
+            raise PreflightError("Prometheus at %s does not answer (%s)" % (redact(base), redact_text(error, base)))
+        if body.get("status") != "success":
+            raise PreflightError("Prometheus at %s refused the query %s: %s" % (redact(base), promql, body.get("error")))
+        results = (body.get("data") or {}).get("result") or []
+        points = []
+        for moment, value in (results[0].get("values") or []) if results else []:
+            number = float(value)
+            if not math.isnan(number) and not math.isinf(number):
+                points.append((float(moment), number))
+        return points
+
     def check(self, canary, provider="istio", templates=None):
         """Raise PreflightError when a metric of ``canary`` has no data; the names of the metrics checked.
 
@@ -196,48 +217,63 @@ class MetricProbe:
         the workload that serves between releases; a query naming the canary's series
         (``{{ target }}-canary``) is asked of the primary's; every other value is Flagger's.
         """
-        metadata, spec = canary["metadata"], canary.get("spec") or {}
-        namespace, target = metadata["namespace"], spec["targetRef"]["name"]
-        key = "%s/%s" % (namespace, metadata["name"])
-        primary = "%s-primary" % target
         checked = []
-        for metric in analysis_of(canary).get("metrics") or []:
-            ref = metric.get("templateRef")
-            if ref:
-                template_key = (ref.get("namespace") or namespace, ref["name"])
-                template = (templates or {}).get(template_key)
-                provider_spec = ((template or {}).get("spec") or {}).get("provider") or {}
-                # Credentials from the template's secretRef are Flagger's, not ours: such a query is not probed.
-                if template is None or provider_spec.get("type") not in (None, "prometheus") \
-                        or provider_spec.get("secretRef"):
-                    continue
-                source = "MetricTemplate %s/%s" % template_key
-                query, url = template["spec"].get("query") or "", provider_spec.get("address")
-                interval = metric.get("interval") or ""
-            elif metric.get("query"):
-                source, query, url = "its query", metric["query"], None
-                interval = metric.get("interval") or DEFAULT_METRIC_INTERVAL
-            else:
-                pattern = _TRAFFIC_QUERIES.get(spec.get("provider") or provider)
-                if pattern is None:
-                    continue
-                query = pattern % dict(namespace=namespace, workloads="%s|%s" % (target, primary),
-                                       interval=metric.get("interval") or DEFAULT_METRIC_INTERVAL)
-                url = None
-                source = None
-            if source is not None:
-                model = dict(metric_template_model(canary, interval, metric.get("templateVariables")), target=primary)
-                try:
-                    query = render_template_query(_CANARY_OF_TARGET.sub(r"\1", query), model)
-                except UnsupportedTemplate:
-                    continue
-                except TemplateError as error:
-                    raise TemplateError("canary %s: metric %s: %s cannot be rendered: %s. Flagger would fail this "
-                                        "check and roll the release back" % (key, metric.get("name"), source, error))
+        for metric, query, url in metric_queries(canary, provider, templates, primary=True):
             if not self.query(query, url):
+                key = "%s/%s" % (canary["metadata"]["namespace"], canary["metadata"]["name"])
                 raise PreflightError(
-                    "canary %s: metric %s returns no data for %s (query: %s). Flagger would roll a "
+                    "canary %s: metric %s returns no data for %s-primary (query: %s). Flagger would roll a "
                     "healthy release back with \"no values found\"; is traffic reaching the app and is "
-                    "Prometheus scraping the mesh?" % (key, metric.get("name"), primary, query.strip()))
+                    "Prometheus scraping the mesh?" % (key, metric.get("name"), canary["spec"]["targetRef"]["name"],
+                                                       query.strip()))
             checked.append(metric.get("name"))
         return checked
+
+
+def metric_queries(canary, provider="istio", templates=None, primary=False, builtin=True):
+    """``(metric, query, address)`` for each metric of ``canary`` whose query can be asked of
+    Prometheus here: a MetricTemplate's (of type prometheus, without a secretRef: its
+    credentials are Flagger's), a metric's own query, or a built-in metric's for the mesh.
+    Rendered as Flagger renders it; with ``primary``, for the primary (``<target>-primary``),
+    which serves between releases, and a query naming the canary's series
+    (``{{ target }}-canary``) for the primary's; else for the canary's workload, as Flagger
+    asks during the analysis. ``builtin``: also the built-in metrics' traffic queries (whether the
+    mesh has data for the workloads; not the values Flagger compares)."""
+    metadata, spec = canary["metadata"], canary.get("spec") or {}
+    namespace, target = metadata["namespace"], spec["targetRef"]["name"]
+    key = "%s/%s" % (namespace, metadata["name"])
+    subject = "%s-primary" % target if primary else target
+    for metric in analysis_of(canary).get("metrics") or []:
+        ref = metric.get("templateRef")
+        if ref:
+            template_key = (ref.get("namespace") or namespace, ref["name"])
+            template = (templates or {}).get(template_key)
+            provider_spec = ((template or {}).get("spec") or {}).get("provider") or {}
+            if template is None or provider_spec.get("type") not in (None, "prometheus") \
+                    or provider_spec.get("secretRef"):
+                continue
+            source = "MetricTemplate %s/%s" % template_key
+            query, url = template["spec"].get("query") or "", provider_spec.get("address")
+            interval = metric.get("interval") or ""
+        elif metric.get("query"):
+            source, query, url = "its query", metric["query"], None
+            interval = metric.get("interval") or DEFAULT_METRIC_INTERVAL
+        else:
+            pattern = _TRAFFIC_QUERIES.get(spec.get("provider") or provider) if builtin else None
+            if pattern is None:
+                continue
+            workloads = "%s|%s" % (target, "%s-primary" % target) if primary else target
+            query = pattern % dict(namespace=namespace, workloads=workloads,
+                                   interval=metric.get("interval") or DEFAULT_METRIC_INTERVAL)
+            yield metric, query, None
+            continue
+        model = dict(metric_template_model(canary, interval, metric.get("templateVariables")), target=subject)
+        try:
+            text = _CANARY_OF_TARGET.sub(r"\1", query) if primary else query
+            query = render_template_query(text, model)
+        except UnsupportedTemplate:
+            continue
+        except TemplateError as error:
+            raise TemplateError("canary %s: metric %s: %s cannot be rendered: %s. Flagger would fail this "
+                                "check and roll the release back" % (key, metric.get("name"), source, error))
+        yield metric, query, url

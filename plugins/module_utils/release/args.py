@@ -75,6 +75,22 @@ def mesh_provider_problems(option, value):
     return [problem.replace("spec.provider", option, 1) for problem in _provider_errors(value)]
 
 
+def report_path_problems(path):
+    """``report``: a file to (over)write in a directory that exists, on one line."""
+    import os
+
+    if path is None:
+        return []
+    if not isinstance(path, str) or not path.strip() or re.search(r"[\x00-\x1f\x7f]", path):
+        return ["report must be the path of a file on one line, got %r" % (path,)]
+    full = os.path.abspath(os.path.expanduser(path))
+    if os.path.isdir(full):
+        return ["report %s is a directory: name the HTML file to write" % full]
+    if not os.path.isdir(os.path.dirname(full)):
+        return ["report %s: its directory %s does not exist" % (full, os.path.dirname(full))]
+    return []
+
+
 def check_request(inputs, args, container_images=True):
     """Every problem with the options the release tasks share, known before any request, into ``inputs``.
 
@@ -92,9 +108,12 @@ def check_request(inputs, args, container_images=True):
             inputs.add(["label_selector follows releases in flight: it takes no images, env or annotations"])
         if args.get("namespace") is not None:
             inputs.namespace("namespace", args.get("namespace"))
+        if args.get("report"):
+            inputs.add(["report is written for one release: give name and namespace, not label_selector"])
     else:
         inputs.name("name", args.get("name"))
         inputs.namespace("namespace", args.get("namespace"))
+    inputs.add(report_path_problems(args.get("report")))
     # More than MOST_ENTRIES is one problem, not one for each entry (git_release sizes its own images).
     sized = {option: args.get(option) or {} for option in ("images", "env", "annotations")}
     for option, value in sized.items():
@@ -150,6 +169,7 @@ def rollout_argument_spec():
         prometheus_url=dict(type="str"),
         mesh_provider=dict(type="str", default="istio"),
         metric_window=dict(type="str", choices=["wait", "fail"], default="wait"),
+        report=dict(type="path"),
     )
     return spec
 

@@ -85,3 +85,36 @@ def test_an_environment_that_is_not_a_mapping_is_refused():
     action._templar = type("T", (), {"template": lambda self, value: "not a dict"})()
     with pytest.raises(AnsibleActionFail, match="environment must be a dictionary"):
         release_action.task_environment(action)
+
+
+def test_the_report_is_written_after_the_release_and_not_in_check_mode(seen, monkeypatch, tmp_path):
+    page = tmp_path / "release.html"
+
+    class Backend:
+        def get(self, namespace, name):
+            return {"metadata": {"name": name, "namespace": namespace},
+                    "spec": {"analysis": {"metrics": [{"name": "error-rate", "thresholdRange": {"max": 1}}]}}}
+
+        def metric_series(self, obj, start, end, warn):
+            seen["window"] = end - start
+            return {"error-rate": [(start + 1, 0.2), (end, 0.4)]}
+
+    class Release:
+        def __init__(self, kube, args, check_mode, say, lease_holder):
+            self.args, self.backend, self.result = args, Backend(), {}
+
+        def run(self):
+            return {"changed": True, "verdict": "promoted", "duration": 30.0,
+                    "timeline": [{"seconds": 2, "phase": "Progressing", "weight": 50}]}
+
+    monkeypatch.setitem(release_action.WORKFLOWS, "git_release", Release)
+    action = Action([])
+    action.validate_argument_spec = lambda argument_spec=None: (None, {"name": "podinfo", "namespace": "test",
+                                                                       "report": str(page)})
+    result = release_action.run_release(action, {}, "git_release", {})
+    assert result["report"] == str(page) and 29 < seen["window"] < 31
+    text = page.read_text()
+    assert "Release test/podinfo" in text and 'class="series"' in text and "error-rate (at most 1)" in text
+    page.unlink()
+    action._task.check_mode = True
+    assert "report" not in release_action.run_release(action, {}, "git_release", {}) and not page.exists()
