@@ -218,7 +218,7 @@ def test_the_vault_backed_webapp_is_wired_and_rolled_back_while_vault_is_sealed(
     assert "conformance" in json.dumps(result.get("events", [])), result.get("events")
 
 
-def test_linkerd_canary_through_the_gateway_api(linkerd):
+def test_linkerd_canary_through_the_gateway_api(linkerd, tmp_path):
     assert_ok(linkerd["run"])
     import kubernetes
 
@@ -236,14 +236,20 @@ def test_linkerd_canary_through_the_gateway_api(linkerd):
     assert "response_total" in template["spec"]["query"]
 
     # Linkerd's metrics judge: a version answering 75 % errors is rolled back and reverted.
-    failing = release(linkerd, "podinfo", "seed", PODINFO, fresh_tag("6.9"), fail_on_rollback=True, release_values=[dict(
-        file="apps/staging/podinfo-env.yaml", value="75",
-        path="spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value")])
+    page = tmp_path / "linkerd-release.html"
+    errors = dict(file="apps/staging/podinfo-env.yaml", value="75",
+                  path="spec.template.spec.containers[name=podinfo].env[name=ERROR_FRACTION].value")
+    failing = release(linkerd, "podinfo", "seed", PODINFO, fresh_tag("6.9"), fail_on_rollback=True,
+                      release_report=str(page), release_values=[errors])
     assert failing["verdict"] == "failed", failing
     # Judged by Linkerd's metric (the MetricTemplate), by its value, not for want of one.
     assert "podinfo-linkerd-request-success-rate" in str(failing) and "no values found" not in str(failing), failing
     assert failing["revert_commit"]
     assert primary_image(linkerd, "podinfo", "seed") == "%s:%s" % (PODINFO, tag)
+    # release.yml's report of it: the verdict, the metric against its threshold, both commits.
+    text = page.read_text()
+    assert failing["report"] == str(page) and "Release seed/podinfo" in text and "request-success-rate" in text
+    assert failing["commit"] in text and failing["revert_commit"] in text
 
 
 DEMO_APP = "ghcr.io/gitops-progressive/demo-app"
