@@ -39,6 +39,11 @@ setup_debian() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" || rc=$?
     [[ -z $added ]] || $sudo rm -f "$policy"
     [[ $rc -eq 0 ]] || exit "$rc"
+    # Their packages enable the services for the next boot: the tests start sshd themselves, on
+    # 127.0.0.1 only, so the ssh service this install brought is disabled (where systemd runs).
+    if [[ " ${missing[*]} " == *" openssh-server "* && -d /run/systemd/system ]]; then
+      $sudo systemctl disable --now ssh.service >/dev/null 2>&1 || true
+    fi
   fi
   [[ $which == checks ]] && return
   command -v go >/dev/null || { echo "Go 1.24 or later is needed on PATH to build the simulated platform" >&2; exit 1; }
