@@ -60,8 +60,9 @@ options:
     description:
       - Write an HTML report of the release to this file (its directory must exist; an existing file is replaced whole)
         when it ends, whatever the verdict. One self-contained file, nothing fetched, no script. An inline SVG chart of
-        the traffic weight and of each metric against its threshold over the release (the values from
-        O(prometheus_url) when given, else those Flagger named when a check failed), the phases, the pushed and applied
+        the traffic weight and of each metric against its threshold over the release (for a metric with a
+        MetricTemplate or a query of its own, its series from O(prometheus_url) when given; for the others, and
+        without it, the values Flagger named when a check failed), the phases, the pushed and applied
         moments, the verdict, the commits, the steps and Flagger's events.
       - For one release (O(name)); canary_rollout refuses it with C(label_selector). Not written in check mode.
     type: path

@@ -69,15 +69,29 @@ def applied(environment, environ=None):
     as it was (the worker process runs one task, but nothing should leak out of it)."""
     environ = os.environ if environ is None else environ
     before = {name: environ.get(name) for name in environment}
-    environ.update(environment)
     try:
+        environ.update(environment)
         yield
     finally:
         for name, value in before.items():
-            if value is None:
-                environ.pop(name, None)
-            else:
-                environ[name] = value
+            try:
+                if value is None:
+                    environ.pop(name, None)
+                else:
+                    environ[name] = value
+            except (KeyError, ValueError):
+                pass  # a name the environment never took (empty, with '=' or a NUL)
+
+
+def write_report(release, path, result):
+    """The release's report, best effort: whatever goes wrong (an odd answer from Prometheus, a
+    full disk) is a warning, never a change of the verdict the release reached."""
+    try:
+        result["report"] = report.release_report(release, path, result,
+                                                 warn=lambda message: display.warning(redact_urls(message)))
+    except Exception as error:  # noqa: BLE001 - the report must not turn a verdict into a traceback
+        display.warning(redact_urls("could not write the release report %s: %s: %s" % (
+            path, type(error).__name__, error)))
 
 
 def run_release(action, result, task, argument_spec, task_vars=None):
@@ -90,9 +104,10 @@ def run_release(action, result, task, argument_spec, task_vars=None):
     _validation, args = action.validate_argument_spec(argument_spec=argument_spec)
     release = None
     awx = {name: (task_vars or {}).get(name) for name in AWX_VARS if (task_vars or {}).get(name)}
+    environment = task_environment(action)
     try:
         pipeline.check_task_options(task, args)
-        with applied(task_environment(action)):
+        with applied(environment):
             release = WORKFLOWS[task](Kube.from_args(args), args, check_mode=action._task.check_mode,
                                       say=lambda line: display.display(redact_urls(line)),
                                       lease_holder=holder(awx=awx))
@@ -102,11 +117,8 @@ def run_release(action, result, task, argument_spec, task_vars=None):
             raise AnsibleActionFail(redact_urls(str(error)), result=redacted(dict(error.details)))
         result.update(release.result, failed=True, msg=str(error))
     if args.get("report") and not action._task.check_mode:
-        try:
-            result["report"] = report.release_report(release, args["report"], result,
-                                                     warn=lambda message: display.warning(redact_urls(message)))
-        except (CollectionError, OSError) as error:
-            display.warning(redact_urls("could not write the release report %s: %s" % (args["report"], error)))
+        with applied(environment):  # Prometheus through the task's proxy settings, as the release reached it
+            write_report(release, args["report"], result)
     if not action._task.diff:
         result.pop("diff", None)
     for warning in result.pop("warnings", []):

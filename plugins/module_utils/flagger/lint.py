@@ -21,6 +21,9 @@ from ansible_collections.gitops.progressive.plugins.module_utils.errors import C
 from ansible_collections.gitops.progressive.plugins.module_utils.flagger import validate
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# Manifests are small: a file larger than this is a problem, not read (a pull request's files
+# are untrusted input).
+MOST_BYTES = 1024 * 1024
 # A directory tree is walked to this many files at most: a path given by mistake (/, ~) ends
 # with a clear error instead of reading the disk.
 MOST_FILES = 10000
@@ -113,17 +116,44 @@ def yaml_files(paths):
     return sorted(set(found))
 
 
+def _loader():
+    """PyYAML's safe loader without aliases: Kubernetes manifests have no use for them, and an
+    alias bomb in a pull request's file would make every walk over the documents exponential."""
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):
+                event = self.peek_event()
+                raise yaml.composer.ComposerError(None, None, "aliases (*%s) are not taken in manifests"
+                                                  % event.anchor, event.start_mark)
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
 def read_sources(files):
-    """(sources, unreadable): the documents of each file; files YAML cannot read, with why."""
+    """(sources, unreadable): the documents of each file; files not read, with why (not a regular
+    file of this tree, too large, not YAML, aliases, nested too deep)."""
     import yaml
 
     sources, unreadable = [], []
     for path in files:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                loaded = list(yaml.safe_load_all(handle))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-            unreadable.append(dict(file=path, problems=["YAML cannot read it: %s" % str(error).replace("\n", " ")]))
+        problem = None
+        if os.path.islink(path):
+            problem = "it is a symbolic link (to %s); not followed" % os.readlink(path)
+        elif os.path.getsize(path) > MOST_BYTES:
+            problem = "it is larger than %d bytes; not read" % MOST_BYTES
+        if problem is None:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    loaded = list(yaml.load_all(handle, Loader=_loader()))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+                problem = "YAML cannot read it: %s" % str(error).replace("\n", " ")
+            except RecursionError:
+                problem = "it is nested too deep to read"
+        if problem is not None:
+            unreadable.append(dict(file=path, problems=[problem]))
             continue
         for index, value in enumerate(loaded):
             sources.extend((path, index, document) for document in documents_of(value))

@@ -21,6 +21,8 @@ import tempfile
 from datetime import datetime
 
 WIDTH, LEFT, RIGHT, PANEL, GAP, TOP = 900, 70, 60, 150, 48, 50
+# Seconds an event may seem to precede the release (the API server's clock against this one's).
+SLACK = 5.0
 PHASE_COLOURS = {"Initializing": "#c7c7c7", "Initialized": "#c7c7c7", "Waiting": "#ffdd57", "Progressing": "#5b9bd5",
                  "WaitingPromotion": "#ffdd57", "Promoting": "#70ad47", "Finalising": "#70ad47",
                  "Succeeded": "#2e7d32", "Failed": "#c62828", "Terminating": "#7f7f7f", "Terminated": "#7f7f7f"}
@@ -63,7 +65,7 @@ def event_values(events, started):
     for event in events or []:
         match = _HALT.search(event.get("message") or "")
         seconds = _seconds_of(event.get("time"), started) if match and started else None
-        if seconds is None:
+        if seconds is None or seconds < -SLACK:
             continue
         name, text = _BUILTIN.get(match.group(1), match.group(1)), match.group(2)
         try:
@@ -81,11 +83,17 @@ def report_data(result, canary, ended, series=None):
     (``{metric: [(seconds since the start, value)]}``, or None)."""
     from datetime import timedelta
 
+    from ansible_collections.gitops.progressive.plugins.module_utils.flagger.status import release_events
+
     duration = float(result.get("duration") or 0)
     started = ended - timedelta(seconds=duration)
-    events = [dict(event, seconds=_seconds_of(event.get("time"), started)) for event in result.get("events") or []]
+    # This release's events only: from Flagger's "New revision detected", and none before it started
+    # (the API server keeps an hour of them; an earlier release's failed checks are not this one's).
+    events = [dict(event, seconds=_seconds_of(event.get("time"), started))
+              for event in release_events(result.get("events") or [])]
+    events = [event for event in events if event["seconds"] is None or event["seconds"] >= -SLACK]
     thresholds = metric_thresholds(canary)
-    from_events = event_values(result.get("events"), started)
+    from_events = event_values(events, started)
     metrics = []
     for name, (low, high) in thresholds.items():
         flagger_name = next((key for key in from_events if key == name or key.endswith("-" + name)), name)
@@ -182,8 +190,8 @@ def _metric_panel(metric, data, top):
                      '</title></circle>' % (_x(seconds, duration), y(value), FAILED_COLOUR, _number(seconds),
                                             _number(value)))
     if not metric["series"] and not metric["failed"]:
-        parts.append('<text x="%d" y="%d" class="note">no values recorded: no check failed, and no prometheus_url '
-                     'was given to read the series</text>' % (LEFT + 10, top + PANEL / 2))
+        parts.append('<text x="%d" y="%d" class="note">no values recorded: no check failed, and Prometheus gave no '
+                     'series (prometheus_url unset, or a built-in metric)</text>' % (LEFT + 10, top + PANEL / 2))
     return parts
 
 
@@ -284,7 +292,9 @@ def release_report(release, path, result, warn, now=None):
     import time
     from datetime import datetime, timezone
 
-    ended_at = time.time() if now is None else now
+    # On the API server's clock (events carry its times), as far as the release's client saw it.
+    offset = getattr(getattr(release, "kube", None), "clock_offset", 0.0) or 0.0
+    ended_at = (time.time() + float(offset)) if now is None else now
     ended = datetime.fromtimestamp(ended_at, timezone.utc).replace(tzinfo=None)
     args = release.args
     canary = release.backend.get(args["namespace"], args["name"])

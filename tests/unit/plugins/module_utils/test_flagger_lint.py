@@ -115,3 +115,15 @@ def test_the_module_fails_listing_the_problems_and_reports_them_when_asked_not_t
                            "ansible_python_interpreter=%s" % sys.executable, str(path)], capture_output=True, text=True,
                           cwd=ROOT, check=False, timeout=300, env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+
+
+def test_untrusted_files_are_bounded_aliases_links_and_size_refused_without_reading_them_whole(tmp_path):
+    (tmp_path / "bomb.yaml").write_text("a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]\nd: [*c, *c]\n")
+    (tmp_path / "big.yaml").write_text("x: " + "y" * (lint.MOST_BYTES + 1) + "\n")
+    os.symlink("/etc/hostname", str(tmp_path / "link.yaml"))
+    write(tmp_path / "ok.yaml", canary())
+    problems, checked = run_lint([str(tmp_path)])
+    said = {os.path.basename(item["file"]): item["problems"][0] for item in problems}
+    assert checked == 1 and set(said) == {"bomb.yaml", "big.yaml", "link.yaml"}, said
+    assert "aliases (*a) are not taken" in said["bomb.yaml"]
+    assert "larger than" in said["big.yaml"] and "symbolic link" in said["link.yaml"]

@@ -74,3 +74,18 @@ def test_flaggers_words_for_its_built_in_metrics_are_read_too():
     assert report.event_values(events, started) == {"request-success-rate": [(10.0, 25.0)],
                                                     "request-duration": [(20.0, 1500.0)],
                                                     "error-rate": [(30.0, 3.5)]}
+
+
+def test_an_earlier_releases_events_are_not_this_ones():
+    """The API server keeps an hour of events: a failed check of the release before (and anything
+    before this release's "New revision detected") is not drawn or listed."""
+    earlier = [dict(time="2026-12-07T11:50:00Z", type="Normal", reason="Synced",
+                    message="New revision detected! Scaling up podinfo.seed"),
+               dict(time="2026-12-07T11:50:30Z", type="Warning", reason="Synced",
+                    message="Halt podinfo.seed advancement podinfo-traefik-request-success-rate 10.00 < 99")]
+    this = [dict(time="2026-12-07T12:00:05Z", type="Normal", reason="Synced",
+                 message="New revision detected! Scaling up podinfo.seed"),
+            dict(time="2026-12-07T12:00:40Z", type="Normal", reason="Synced", message="Advance podinfo.seed canary weight 25")]
+    data = report.report_data(dict(verdict="promoted", duration=100.0, events=earlier + this), CANARY, ENDED)
+    assert [event["message"] for event in data["events"]] == [event["message"] for event in this]
+    assert data["metrics"][0]["failed"] == []

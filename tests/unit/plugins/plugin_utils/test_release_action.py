@@ -118,3 +118,41 @@ def test_the_report_is_written_after_the_release_and_not_in_check_mode(seen, mon
     page.unlink()
     action._task.check_mode = True
     assert "report" not in release_action.run_release(action, {}, "git_release", {}) and not page.exists()
+
+
+def test_a_report_that_cannot_be_made_is_a_warning_and_the_verdict_stays(seen, monkeypatch, tmp_path):
+    class Release:
+        def __init__(self, kube, args, check_mode, say, lease_holder):
+            self.args, self.result = args, {}
+
+        def run(self):
+            return {"changed": True, "verdict": "promoted", "duration": 30.0}
+
+    def broken(*args, **kwargs):
+        raise ValueError("could not convert string to float: 'n/a'")
+
+    warned = []
+    monkeypatch.setitem(release_action.WORKFLOWS, "git_release", Release)
+    monkeypatch.setattr(release_action.report, "release_report", broken)
+    monkeypatch.setattr(release_action.display, "warning", warned.append)
+    action = Action([{"HTTPS_PROXY": "http://proxy.example:3128"}])
+    action.validate_argument_spec = lambda argument_spec=None: (None, {"name": "podinfo", "namespace": "test",
+                                                                       "report": str(tmp_path / "r.html")})
+    result = release_action.run_release(action, {}, "git_release", {})
+    assert result["verdict"] == "promoted" and "report" not in result
+    assert "could not write the release report" in warned[0] and "ValueError" in warned[0]
+
+
+def test_an_environment_the_process_cannot_take_is_put_back_all_the_same():
+    environ = {"KEEP": "1"}
+
+    class Refusing(dict):
+        def update(self, other):
+            super().__setitem__("KEEP", "changed")
+            raise ValueError("illegal environment variable name")
+
+    refusing = Refusing(environ)
+    with pytest.raises(ValueError):
+        with release_action.applied({"KEEP": "changed", "": "x"}, refusing):
+            pass
+    assert refusing["KEEP"] == "1"
