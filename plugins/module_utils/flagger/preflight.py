@@ -173,35 +173,35 @@ class MetricProbe:
         self.opener = opener or open_url
         self.timeout = timeout
 
-    def query(self, promql, url=None):
+    def _ask(self, path, params, url, unreachable, refused):
+        """The ``data`` of Prometheus' answer to ``path`` with ``params``; PreflightError naming the
+        address (redacted) and the query, with ``unreachable`` or ``refused`` after it."""
         base = (url or self.url).rstrip("/")
-        address = "%s/api/v1/query?%s" % (base, urllib.parse.urlencode({"query": promql}))
+        address = "%s/api/v1/%s?%s" % (base, path, urllib.parse.urlencode(params))
         try:
             with self.opener(address, timeout=self.timeout) as response:
                 body = json.loads(response.read().decode())
         except (OSError, ValueError) as error:
-            raise PreflightError("Prometheus at %s does not answer (%s): Flagger could not judge the release "
-                                 "and would roll it back" % (redact(base), redact_text(error, base)))
+            raise PreflightError("Prometheus at %s does not answer (%s)%s" % (
+                redact(base), redact_text(error, base), unreachable))
         if body.get("status") != "success":
-            raise PreflightError("Prometheus at %s refused the query %s: %s (Flagger sends the same query and would "
-                                 "fail the check)" % (redact(base), promql, body.get("error")))
-        return [item for item in (body.get("data") or {}).get("result") or []
+            raise PreflightError("Prometheus at %s refused the query %s: %s%s" % (
+                redact(base), params["query"], body.get("error"), refused))
+        return body.get("data") or {}
+
+    def query(self, promql, url=None):
+        data = self._ask("query", {"query": promql}, url,
+                         ": Flagger could not judge the release and would roll it back",
+                         " (Flagger sends the same query and would fail the check)")
+        return [item for item in data.get("result") or []
                 if not math.isnan(float(item.get("value", [0, "NaN"])[1]))]
 
     def query_range(self, promql, start, end, step, url=None):
         """The first series of ``promql`` from ``start`` to ``end`` (unix seconds), every ``step``
         seconds: ``[(unix seconds, value)]`` without NaN."""
-        base = (url or self.url).rstrip("/")
-        address = "%s/api/v1/query_range?%s" % (base, urllib.parse.urlencode(
-            {"query": promql, "start": "%.3f" % start, "end": "%.3f" % end, "step": "%g" % step}))
-        try:
-            with self.opener(address, timeout=self.timeout) as response:
-                body = json.loads(response.read().decode())
-        except (OSError, ValueError) as error:
-            raise PreflightError("Prometheus at %s does not answer (%s)" % (redact(base), redact_text(error, base)))
-        if body.get("status") != "success":
-            raise PreflightError("Prometheus at %s refused the query %s: %s" % (redact(base), promql, body.get("error")))
-        results = (body.get("data") or {}).get("result") or []
+        data = self._ask("query_range", {"query": promql, "start": "%.3f" % start, "end": "%.3f" % end,
+                                         "step": "%g" % step}, url, "", "")
+        results = data.get("result") or []
         points = []
         for moment, value in (results[0].get("values") or []) if results else []:
             number = float(value)

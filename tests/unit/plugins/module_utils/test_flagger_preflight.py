@@ -211,3 +211,17 @@ def test_credentials_in_a_metric_templates_address_never_reach_a_message():
     with pytest.raises(preflight.PreflightError) as raised:
         preflight.MetricProbe("http://127.0.0.1:9090", opener=opener).check(web_canary(), templates=templates)
     assert "hunter2" not in str(raised.value) and "http://***@prom.ops:9090" in str(raised.value)
+
+
+def test_a_range_query_gives_the_first_series_without_nan_and_errors_name_the_address():
+    seen = []
+    series = [{"values": [[100, "1.5"], [110, "NaN"], [120, "+Inf"], [130, "2"]]}, {"values": [[100, "9"]]}]
+    probe = preflight.MetricProbe("http://u:secret@127.0.0.1:9090", opener=opener_with(series, seen))
+    assert probe.query_range("up", 100, 130, 10) == [(100.0, 1.5), (130.0, 2.0)]
+    assert "/api/v1/query_range?" in seen[0] and "step=10" in seen[0] and "start=100.000" in seen[0]
+
+    def refusing(url, timeout):
+        return Answer(json.dumps({"status": "error", "error": "parse error"}).encode())
+    with pytest.raises(preflight.PreflightError) as error:
+        preflight.MetricProbe("http://u:secret@127.0.0.1:9090", opener=refusing).query_range("up(", 0, 1, 1)
+    assert "refused the query up(: parse error" in str(error.value) and "secret" not in str(error.value)
